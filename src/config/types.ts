@@ -1,0 +1,48 @@
+// The one typed configuration every part reads. Produced by loadConfig() from lb.properties
+// (Restcomm key names) or from built-in defaults; never mutated after start-up.
+
+export type Transport = 'udp' | 'tcp';
+
+export interface StaticNodeSpec {
+  host: string;        // IP literal (v4 or v6, no brackets) or DNS name
+  port: number;
+  transport: Transport;
+  weight: number;      // >= 1, default 1
+}
+
+export interface HostPort {
+  host: string;        // IP literal or DNS name, no brackets
+  port: number | null; // null: any port on that host
+}
+
+export interface Config {
+  host: string;                         // host; default 127.0.0.1
+  externalHost: string;                 // externalHost; default = host
+  internalHost: string;                 // internalHost; default = host
+  externalPort: number;                 // externalPort; default 5060
+  internalPort: number | null;          // internalPort; default null = one port for both sides
+  externalTransports: Transport[];      // externalTransport (comma list); default ['udp','tcp']
+  internalTransports: Transport[];      // internalTransport (comma list); default ['udp','tcp']
+  nodes: StaticNodeSpec[];              // nodes (siplb key); default []
+  extraServerNodes: HostPort[];         // extraServerNodes; default []
+  algorithmClass: string;               // algorithmClass, raw; resolved by src/balancer/registry.ts
+  callIdAffinityMaxTimeInCache: number; // seconds; default 500
+  callIdAffinityGroupFailover: boolean; // default false
+  sipHeaderAffinityKey: string;         // default 'Call-ID'
+  nodeTimeout: number;                  // ms; default 8400
+  heartbeatInterval: number;            // ms; default 150
+  externalIpLoadBalancerAddress: string | null;
+  externalIpLoadBalancerPort: number | null;
+  internalIpLoadBalancerAddress: string | null;
+  internalIpLoadBalancerPort: number | null;
+  useIpLoadBalancerAddressInViaHeaders: boolean; // default false
+  maxMessageSize: number;               // bytes; default 65535 (siplb key)
+  viaSecret: string | null;             // siplb key; null = random per process
+}
+
+/** What loadConfig hands back besides the Config: lines for the CLI to log (the loader never logs). */
+export interface LoadedConfig {
+  config: Config;
+  warnings: string[]; // e.g. unknown keys, one line each naming the key
+  infos: string[];    // e.g. one line listing ignored javax.sip.* / gov.nist.* keys
+}
