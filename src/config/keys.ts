@@ -1,0 +1,367 @@
+// Every lb.properties key siplb reads, in one table. Validation (load.ts) and the reference in
+// docs/configuration.md (scripts/config-table.ts) are both driven from here so they cannot
+// disagree. The table is keyed by Config field, so adding a Config field without a key here is a
+// compile error. Rules that involve two keys (derived defaults, port clashes) live in load.ts.
+
+import { isIP, SocketAddress } from 'node:net';
+import { ConfigError } from '../errors.ts';
+import type { Config, HostPort, StaticNodeSpec, Transport } from './types.ts';
+
+/** Turns a property value (already unescaped and trimmed) into a typed value, or throws ConfigError. */
+export type Parser<T> = (raw: string, key: string) => T;
+
+export interface KeySpec<F extends keyof Config> {
+  readonly key: string;          // name in lb.properties
+  readonly field: F;             // Config field it fills
+  readonly shownDefault: string; // default as a human reads it; derived defaults are described
+  readonly description: string;  // one line
+  readonly defaultValue: Config[F];
+  readonly parse: Parser<Config[F]>;
+}
+
+export type AnyKeySpec = { [F in keyof Config]: KeySpec<F> }[keyof Config];
+
+/** Restcomm passes keys with these prefixes to its JAIN-SIP stack; siplb accepts and ignores them. */
+export const SIP_STACK_KEY_PREFIXES: readonly string[] = ['javax.sip.', 'gov.nist.'];
+
+// Java's Integer.MAX_VALUE, the range Restcomm accepts; also the longest delay setTimeout honours
+// (larger values fire immediately), which matters for the millisecond keys.
+const MAX_JAVA_INT = 2147483647;
+
+type Reject = (reason: string) => never;
+
+function rejecter(key: string, raw: string): Reject {
+  return (reason) => {
+    throw new ConfigError(key, raw, reason);
+  };
+}
+
+// List keys name the offending entry so an operator with twenty nodes finds the bad one.
+function entryRejecter(key: string, raw: string, entry: string): Reject {
+  return (reason) => {
+    throw new ConfigError(key, raw, `entry '${entry}': ${reason}`);
+  };
+}
+
+function integerIn(text: string, min: number, max: number, reject: Reject, reason: string): number {
+  // Digits only: Number() would also accept '0x10', '1e3', ' 5' and '5.0'.
+  if (!/^[0-9]+$/.test(text)) reject(reason);
+  const n = Number(text);
+  if (n < min || n > max) reject(reason);
+  return n;
+}
+
+const PORT_REASON = 'port must be an integer from 1 to 65535';
+
+function portNumber(text: string, reject: Reject): number {
+  return integerIn(text, 1, 65535, reject, PORT_REASON);
+}
+
+const port: Parser<number> = (raw, key) => portNumber(raw, rejecter(key, raw));
+
+function positiveInt(unit: string): Parser<number> {
+  return (raw, key) =>
+    integerIn(raw, 1, MAX_JAVA_INT, rejecter(key, raw), `must be an integer from 1 to ${MAX_JAVA_INT} (${unit})`);
+}
+
+const messageSize: Parser<number> = (raw, key) =>
+  integerIn(raw, 1024, 1048576, rejecter(key, raw), 'message size must be an integer from 1024 to 1048576 (bytes)');
+
+const bool: Parser<boolean> = (raw, key) => {
+  const lower = raw.toLowerCase();
+  if (lower === 'true') return true;
+  if (lower === 'false') return false;
+  return rejecter(key, raw)('expected true or false');
+};
+
+// An empty value for a key whose default is "none" means the same as leaving the key out, so a
+// templated file that renders `internalPort=` does not need special handling.
+function optional<T>(parse: Parser<T>): Parser<T | null> {
+  return (raw, key) => (raw === '' ? null : parse(raw, key));
+}
+
+/** Canonical text for an IP literal, as Node reports peer addresses, so string comparison works. */
+function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const percent = address.indexOf('%');
+  const bare = percent === -1 ? address : address.slice(0, percent);
+  const zone = percent === -1 ? '' : address.slice(percent);
+  return new SocketAddress({ address: bare, family: 'ipv6' }).address + zone;
+}
+
+const bindAddress: Parser<string> = (raw, key) => {
+  if (isIP(raw) === 0) {
+    rejecter(key, raw)('expected an IP address such as 127.0.0.1, ::1, 0.0.0.0 or :: (no host names, no brackets)');
+  }
+  return canonicalIp(raw);
+};
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
+
+/** A host siplb sends to or recognises traffic from: an IP literal other than a wildcard, or a DNS name. */
+function remoteHost(host: string, reject: Reject): string {
+  if (host === '') reject('host is missing');
+  if (isIP(host) !== 0) {
+    const ip = canonicalIp(host);
+    if (ip === '0.0.0.0' || ip === '::') reject(`${ip} means "any address" and cannot name a peer`);
+    return ip;
+  }
+  const name = host.toLowerCase();
+  // An all-digit last label means someone meant an IPv4 address (e.g. 10.0.0.256), not a name.
+  if (name.length > 253 || !HOST_NAME.test(name) || /(?:^|\.)[0-9]+$/.test(name)) {
+    reject(`'${host}' is neither an IP address nor a valid host name`);
+  }
+  return name;
+}
+
+/**
+ * Splits `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal. A bare IPv6 literal
+ * cannot carry a port because its last group would be read as one.
+ */
+function hostAndPort(text: string, reject: Reject): HostPort {
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close === -1) reject("'[' without a matching ']'");
+    const host = text.slice(1, close);
+    if (isIP(host) !== 6) reject('brackets are only for IPv6 addresses, e.g. [::1]:5080');
+    const rest = text.slice(close + 1);
+    if (rest === '') return { host: remoteHost(host, reject), port: null };
+    if (!rest.startsWith(':')) reject(`unexpected '${rest}' after ']' (expected :port)`);
+    return { host: remoteHost(host, reject), port: portNumber(rest.slice(1), reject) };
+  }
+  const colons = text.split(':').length - 1;
+  if (colons === 0) return { host: remoteHost(text, reject), port: null };
+  if (colons === 1) {
+    const [host, portText] = text.split(':');
+    return { host: remoteHost(host, reject), port: portNumber(portText, reject) };
+  }
+  if (isIP(text) !== 6) reject('IPv6 addresses need brackets when a port follows, e.g. [::1]:5080');
+  return { host: remoteHost(text, reject), port: null };
+}
+
+/** Splits a comma list; an empty value is an empty list, an empty item is a typo worth reporting. */
+function listItems(raw: string, key: string): string[] {
+  if (raw === '') return [];
+  const items = raw.split(',').map((item) => item.trim());
+  if (items.includes('')) rejecter(key, raw)('empty entry in the list (doubled or trailing comma?)');
+  return items;
+}
+
+const NOT_YET_SUPPORTED = new Set(['tls', 'ws', 'wss']);
+
+function transportName(text: string, reject: Reject): Transport {
+  const lower = text.toLowerCase();
+  if (lower === 'udp' || lower === 'tcp') return lower;
+  if (NOT_YET_SUPPORTED.has(lower)) reject(`transport '${text}' is not supported yet`);
+  return reject(`unknown transport '${text}' (expected udp or tcp)`);
+}
+
+const transports: Parser<Transport[]> = (raw, key) => {
+  const items = listItems(raw, key);
+  if (items.length === 0) rejecter(key, raw)('at least one transport is required (udp, tcp)');
+  // Restcomm files say "UDP"; a repeated name changes nothing, so it is folded rather than refused.
+  return [...new Set(items.map((item) => transportName(item, rejecter(key, raw))))];
+};
+
+function nodeSpec(entry: string, reject: Reject): StaticNodeSpec {
+  const [address, ...params] = entry.split(';').map((part) => part.trim());
+  const { host, port } = hostAndPort(address, reject);
+  if (port === null) reject('port is missing (expected host:port, or [v6]:port for IPv6)');
+  const node: StaticNodeSpec = { host, port, transport: 'udp', weight: 1 };
+  const seen = new Set<string>();
+  for (const param of params) {
+    if (param === '') reject("empty parameter (stray ';'?)");
+    const eq = param.indexOf('=');
+    if (eq === -1) reject(`parameter '${param}' has no value (expected transport=... or weight=...)`);
+    const name = param.slice(0, eq).trim().toLowerCase();
+    const value = param.slice(eq + 1).trim();
+    if (seen.has(name)) reject(`parameter '${name}' given twice`);
+    seen.add(name);
+    if (name === 'transport') node.transport = transportName(value, reject);
+    else if (name === 'weight') node.weight = integerIn(value, 1, 1000, reject, 'weight must be an integer from 1 to 1000');
+    else reject(`unknown parameter '${name}' (expected transport or weight)`);
+  }
+  return node;
+}
+
+const nodes: Parser<StaticNodeSpec[]> = (raw, key) => {
+  const seen = new Set<string>();
+  return listItems(raw, key).map((entry) => {
+    const reject = entryRejecter(key, raw, entry);
+    const node = nodeSpec(entry, reject);
+    const identity = `${node.host} ${node.port} ${node.transport}`;
+    if (seen.has(identity)) reject('duplicates an earlier entry (same host, port and transport)');
+    seen.add(identity);
+    return node;
+  });
+};
+
+const hostPortList: Parser<HostPort[]> = (raw, key) => {
+  const seen = new Set<string>();
+  return listItems(raw, key).map((entry) => {
+    const reject = entryRejecter(key, raw, entry);
+    const hp = hostAndPort(entry, reject);
+    const identity = `${hp.host} ${hp.port ?? '*'}`;
+    if (seen.has(identity)) reject('duplicates an earlier entry');
+    seen.add(identity);
+    return hp;
+  });
+};
+
+const peerAddress: Parser<string> = (raw, key) => remoteHost(raw, rejecter(key, raw));
+
+const className: Parser<string> = (raw, key) =>
+  raw === '' ? rejecter(key, raw)('algorithm class name must not be empty') : raw;
+
+// RFC 3261 `token`: the characters a header name may contain. Restcomm's "from.user" fits too.
+const headerName: Parser<string> = (raw, key) => {
+  if (!/^[A-Za-z0-9\-.!%*_+`'~]+$/.test(raw)) {
+    rejecter(key, raw)('expected a SIP header name such as Call-ID (letters, digits and -.!%*_+`\'~ only)');
+  }
+  return raw;
+};
+
+const secret: Parser<string> = (raw, key) => {
+  const length = [...raw].length;
+  // The value is not echoed: an error message ends up in logs, and this may be a real password.
+  if (length < 16) throw new ConfigError(key, `(${length} characters, hidden)`, 'secret must be at least 16 characters long');
+  return raw;
+};
+
+const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
+  host: {
+    key: 'host', field: 'host', shownDefault: '127.0.0.1', defaultValue: '127.0.0.1',
+    description: 'Address to bind when externalHost / internalHost are not given (IPv4 or IPv6 literal, 0.0.0.0 or :: for all).',
+    parse: bindAddress,
+  },
+  externalHost: {
+    key: 'externalHost', field: 'externalHost', shownDefault: 'value of host', defaultValue: '127.0.0.1',
+    description: 'Address to bind for the client-facing side.',
+    parse: bindAddress,
+  },
+  internalHost: {
+    key: 'internalHost', field: 'internalHost', shownDefault: 'value of host', defaultValue: '127.0.0.1',
+    description: 'Address to bind for the application-server-facing side.',
+    parse: bindAddress,
+  },
+  externalPort: {
+    key: 'externalPort', field: 'externalPort', shownDefault: '5060', defaultValue: 5060,
+    description: 'SIP port clients send to.',
+    parse: port,
+  },
+  internalPort: {
+    key: 'internalPort', field: 'internalPort', shownDefault: 'none (one port for both sides)', defaultValue: null,
+    description: 'SIP port application servers send to; must differ from externalPort on the same address.',
+    parse: optional(port),
+  },
+  externalTransports: {
+    key: 'externalTransport', field: 'externalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
+    description: 'Comma list of transports on the external side: udp, tcp (any case).',
+    parse: transports,
+  },
+  internalTransports: {
+    key: 'internalTransport', field: 'internalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
+    description: 'Comma list of transports on the internal side: udp, tcp (any case).',
+    parse: transports,
+  },
+  nodes: {
+    key: 'nodes', field: 'nodes', shownDefault: 'none', defaultValue: [],
+    description:
+      'Static backends, comma separated host:port[;transport=udp|tcp][;weight=1..1000], IPv6 as [::1]:5080 (siplb key).',
+    parse: nodes,
+  },
+  extraServerNodes: {
+    key: 'extraServerNodes', field: 'extraServerNodes', shownDefault: 'none', defaultValue: [],
+    description: 'Comma list of host or host:port ([v6]:port) whose traffic counts as coming from the cluster.',
+    parse: hostPortList,
+  },
+  algorithmClass: {
+    key: 'algorithmClass', field: 'algorithmClass',
+    shownDefault: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
+    defaultValue: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
+    description: 'Balancing algorithm, by Restcomm class name.',
+    parse: className,
+  },
+  callIdAffinityMaxTimeInCache: {
+    key: 'callIdAffinityMaxTimeInCache', field: 'callIdAffinityMaxTimeInCache', shownDefault: '500', defaultValue: 500,
+    description: 'Seconds a Call-ID to node association is kept before it is evicted.',
+    parse: positiveInt('seconds'),
+  },
+  callIdAffinityGroupFailover: {
+    key: 'callIdAffinityGroupFailover', field: 'callIdAffinityGroupFailover', shownDefault: 'false', defaultValue: false,
+    description: 'On node failure, move all its calls to one new node (true) or spread them (false).',
+    parse: bool,
+  },
+  sipHeaderAffinityKey: {
+    key: 'sipHeaderAffinityKey', field: 'sipHeaderAffinityKey', shownDefault: 'Call-ID', defaultValue: 'Call-ID',
+    description: 'Header whose value hash-based algorithms use to pick a node.',
+    parse: headerName,
+  },
+  nodeTimeout: {
+    key: 'nodeTimeout', field: 'nodeTimeout', shownDefault: '8400', defaultValue: 8400,
+    description: 'Milliseconds without a heartbeat after which a node is considered dead.',
+    parse: positiveInt('milliseconds'),
+  },
+  heartbeatInterval: {
+    key: 'heartbeatInterval', field: 'heartbeatInterval', shownDefault: '150', defaultValue: 150,
+    description: 'Milliseconds between checks for nodes that missed nodeTimeout.',
+    parse: positiveInt('milliseconds'),
+  },
+  externalIpLoadBalancerAddress: {
+    key: 'externalIpLoadBalancerAddress', field: 'externalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
+    description: 'Address of an IP load balancer in front of the external side (IP or host name).',
+    parse: optional(peerAddress),
+  },
+  externalIpLoadBalancerPort: {
+    key: 'externalIpLoadBalancerPort', field: 'externalIpLoadBalancerPort',
+    shownDefault: 'externalPort when the address is set', defaultValue: null,
+    description: 'Port of that external IP load balancer.',
+    parse: optional(port),
+  },
+  internalIpLoadBalancerAddress: {
+    key: 'internalIpLoadBalancerAddress', field: 'internalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
+    description: 'Address of an IP load balancer in front of the internal side (IP or host name).',
+    parse: optional(peerAddress),
+  },
+  internalIpLoadBalancerPort: {
+    key: 'internalIpLoadBalancerPort', field: 'internalIpLoadBalancerPort',
+    shownDefault: 'internalPort (or externalPort) when the address is set', defaultValue: null,
+    description: 'Port of that internal IP load balancer.',
+    parse: optional(port),
+  },
+  useIpLoadBalancerAddressInViaHeaders: {
+    key: 'useIpLoadBalancerAddressInViaHeaders', field: 'useIpLoadBalancerAddressInViaHeaders',
+    shownDefault: 'false', defaultValue: false,
+    description: 'Put the IP load balancer addresses, not siplb\'s own, in the Via headers siplb adds.',
+    parse: bool,
+  },
+  maxMessageSize: {
+    key: 'maxMessageSize', field: 'maxMessageSize', shownDefault: '65535', defaultValue: 65535,
+    description: 'Largest SIP message accepted, in bytes, 1024 to 1048576 (siplb key).',
+    parse: messageSize,
+  },
+  viaSecret: {
+    key: 'viaSecret', field: 'viaSecret', shownDefault: 'random per process', defaultValue: null,
+    description: 'Secret of at least 16 characters for the state siplb keeps in its Via headers (siplb key).',
+    parse: optional(secret),
+  },
+};
+
+/** All keys, in the order the reference documentation lists them. */
+export const KEYS: readonly AnyKeySpec[] = Object.values(KEY_TABLE);
+
+const BY_NAME: ReadonlyMap<string, AnyKeySpec> = new Map(KEYS.map((spec) => [spec.key, spec]));
+
+export function keySpec(name: string): AnyKeySpec | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The spec for a Config field, so cross-key rules can name the lb.properties key in errors. */
+export function keyForField<F extends keyof Config>(field: F): KeySpec<F> {
+  return KEY_TABLE[field];
+}
+
+export function isSipStackKey(name: string): boolean {
+  return SIP_STACK_KEY_PREFIXES.some((prefix) => name.startsWith(prefix));
+}

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { configTable, TABLE_BEGIN, TABLE_END } from '../../scripts/config-table.ts';
+import { KEYS, SIP_STACK_KEY_PREFIXES } from '../../src/config/keys.ts';
+
+const DOC = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+
+function documentedTable(): string {
+  const begin = DOC.indexOf(TABLE_BEGIN);
+  const end = DOC.indexOf(TABLE_END);
+  assert.ok(begin !== -1 && end > begin, 'docs/configuration.md lacks the config-table markers');
+  return DOC.slice(begin + TABLE_BEGIN.length, end).replace(/^\r?\n/, '');
+}
+
+test('docs/configuration.md table matches scripts/config-table.ts (regenerate: node scripts/config-table.ts)', () => {
+  assert.equal(documentedTable(), configTable());
+});
+
+test('the generated table has one row per key', () => {
+  const rows = configTable().trimEnd().split('\n').slice(2);
+  assert.deepEqual(
+    rows.map((row) => /^\| `([^`]+)` \|/.exec(row)?.[1]),
+    KEYS.map((spec) => spec.key),
+  );
+});
+
+test('a | inside a cell is escaped so the row keeps three columns', () => {
+  const nodesRow = configTable().split('\n').find((row) => row.startsWith('| `nodes` |'));
+  assert.ok(nodesRow !== undefined);
+  assert.ok(nodesRow.includes('udp\\|tcp'));
+  assert.equal(nodesRow.split(/(?<!\\)\|/).length, 5);
+});
+
+for (const prefix of SIP_STACK_KEY_PREFIXES) {
+  test(`docs list the ignored SIP-stack prefix ${prefix}*`, () => {
+    const section = DOC.slice(DOC.indexOf('## Restcomm keys that are accepted and ignored'));
+    assert.ok(section.includes(`\`${prefix}*\``));
+  });
+}

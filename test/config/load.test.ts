@@ -1,0 +1,616 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig, loadConfigFile, loadConfigText } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/types.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+function assertConfigError(fn: () => unknown, key: string, value: string, reason?: string | RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.code, 'ERR_CONFIG');
+    assert.equal(err.key, key);
+    assert.equal(err.value, value);
+    assert.ok(err.reason.length > 0, 'reason must not be empty');
+    if (typeof reason === 'string') assert.ok(err.reason.includes(reason), `reason ${JSON.stringify(err.reason)} lacks ${JSON.stringify(reason)}`);
+    else if (reason !== undefined) assert.match(err.reason, reason);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults
+
+const DEFAULTS: Config = {
+  host: '127.0.0.1',
+  externalHost: '127.0.0.1',
+  internalHost: '127.0.0.1',
+  externalPort: 5060,
+  internalPort: null,
+  externalTransports: ['udp', 'tcp'],
+  internalTransports: ['udp', 'tcp'],
+  nodes: [],
+  extraServerNodes: [],
+  algorithmClass: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
+  callIdAffinityMaxTimeInCache: 500,
+  callIdAffinityGroupFailover: false,
+  sipHeaderAffinityKey: 'Call-ID',
+  nodeTimeout: 8400,
+  heartbeatInterval: 150,
+  externalIpLoadBalancerAddress: null,
+  externalIpLoadBalancerPort: null,
+  internalIpLoadBalancerAddress: null,
+  internalIpLoadBalancerPort: null,
+  useIpLoadBalancerAddressInViaHeaders: false,
+  maxMessageSize: 65535,
+  viaSecret: null,
+};
+
+for (const field of Object.keys(DEFAULTS) as (keyof Config)[]) {
+  test(`default: ${field}`, () => {
+    assert.deepEqual(defaultConfig()[field], DEFAULTS[field]);
+    assert.deepEqual(loadConfigText('').config[field], DEFAULTS[field]);
+  });
+}
+
+test('default: defaultConfig has exactly the Config fields', () => {
+  assert.deepEqual(Object.keys(defaultConfig()).sort(), Object.keys(DEFAULTS).sort());
+});
+
+test('default: an empty file gives no warnings and no infos', () => {
+  assert.deepEqual(loadConfigText(''), { config: DEFAULTS, warnings: [], infos: [] });
+});
+
+test('default: a comment-only file is the same as an empty one', () => {
+  assert.deepEqual(loadConfigText('# nothing here\n! nor here\n\n'), loadConfigText(''));
+});
+
+test('default: each call returns its own lists', () => {
+  const first = defaultConfig();
+  first.externalTransports.push('udp');
+  first.nodes.push({ host: '10.0.0.1', port: 5080, transport: 'udp', weight: 1 });
+  assert.deepEqual(defaultConfig().externalTransports, ['udp', 'tcp']);
+  assert.deepEqual(defaultConfig().nodes, []);
+  assert.deepEqual(loadConfigText('').config.nodes, []);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Accepted values
+
+const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
+  // host / externalHost / internalHost
+  { name: 'host IPv4', input: 'host=10.1.2.3', expected: { host: '10.1.2.3', externalHost: '10.1.2.3', internalHost: '10.1.2.3' } },
+  { name: 'host 0.0.0.0', input: 'host=0.0.0.0', expected: { host: '0.0.0.0', externalHost: '0.0.0.0', internalHost: '0.0.0.0' } },
+  { name: 'host ::', input: 'host=::', expected: { host: '::', externalHost: '::', internalHost: '::' } },
+  { name: 'host ::1', input: 'host=::1', expected: { host: '::1' } },
+  { name: 'host IPv6 is stored canonical', input: 'host=0:0:0:0:0:0:0:1', expected: { host: '::1', externalHost: '::1' } },
+  { name: 'host IPv6 upper case is lowered', input: 'host=FE80::A', expected: { host: 'fe80::a' } },
+  { name: 'host IPv6 with zone keeps the zone', input: 'host=fe80::1%eth0', expected: { host: 'fe80::1%eth0' } },
+  { name: 'host IPv4-mapped IPv6', input: 'host=::FFFF:10.0.0.1', expected: { host: '::ffff:10.0.0.1' } },
+  {
+    name: 'externalHost and internalHost override host',
+    input: 'host=10.0.0.1\nexternalHost=192.0.2.1\ninternalHost=10.0.0.2',
+    expected: { host: '10.0.0.1', externalHost: '192.0.2.1', internalHost: '10.0.0.2' },
+  },
+  {
+    name: 'externalHost alone leaves internalHost at host',
+    input: 'externalHost=192.0.2.1',
+    expected: { host: '127.0.0.1', externalHost: '192.0.2.1', internalHost: '127.0.0.1' },
+  },
+  {
+    name: 'host after externalHost in the file still only fills the missing side',
+    input: 'externalHost=192.0.2.1\nhost=10.0.0.1',
+    expected: { externalHost: '192.0.2.1', internalHost: '10.0.0.1' },
+  },
+
+  // ports
+  { name: 'externalPort 1', input: 'externalPort=1', expected: { externalPort: 1 } },
+  { name: 'externalPort 65535', input: 'externalPort=65535', expected: { externalPort: 65535 } },
+  { name: 'externalPort with leading zero', input: 'externalPort=05080', expected: { externalPort: 5080 } },
+  { name: 'internalPort set', input: 'internalPort=5065', expected: { externalPort: 5060, internalPort: 5065 } },
+  { name: 'internalPort empty means one port', input: 'internalPort=', expected: { internalPort: null } },
+  {
+    name: 'equal ports on different addresses',
+    input: 'externalHost=192.0.2.1\ninternalHost=10.0.0.1\ninternalPort=5060',
+    expected: { externalPort: 5060, internalPort: 5060 },
+  },
+  {
+    name: 'equal ports on 0.0.0.0 and an IPv6 address',
+    input: 'externalHost=0.0.0.0\ninternalHost=::1\ninternalPort=5060',
+    expected: { internalPort: 5060 },
+  },
+
+  // transports
+  { name: 'Restcomm UDP', input: 'externalTransport=UDP', expected: { externalTransports: ['udp'] } },
+  { name: 'tcp only', input: 'internalTransport=tcp', expected: { internalTransports: ['tcp'] } },
+  { name: 'list keeps order', input: 'externalTransport=TCP, udp', expected: { externalTransports: ['tcp', 'udp'] } },
+  { name: 'repeated transport folded', input: 'externalTransport=udp,UDP,udp', expected: { externalTransports: ['udp'] } },
+  {
+    name: 'sides are independent',
+    input: 'externalTransport=udp\ninternalTransport=tcp',
+    expected: { externalTransports: ['udp'], internalTransports: ['tcp'] },
+  },
+
+  // nodes
+  { name: 'nodes empty', input: 'nodes=', expected: { nodes: [] } },
+  {
+    name: 'one node with defaults',
+    input: 'nodes=10.0.0.1:5080',
+    expected: { nodes: [{ host: '10.0.0.1', port: 5080, transport: 'udp', weight: 1 }] },
+  },
+  {
+    name: 'node with transport and weight',
+    input: 'nodes=10.0.0.1:5080;transport=tcp;weight=5',
+    expected: { nodes: [{ host: '10.0.0.1', port: 5080, transport: 'tcp', weight: 5 }] },
+  },
+  {
+    name: 'node parameters in either order, any case, spaced',
+    input: 'nodes=10.0.0.1:5080 ; Weight = 1000 ; TRANSPORT = TCP',
+    expected: { nodes: [{ host: '10.0.0.1', port: 5080, transport: 'tcp', weight: 1000 }] },
+  },
+  {
+    name: 'IPv6 node in brackets',
+    input: 'nodes=[::1]:5080',
+    expected: { nodes: [{ host: '::1', port: 5080, transport: 'udp', weight: 1 }] },
+  },
+  {
+    name: 'IPv6 node is stored canonical',
+    input: 'nodes=[2001:DB8:0:0:0:0:0:1]:5080;transport=tcp',
+    expected: { nodes: [{ host: '2001:db8::1', port: 5080, transport: 'tcp', weight: 1 }] },
+  },
+  {
+    name: 'host name node is lowered',
+    input: 'nodes=AS1.Example.COM:5080',
+    expected: { nodes: [{ host: 'as1.example.com', port: 5080, transport: 'udp', weight: 1 }] },
+  },
+  {
+    name: 'several nodes, same address on two transports',
+    input: 'nodes=10.0.0.1:5080, 10.0.0.1:5080;transport=tcp ,\\\n   [fd00::2]:5090;weight=2',
+    expected: {
+      nodes: [
+        { host: '10.0.0.1', port: 5080, transport: 'udp', weight: 1 },
+        { host: '10.0.0.1', port: 5080, transport: 'tcp', weight: 1 },
+        { host: 'fd00::2', port: 5090, transport: 'udp', weight: 2 },
+      ],
+    },
+  },
+
+  // extraServerNodes
+  { name: 'extraServerNodes empty', input: 'extraServerNodes=', expected: { extraServerNodes: [] } },
+  {
+    name: 'extraServerNodes Restcomm example',
+    input: 'extraServerNodes=222.221.21.12:21,45.6.6.7:9003,33.5.6.7,33.9.9.2',
+    expected: {
+      extraServerNodes: [
+        { host: '222.221.21.12', port: 21 },
+        { host: '45.6.6.7', port: 9003 },
+        { host: '33.5.6.7', port: null },
+        { host: '33.9.9.2', port: null },
+      ],
+    },
+  },
+  {
+    name: 'extraServerNodes IPv6 forms and host names',
+    input: 'extraServerNodes=::1, [fd00::1], [FD00::2]:5080, sbc.example.net, sbc2.example.net:5070',
+    expected: {
+      extraServerNodes: [
+        { host: '::1', port: null },
+        { host: 'fd00::1', port: null },
+        { host: 'fd00::2', port: 5080 },
+        { host: 'sbc.example.net', port: null },
+        { host: 'sbc2.example.net', port: 5070 },
+      ],
+    },
+  },
+  {
+    name: 'extraServerNodes same host with and without port',
+    input: 'extraServerNodes=10.0.0.1,10.0.0.1:5080',
+    expected: { extraServerNodes: [{ host: '10.0.0.1', port: null }, { host: '10.0.0.1', port: 5080 }] },
+  },
+
+  // algorithm
+  {
+    name: 'algorithmClass kept raw',
+    input: 'algorithmClass=org.mobicents.tools.sip.balancer.HeaderConsistentHashBalancerAlgorithm',
+    expected: { algorithmClass: 'org.mobicents.tools.sip.balancer.HeaderConsistentHashBalancerAlgorithm' },
+  },
+  { name: 'algorithmClass short name kept raw', input: 'algorithmClass=roundRobin', expected: { algorithmClass: 'roundRobin' } },
+  { name: 'callIdAffinityMaxTimeInCache 1', input: 'callIdAffinityMaxTimeInCache=1', expected: { callIdAffinityMaxTimeInCache: 1 } },
+  { name: 'callIdAffinityMaxTimeInCache 3600', input: 'callIdAffinityMaxTimeInCache=3600', expected: { callIdAffinityMaxTimeInCache: 3600 } },
+  { name: 'callIdAffinityGroupFailover true', input: 'callIdAffinityGroupFailover=true', expected: { callIdAffinityGroupFailover: true } },
+  { name: 'callIdAffinityGroupFailover TRUE', input: 'callIdAffinityGroupFailover=TRUE', expected: { callIdAffinityGroupFailover: true } },
+  { name: 'callIdAffinityGroupFailover False', input: 'callIdAffinityGroupFailover=False', expected: { callIdAffinityGroupFailover: false } },
+  { name: 'sipHeaderAffinityKey From', input: 'sipHeaderAffinityKey=From', expected: { sipHeaderAffinityKey: 'From' } },
+  { name: 'sipHeaderAffinityKey from.user', input: 'sipHeaderAffinityKey=from.user', expected: { sipHeaderAffinityKey: 'from.user' } },
+  { name: 'sipHeaderAffinityKey token characters', input: 'sipHeaderAffinityKey=X-Tenant_Id.1', expected: { sipHeaderAffinityKey: 'X-Tenant_Id.1' } },
+
+  // timers
+  { name: 'nodeTimeout 1', input: 'nodeTimeout=1', expected: { nodeTimeout: 1 } },
+  { name: 'nodeTimeout max', input: 'nodeTimeout=2147483647', expected: { nodeTimeout: 2147483647 } },
+  { name: 'heartbeatInterval 1000', input: 'heartbeatInterval=1000', expected: { heartbeatInterval: 1000 } },
+
+  // IP load balancer
+  {
+    name: 'external IP LB address alone takes externalPort',
+    input: 'externalPort=5070\nexternalIpLoadBalancerAddress=192.0.2.10',
+    expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: 5070 },
+  },
+  {
+    name: 'external IP LB address and port',
+    input: 'externalIpLoadBalancerAddress=192.0.2.10\nexternalIpLoadBalancerPort=111',
+    expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: 111 },
+  },
+  {
+    name: 'internal IP LB address alone takes internalPort',
+    input: 'internalPort=5065\ninternalIpLoadBalancerAddress=10.9.9.9',
+    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: 5065 },
+  },
+  {
+    name: 'internal IP LB address alone without internalPort takes externalPort',
+    input: 'externalPort=5070\ninternalIpLoadBalancerAddress=10.9.9.9',
+    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: 5070 },
+  },
+  {
+    name: 'internal IP LB address and port',
+    input: 'internalIpLoadBalancerAddress=10.9.9.9\ninternalIpLoadBalancerPort=112',
+    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: 112 },
+  },
+  {
+    name: 'IP LB address may be IPv6 or a host name',
+    input: 'externalIpLoadBalancerAddress=2001:DB8::10\ninternalIpLoadBalancerAddress=LB.internal.example',
+    expected: { externalIpLoadBalancerAddress: '2001:db8::10', internalIpLoadBalancerAddress: 'lb.internal.example' },
+  },
+  {
+    name: 'empty IP LB keys are absent',
+    input: 'externalIpLoadBalancerAddress=\nexternalIpLoadBalancerPort=\ninternalIpLoadBalancerAddress=\ninternalIpLoadBalancerPort=',
+    expected: {
+      externalIpLoadBalancerAddress: null, externalIpLoadBalancerPort: null,
+      internalIpLoadBalancerAddress: null, internalIpLoadBalancerPort: null,
+    },
+  },
+  { name: 'useIpLoadBalancerAddressInViaHeaders true', input: 'useIpLoadBalancerAddressInViaHeaders=true', expected: { useIpLoadBalancerAddressInViaHeaders: true } },
+  { name: 'useIpLoadBalancerAddressInViaHeaders false', input: 'useIpLoadBalancerAddressInViaHeaders=false', expected: { useIpLoadBalancerAddressInViaHeaders: false } },
+
+  // siplb keys
+  { name: 'maxMessageSize min', input: 'maxMessageSize=1024', expected: { maxMessageSize: 1024 } },
+  { name: 'maxMessageSize max', input: 'maxMessageSize=1048576', expected: { maxMessageSize: 1048576 } },
+  { name: 'viaSecret 16 characters', input: 'viaSecret=0123456789abcdef', expected: { viaSecret: '0123456789abcdef' } },
+  { name: 'viaSecret counts characters, not bytes', input: 'viaSecret=éééééééééééééééé', expected: { viaSecret: 'éééééééééééééééé' } },
+  { name: 'viaSecret keeps inner spaces', input: 'viaSecret=correct horse battery staple', expected: { viaSecret: 'correct horse battery staple' } },
+  { name: 'viaSecret empty means random', input: 'viaSecret=', expected: { viaSecret: null } },
+
+  // file syntax reaching the loader
+  { name: 'colon separator and trailing spaces', input: 'externalPort : 5070   ', expected: { externalPort: 5070 } },
+  { name: 'later duplicate wins', input: 'externalPort=5070\nexternalPort=5080', expected: { externalPort: 5080 } },
+];
+
+for (const c of accepted) {
+  test(`accepts: ${c.name}`, () => {
+    const { config } = loadConfigText(c.input);
+    for (const field of Object.keys(c.expected) as (keyof Config)[]) {
+      assert.deepEqual(config[field], c.expected[field], field);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rejected values
+
+const rejected: { name: string; input: string; key: string; value: string; reason?: string | RegExp }[] = [
+  // addresses to bind
+  { name: 'host name as host', input: 'host=localhost', key: 'host', value: 'localhost', reason: 'expected an IP address' },
+  { name: 'bracketed host', input: 'host=[::1]', key: 'host', value: '[::1]' },
+  { name: 'short IPv4', input: 'host=10.1.2', key: 'host', value: '10.1.2' },
+  { name: 'IPv4 octet out of range', input: 'host=256.1.1.1', key: 'host', value: '256.1.1.1' },
+  { name: 'empty host', input: 'host=', key: 'host', value: '' },
+  { name: 'host name as externalHost', input: 'externalHost=sip.example.com', key: 'externalHost', value: 'sip.example.com' },
+  { name: 'empty internalHost', input: 'internalHost=', key: 'internalHost', value: '' },
+
+  // ports
+  { name: 'port 0', input: 'externalPort=0', key: 'externalPort', value: '0', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'port 65536', input: 'externalPort=65536', key: 'externalPort', value: '65536', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'negative port', input: 'externalPort=-1', key: 'externalPort', value: '-1' },
+  { name: 'fractional port', input: 'externalPort=5060.0', key: 'externalPort', value: '5060.0' },
+  { name: 'hex port', input: 'externalPort=0x13c4', key: 'externalPort', value: '0x13c4' },
+  { name: 'exponent port', input: 'externalPort=5e3', key: 'externalPort', value: '5e3' },
+  { name: 'signed port', input: 'externalPort=+5060', key: 'externalPort', value: '+5060' },
+  { name: 'word port', input: 'externalPort=sip', key: 'externalPort', value: 'sip' },
+  { name: 'empty externalPort', input: 'externalPort=', key: 'externalPort', value: '' },
+  { name: 'internalPort 70000', input: 'internalPort=70000', key: 'internalPort', value: '70000', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'internalPort with space inside', input: 'internalPort=50 65', key: 'internalPort', value: '50 65' },
+
+  // port clash
+  { name: 'internalPort equals default externalPort on one host', input: 'internalPort=5060', key: 'internalPort', value: '5060', reason: 'must differ from externalPort (5060)' },
+  { name: 'both ports equal explicitly', input: 'externalPort=5070\ninternalPort=5070', key: 'internalPort', value: '5070', reason: /bind 127\.0\.0\.1/ },
+  { name: 'equal ports, external binds 0.0.0.0', input: 'externalHost=0.0.0.0\ninternalHost=10.0.0.1\ninternalPort=5060', key: 'internalPort', value: '5060', reason: '0.0.0.0 and 10.0.0.1' },
+  { name: 'equal ports, internal binds ::', input: 'externalHost=192.0.2.1\ninternalHost=::\ninternalPort=5060', key: 'internalPort', value: '5060' },
+  { name: 'equal ports, same IPv6 written two ways', input: 'externalHost=::1\ninternalHost=0:0:0:0:0:0:0:1\ninternalPort=5060', key: 'internalPort', value: '5060' },
+
+  // transports
+  { name: 'sctp', input: 'externalTransport=sctp', key: 'externalTransport', value: 'sctp', reason: "unknown transport 'sctp' (expected udp or tcp)" },
+  { name: 'tls not yet', input: 'externalTransport=udp,TLS', key: 'externalTransport', value: 'udp,TLS', reason: 'not supported yet' },
+  { name: 'ws not yet', input: 'internalTransport=ws', key: 'internalTransport', value: 'ws', reason: 'not supported yet' },
+  { name: 'wss not yet', input: 'internalTransport=WSS', key: 'internalTransport', value: 'WSS', reason: 'not supported yet' },
+  { name: 'empty transport list', input: 'externalTransport=', key: 'externalTransport', value: '', reason: 'at least one transport' },
+  { name: 'trailing comma in transports', input: 'internalTransport=udp,', key: 'internalTransport', value: 'udp,', reason: 'empty entry' },
+  { name: 'doubled comma in transports', input: 'internalTransport=udp,,tcp', key: 'internalTransport', value: 'udp,,tcp', reason: 'empty entry' },
+
+  // nodes
+  { name: 'node without port', input: 'nodes=10.0.0.1', key: 'nodes', value: '10.0.0.1', reason: "entry '10.0.0.1': port is missing" },
+  { name: 'node with empty port', input: 'nodes=10.0.0.1:', key: 'nodes', value: '10.0.0.1:', reason: "entry '10.0.0.1:'" },
+  { name: 'node port 0', input: 'nodes=10.0.0.1:0', key: 'nodes', value: '10.0.0.1:0', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'node port too large', input: 'nodes=10.0.0.1:99999', key: 'nodes', value: '10.0.0.1:99999', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'node without host', input: 'nodes=:5080', key: 'nodes', value: ':5080', reason: 'host is missing' },
+  { name: 'unbracketed IPv6 node with port', input: 'nodes=::1:5080', key: 'nodes', value: '::1:5080', reason: '[v6]:port' },
+  { name: 'unbracketed IPv6 node that is not an address', input: 'nodes=fd00::1::2:5080', key: 'nodes', value: 'fd00::1::2:5080', reason: 'need brackets' },
+  { name: 'bracketed IPv6 node without port', input: 'nodes=[::1]', key: 'nodes', value: '[::1]', reason: 'port is missing' },
+  { name: 'brackets around IPv4', input: 'nodes=[10.0.0.1]:5080', key: 'nodes', value: '[10.0.0.1]:5080', reason: 'only for IPv6' },
+  { name: 'unclosed bracket', input: 'nodes=[::1:5080', key: 'nodes', value: '[::1:5080', reason: "without a matching ']'" },
+  { name: 'missing colon after bracket', input: 'nodes=[::1]5080', key: 'nodes', value: '[::1]5080', reason: "unexpected '5080'" },
+  { name: 'wildcard node', input: 'nodes=0.0.0.0:5080', key: 'nodes', value: '0.0.0.0:5080', reason: 'any address' },
+  { name: 'IPv6 wildcard node', input: 'nodes=[::]:5080', key: 'nodes', value: '[::]:5080', reason: 'any address' },
+  { name: 'bad IPv4 looking node', input: 'nodes=10.0.0.256:5080', key: 'nodes', value: '10.0.0.256:5080', reason: 'neither an IP address nor a valid host name' },
+  { name: 'underscore host name', input: 'nodes=app_1:5080', key: 'nodes', value: 'app_1:5080', reason: 'neither an IP address nor a valid host name' },
+  { name: 'host name label ending in hyphen', input: 'nodes=as-.example.com:5080', key: 'nodes', value: 'as-.example.com:5080' },
+  { name: 'empty host name label', input: 'nodes=as..example.com:5080', key: 'nodes', value: 'as..example.com:5080' },
+  { name: 'node transport sctp', input: 'nodes=10.0.0.1:5080;transport=sctp', key: 'nodes', value: '10.0.0.1:5080;transport=sctp', reason: "unknown transport 'sctp' (expected udp or tcp)" },
+  { name: 'node transport tls', input: 'nodes=10.0.0.1:5061;transport=tls', key: 'nodes', value: '10.0.0.1:5061;transport=tls', reason: 'not supported yet' },
+  { name: 'node weight 0', input: 'nodes=10.0.0.1:5080;weight=0', key: 'nodes', value: '10.0.0.1:5080;weight=0', reason: 'weight must be an integer from 1 to 1000' },
+  { name: 'node weight 1001', input: 'nodes=10.0.0.1:5080;weight=1001', key: 'nodes', value: '10.0.0.1:5080;weight=1001', reason: 'weight must be an integer from 1 to 1000' },
+  { name: 'node weight fractional', input: 'nodes=10.0.0.1:5080;weight=1.5', key: 'nodes', value: '10.0.0.1:5080;weight=1.5', reason: 'weight must be' },
+  { name: 'node weight empty', input: 'nodes=10.0.0.1:5080;weight=', key: 'nodes', value: '10.0.0.1:5080;weight=', reason: 'weight must be' },
+  { name: 'node parameter without value', input: 'nodes=10.0.0.1:5080;weight', key: 'nodes', value: '10.0.0.1:5080;weight', reason: "parameter 'weight' has no value" },
+  { name: 'node unknown parameter', input: 'nodes=10.0.0.1:5080;color=red', key: 'nodes', value: '10.0.0.1:5080;color=red', reason: "unknown parameter 'color'" },
+  { name: 'node parameter twice', input: 'nodes=10.0.0.1:5080;weight=2;WEIGHT=3', key: 'nodes', value: '10.0.0.1:5080;weight=2;WEIGHT=3', reason: "parameter 'weight' given twice" },
+  { name: 'node stray semicolon', input: 'nodes=10.0.0.1:5080;', key: 'nodes', value: '10.0.0.1:5080;', reason: 'empty parameter' },
+  { name: 'nodes leading comma', input: 'nodes=,10.0.0.1:5080', key: 'nodes', value: ',10.0.0.1:5080', reason: 'empty entry' },
+  {
+    name: 'duplicate node, default transport written out',
+    input: 'nodes=10.0.0.1:5080, 10.0.0.1:5080;transport=UDP',
+    key: 'nodes', value: '10.0.0.1:5080, 10.0.0.1:5080;transport=UDP',
+    reason: "entry '10.0.0.1:5080;transport=UDP': duplicates an earlier entry",
+  },
+  {
+    name: 'duplicate IPv6 node written two ways',
+    input: 'nodes=[::1]:5080,[0:0:0:0:0:0:0:1]:5080',
+    key: 'nodes', value: '[::1]:5080,[0:0:0:0:0:0:0:1]:5080',
+    reason: 'duplicates an earlier entry',
+  },
+  {
+    name: 'duplicate host name node in another case',
+    input: 'nodes=as1.example.com:5080;weight=2,AS1.example.com:5080;weight=3',
+    key: 'nodes', value: 'as1.example.com:5080;weight=2,AS1.example.com:5080;weight=3',
+    reason: 'duplicates an earlier entry',
+  },
+  {
+    name: 'bad entry is named among good ones',
+    input: 'nodes=10.0.0.1:5080,10.0.0.2:50x0,10.0.0.3:5080',
+    key: 'nodes', value: '10.0.0.1:5080,10.0.0.2:50x0,10.0.0.3:5080',
+    reason: "entry '10.0.0.2:50x0'",
+  },
+
+  // extraServerNodes
+  { name: 'extra node port 0', input: 'extraServerNodes=10.0.0.1:0', key: 'extraServerNodes', value: '10.0.0.1:0', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'extra node duplicate', input: 'extraServerNodes=10.0.0.1, 10.0.0.1', key: 'extraServerNodes', value: '10.0.0.1, 10.0.0.1', reason: 'duplicates an earlier entry' },
+  { name: 'extra node wildcard', input: 'extraServerNodes=::', key: 'extraServerNodes', value: '::', reason: 'any address' },
+  { name: 'extra node bracketed IPv4', input: 'extraServerNodes=[10.0.0.1]', key: 'extraServerNodes', value: '[10.0.0.1]', reason: 'only for IPv6' },
+  { name: 'extra node bad name', input: 'extraServerNodes=sbc!.example', key: 'extraServerNodes', value: 'sbc!.example', reason: "entry 'sbc!.example'" },
+  { name: 'extra node trailing comma', input: 'extraServerNodes=10.0.0.1,', key: 'extraServerNodes', value: '10.0.0.1,', reason: 'empty entry' },
+
+  // algorithm
+  { name: 'empty algorithmClass', input: 'algorithmClass=', key: 'algorithmClass', value: '', reason: 'must not be empty' },
+  { name: 'callIdAffinityMaxTimeInCache 0', input: 'callIdAffinityMaxTimeInCache=0', key: 'callIdAffinityMaxTimeInCache', value: '0', reason: 'integer from 1 to 2147483647 (seconds)' },
+  { name: 'callIdAffinityMaxTimeInCache negative', input: 'callIdAffinityMaxTimeInCache=-5', key: 'callIdAffinityMaxTimeInCache', value: '-5' },
+  { name: 'callIdAffinityMaxTimeInCache fractional', input: 'callIdAffinityMaxTimeInCache=1.5', key: 'callIdAffinityMaxTimeInCache', value: '1.5' },
+  { name: 'callIdAffinityMaxTimeInCache beyond Java int', input: 'callIdAffinityMaxTimeInCache=2147483648', key: 'callIdAffinityMaxTimeInCache', value: '2147483648' },
+  { name: 'callIdAffinityGroupFailover yes', input: 'callIdAffinityGroupFailover=yes', key: 'callIdAffinityGroupFailover', value: 'yes', reason: 'expected true or false' },
+  { name: 'callIdAffinityGroupFailover 1', input: 'callIdAffinityGroupFailover=1', key: 'callIdAffinityGroupFailover', value: '1', reason: 'expected true or false' },
+  { name: 'callIdAffinityGroupFailover empty', input: 'callIdAffinityGroupFailover=', key: 'callIdAffinityGroupFailover', value: '', reason: 'expected true or false' },
+  { name: 'sipHeaderAffinityKey empty', input: 'sipHeaderAffinityKey=', key: 'sipHeaderAffinityKey', value: '', reason: 'SIP header name' },
+  { name: 'sipHeaderAffinityKey with space', input: 'sipHeaderAffinityKey=Call ID', key: 'sipHeaderAffinityKey', value: 'Call ID', reason: 'SIP header name' },
+  { name: 'sipHeaderAffinityKey with colon', input: 'sipHeaderAffinityKey=Call-ID\\:', key: 'sipHeaderAffinityKey', value: 'Call-ID:', reason: 'SIP header name' },
+  { name: 'sipHeaderAffinityKey with @', input: 'sipHeaderAffinityKey=a@b', key: 'sipHeaderAffinityKey', value: 'a@b' },
+
+  // timers
+  { name: 'nodeTimeout 0', input: 'nodeTimeout=0', key: 'nodeTimeout', value: '0', reason: 'integer from 1 to 2147483647 (milliseconds)' },
+  { name: 'nodeTimeout words', input: 'nodeTimeout=8.4s', key: 'nodeTimeout', value: '8.4s' },
+  { name: 'nodeTimeout beyond setTimeout range', input: 'nodeTimeout=2147483648', key: 'nodeTimeout', value: '2147483648' },
+  { name: 'heartbeatInterval 0', input: 'heartbeatInterval=0', key: 'heartbeatInterval', value: '0', reason: 'milliseconds' },
+  { name: 'heartbeatInterval empty', input: 'heartbeatInterval=', key: 'heartbeatInterval', value: '' },
+
+  // IP load balancer
+  { name: 'external IP LB wildcard', input: 'externalIpLoadBalancerAddress=0.0.0.0', key: 'externalIpLoadBalancerAddress', value: '0.0.0.0', reason: 'any address' },
+  { name: 'internal IP LB bad name', input: 'internalIpLoadBalancerAddress=lb host', key: 'internalIpLoadBalancerAddress', value: 'lb host' },
+  { name: 'external IP LB port 0', input: 'externalIpLoadBalancerAddress=192.0.2.1\nexternalIpLoadBalancerPort=0', key: 'externalIpLoadBalancerPort', value: '0', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'internal IP LB port 65536', input: 'internalIpLoadBalancerAddress=10.0.0.9\ninternalIpLoadBalancerPort=65536', key: 'internalIpLoadBalancerPort', value: '65536', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'external IP LB port without address', input: 'externalIpLoadBalancerPort=111', key: 'externalIpLoadBalancerPort', value: '111', reason: 'externalIpLoadBalancerAddress must be set' },
+  { name: 'internal IP LB port without address', input: 'internalIpLoadBalancerPort=112', key: 'internalIpLoadBalancerPort', value: '112', reason: 'internalIpLoadBalancerAddress must be set' },
+  { name: 'useIpLoadBalancerAddressInViaHeaders on', input: 'useIpLoadBalancerAddressInViaHeaders=on', key: 'useIpLoadBalancerAddressInViaHeaders', value: 'on', reason: 'expected true or false' },
+  { name: 'useIpLoadBalancerAddressInViaHeaders t', input: 'useIpLoadBalancerAddressInViaHeaders=t', key: 'useIpLoadBalancerAddressInViaHeaders', value: 't' },
+
+  // siplb keys
+  { name: 'maxMessageSize 1023', input: 'maxMessageSize=1023', key: 'maxMessageSize', value: '1023', reason: 'from 1024 to 1048576' },
+  { name: 'maxMessageSize 1048577', input: 'maxMessageSize=1048577', key: 'maxMessageSize', value: '1048577', reason: 'from 1024 to 1048576' },
+  { name: 'maxMessageSize with unit', input: 'maxMessageSize=64k', key: 'maxMessageSize', value: '64k' },
+  { name: 'maxMessageSize empty', input: 'maxMessageSize=', key: 'maxMessageSize', value: '' },
+  // The secret itself never appears in the error.
+  { name: 'viaSecret too short', input: 'viaSecret=hunter2', key: 'viaSecret', value: '(7 characters, hidden)', reason: 'at least 16 characters' },
+  { name: 'viaSecret 15 characters', input: 'viaSecret=0123456789abcde', key: 'viaSecret', value: '(15 characters, hidden)', reason: 'at least 16 characters' },
+
+  // syntax errors from the properties reader surface unchanged
+  { name: 'malformed unicode escape', input: 'host=\\u00zz', key: 'host', value: '\\u00zz', reason: 'malformed Unicode escape' },
+];
+
+for (const c of rejected) {
+  test(`rejects: ${c.name}`, () => {
+    assertConfigError(() => loadConfigText(c.input), c.key, c.value, c.reason);
+  });
+}
+
+const lineCases: { name: string; input: string; line: number }[] = [
+  { name: 'single-key error', input: '# lb.properties\n\nhost=127.0.0.1\nexternalPort=0\n', line: 4 },
+  { name: 'continued value error cites its first line', input: 'a=1\nnodes=10.0.0.1:5080,\\\n  10.0.0.2\n', line: 2 },
+  { name: 'port clash cites internalPort', input: 'externalPort=5070\n\ninternalPort=5070', line: 3 },
+  { name: 'IP LB port without address cites the port', input: '\nexternalIpLoadBalancerPort=111', line: 2 },
+];
+
+for (const c of lineCases) {
+  test(`error reason names the line: ${c.name}`, () => {
+    assert.throws(
+      () => loadConfigText(c.input),
+      (err: unknown) => err instanceof ConfigError && err.reason.endsWith(`(line ${c.line})`),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings and infos
+
+const remarks: { name: string; input: string; warnings: string[]; infos: string[] }[] = [
+  { name: 'known keys only', input: 'host=10.0.0.1\nexternalPort=5070', warnings: [], infos: [] },
+  {
+    name: 'unknown Restcomm keys with lines',
+    input: 'host=127.0.0.1\nrmiRegistryPort=2000\n\nhttpPort=2080\nstatisticPort=2006',
+    warnings: [
+      "unknown configuration key 'rmiRegistryPort' ignored (line 2)",
+      "unknown configuration key 'httpPort' ignored (line 4)",
+      "unknown configuration key 'statisticPort' ignored (line 5)",
+    ],
+    infos: [],
+  },
+  {
+    name: 'wrong case suggests the key',
+    input: 'ExternalPort=5070',
+    warnings: ["unknown configuration key 'ExternalPort' ignored (line 1); did you mean 'externalPort'?"],
+    infos: [],
+  },
+  {
+    name: 'unknown key values are not validated',
+    input: 'heartbeatPort=not-a-port',
+    warnings: ["unknown configuration key 'heartbeatPort' ignored (line 1)"],
+    infos: [],
+  },
+  {
+    name: 'one SIP-stack key',
+    input: 'javax.sip.STACK_NAME=SipBalancerForwarder',
+    warnings: [],
+    infos: ['ignored 1 SIP-stack key (javax.sip.*, gov.nist.*): siplb has its own SIP stack'],
+  },
+  {
+    name: 'several SIP-stack keys make one info line',
+    input: [
+      'javax.sip.STACK_NAME=SipBalancerForwarder',
+      'javax.sip.AUTOMATIC_DIALOG_SUPPORT=off',
+      'gov.nist.javax.sip.TRACE_LEVEL=LOG4J',
+      'gov.nist.javax.sip.THREAD_POOL_SIZE=64',
+      'gov.nist.javax.sip.MAX_MESSAGE_SIZE=10000',
+    ].join('\n'),
+    warnings: [],
+    infos: ['ignored 5 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack'],
+  },
+  {
+    name: 'a SIP-stack key given twice counts once and warns as a duplicate',
+    input: 'gov.nist.javax.sip.AGGRESSIVE_CLEANUP=true\ngov.nist.javax.sip.AGGRESSIVE_CLEANUP=true',
+    warnings: ["duplicate key 'gov.nist.javax.sip.AGGRESSIVE_CLEANUP' on line 2 overrides the value from line 1"],
+    infos: ['ignored 1 SIP-stack key (javax.sip.*, gov.nist.*): siplb has its own SIP stack'],
+  },
+  {
+    name: 'javax.net.ssl is not a SIP-stack prefix',
+    input: 'javax.net.ssl.keyStore=/opt/keystore',
+    warnings: ["unknown configuration key 'javax.net.ssl.keyStore' ignored (line 1)"],
+    infos: [],
+  },
+  {
+    name: 'duplicate known key warns',
+    input: 'externalPort=5070\nexternalPort=5080',
+    warnings: ["duplicate key 'externalPort' on line 2 overrides the value from line 1"],
+    infos: [],
+  },
+];
+
+for (const c of remarks) {
+  test(`remarks: ${c.name}`, () => {
+    const loaded = loadConfigText(c.input);
+    assert.deepEqual(loaded.warnings, c.warnings);
+    assert.deepEqual(loaded.infos, c.infos);
+  });
+}
+
+// A file in the shape Restcomm ships (lb.properties), trimmed: it must load as-is.
+const RESTCOMM_STYLE = `# Mobicents Load Balancer Settings
+host=127.0.0.1
+rmiRegistryPort=2000
+externalPort=5060
+externalSecurePort=5061
+internalPort=5065
+httpPort=2080
+internalTransport=UDP
+externalTransport=UDP
+#externalIpLoadBalancerAddress=127.0.0.1
+#extraServerNodes=222.221.21.12:21,45.6.6.7:9003,33.5.6.7,33.9.9.2
+performanceTestingMode=false
+#algorithmClass=org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm
+nodeTimeout=8400
+heartbeatInterval=150
+javax.sip.STACK_NAME=SipBalancerForwarder
+javax.sip.AUTOMATIC_DIALOG_SUPPORT=off
+gov.nist.javax.sip.TRACE_LEVEL=LOG4J
+gov.nist.javax.sip.LOG_MESSAGE_CONTENT=false
+gov.nist.javax.sip.THREAD_POOL_SIZE=64
+gov.nist.javax.sip.MESSAGE_PROCESSOR_FACTORY=gov.nist.javax.sip.stack.NioMessageProcessorFactory
+statisticPort=2006
+`;
+
+test('Restcomm-style lb.properties loads with warnings for the keys siplb does not read', () => {
+  const loaded = loadConfigText(RESTCOMM_STYLE);
+  assert.deepEqual(loaded.config, {
+    ...DEFAULTS,
+    internalPort: 5065,
+    externalTransports: ['udp'],
+    internalTransports: ['udp'],
+  });
+  assert.deepEqual(loaded.warnings, [
+    "unknown configuration key 'rmiRegistryPort' ignored (line 3)",
+    "unknown configuration key 'externalSecurePort' ignored (line 5)",
+    "unknown configuration key 'httpPort' ignored (line 7)",
+    "unknown configuration key 'performanceTestingMode' ignored (line 12)",
+    "unknown configuration key 'statisticPort' ignored (line 22)",
+  ]);
+  assert.deepEqual(loaded.infos, ['ignored 6 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+test('loadConfigFile reads a file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'lb.properties');
+  writeFileSync(path, 'externalPort=5070\r\nnodes=[::1]:5080;transport=tcp\r\nfoo=bar\r\n');
+  const loaded = loadConfigFile(path);
+  assert.equal(loaded.config.externalPort, 5070);
+  assert.deepEqual(loaded.config.nodes, [{ host: '::1', port: 5080, transport: 'tcp', weight: 1 }]);
+  assert.deepEqual(loaded.warnings, ["unknown configuration key 'foo' ignored (line 3)"]);
+});
+
+test('loadConfigFile reports a bad value from the file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'lb.properties');
+  writeFileSync(path, '\n\nexternalTransport=sctp\n');
+  assertConfigError(() => loadConfigFile(path), 'externalTransport', 'sctp', "unknown transport 'sctp' (expected udp or tcp) (line 3)");
+});
+
+const fileErrors: { name: string; path: () => string; reason: RegExp }[] = [
+  { name: 'missing file', path: () => join(tmpdir(), 'siplb-no-such-dir', 'lb.properties'), reason: /ENOENT/ },
+  { name: 'directory instead of file', path: () => tmpdir(), reason: /EISDIR/ },
+];
+
+for (const c of fileErrors) {
+  test(`loadConfigFile: ${c.name} is a ConfigError on '(file)'`, () => {
+    const path = c.path();
+    assertConfigError(() => loadConfigFile(path), '(file)', path, c.reason);
+  });
+}
