@@ -1,0 +1,23 @@
+// A SIP application server behind the balancer, as the data path sees it.
+
+import type { Transport } from '../config/types.ts';
+import { formatHost } from '../sip/uri.ts';
+
+export interface SipNode {
+  /** Stable identity, `ip:port` of the node's first SIP port; also the Record-Route hint. */
+  readonly id: string;
+  readonly ip: string;
+  /** SIP ports by transport; at least one is present. */
+  readonly ports: Readonly<Partial<Record<Transport, number>>>;
+  readonly weight: number;
+}
+
+export function nodeId(ip: string, port: number): string {
+  return `${formatHost(ip)}:${port}`;
+}
+
+/** Transport to reach a node: the one the request came in on if the node has it, else its first. */
+export function egressTransport(node: SipNode, preferred: Transport): Transport {
+  if (node.ports[preferred] !== undefined) return preferred;
+  return node.ports.udp !== undefined ? 'udp' : 'tcp';
+}

@@ -1,0 +1,73 @@
+// An immutable view of the cluster at one moment. The data path reads only snapshots; membership
+// sources (static list now, heartbeats and health checks later) build a new one on every change,
+// so a pick never sees a half-updated registry.
+
+import type { SipNode } from './node.ts';
+import type { HostPort } from '../config/types.ts';
+
+/** active: takes new calls; draining: keeps its calls, takes no new ones; down: takes nothing. */
+export type NodeState = 'active' | 'draining' | 'down';
+
+export interface NodeView {
+  readonly node: SipNode;
+  readonly state: NodeState;
+}
+
+export class ClusterSnapshot {
+  /** Nodes that may take new calls, in a stable order (by id). */
+  readonly selectable: readonly SipNode[];
+  private readonly states: Map<string, NodeState>;
+  private readonly byId: Map<string, SipNode>;
+  /** Every SIP port of every known node, to recognise traffic from nodes. */
+  private readonly byAddress: Map<string, SipNode>;
+  private readonly ips: Set<string>;
+  private readonly extraHosts: Set<string>;
+  private readonly extraAddresses: Set<string>;
+
+  constructor(views: readonly NodeView[], extraServerNodes: readonly HostPort[] = []) {
+    this.selectable = views.filter((v) => v.state === 'active').map((v) => v.node)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.states = new Map(views.map((v) => [v.node.id, v.state]));
+    this.byId = new Map(views.map((v) => [v.node.id, v.node]));
+    this.byAddress = new Map();
+    this.ips = new Set();
+    for (const { node } of views) {
+      this.ips.add(node.ip);
+      for (const port of Object.values(node.ports)) this.byAddress.set(`${node.ip}|${port}`, node);
+    }
+    this.extraHosts = new Set(extraServerNodes.filter((e) => e.port === null).map((e) => e.host));
+    this.extraAddresses = new Set(extraServerNodes.filter((e) => e.port !== null).map((e) => `${e.host}|${e.port}`));
+  }
+
+  get(id: string): SipNode | undefined {
+    return this.byId.get(id);
+  }
+
+  /** May take new calls. */
+  isSelectable(node: SipNode): boolean {
+    return this.states.get(node.id) === 'active';
+  }
+
+  /** May take requests of calls it already has (active or draining). */
+  isAlive(node: SipNode): boolean {
+    const s = this.states.get(node.id);
+    return s === 'active' || s === 'draining';
+  }
+
+  /** The node listening on ip:port, if any. */
+  nodeAt(ip: string, port: number): SipNode | undefined {
+    return this.byAddress.get(`${ip}|${port}`);
+  }
+
+  /** Traffic from exactly this address comes from the cluster (a node or an extraServerNodes entry). */
+  isClusterAddress(ip: string, port: number): boolean {
+    return this.byAddress.has(`${ip}|${port}`) || this.extraHosts.has(ip) || this.extraAddresses.has(`${ip}|${port}`);
+  }
+
+  /** Some node or extraServerNodes entry lives on this IP. */
+  isClusterIp(ip: string): boolean {
+    if (this.ips.has(ip) || this.extraHosts.has(ip)) return true;
+    for (const a of this.extraAddresses) if (a.startsWith(ip + '|')) return true;
+    return false;
+  }
+}

@@ -1,0 +1,14 @@
+// One pino logger for the process: JSON lines on stdout, level from --log-level / LOG_LEVEL.
+
+import { pino, type Logger } from 'pino';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function isLogLevel(s: string): s is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(s);
+}
+
+export function createLogger(level: LogLevel): Logger {
+  return pino({ level, base: { name: 'siplb' } });
+}

@@ -1,0 +1,47 @@
+// Branch parameters of the Vias siplb adds (RFC 3261 §16.6 step 8, §16.11).
+//
+//   z9hG4bK + "Lb" + L (8 chars) + M (16 chars)
+//
+// L identifies the request for loop detection (§16.3 step 4): a hash over the Request-URI, From
+// tag, Call-ID, CSeq number and the Route set left after our own entries are popped. A request
+// that comes back with a Via of ours carrying the same L has looped; a spiral differs in one of
+// them. M authenticates the hop: a keyed hash over the previous hop's Via (as forwarded, with
+// received/rport), the Call-ID and the CSeq number. Everything M covers is also in the response,
+// so a response is checked without any state, and a forged or stray response that carries a copy
+// of our Via with another next hop is dropped. Neither part covers the method, so CANCEL and the
+// ACK for a non-2xx response get the INVITE's branch and reach the same node transaction.
+
+import { hash } from 'node:crypto';
+import type { Via } from '../sip/via.ts';
+
+export const BRANCH_PREFIX = 'z9hG4bKLb';
+const LOOP_LEN = 8;
+const MAC_LEN = 16;
+
+/** Transaction-identifying parts of a Via, in a form that survives re-serialisation by peers. */
+export function viaKey(via: Via): string {
+  return `${via.transport}|${via.host}|${via.port ?? ''}|${via.branch ?? ''}|${via.received ?? ''}|${via.rport ?? ''}`;
+}
+
+export function loopPart(secret: string, requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: string): string {
+  return hash('sha1', `${secret}\n${requestUri}\n${fromTag}\n${callId}\n${cseqNum}\n${routes}`, 'base64url').slice(0, LOOP_LEN);
+}
+
+export function macPart(secret: string, prevViaKey: string, callId: string, cseqNum: number): string {
+  return hash('sha256', `${secret}\n${prevViaKey}\n${callId}\n${cseqNum}`, 'base64url').slice(0, MAC_LEN);
+}
+
+export function makeBranch(loop: string, mac: string): string {
+  return BRANCH_PREFIX + loop + mac;
+}
+
+/** The loop part of one of our branches, or null when the branch is not ours. */
+export function loopOf(branch: string): string | null {
+  return branch.length === BRANCH_PREFIX.length + LOOP_LEN + MAC_LEN && branch.startsWith(BRANCH_PREFIX)
+    ? branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + LOOP_LEN)
+    : null;
+}
+
+export function macOf(branch: string): string {
+  return branch.slice(BRANCH_PREFIX.length + LOOP_LEN);
+}

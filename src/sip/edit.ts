@@ -1,0 +1,83 @@
+// Output by splicing: a forwarded message is the original bytes with a few ranges replaced and a
+// few header lines inserted. Untouched ranges are copied byte for byte (no re-serialisation), so
+// anything siplb does not understand passes through unchanged.
+
+import type { SipMessage } from './message.ts';
+
+export class MessageEdit {
+  readonly msg: SipMessage;
+  // Parallel arrays of edits in `head` coordinates; an insertion has start === end.
+  private starts: number[] = [];
+  private ends: number[] = [];
+  private texts: string[] = [];
+  private appendedHeaders = '';
+
+  constructor(msg: SipMessage) {
+    this.msg = msg;
+  }
+
+  /** Replace head[start, end) with text. Edits must not overlap. */
+  replace(start: number, end: number, text: string): this {
+    this.starts.push(start);
+    this.ends.push(end);
+    this.texts.push(text);
+    return this;
+  }
+
+  insert(at: number, text: string): this {
+    return this.replace(at, at, text);
+  }
+
+  /** Insert a whole header line (without terminator) right after the start line. */
+  insertHeaderFirst(line: string): this {
+    return this.insert(this.msg.headersStart, line + '\r\n');
+  }
+
+  /** Add a header line after the last header. */
+  appendHeader(line: string): this {
+    this.appendedHeaders += line + '\r\n';
+    return this;
+  }
+
+  /** Remove header i entirely (with its continuation lines and terminator). */
+  removeHeader(i: number): this {
+    return this.replace(this.msg.lineStarts[i], this.msg.nextStarts[i], '');
+  }
+
+  /** Replace the start line. */
+  replaceStartLine(line: string): this {
+    return this.replace(0, this.msg.startLineEnd, line);
+  }
+
+  toBuffer(): Buffer {
+    const msg = this.msg;
+    const src = msg.buf;
+    const headLen = msg.head.length;
+    const n = this.starts.length;
+    // Stable order by position; insertions at the same offset keep the order they were made in.
+    const order = Array.from({ length: n }, (_, k) => k);
+    order.sort((a, b) => this.starts[a] - this.starts[b] || a - b);
+
+    // `head` never ends with a line terminator: what follows it in `buf` is the blank line and
+    // the body. A datagram that had no blank line gets one.
+    const tail = msg.terminated ? msg.bodyEnd - headLen : 4;
+    const appended = this.appendedHeaders.length > 0 ? '\r\n' + this.appendedHeaders.slice(0, -2) : '';
+    let size = headLen + appended.length + tail;
+    for (let k = 0; k < n; k++) size += this.texts[k].length - (this.ends[k] - this.starts[k]);
+
+    const out = Buffer.allocUnsafe(size);
+    let w = 0;
+    let r = 0;
+    for (const k of order) {
+      const s = this.starts[k];
+      if (s > r) w += src.copy(out, w, r, s);
+      if (this.texts[k].length > 0) w += out.write(this.texts[k], w, 'latin1');
+      if (this.ends[k] > r) r = this.ends[k];
+    }
+    if (r < headLen) w += src.copy(out, w, r, headLen);
+    if (appended.length > 0) w += out.write(appended, w, 'latin1');
+    if (msg.terminated) w += src.copy(out, w, headLen, msg.bodyEnd);
+    else w += out.write('\r\n\r\n', w, 'latin1');
+    return out;
+  }
+}

@@ -1,0 +1,324 @@
+// A parsed SIP message over the bytes it arrived in. Parsing indexes every header line once
+// (name, line range, value start) and stops there: values are read, unfolded and split only when
+// a rule asks for them, so the forwarding path touches the few headers it needs.
+//
+// The header section is held as a latin1 string: one byte = one char, so string offsets are byte
+// offsets into `buf` and splicing (see edit.ts) can copy untouched byte ranges of the original.
+
+import { canonicalHeaderName, isToken } from './header-names.ts';
+
+export class SipMessage {
+  readonly buf: Buffer;
+  /** Header section as latin1: start line + header lines, without the blank line. */
+  readonly head: string;
+  /** Offset in `buf` where the body starts (after the blank line). */
+  readonly bodyStart: number;
+  /** Offset in `buf` where the body ends (Content-Length applied). */
+  readonly bodyEnd: number;
+  readonly isRequest: boolean;
+  readonly method: string;      // requests: method; responses: '' (see cseqMethod)
+  readonly requestUri: string;  // requests only
+  readonly status: number;      // responses only, else 0
+  /** End of the start line in `head` (index of its line terminator). */
+  readonly startLineEnd: number;
+  /** Offset in `head` where the first header line starts. */
+  readonly headersStart: number;
+  // Header index, parallel arrays (cheaper than an object per header).
+  readonly names: string[] = [];
+  readonly lineStarts: number[] = [];
+  /** End of the header's last (continuation) line, excluding its line terminator. */
+  readonly lineEnds: number[] = [];
+  readonly valueStarts: number[] = [];
+  /** End of the header including its line terminator (where the next header starts). */
+  readonly nextStarts: number[] = [];
+  /** False for a datagram that ended without the blank line after its headers. */
+  terminated = true;
+  /** Why the message is invalid for a proxy to forward; null when valid. */
+  error: string | null = null;
+  /** Status to answer an invalid request with (400, or 505 for a version we do not speak). */
+  errorStatus = 400;
+
+  constructor(buf: Buffer, head: string, bodyStart: number, bodyEnd: number, isRequest: boolean,
+    method: string, requestUri: string, status: number, startLineEnd: number, headersStart: number) {
+    this.buf = buf;
+    this.head = head;
+    this.bodyStart = bodyStart;
+    this.bodyEnd = bodyEnd;
+    this.isRequest = isRequest;
+    this.method = method;
+    this.requestUri = requestUri;
+    this.status = status;
+    this.startLineEnd = startLineEnd;
+    this.headersStart = headersStart;
+  }
+
+  get headerCount(): number {
+    return this.names.length;
+  }
+
+  /** Index of the first header with this canonical name, or -1. */
+  indexOf(name: string, from = 0): number {
+    const names = this.names;
+    for (let i = from; i < names.length; i++) if (names[i] === name) return i;
+    return -1;
+  }
+
+  count(name: string): number {
+    let n = 0;
+    for (const x of this.names) if (x === name) n++;
+    return n;
+  }
+
+  /** Value of header i: continuation lines joined with one space, outer whitespace trimmed. */
+  value(i: number): string {
+    const raw = this.head.slice(this.valueStarts[i], this.lineEnds[i]);
+    return (raw.indexOf('\n') === -1 ? raw : raw.replace(/\r?\n[ \t]+/g, ' ')).trim();
+  }
+
+  /** Value of the first header with this name. */
+  get(name: string): string | undefined {
+    const i = this.indexOf(name);
+    return i === -1 ? undefined : this.value(i);
+  }
+
+  /** Values of every header line with this name, in order (not split at commas). */
+  getAll(name: string): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.names.length; i++) if (this.names[i] === name) out.push(this.value(i));
+    return out;
+  }
+
+  get body(): Buffer {
+    return this.buf.subarray(this.bodyStart, this.bodyEnd);
+  }
+
+  get callId(): string {
+    return this.get('call-id') ?? '';
+  }
+
+  /** CSeq number and method; number is -1 when absent or malformed. */
+  cseq(): { num: number; method: string } {
+    const v = this.get('cseq');
+    if (v === undefined) return { num: -1, method: '' };
+    const m = /^(\d{1,10})\s+(\S+)$/.exec(v);
+    if (m === null) return { num: -1, method: '' };
+    const num = Number(m[1]);
+    return { num: num < 2 ** 31 ? num : -1, method: m[2] };
+  }
+}
+
+export interface ParseFailure {
+  readonly failure: string;
+}
+
+export function isParseFailure(x: SipMessage | ParseFailure): x is ParseFailure {
+  return (x as ParseFailure).failure !== undefined;
+}
+
+const CR = 13;
+const LF = 10;
+
+/**
+ * Parse one SIP message. `datagram` = true means the buffer is exactly one UDP datagram:
+ * a missing Content-Length then means "the rest of the datagram" (RFC 3261 §18.3), and a body
+ * longer than Content-Length is truncated. For stream transports the framer has already cut the
+ * message to head + Content-Length bytes.
+ *
+ * Returns a ParseFailure when no start line and header index can be built (nothing to answer).
+ * Otherwise returns a message; `error` is set when it parsed but must not be forwarded.
+ */
+export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | ParseFailure {
+  let start = 0;
+  // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives, sloppy senders).
+  while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++;
+  if (start === buf.length) return { failure: 'empty message' };
+
+  let headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
+  let bodyStart: number;
+  let terminated = true;
+  if (headEnd !== -1) {
+    bodyStart = headEnd + 4;
+  } else {
+    // Tolerate bare-LF senders; a datagram without any blank line is all header (no body).
+    headEnd = buf.indexOf('\n\n', start, 'latin1');
+    if (headEnd !== -1) bodyStart = headEnd + 2;
+    else if (datagram) {
+      headEnd = buf.length;
+      while (headEnd > start && (buf[headEnd - 1] === CR || buf[headEnd - 1] === LF)) headEnd--;
+      bodyStart = buf.length;
+      terminated = false;
+    } else return { failure: 'no end of header section' };
+  }
+  const head = buf.toString('latin1', start, headEnd);
+  // Offsets below are relative to `head`; shift `buf` so they are relative to it as well.
+  const msgBuf = start === 0 ? buf : buf.subarray(start);
+  bodyStart -= start;
+
+  // Start line.
+  let lineEnd = head.indexOf('\n');
+  if (lineEnd === -1) lineEnd = head.length;
+  const startLineEnd = lineEnd > 0 && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+  const startLine = head.slice(0, startLineEnd);
+  let isRequest: boolean;
+  let method = '';
+  let requestUri = '';
+  let status = 0;
+  let versionOk = true;
+  if (startLine.startsWith('SIP/')) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
+    const m = /^SIP\/(\d+\.\d+) ([1-9]\d\d)(?: (.*))?$/.exec(startLine);
+    if (m === null) return { failure: 'malformed status line' };
+    isRequest = false;
+    status = Number(m[2]);
+    versionOk = m[1] === '2.0';
+  } else {
+    // Request-Line = Method SP Request-URI SP SIP-Version; exactly single spaces, no LWS in URI.
+    const sp1 = startLine.indexOf(' ');
+    const sp2 = startLine.lastIndexOf(' ');
+    if (sp1 <= 0 || sp2 === sp1) return { failure: 'malformed request line' };
+    method = startLine.slice(0, sp1);
+    requestUri = startLine.slice(sp1 + 1, sp2);
+    const version = startLine.slice(sp2 + 1);
+    if (!isToken(method)) return { failure: 'malformed request method' };
+    if (!/^SIP\/\d+\.\d+$/i.test(version)) return { failure: 'malformed SIP version' };
+    isRequest = true;
+    versionOk = version.toUpperCase() === 'SIP/2.0';
+  }
+
+  const headersStart = lineEnd < head.length ? lineEnd + 1 : head.length;
+  const msg = new SipMessage(msgBuf, head, bodyStart, msgBuf.length, isRequest, method, requestUri,
+    status, startLineEnd, headersStart);
+  if (!indexHeaders(msg, head, headersStart)) return { failure: 'malformed header line' };
+  msg.terminated = terminated;
+
+  if (isRequest) {
+    const bad = requestUriProblem(requestUri);
+    if (bad !== null) msg.error = bad;
+  }
+  if (!versionOk) {
+    msg.error = 'unsupported SIP version';
+    msg.errorStatus = 505;
+  }
+  applyContentLength(msg, datagram);
+  if (msg.error === null) msg.error = validateHeaders(msg);
+  return msg;
+}
+
+function indexHeaders(msg: SipMessage, head: string, from: number): boolean {
+  let pos = from;
+  const len = head.length;
+  while (pos < len) {
+    let nl = head.indexOf('\n', pos);
+    if (nl === -1) nl = len;
+    const first = head.charCodeAt(pos);
+    const end = nl > pos && head.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+    const next = nl < len ? nl + 1 : len;
+    if (first === 32 || first === 9) {
+      // Folded continuation of the previous header (RFC 3261 §7.3.1).
+      const last = msg.names.length - 1;
+      if (last < 0) return false;
+      msg.lineEnds[last] = end;
+      msg.nextStarts[last] = next;
+    } else if (end > pos) {
+      const colon = head.indexOf(':', pos);
+      if (colon === -1 || colon >= end) return false;
+      let nameEnd = colon;
+      while (nameEnd > pos && (head.charCodeAt(nameEnd - 1) === 32 || head.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
+      const rawName = head.slice(pos, nameEnd);
+      if (!isToken(rawName)) return false;
+      msg.names.push(canonicalHeaderName(rawName));
+      msg.lineStarts.push(pos);
+      msg.lineEnds.push(end);
+      msg.valueStarts.push(colon + 1);
+      msg.nextStarts.push(next);
+    } else {
+      // An empty line inside the head can only be a stray CR; refuse rather than guess.
+      return false;
+    }
+    pos = next;
+  }
+  return true;
+}
+
+function applyContentLength(msg: SipMessage, datagram: boolean): void {
+  const available = msg.buf.length - msg.bodyStart;
+  const i = msg.indexOf('content-length');
+  if (i === -1) {
+    // Required over streams (the framer enforces it); a datagram's body is the rest of it.
+    return;
+  }
+  if (msg.indexOf('content-length', i + 1) !== -1) {
+    setError(msg, 'more than one Content-Length');
+    return;
+  }
+  const v = msg.value(i);
+  if (!/^\d{1,9}$/.test(v)) {
+    setError(msg, 'malformed Content-Length');
+    return;
+  }
+  const n = Number(v);
+  if (n > available) {
+    // RFC 3261 §18.3: a datagram shorter than its Content-Length is discarded (400 for requests).
+    setError(msg, 'Content-Length larger than the body received');
+    return;
+  }
+  if (datagram && n < available) (msg as { bodyEnd: number }).bodyEnd = msg.bodyStart + n;
+}
+
+function setError(msg: SipMessage, reason: string): void {
+  if (msg.error === null) msg.error = reason;
+}
+
+// Request-URI: no whitespace, no angle brackets, and a scheme (RFC 3261 §25.1 absoluteURI).
+function requestUriProblem(uri: string): string | null {
+  if (uri.length === 0) return 'empty Request-URI';
+  if (/[\s<>"]/.test(uri)) return 'Request-URI contains characters not allowed there';
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:./.test(uri)) return 'Request-URI has no scheme';
+  return null;
+}
+
+function validateHeaders(msg: SipMessage): string | null {
+  // Headers a proxy needs to route and that responses must echo (RFC 3261 §8.1.1, §16.3).
+  if (msg.indexOf('via') === -1) return 'missing Via';
+  for (const name of ['call-id', 'from', 'to', 'cseq']) {
+    const i = msg.indexOf(name);
+    if (i === -1) return `missing ${displayName(name)}`;
+    if (msg.indexOf(name, i + 1) !== -1) return `more than one ${displayName(name)}`;
+    const v = msg.value(i);
+    if (v.length === 0) return `empty ${displayName(name)}`;
+    if (name !== 'cseq' && name !== 'call-id' && !balanced(v)) return `unbalanced quotes or brackets in ${displayName(name)}`;
+  }
+  const cseq = msg.cseq();
+  if (cseq.num < 0) return 'malformed CSeq';
+  if (msg.isRequest && cseq.method !== msg.method) return 'CSeq method does not match the request method';
+  if (msg.isRequest) {
+    const mf = msg.indexOf('max-forwards');
+    if (mf !== -1) {
+      if (msg.indexOf('max-forwards', mf + 1) !== -1) return 'more than one Max-Forwards';
+      const v = msg.value(mf);
+      if (!/^\d{1,3}$/.test(v) || Number(v) > 255) return 'malformed Max-Forwards';
+    }
+  }
+  return null;
+}
+
+const DISPLAY: Record<string, string> = { 'call-id': 'Call-ID', from: 'From', to: 'To', cseq: 'CSeq' };
+function displayName(name: string): string {
+  return DISPLAY[name] ?? name;
+}
+
+/** Quotes closed and angle brackets paired outside quotes (name-addr sanity). */
+export function balanced(v: string): boolean {
+  let inQuote = false;
+  let depth = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++; // backslash escapes the next char inside a quoted string
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) depth++;
+    else if (c === 62) { if (--depth < 0) return false; }
+  }
+  return !inQuote && depth === 0;
+}

@@ -1,0 +1,107 @@
+// The parts of SIP URIs and name-addrs a proxy routes on: scheme, host, port, transport and a few
+// parameters. Anything it cannot read returns null; the caller answers 400 or falls back.
+
+export interface SipUri {
+  scheme: string;            // 'sip' | 'sips' | other (lowercase)
+  user: string;              // may be ''
+  host: string;              // lowercase, IPv6 without brackets
+  port: number | null;
+  params: Map<string, string>; // lowercase names; valueless params map to ''
+}
+
+/** Parse sip:/sips: URIs. Returns null for other schemes or malformed host/port. */
+export function parseSipUri(uri: string): SipUri | null {
+  const colon = uri.indexOf(':');
+  if (colon <= 0) return null;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  if (scheme !== 'sip' && scheme !== 'sips') return null;
+  let rest = uri.slice(colon + 1);
+  const q = rest.indexOf('?');
+  if (q !== -1) rest = rest.slice(0, q);
+  let user = '';
+  const at = rest.lastIndexOf('@');
+  if (at !== -1) {
+    user = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+  }
+  const semi = rest.indexOf(';');
+  const hostport = semi === -1 ? rest : rest.slice(0, semi);
+  const hp = parseHostPort(hostport);
+  if (hp === null) return null;
+  const params = new Map<string, string>();
+  if (semi !== -1) {
+    for (const p of rest.slice(semi + 1).split(';')) {
+      if (p.length === 0) continue;
+      const eq = p.indexOf('=');
+      if (eq === -1) params.set(p.trim().toLowerCase(), '');
+      else params.set(p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim());
+    }
+  }
+  return { scheme, user, host: hp.host, port: hp.port, params };
+}
+
+/** host[:port] with IPv6 in brackets. Host is lowercased and unbracketed. */
+export function parseHostPort(s: string): { host: string; port: number | null } | null {
+  s = s.trim();
+  let host: string;
+  let portStr: string | null = null;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close === -1) return null;
+    host = s.slice(1, close);
+    const after = s.slice(close + 1);
+    if (after.length > 0) {
+      if (after[0] !== ':') return null;
+      portStr = after.slice(1);
+    }
+    if (!/^[0-9a-fA-F:.]+$/.test(host)) return null;
+  } else {
+    const c = s.indexOf(':');
+    if (c === -1) host = s;
+    else {
+      host = s.slice(0, c);
+      portStr = s.slice(c + 1);
+    }
+    if (!/^[A-Za-z0-9.-]+$/.test(host)) return null;
+  }
+  let port: number | null = null;
+  if (portStr !== null) {
+    if (!/^\d{1,5}$/.test(portStr)) return null;
+    port = Number(portStr);
+    if (port < 1 || port > 65535) return null;
+  }
+  return { host: host.toLowerCase(), port };
+}
+
+/** The URI inside a name-addr (`"x" <sip:...>;p`) or an addr-spec, and where it sits. */
+export function nameAddrUri(v: string): string | null {
+  const lt = v.indexOf('<');
+  if (lt === -1) {
+    // addr-spec form: parameters after ';' belong to the header, not the URI.
+    const semi = v.indexOf(';');
+    return (semi === -1 ? v : v.slice(0, semi)).trim();
+  }
+  const gt = v.indexOf('>', lt);
+  if (gt === -1) return null;
+  return v.slice(lt + 1, gt).trim();
+}
+
+const PARAM_RE = new Map<string, RegExp>();
+
+/** Value of a header parameter (e.g. From's tag) outside the <...> URI, or null. */
+export function headerParam(v: string, name: string): string | null {
+  const gt = v.lastIndexOf('>');
+  const paramsPart = gt === -1 ? v.slice(Math.max(0, v.indexOf(';'))) : v.slice(gt + 1);
+  let re = PARAM_RE.get(name);
+  if (re === undefined) {
+    re = new RegExp(`;\\s*${name}\\s*=\\s*([^;\\s]+)`, 'i');
+    PARAM_RE.set(name, re);
+  }
+  const m = re.exec(paramsPart);
+  return m === null ? null : m[1];
+}
+
+/** Format host for a URI or Via: IPv6 literals get brackets. */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,67 @@
+// One UDP socket per side and address family. Receives datagrams for the proxy and sends
+// fire-and-forget; a send error (ICMP unreachable surfaced by the kernel, no route) is counted,
+// never thrown.
+
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Logger } from 'pino';
+import type { Side } from '../proxy/local-addresses.ts';
+import type { Inbound } from './types.ts';
+import { BindError } from '../errors.ts';
+
+const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
+
+export class UdpEndpoint {
+  readonly side: Side;
+  private readonly socket: dgram.Socket;
+  private readonly log: Logger;
+  sendErrors = 0;
+  oversized = 0;
+
+  constructor(side: Side, host: string, log: Logger, maxSize: number, onMessage: (data: Buffer, src: Inbound) => void) {
+    this.side = side;
+    this.log = log;
+    this.socket = dgram.createSocket({
+      type: isIPv6(host) || host === '::' ? 'udp6' : 'udp4',
+      recvBufferSize: SOCKET_BUFFER_BYTES,
+      sendBufferSize: SOCKET_BUFFER_BYTES,
+    });
+    this.socket.on('message', (data, rinfo) => {
+      if (data.length > maxSize) {
+        this.oversized++;
+        return;
+      }
+      onMessage(data, { transport: 'udp', side, ip: rinfo.address, port: rinfo.port });
+    });
+    this.socket.on('error', (err) => {
+      this.sendErrors++;
+      this.log.warn({ err: err.message, side }, 'UDP socket error');
+    });
+  }
+
+  bind(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new BindError(`cannot bind UDP ${host}:${port}: ${err.message}`));
+      this.socket.once('error', onError);
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  send(ip: string, port: number, data: Buffer): void {
+    try {
+      // No callback: a failed send surfaces as the socket's 'error' event, counted there.
+      this.socket.send(data, port, ip);
+    } catch (err) {
+      // Invalid address/port from a peer's Via: count it, never crash.
+      this.sendErrors++;
+      this.log.debug({ err: (err as Error).message, ip, port }, 'UDP send refused');
+    }
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
