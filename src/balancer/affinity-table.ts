@@ -1,11 +1,16 @@
 // Key -> node id with idle expiry, bounded by time rather than by a size cap (a size cap would
-// move live calls). Two insertion-ordered Maps make expiry O(expired): `live` is kept in
-// last-touch order (a touch re-inserts), `closing` holds ended calls for the retransmission
-// window only, so finished calls do not sit in memory for the whole idle timeout.
+// move live calls). Two insertion-ordered Maps make expiry O(expired): `live` is ordered by
+// insertion time (`since`); a lookup only refreshes `at`, and the sweep re-queues an entry that
+// was touched since it was queued. `closing` holds ended calls for the retransmission window
+// only, so finished calls do not sit in memory for the whole idle timeout. An idle entry is
+// unusable from idleMs on and freed by 2 * idleMs at the latest.
 
 interface Entry {
   nodeId: string;
+  /** Last use. */
   at: number;
+  /** When it was (re)queued in its Map; Maps iterate in this order. */
+  since: number;
 }
 
 export class AffinityTable {
@@ -31,8 +36,6 @@ export class AffinityTable {
     if (e !== undefined) {
       if (now - e.at > this.idleMs) return undefined;
       e.at = now;
-      this.live.delete(key);
-      this.live.set(key, e);
       return e.nodeId;
     }
     const c = this.closing.get(key);
@@ -42,7 +45,7 @@ export class AffinityTable {
   set(key: string, nodeId: string, now = Date.now()): void {
     this.closing.delete(key);
     this.live.delete(key);
-    this.live.set(key, { nodeId, at: now });
+    this.live.set(key, { nodeId, at: now, since: now });
   }
 
   /** Keep the entry only for the linger window (BYE seen: retransmissions may still come). */
@@ -51,14 +54,21 @@ export class AffinityTable {
     if (e === undefined) return;
     this.live.delete(key);
     e.at = now;
+    e.since = now;
     this.closing.set(key, e);
   }
 
   sweep(now: number): void {
+    const requeue: [string, Entry][] = [];
     for (const [k, e] of this.live) {
-      if (now - e.at <= this.idleMs) break;
+      if (now - e.since <= this.idleMs) break;
       this.live.delete(k);
+      if (now - e.at <= this.idleMs) {
+        e.since = now;
+        requeue.push([k, e]);
+      }
     }
+    for (const [k, e] of requeue) this.live.set(k, e);
     for (const [k, e] of this.closing) {
       if (now - e.at <= this.lingerMs) break;
       this.closing.delete(k);

@@ -23,9 +23,32 @@ export function viaKey(via: Via): string {
   return `${via.transport}|${via.host}|${via.port ?? ''}|${via.branch ?? ''}|${via.received ?? ''}|${via.rport ?? ''}`;
 }
 
-export function loopPart(secret: string, requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: string): string {
-  return hash('sha1', `${secret}\n${requestUri}\n${fromTag}\n${callId}\n${cseqNum}\n${routes}`, 'base64url').slice(0, LOOP_LEN);
+/**
+ * Loop detection needs no secret (it only compares our own output with itself), so a fast
+ * non-cryptographic hash does: two FNV-1a 32-bit lanes, 48 bits as 8 base64url characters.
+ */
+export function loopPart(requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: readonly string[]): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ cseqNum;
+  const parts = [requestUri, fromTag, callId, ...routes];
+  for (let p = 0; p < parts.length; p++) {
+    const s = parts[p];
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+    }
+    a = Math.imul(a ^ 10, 0x01000193);
+    b = Math.imul(b ^ 10, 0x01000193);
+  }
+  a = Math.imul(a ^ cseqNum, 0x01000193);
+  let out = '';
+  for (let k = 0; k < 4; k++) out += B64[(a >>> (k * 6)) & 63];
+  for (let k = 0; k < 4; k++) out += B64[(b >>> (k * 6)) & 63];
+  return out;
 }
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 export function macPart(secret: string, prevViaKey: string, callId: string, cseqNum: number): string {
   return hash('sha256', `${secret}\n${prevViaKey}\n${callId}\n${cseqNum}`, 'base64url').slice(0, MAC_LEN);

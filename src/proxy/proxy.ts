@@ -103,9 +103,8 @@ export class SipProxy {
     }
 
     const callId = msg.callId;
-    const cseq = msg.cseq();
-    const fromTag = headerParam(msg.get('from') ?? '', 'tag') ?? '';
-    const loop = loopPart(this.d.secret, ruri, fromTag, callId, cseq.num, routes.remaining.join(','));
+    const fromTag = headerParam(msg.from, 'tag') ?? '';
+    const loop = loopPart(ruri, fromTag, callId, msg.cseqNum, routes.remaining);
     if (head.includes(BRANCH_PREFIX + loop)) return this.reject(msg, src, 482, null);
 
     const cluster = this.d.cluster();
@@ -149,12 +148,12 @@ export class SipProxy {
       if (setRport) topVia.rport = src.port;
     }
 
-    const branch = makeBranch(loop, macPart(this.d.secret, viaKey(topVia), callId, cseq.num));
+    const branch = makeBranch(loop, macPart(this.d.secret, viaKey(topVia), callId, msg.cseqNum));
     const egressSide = hop.side;
     const ingressSide: Side = egressSide === 'internal' ? 'external' : 'internal';
     edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${this.d.addresses.side(egressSide).via};branch=${branch}`);
 
-    if (DIALOG_CREATING.has(msg.method) && headerParam(msg.get('to') ?? '', 'tag') === null) {
+    if (DIALOG_CREATING.has(msg.method) && headerParam(msg.to, 'tag') === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : fromCluster ? this.sourceNodeId(src, topVia, cluster) : null;
       // Top entry faces the next hop, so its side's address is what that peer's route set starts with.
       edit.insertHeaderFirst(this.recordRoute(egressSide, hop.transport, dialogNode));
@@ -278,8 +277,7 @@ export class SipProxy {
     if (nextText === null) return this.drop('stray-response', src, 'no Via below ours');
     const next = parseVia(unfold(nextText));
     if (next === null) return this.drop('malformed-response', src, 'malformed second Via');
-    const cseq = msg.cseq();
-    if (macPart(this.d.secret, viaKey(next), msg.callId, cseq.num) !== macOf(top.branch)) {
+    if (macPart(this.d.secret, viaKey(next), msg.callId, msg.cseqNum) !== macOf(top.branch)) {
       return this.drop('forged-response', src, 'branch does not match the Via below it');
     }
     const transport = next.transport === 'UDP' ? 'udp' : next.transport === 'TCP' ? 'tcp' : null;

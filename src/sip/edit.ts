@@ -54,9 +54,13 @@ export class MessageEdit {
     const src = msg.buf;
     const headLen = msg.head.length;
     const n = this.starts.length;
-    // Stable order by position; insertions at the same offset keep the order they were made in.
-    const order = Array.from({ length: n }, (_, k) => k);
-    order.sort((a, b) => this.starts[a] - this.starts[b] || a - b);
+    // Stable insertion sort by position (a handful of edits); equal offsets keep their order.
+    const order: number[] = [];
+    for (let k = 0; k < n; k++) {
+      let j = order.length;
+      while (j > 0 && this.starts[order[j - 1]] > this.starts[k]) j--;
+      order.splice(j, 0, k);
+    }
 
     // `head` never ends with a line terminator: what follows it in `buf` is the blank line and
     // the body. A datagram that had no blank line gets one.

@@ -23,6 +23,27 @@ for (const [short, long] of Object.entries(COMPACT_FORMS)) {
   KNOWN.set(short.toUpperCase(), long);
 }
 
+// The spellings nearly every message uses, grouped by length, so the parser can recognise a name
+// in place (startsWith at an offset) without slicing and hashing a new string per header line.
+const COMMON_SPELLINGS = ['Via', 'From', 'To', 'Call-ID', 'Call-Id', 'CSeq', 'Contact', 'Max-Forwards',
+  'Content-Length', 'Content-Type', 'Route', 'Record-Route', 'Subject', 'User-Agent', 'Allow',
+  'Supported', 'Expires', 'Server', 'Accept', 'Event', 'Require', 'Proxy-Require', 'Authorization',
+  'v', 'i', 'f', 't', 'm', 'l', 'c', 'k', 's'];
+const BY_LENGTH: [string, string][][] = [];
+for (const spelling of COMMON_SPELLINGS) {
+  (BY_LENGTH[spelling.length] ??= []).push([spelling, canonicalHeaderName(spelling)]);
+}
+
+/** Canonical name of head[start, end) when it is one of the common spellings, else null. */
+export function commonHeaderNameAt(head: string, start: number, end: number): string | null {
+  const candidates = BY_LENGTH[end - start];
+  if (candidates === undefined) return null;
+  for (let k = 0; k < candidates.length; k++) {
+    if (head.startsWith(candidates[k][0], start)) return candidates[k][1];
+  }
+  return null;
+}
+
 /** Canonical lowercase name for a raw header name (already trimmed). */
 export function canonicalHeaderName(raw: string): string {
   const known = KNOWN.get(raw);

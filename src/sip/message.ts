@@ -5,7 +5,7 @@
 // The header section is held as a latin1 string: one byte = one char, so string offsets are byte
 // offsets into `buf` and splicing (see edit.ts) can copy untouched byte ranges of the original.
 
-import { canonicalHeaderName, isToken } from './header-names.ts';
+import { canonicalHeaderName, commonHeaderNameAt, isToken } from './header-names.ts';
 
 export class SipMessage {
   readonly buf: Buffer;
@@ -33,6 +33,13 @@ export class SipMessage {
   readonly nextStarts: number[] = [];
   /** False for a datagram that ended without the blank line after its headers. */
   terminated = true;
+  // Filled by validation (every message the proxy acts on has passed it).
+  /** Call-ID as a flat string of its own (safe to keep as a map key without pinning `head`). */
+  callId = '';
+  cseqNum = -1;
+  cseqMethod = '';
+  from = '';
+  to = '';
   /** Why the message is invalid for a proxy to forward; null when valid. */
   error: string | null = null;
   /** Status to answer an invalid request with (400, or 505 for a version we do not speak). */
@@ -92,18 +99,15 @@ export class SipMessage {
     return this.buf.subarray(this.bodyStart, this.bodyEnd);
   }
 
-  get callId(): string {
-    return this.get('call-id') ?? '';
-  }
-
-  /** CSeq number and method; number is -1 when absent or malformed. */
-  cseq(): { num: number; method: string } {
-    const v = this.get('cseq');
-    if (v === undefined) return { num: -1, method: '' };
-    const m = /^(\d{1,10})\s+(\S+)$/.exec(v);
-    if (m === null) return { num: -1, method: '' };
-    const num = Number(m[1]);
-    return { num: num < 2 ** 31 ? num : -1, method: m[2] };
+  /** Value of header i copied out of the buffer, so it does not keep `head` alive. */
+  flatValue(i: number): string {
+    let a = this.valueStarts[i];
+    let b = this.lineEnds[i];
+    const head = this.head;
+    while (a < b && (head.charCodeAt(a) === 32 || head.charCodeAt(a) === 9)) a++;
+    while (b > a && (head.charCodeAt(b - 1) === 32 || head.charCodeAt(b - 1) === 9)) b--;
+    const raw = this.buf.toString('latin1', a, b);
+    return raw.indexOf('\n') === -1 ? raw : raw.replace(/\r?\n[ \t]+/g, ' ');
   }
 }
 
@@ -224,9 +228,13 @@ function indexHeaders(msg: SipMessage, head: string, from: number): boolean {
       if (colon === -1 || colon >= end) return false;
       let nameEnd = colon;
       while (nameEnd > pos && (head.charCodeAt(nameEnd - 1) === 32 || head.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
-      const rawName = head.slice(pos, nameEnd);
-      if (!isToken(rawName)) return false;
-      msg.names.push(canonicalHeaderName(rawName));
+      let name = commonHeaderNameAt(head, pos, nameEnd);
+      if (name === null) {
+        const rawName = head.slice(pos, nameEnd);
+        if (!isToken(rawName)) return false;
+        name = canonicalHeaderName(rawName);
+      }
+      msg.names.push(name);
       msg.lineStarts.push(pos);
       msg.lineEnds.push(end);
       msg.valueStarts.push(colon + 1);
@@ -277,20 +285,41 @@ function requestUriProblem(uri: string): string | null {
   return null;
 }
 
+const CSEQ_RE = /^(\d{1,10})[ \t]+([^ \t]+)$/;
+
 function validateHeaders(msg: SipMessage): string | null {
   // Headers a proxy needs to route and that responses must echo (RFC 3261 §8.1.1, §16.3).
-  if (msg.indexOf('via') === -1) return 'missing Via';
-  for (const name of ['call-id', 'from', 'to', 'cseq']) {
-    const i = msg.indexOf(name);
-    if (i === -1) return `missing ${displayName(name)}`;
-    if (msg.indexOf(name, i + 1) !== -1) return `more than one ${displayName(name)}`;
-    const v = msg.value(i);
-    if (v.length === 0) return `empty ${displayName(name)}`;
-    if (name !== 'cseq' && name !== 'call-id' && !balanced(v)) return `unbalanced quotes or brackets in ${displayName(name)}`;
+  let via = -1, callId = -1, from = -1, to = -1, cseq = -1;
+  const names = msg.names;
+  for (let i = 0; i < names.length; i++) {
+    switch (names[i]) {
+      case 'via': if (via === -1) via = i; break;
+      case 'call-id': if (callId !== -1) return 'more than one Call-ID'; callId = i; break;
+      case 'from': if (from !== -1) return 'more than one From'; from = i; break;
+      case 'to': if (to !== -1) return 'more than one To'; to = i; break;
+      case 'cseq': if (cseq !== -1) return 'more than one CSeq'; cseq = i; break;
+    }
   }
-  const cseq = msg.cseq();
-  if (cseq.num < 0) return 'malformed CSeq';
-  if (msg.isRequest && cseq.method !== msg.method) return 'CSeq method does not match the request method';
+  if (via === -1) return 'missing Via';
+  if (callId === -1) return 'missing Call-ID';
+  if (from === -1) return 'missing From';
+  if (to === -1) return 'missing To';
+  if (cseq === -1) return 'missing CSeq';
+  msg.callId = msg.flatValue(callId);
+  if (msg.callId.length === 0) return 'empty Call-ID';
+  msg.from = msg.value(from);
+  if (msg.from.length === 0) return 'empty From';
+  if (!balanced(msg.from)) return 'unbalanced quotes or brackets in From';
+  msg.to = msg.value(to);
+  if (msg.to.length === 0) return 'empty To';
+  if (!balanced(msg.to)) return 'unbalanced quotes or brackets in To';
+  const m = CSEQ_RE.exec(msg.value(cseq));
+  if (m === null) return 'malformed CSeq';
+  const num = Number(m[1]);
+  if (num >= 2 ** 31) return 'malformed CSeq';
+  msg.cseqNum = num;
+  msg.cseqMethod = m[2];
+  if (msg.isRequest && msg.cseqMethod !== msg.method) return 'CSeq method does not match the request method';
   if (msg.isRequest) {
     const mf = msg.indexOf('max-forwards');
     if (mf !== -1) {
@@ -300,11 +329,6 @@ function validateHeaders(msg: SipMessage): string | null {
     }
   }
   return null;
-}
-
-const DISPLAY: Record<string, string> = { 'call-id': 'Call-ID', from: 'From', to: 'To', cseq: 'CSeq' };
-function displayName(name: string): string {
-  return DISPLAY[name] ?? name;
 }
 
 /** Quotes closed and angle brackets paired outside quotes (name-addr sanity). */

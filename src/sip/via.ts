@@ -14,18 +14,36 @@ export interface Via {
 }
 
 const VIA_RE = /^SIP\s*\/\s*2\.0\s*\/\s*([A-Za-z0-9-]+)\s+([^;\s]+(?:\s*:\s*\d+)?)\s*(;.*)?$/i;
+const FAST_PREFIX = 'SIP/2.0/';
 
 /** Parse one Via value (already split at commas and unfolded). Null when malformed. */
 export function parseVia(v: string): Via | null {
-  const m = VIA_RE.exec(v);
-  if (m === null) return null;
-  const hp = parseHostPort(m[2].replace(/\s+/g, ''));
+  let transport: string;
+  let sentBy: string;
+  let params: string | undefined;
+  // Fast path for the canonical spelling `SIP/2.0/UDP host:port;params`; the regex handles the
+  // rest (LWS around slashes and colons, lowercase, RFC 4475 oddities).
+  const sp = v.startsWith(FAST_PREFIX) ? v.indexOf(' ', FAST_PREFIX.length) : -1;
+  const semi = sp === -1 ? -1 : v.indexOf(';', sp);
+  const hostPart = sp === -1 ? '' : semi === -1 ? v.slice(sp + 1) : v.slice(sp + 1, semi);
+  if (sp !== -1 && hostPart.length > 0 && !/[\s:]\s|\s$|^\s/.test(hostPart)) {
+    transport = v.slice(FAST_PREFIX.length, sp).toUpperCase();
+    sentBy = hostPart;
+    params = semi === -1 ? undefined : v.slice(semi);
+  } else {
+    const m = VIA_RE.exec(v);
+    if (m === null) return null;
+    transport = m[1].toUpperCase();
+    sentBy = m[2].replace(/\s+/g, '');
+    params = m[3];
+  }
+  const hp = parseHostPort(sentBy);
   if (hp === null) return null;
   let branch: string | null = null;
   let received: string | null = null;
   let rport: number | null | undefined;
-  if (m[3] !== undefined) {
-    for (const raw of m[3].split(';')) {
+  if (params !== undefined) {
+    for (const raw of params.split(';')) {
       if (raw.length === 0) continue;
       const eq = raw.indexOf('=');
       const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase();
@@ -39,7 +57,7 @@ export function parseVia(v: string): Via | null {
       }
     }
   }
-  return { transport: m[1].toUpperCase(), host: hp.host, port: hp.port, branch, received, rport };
+  return { transport, host: hp.host, port: hp.port, branch, received, rport };
 }
 
 export function defaultPort(transport: string): number {

@@ -3,13 +3,19 @@
 // never thrown.
 
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Side } from '../proxy/local-addresses.ts';
 import type { Inbound } from './types.ts';
 import { BindError } from '../errors.ts';
 
 const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
+
+function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  const f = isIP(address);
+  if (f === 0) callback(Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' }), address, 4);
+  else callback(null, address, f);
+}
 
 export class UdpEndpoint {
   readonly side: Side;
@@ -25,6 +31,9 @@ export class UdpEndpoint {
       type: isIPv6(host) || host === '::' ? 'udp6' : 'udp4',
       recvBufferSize: SOCKET_BUFFER_BYTES,
       sendBufferSize: SOCKET_BUFFER_BYTES,
+      // The proxy only ever sends to IP literals (names are resolved before); answering the
+      // socket's lookup synchronously spares a dns.lookup call and a nextTick per datagram.
+      lookup: literalLookup,
     });
     this.socket.on('message', (data, rinfo) => {
       if (data.length > maxSize) {

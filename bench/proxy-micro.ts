@@ -1,0 +1,105 @@
+// Micro-benchmark of the SIP data path without sockets: one call = INVITE, 180, 200, ACK, BYE,
+// 200 through SipProxy.onMessage, with a fake UAS answering the forwarded requests. Prints the
+// CPU microseconds per call spent in parsing, routing and rewriting (the part siplb controls;
+// the socket cost comes on top and is measured by bench/sipp-load.ts).
+//
+//   node bench/proxy-micro.ts [--calls 200000]
+
+import { pino } from 'pino';
+import { CallIdAffinity } from '../src/balancer/callid-affinity.ts';
+import { ClusterSnapshot } from '../src/cluster/snapshot.ts';
+import { defaultConfig } from '../src/config/load.ts';
+import { LocalAddresses } from '../src/proxy/local-addresses.ts';
+import { SipProxy } from '../src/proxy/proxy.ts';
+import { ProxyStats } from '../src/proxy/stats.ts';
+import { Resolver } from '../src/transport/resolver.ts';
+import type { Inbound } from '../src/transport/types.ts';
+
+const argCalls = process.argv.indexOf('--calls');
+const calls = argCalls === -1 ? 200_000 : Number(process.argv[argCalls + 1]);
+
+const cfg = { ...defaultConfig(), externalHost: '127.0.0.1', externalPort: 5060 };
+const nodes = [5071, 5072].map((port) => ({ id: `127.0.0.1:${port}`, ip: '127.0.0.1', ports: { udp: port }, weight: 1 }));
+const cluster = new ClusterSnapshot(nodes.map((node) => ({ node, state: 'active' as const })));
+let lastSent: Buffer = Buffer.alloc(0);
+let sent = 0;
+const proxy = new SipProxy({
+  addresses: new LocalAddresses(cfg),
+  cluster: () => cluster,
+  algorithm: new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false }),
+  out: { send: (_side, _t, _ip, _port, data) => { lastSent = data; sent++; } },
+  resolver: new Resolver(),
+  log: pino({ level: 'warn' }),
+  stats: new ProxyStats(),
+  secret: 'micro-benchmark-secret',
+});
+
+const client: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5080 };
+const node1: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5071 };
+
+function request(method: string, callId: string, cseq: number, branch: string, toTag: string): Buffer {
+  return Buffer.from(
+    `${method} sip:service@127.0.0.1:5060 SIP/2.0\r\n` +
+    `Via: SIP/2.0/UDP 127.0.0.1:5080;branch=${branch}\r\n` +
+    `From: sipp <sip:sipp@127.0.0.1:5080>;tag=${callId}-from\r\n` +
+    `To: service <sip:service@127.0.0.1:5060>${toTag}\r\n` +
+    `Call-ID: ${callId}\r\n` +
+    `CSeq: ${cseq} ${method}\r\n` +
+    'Contact: sip:sipp@127.0.0.1:5080\r\nMax-Forwards: 70\r\nSubject: Performance Test\r\n' +
+    (method === 'INVITE'
+      ? 'Content-Type: application/sdp\r\nContent-Length: 129\r\n\r\nv=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n'
+      : 'Content-Length: 0\r\n\r\n'), 'latin1');
+}
+
+/** What a UAS answers to the request the proxy just sent: its Vias, From, To(+tag), Call-ID, CSeq. */
+function response(forwarded: Buffer, status: string): Buffer {
+  const lines = forwarded.toString('latin1').split('\r\n');
+  const keep = lines.filter((l) => /^(Via|From|To|Call-ID|CSeq|Record-Route):/i.test(l))
+    .map((l) => (/^To:/i.test(l) && !l.includes('tag=') ? `${l};tag=uas` : l));
+  return Buffer.from(`SIP/2.0 ${status}\r\n${keep.join('\r\n')}\r\nContact: <sip:127.0.0.1:5071>\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+}
+
+function oneCall(i: number): void {
+  const callId = `${i}-bench@127.0.0.1`;
+  proxy.onMessage(request('INVITE', callId, 1, `z9hG4bK-${i}-1`, ''), client);
+  const inv = lastSent;
+  const r180 = response(inv, '180 Ringing');
+  const r200 = response(inv, '200 OK');
+  proxy.onMessage(r180, node1);
+  proxy.onMessage(r200, node1);
+  proxy.onMessage(request('ACK', callId, 1, `z9hG4bK-${i}-2`, ';tag=uas'), client);
+  proxy.onMessage(request('BYE', callId, 2, `z9hG4bK-${i}-3`, ';tag=uas'), client);
+  proxy.onMessage(response(lastSent, '200 OK'), node1);
+}
+
+// Message construction is not the proxy's cost: build the client side up front, time only onMessage.
+for (let i = 0; i < 20_000; i++) oneCall(i); // warm-up
+const before = sent;
+let proxyNs = 0n;
+const t0 = process.cpuUsage();
+for (let i = 0; i < calls; i++) {
+  const callId = `${i + 1_000_000}-bench@127.0.0.1`;
+  const inv = request('INVITE', callId, 1, `z9hG4bK-${i}-1`, '');
+  const ack = request('ACK', callId, 1, `z9hG4bK-${i}-2`, ';tag=uas');
+  const bye = request('BYE', callId, 2, `z9hG4bK-${i}-3`, ';tag=uas');
+  let s = process.hrtime.bigint();
+  proxy.onMessage(inv, client);
+  proxyNs += process.hrtime.bigint() - s;
+  const r180 = response(lastSent, '180 Ringing');
+  const r200 = response(lastSent, '200 OK');
+  s = process.hrtime.bigint();
+  proxy.onMessage(r180, node1);
+  proxy.onMessage(r200, node1);
+  proxy.onMessage(ack, client);
+  proxy.onMessage(bye, client);
+  proxyNs += process.hrtime.bigint() - s;
+  const r200b = response(lastSent, '200 OK');
+  s = process.hrtime.bigint();
+  proxy.onMessage(r200b, node1);
+  proxyNs += process.hrtime.bigint() - s;
+}
+const cpu = process.cpuUsage(t0);
+if (sent - before !== calls * 6) throw new Error(`expected ${calls * 6} forwarded messages, got ${sent - before}`);
+const usPerCall = Number(proxyNs) / 1000 / calls;
+console.log(`calls=${calls} proxy_us_per_call=${usPerCall.toFixed(2)} proxy_us_per_message=${(usPerCall / 6).toFixed(2)} (whole loop incl. message construction: ${((cpu.user + cpu.system) / calls).toFixed(2)} us/call)`);
+console.log(JSON.stringify({ bench: 'proxy-micro', calls, proxyUsPerCall: Number(usPerCall.toFixed(2)) }));
