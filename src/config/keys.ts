@@ -295,17 +295,17 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   sipHeaderAffinityKey: {
     key: 'sipHeaderAffinityKey', field: 'sipHeaderAffinityKey', shownDefault: 'Call-ID', defaultValue: 'Call-ID',
-    description: 'Header whose value hash-based algorithms use to pick a node.',
+    description: 'Header whose value the hash-based algorithms use to pick a node (validated now; no effect with Call-ID affinity, the only algorithm of this version).',
     parse: headerName,
   },
   nodeTimeout: {
     key: 'nodeTimeout', field: 'nodeTimeout', shownDefault: '8400', defaultValue: 8400,
-    description: 'Milliseconds without a heartbeat after which a node is considered dead.',
+    description: 'Milliseconds without a heartbeat after which a registered node is considered dead (validated now; takes effect with heartbeat registration, not in this version).',
     parse: positiveInt('milliseconds'),
   },
   heartbeatInterval: {
     key: 'heartbeatInterval', field: 'heartbeatInterval', shownDefault: '150', defaultValue: 150,
-    description: 'Milliseconds between checks for nodes that missed nodeTimeout.',
+    description: 'Milliseconds between checks for nodes that missed nodeTimeout (validated now; takes effect with heartbeat registration, not in this version).',
     parse: positiveInt('milliseconds'),
   },
   externalIpLoadBalancerAddress: {
@@ -343,7 +343,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   viaSecret: {
     key: 'viaSecret', field: 'viaSecret', shownDefault: 'random per process', defaultValue: null,
-    description: 'Secret of at least 16 characters for the state siplb keeps in its Via headers (siplb key).',
+    description: 'Key (16+ characters) of the check in the branch of every Via siplb adds; responses whose branch fails it are dropped. Give all balancers that may see each other\'s responses the same value (siplb key).',
     parse: optional(secret),
   },
 };

@@ -5,17 +5,20 @@ import { configTable, TABLE_BEGIN, TABLE_END } from '../../scripts/config-table.
 import { KEYS, SIP_STACK_KEY_PREFIXES } from '../../src/config/keys.ts';
 
 const DOC = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
-function documentedTable(): string {
-  const begin = DOC.indexOf(TABLE_BEGIN);
-  const end = DOC.indexOf(TABLE_END);
-  assert.ok(begin !== -1 && end > begin, 'docs/configuration.md lacks the config-table markers');
-  return DOC.slice(begin + TABLE_BEGIN.length, end).replace(/^\r?\n/, '');
+function documentedTable(text: string, file: string): string {
+  const begin = text.indexOf(TABLE_BEGIN);
+  const end = text.indexOf(TABLE_END);
+  assert.ok(begin !== -1 && end > begin, `${file} lacks the config-table markers`);
+  return text.slice(begin + TABLE_BEGIN.length, end).replace(/^\r?\n/, '');
 }
 
-test('docs/configuration.md table matches scripts/config-table.ts (regenerate: node scripts/config-table.ts)', () => {
-  assert.equal(documentedTable(), configTable());
-});
+for (const [file, text] of [['docs/configuration.md', DOC], ['README.md', README]] as const) {
+  test(`${file} key table matches scripts/config-table.ts (regenerate: node scripts/config-table.ts)`, () => {
+    assert.equal(documentedTable(text, file), configTable());
+  });
+}
 
 test('the generated table has one row per key', () => {
   const rows = configTable().trimEnd().split('\n').slice(2);
