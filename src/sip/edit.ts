@@ -41,7 +41,12 @@ export class MessageEdit {
 
   /** Remove header i entirely (with its continuation lines and terminator). */
   removeHeader(i: number): this {
-    return this.replace(this.msg.lineStarts[i], this.msg.nextStarts[i], '');
+    const msg = this.msg;
+    if (msg.nextStarts[i] < msg.head.length) return this.replace(msg.lineStarts[i], msg.nextStarts[i], '');
+    // The last header has no terminator in `head` (the blank line follows it): take the line
+    // break before it instead, or the body would gain a leading CRLF.
+    const before = i > 0 ? msg.lineEnds[i - 1] : msg.startLineEnd;
+    return this.replace(before, msg.head.length, '');
   }
 
   /** Replace the start line. */

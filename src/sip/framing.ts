@@ -4,7 +4,7 @@
 // past, so the framer reports it and the connection is closed by its owner.
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
-const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?(?:\n|$)/i;
+const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:([^\r\n]*)/gi;
 
 export interface FramerEvents {
   message(data: Buffer): void;
@@ -46,10 +46,9 @@ export class StreamFramer {
         if (data.length - pos > this.maxSize) return this.fail(`header section exceeds ${this.maxSize} bytes`);
         break;
       }
-      const head = data.toString('latin1', pos, headEnd);
-      const m = CONTENT_LENGTH_RE.exec(head);
-      // Content-Length is mandatory on streams; a message without one has no body.
-      const bodyLen = m === null ? 0 : Number(m[1]);
+      const bodyLen = contentLength(data.toString('latin1', pos, headEnd));
+      // Without a trustworthy length the next message cannot be found: close rather than guess.
+      if (bodyLen < 0) return this.fail('missing a valid single Content-Length');
       const total = headEnd + 4 + bodyLen - pos;
       if (!Number.isSafeInteger(total) || total > this.maxSize) return this.fail(`message of ${total} bytes exceeds ${this.maxSize}`);
       if (data.length - pos < total) break;
@@ -65,4 +64,21 @@ export class StreamFramer {
     this.pending = null;
     this.on.error(reason);
   }
+}
+
+/**
+ * Content-Length of a header section: 0 when absent (mandatory on streams, but a message without
+ * one has no body), -1 when it appears twice or is not a number (RFC 4475 ncl, mcl01).
+ */
+function contentLength(head: string): number {
+  CONTENT_LENGTH_RE.lastIndex = 0;
+  let value = 0;
+  let seen = 0;
+  for (let m = CONTENT_LENGTH_RE.exec(head); m !== null; m = CONTENT_LENGTH_RE.exec(head)) {
+    if (++seen > 1) return -1;
+    const v = m[1].trim();
+    if (!/^\d{1,9}$/.test(v)) return -1;
+    value = Number(v);
+  }
+  return value;
 }

@@ -168,25 +168,30 @@ export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | Pa
   let requestUri = '';
   let status = 0;
   let versionOk = true;
+  let lineProblem: string | null = null;
   if (startLine.startsWith('SIP/')) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
-    const m = /^SIP\/(\d+\.\d+) ([1-9]\d\d)(?: (.*))?$/.exec(startLine);
+    const m = /^SIP\/(\d+\.\d+) ([1-6]\d\d)(?: (.*))?$/.exec(startLine);
     if (m === null) return { failure: 'malformed status line' };
     isRequest = false;
     status = Number(m[2]);
     versionOk = m[1] === '2.0';
   } else {
     // Request-Line = Method SP Request-URI SP SIP-Version; exactly single spaces, no LWS in URI.
+    // A line that breaks only that grammar still names a method, so the request can be answered
+    // with 400 (RFC 3261 §16.3) instead of being dropped unanswered.
     const sp1 = startLine.indexOf(' ');
     const sp2 = startLine.lastIndexOf(' ');
-    if (sp1 <= 0 || sp2 === sp1) return { failure: 'malformed request line' };
-    method = startLine.slice(0, sp1);
-    requestUri = startLine.slice(sp1 + 1, sp2);
-    const version = startLine.slice(sp2 + 1);
-    if (!isToken(method)) return { failure: 'malformed request method' };
-    if (!/^SIP\/\d+\.\d+$/i.test(version)) return { failure: 'malformed SIP version' };
+    method = sp1 === -1 ? startLine : startLine.slice(0, sp1);
+    // Without a method token and a trailing SIP version it is not a SIP request line at all.
+    if (!isToken(method) || !/[ \t]SIP\/\d+\.\d+[ \t]*$/i.test(startLine)) return { failure: 'malformed request line' };
     isRequest = true;
-    versionOk = version.toUpperCase() === 'SIP/2.0';
+    if (sp1 > 0 && sp2 > sp1) {
+      requestUri = startLine.slice(sp1 + 1, sp2);
+      const version = startLine.slice(sp2 + 1);
+      if (/^SIP\/\d+\.\d+$/i.test(version)) versionOk = version.toUpperCase() === 'SIP/2.0';
+      else lineProblem = 'malformed request line';
+    } else lineProblem = 'malformed request line';
   }
 
   const headersStart = lineEnd < head.length ? lineEnd + 1 : head.length;
@@ -195,7 +200,8 @@ export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | Pa
   if (!indexHeaders(msg, head, headersStart)) return { failure: 'malformed header line' };
   msg.terminated = terminated;
 
-  if (isRequest) {
+  if (lineProblem !== null) msg.error = lineProblem;
+  else if (isRequest) {
     const bad = requestUriProblem(requestUri);
     if (bad !== null) msg.error = bad;
   }
@@ -282,6 +288,9 @@ function requestUriProblem(uri: string): string | null {
   if (uri.length === 0) return 'empty Request-URI';
   if (/[\s<>"]/.test(uri)) return 'Request-URI contains characters not allowed there';
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:./.test(uri)) return 'Request-URI has no scheme';
+  // RFC 3261 §19.1.5: a SIP Request-URI must not carry escaped headers.
+  // ('?' is legal inside the user part, so only look after the '@'.)
+  if (/^sips?:/i.test(uri) && uri.indexOf('?', uri.lastIndexOf('@') + 1) !== -1) return 'Request-URI contains escaped headers';
   return null;
 }
 
@@ -325,7 +334,8 @@ function validateHeaders(msg: SipMessage): string | null {
     if (mf !== -1) {
       if (msg.indexOf('max-forwards', mf + 1) !== -1) return 'more than one Max-Forwards';
       const v = msg.value(mf);
-      if (!/^\d{1,3}$/.test(v) || Number(v) > 255) return 'malformed Max-Forwards';
+      // Leading zeros are legal (RFC 4475 §3.1.1.1 writes 0068); the value is at most 255.
+      if (!/^\d{1,10}$/.test(v) || Number(v) > 255) return 'malformed Max-Forwards';
     }
   }
   return null;

@@ -43,10 +43,16 @@ export function parseVia(v: string): Via | null {
   let received: string | null = null;
   let rport: number | null | undefined;
   if (params !== undefined) {
+    let first = true;
     for (const raw of params.split(';')) {
-      if (raw.length === 0) continue;
+      if (raw.length === 0) {
+        if (first) { first = false; continue; } // the text before the first ';' is empty
+        return null;                             // ';;' or a trailing ';': RFC 4475 badinv01
+      }
+      first = false;
       const eq = raw.indexOf('=');
       const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase();
+      if (name.length === 0) return null;
       const value = eq === -1 ? null : raw.slice(eq + 1).trim();
       if (name === 'branch') branch = value;
       else if (name === 'received') received = value;
