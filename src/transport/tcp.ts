@@ -9,6 +9,7 @@ import type { Side } from '../proxy/local-addresses.ts';
 import { StreamFramer } from '../sip/framing.ts';
 import { BindError } from '../errors.ts';
 import type { Inbound } from './types.ts';
+import { normaliseIp } from './ip.ts';
 
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -130,9 +131,4 @@ function peerKey(ip: string, port: number): string {
 function splitKey(key: string): [string, string] {
   const i = key.lastIndexOf('|');
   return [key.slice(0, i), key.slice(i + 1)];
-}
-
-/** IPv4 peers of a dual-stack socket appear as ::ffff:a.b.c.d; SIP and our tables use a.b.c.d. */
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

@@ -3,7 +3,8 @@
 // never thrown.
 
 import dgram from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { normaliseIp } from './ip.ts';
 import type { Logger } from 'pino';
 import type { Side } from '../proxy/local-addresses.ts';
 import type { Inbound } from './types.ts';
@@ -21,6 +22,8 @@ export class UdpEndpoint {
   readonly side: Side;
   private readonly socket: dgram.Socket;
   private readonly log: Logger;
+  private readonly v6: boolean;
+  private lastOversizeLog = 0;
   sendErrors = 0;
   oversized = 0;
 
@@ -35,12 +38,19 @@ export class UdpEndpoint {
       // socket's lookup synchronously spares a dns.lookup call and a nextTick per datagram.
       lookup: literalLookup,
     });
+    this.v6 = isIPv6(host) || host === '::';
     this.socket.on('message', (data, rinfo) => {
       if (data.length > maxSize) {
         this.oversized++;
+        // Logged, but at most every 10 s: a flood of large datagrams must not flood the log.
+        const now = Date.now();
+        if (now - this.lastOversizeLog >= 10_000) {
+          this.lastOversizeLog = now;
+          this.log.warn({ from: `${rinfo.address}:${rinfo.port}`, bytes: data.length, maxMessageSize: maxSize, refusedSoFar: this.oversized }, 'UDP datagram larger than maxMessageSize refused');
+        }
         return;
       }
-      onMessage(data, { transport: 'udp', side, ip: rinfo.address, port: rinfo.port });
+      onMessage(data, { transport: 'udp', side, ip: normaliseIp(rinfo.address), port: rinfo.port });
     });
     this.socket.on('error', (err) => {
       this.sendErrors++;
@@ -62,7 +72,8 @@ export class UdpEndpoint {
   send(ip: string, port: number, data: Buffer): void {
     try {
       // No callback: a failed send surfaces as the socket's 'error' event, counted there.
-      this.socket.send(data, port, ip);
+      // A dual-stack (::) socket reaches IPv4 peers through their v4-mapped form.
+      this.socket.send(data, port, this.v6 && isIPv4(ip) ? `::ffff:${ip}` : ip);
     } catch (err) {
       // Invalid address/port from a peer's Via: count it, never crash.
       this.sendErrors++;
