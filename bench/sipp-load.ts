@@ -1,0 +1,454 @@
+// Load benchmark: sipp UAC -> balancer -> two sipp UAS, all on loopback.
+//
+//   npm run bench -- [--rate 4000] [--calls N] [--transport udp|tcp] [--scenario basic|rr]
+//                    [--compare kamailio | --kamailio-only | --sipp-only] [--log-level warn]
+//
+// Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
+// successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
+// call (utime+stime from /proc/PID/stat over the UAC's run) and peak RSS (VmHWM). --sipp-only
+// runs the UAC straight into one UAS, to show what sipp itself sustains on this machine;
+// --kamailio-only measures the reference alone.
+// Ends with one JSON line (prefix-free, starts with {"bench":"sipp-load") for scripts.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
+import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
+import { allBound } from '../test/e2e/harness/procnet.ts';
+import { startSiplb } from '../test/e2e/harness/siplb.ts';
+import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
+import type { SippResult, SippScenario, SippTransport, SippUas } from '../test/e2e/harness/sipp.ts';
+
+const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.meta.url));
+
+// The kernel caps SO_RCVBUF/SO_SNDBUF at net.core.[rw]mem_max (4 MiB here); asking for more is
+// harmless. Bigger buffers absorb the bursts of a 10 ms scheduler tick without drops.
+const SIPP_BUFF_SIZE = 4 * 1024 * 1024;
+
+type Target = 'siplb' | 'kamailio' | 'sipp-only';
+
+interface Options {
+  rate: number;
+  calls: number;
+  transport: 'udp' | 'tcp';
+  scenario: 'basic' | 'rr';
+  compareKamailio: boolean;
+  kamailioOnly: boolean;
+  sippOnly: boolean;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+interface RunResult {
+  target: Target;
+  rate: number;
+  calls: number;
+  transport: 'udp' | 'tcp';
+  scenario: 'basic' | 'rr';
+  successful: number;
+  failed: number;
+  failureReasons: string;
+  retransmissions: number;       // UAC + both UAS: every resend is a message the path lost or delayed
+  uacRetransmissions: number;
+  wallSeconds: number;           // UAC start to UAC exit
+  achievedCps: number;           // successful / wallSeconds
+  nodeCalls: number[];           // calls each UAS received
+  targetCpuMs: number | null;    // balancer utime+stime over the UAC run (all its processes)
+  cpuMsPerCall: number | null;
+  targetPeakRssKiB: number | null;
+  targetProcesses: number | null;
+  sippCpuMs: { uac: number; uas: number[] };
+}
+
+function usage(message: string): never {
+  process.stderr.write(`sipp-load: ${message}\n` +
+    'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp]\n' +
+    '                               [--scenario basic|rr] [--compare kamailio | --kamailio-only | --sipp-only]\n' +
+    '                               [--log-level warn]\n');
+  process.exit(2);
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rate: { type: 'string' },
+      calls: { type: 'string' },
+      transport: { type: 'string' },
+      scenario: { type: 'string' },
+      compare: { type: 'string' },
+      'sipp-only': { type: 'boolean' },
+      'kamailio-only': { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const rate = Number(values.rate ?? '4000');
+  if (!Number.isInteger(rate) || rate < 1 || rate > 50_000) usage(`--rate must be an integer 1..50000, got ${values.rate}`);
+  const calls = Number(values.calls ?? String(rate * 10));
+  if (!Number.isInteger(calls) || calls < 1 || calls > 5_000_000) usage(`--calls must be an integer 1..5000000, got ${values.calls}`);
+  const transport = values.transport ?? 'udp';
+  if (transport !== 'udp' && transport !== 'tcp') usage(`--transport must be udp or tcp, got ${transport}`);
+  const scenario = values.scenario ?? 'basic';
+  if (scenario !== 'basic' && scenario !== 'rr') usage(`--scenario must be basic or rr, got ${scenario}`);
+  if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare only knows kamailio, got ${values.compare}`);
+  const logLevel = values['log-level'] ?? 'warn';
+  if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
+  return {
+    rate, calls, transport, scenario, logLevel,
+    compareKamailio: values.compare === 'kamailio',
+    kamailioOnly: values['kamailio-only'] === true,
+    sippOnly: values['sipp-only'] === true,
+  };
+}
+
+// ---- /proc accounting -------------------------------------------------------------------------
+
+const CLK_TCK = ((): number => {
+  const text = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(text)}`);
+  return value;
+})();
+
+/** utime+stime of one process in clock ticks, or null if it is gone. */
+function cpuTicks(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime is field 14, stime field 15.
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+function statusKiB(pid: number, key: 'VmHWM' | 'VmRSS'): number | null {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Pids of the processes in process group `pgid`. Kamailio is started as the leader of its own
+ * group, and its workers stay in that group even when the main process dies and they are
+ * re-parented, so the group finds all of them, and only them.
+ */
+function processGroup(pgid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // rest[0] state, rest[1] ppid, rest[2] pgrp; zombies hold no CPU or sockets any more.
+      if (Number(rest[2]) === pgid && rest[0] !== 'Z') out.push(Number(name));
+    } catch {
+      // Exited while we scanned.
+    }
+  }
+  return out;
+}
+
+function killGroupMembers(pgid: number): void {
+  for (const pid of processGroup(pgid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function sumTicks(pids: readonly number[]): number {
+  return pids.reduce((acc, pid) => acc + (cpuTicks(pid) ?? 0), 0);
+}
+
+const ticksToMs = (ticks: number): number => (ticks * 1000) / CLK_TCK;
+
+// ---- balancers under test ---------------------------------------------------------------------
+
+interface RunningTarget {
+  /** Every process whose CPU counts as the balancer's. */
+  pids(): number[];
+  peakRssKiB(): number | null;
+  stop(): Promise<void>;
+}
+
+function kamailioBinary(): string | null {
+  for (const candidate of ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio']) if (existsSync(candidate)) return candidate;
+  const which = spawnSync('sh', ['-c', 'command -v kamailio'], { encoding: 'utf8' });
+  return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
+}
+
+/** Installs Debian's kamailio if it is missing (apt-get update only if the first try fails). */
+function ensureKamailio(): string {
+  const found = kamailioBinary();
+  if (found !== null) return found;
+  if (process.getuid?.() !== 0) throw new Error('kamailio is not installed and this is not root: apt-get install -y kamailio');
+  console.log('kamailio not found: apt-get install -y kamailio');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let install = spawnSync('apt-get', ['install', '-y', 'kamailio'], { stdio: 'inherit', env });
+  if (install.status !== 0) {
+    console.log('install failed: apt-get update, then retry');
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    install = spawnSync('apt-get', ['install', '-y', 'kamailio'], { stdio: 'inherit', env });
+  }
+  const installed = kamailioBinary();
+  if (install.status !== 0 || installed === null) throw new Error('could not install kamailio with apt-get');
+  return installed;
+}
+
+async function startKamailio(lbPort: number, nodeUris: string[]): Promise<RunningTarget> {
+  const binary = ensureKamailio();
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-bench-kamailio-'));
+  const listFile = join(dir, 'dispatcher.list');
+  writeFileSync(listFile, nodeUris.map((uri) => `1 ${uri}`).join('\n') + '\n');
+  const args = [
+    '-DD', '-E', '-f', KAMAILIO_CFG,
+    '-A', `LB_PORT=${lbPort}`,
+    '-A', `DS_LIST="${listFile}"`,
+    // Shared/private memory (MB): ample for a stateless proxy, small enough not to matter.
+    '-m', '256', '-M', '16',
+    // Runtime dir of this run (control sockets), not the system's /run/kamailio.
+    '-Y', dir,
+  ];
+  // detached: leader of a new process group (see processGroup), so the workers can be found
+  // and killed by pid even after the main process is gone.
+  const owned = spawnOwned(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const pgid = owned.pid;
+  // The workers are the main process's children, not ours: spawnOwned's kill-on-exit only
+  // reaches the main process.
+  const killAll = (): void => killGroupMembers(pgid);
+  const unregister = registerCleanup(killAll);
+  const output = new LineBuffer(200);
+  for (const stream of [owned.process.stdout, owned.process.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => output.push(chunk));
+  }
+  const cleanup = async (): Promise<void> => {
+    // Kamailio's main process takes its workers down on SIGTERM; any left are killed.
+    await terminate(owned, 'SIGTERM', 5_000);
+    killAll();
+    unregister();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const wanted = [{ proto: 'udp', port: lbPort }, { proto: 'tcp', port: lbPort }] as const;
+  const deadline = Date.now() + 10_000;
+  // The main process binds UDP before forking, the TCP listener lives in the TCP main process;
+  // the workers (children=1, tcp_children=1, timers) exist once the group stops growing.
+  let lastSize = 0;
+  let stableSince = Date.now();
+  while (true) {
+    if (owned.hasExited()) {
+      await cleanup();
+      throw new Error(`kamailio exited at start:\n${output.snapshot().join('\n')}`);
+    }
+    if (Date.now() > deadline) {
+      await cleanup();
+      throw new Error(`kamailio not ready within 10 s:\n${output.snapshot().join('\n')}`);
+    }
+    const members = processGroup(pgid);
+    if (members.length !== lastSize) {
+      lastSize = members.length;
+      stableSince = Date.now();
+    }
+    if (members.length > 1 && Date.now() - stableSince > 500 && allBound(members, wanted)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    pids: () => processGroup(pgid),
+    peakRssKiB: () => {
+      // Summed VmHWM overcounts the shared memory segment every worker maps; it is an upper bound.
+      const values = processGroup(pgid).map((pid) => statusKiB(pid, 'VmHWM') ?? 0);
+      return values.reduce((a, b) => a + b, 0);
+    },
+    stop: cleanup,
+  };
+}
+
+async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel']): Promise<RunningTarget> {
+  const handle = await startSiplb({
+    host: '127.0.0.1',
+    externalPort: String(lbPort),
+    externalTransport: 'udp,tcp',
+    nodes,
+  }, { logLevel });
+  return {
+    pids: () => [handle.pid],
+    peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'),
+    stop: () => handle.stop(),
+  };
+}
+
+// ---- one measured run -------------------------------------------------------------------------
+
+async function runOnce(target: Target, o: Options): Promise<RunResult> {
+  const sippTransport: SippTransport = o.transport === 'udp' ? 'u1' : 't1';
+  const uasScenario: SippScenario = o.scenario === 'rr' ? SCENARIOS.uasRr : 'uas';
+  const uacScenario: SippScenario = o.scenario === 'rr' ? SCENARIOS.uacRr : 'uac';
+  const expectedSeconds = Math.ceil(o.calls / o.rate);
+  // Hard limits: the UAC gets twice the nominal duration plus 30 s of retransmission timers,
+  // the UASes outlive it by their 4 s timewait and the harness's grace.
+  const uacTimeoutS = expectedSeconds * 2 + 30;
+  const uasTimeoutS = uacTimeoutS + 30;
+
+  const ports = await allocatePorts(4);
+  const [lbPort, uasPortA, uasPortB, uacPort] = ports;
+  const uasPorts = target === 'sipp-only' ? [uasPortA] : [uasPortA, uasPortB];
+  const uases: SippUas[] = [];
+  let running: RunningTarget | null = null;
+  try {
+    for (const port of uasPorts) {
+      uases.push(await startSippUas({
+        scenario: uasScenario, transport: sippTransport, localPort: port,
+        timeoutS: uasTimeoutS, buffSize: SIPP_BUFF_SIZE,
+      }));
+    }
+    if (target === 'siplb') {
+      const nodes = uasPorts.map((p) => `127.0.0.1:${p};transport=${o.transport}`).join(',');
+      running = await startSiplbTarget(lbPort, nodes, o.logLevel);
+    } else if (target === 'kamailio') {
+      running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`));
+    }
+    const remotePort = target === 'sipp-only' ? uasPortA : lbPort;
+
+    const pidsBefore = running?.pids() ?? [];
+    const ticksBefore = sumTicks(pidsBefore);
+    const started = process.hrtime.bigint();
+    const uac = await startSippUac({
+      scenario: uacScenario,
+      transport: sippTransport,
+      localPort: uacPort,
+      remote: `127.0.0.1:${remotePort}`,
+      rate: o.rate,
+      ratePeriodMs: 1000,
+      calls: o.calls,
+      // Calls last a few ms, so the default limit (3 x duration x rate) would be tiny and would
+      // throttle the rate whenever the path queues; 5 s worth of calls only bounds memory.
+      maxConcurrent: o.rate * 5,
+      timeoutS: uacTimeoutS,
+      buffSize: SIPP_BUFF_SIZE,
+    });
+    // A reaped process has no /proc entry, so the UAC's own CPU is sampled while it runs
+    // (good to 200 ms); it only shows whether sipp was near a full core.
+    let uacTicks = 0;
+    const sampler = setInterval(() => {
+      uacTicks = cpuTicks(uac.pid) ?? uacTicks;
+    }, 200);
+    let uacResult: SippResult;
+    try {
+      uacResult = await uac.done;
+    } finally {
+      clearInterval(sampler);
+    }
+    const ended = process.hrtime.bigint();
+    const pidsAfter = running?.pids() ?? [];
+    const ticksAfter = sumTicks(pidsAfter);
+    const peakRss = running?.peakRssKiB() ?? null;
+    const targetProcesses = running === null ? null : new Set([...pidsBefore, ...pidsAfter]).size;
+    const uasTicks = uases.map((u) => cpuTicks(u.pid) ?? 0);
+
+    const uasResults = await Promise.all(uases.map((u) => u.stop()));
+    const wallSeconds = Number(ended - started) / 1e9;
+    const successful = uacResult.stats.successful;
+    const cpuMs = running === null ? null : ticksToMs(ticksAfter - ticksBefore);
+    const result: RunResult = {
+      target,
+      rate: o.rate,
+      calls: o.calls,
+      transport: o.transport,
+      scenario: o.scenario,
+      successful,
+      failed: uacResult.stats.failed,
+      failureReasons: failureBreakdown(uacResult.stats),
+      retransmissions: uacResult.stats.retransmissions + uasResults.reduce((a, r) => a + r.stats.retransmissions, 0),
+      uacRetransmissions: uacResult.stats.retransmissions,
+      wallSeconds,
+      achievedCps: successful / wallSeconds,
+      nodeCalls: uasResults.map((r) => r.stats.incoming),
+      targetCpuMs: cpuMs,
+      cpuMsPerCall: cpuMs === null || successful === 0 ? null : cpuMs / successful,
+      targetPeakRssKiB: peakRss,
+      targetProcesses,
+      sippCpuMs: { uac: ticksToMs(uacTicks), uas: uasTicks.map(ticksToMs) },
+    };
+    if (result.failed > 0 || successful < o.calls) {
+      // One line per sipp: the counters that say where calls were lost, not sipp's screens.
+      console.log(firstLine(describeResult(`UAC (${target})`, uacResult)));
+      uasResults.forEach((r, i) => console.log(firstLine(describeResult(`UAS ${i}`, r))));
+    }
+    return result;
+  } finally {
+    await Promise.allSettled(uases.map((u) => u.stop(2_000)));
+    await running?.stop();
+    releasePorts(ports);
+  }
+}
+
+function firstLine(text: string): string {
+  const end = text.indexOf('\n');
+  return end === -1 ? text : text.slice(0, end);
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+function fmt(value: number | null, digits: number): string {
+  return value === null ? 'n/a' : value.toFixed(digits);
+}
+
+function printRun(r: RunResult): void {
+  const label = r.target === 'sipp-only' ? 'sipp UAC -> sipp UAS (no balancer)' : `${r.target}`;
+  console.log(`\n== ${label}: ${r.calls} calls at ${r.rate}/s, ${r.transport.toUpperCase()}, scenario ${r.scenario}`);
+  console.log(`  successful calls      ${r.successful}`);
+  console.log(`  failed calls          ${r.failed}${r.failed > 0 ? ` (${r.failureReasons})` : ''}`);
+  console.log(`  retransmissions       ${r.retransmissions} (UAC ${r.uacRetransmissions})`);
+  console.log(`  achieved calls/s      ${r.achievedCps.toFixed(1)} over ${r.wallSeconds.toFixed(2)} s`);
+  console.log(`  calls per node        ${r.nodeCalls.join(' / ')}`);
+  if (r.target !== 'sipp-only') {
+    const label = (what: string): string => `${r.target} ${what}`.padEnd(22);
+    console.log(`  ${label('CPU')}${fmt(r.targetCpuMs, 0)} ms over ${r.targetProcesses} process(es)`);
+    console.log(`  ${label('CPU ms/call')}${fmt(r.cpuMsPerCall, 4)}`);
+    console.log(`  ${label('peak RSS')}${r.targetPeakRssKiB === null ? 'n/a' : `${(r.targetPeakRssKiB / 1024).toFixed(1)} MiB`}` +
+      (r.target === 'kamailio' ? ' (sum of VmHWM over processes; counts shared memory once per process)' : ' (VmHWM)'));
+  }
+  console.log(`  sipp CPU ms           UAC ${r.sippCpuMs.uac.toFixed(0)}, UAS ${r.sippCpuMs.uas.map((v) => v.toFixed(0)).join(' / ')}`);
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  console.log(`sipp-load: rate ${o.rate}/s, ${o.calls} calls, ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
+  const targets: Target[] = o.sippOnly
+    ? ['sipp-only']
+    : o.kamailioOnly ? ['kamailio'] : o.compareKamailio ? ['siplb', 'kamailio'] : ['siplb'];
+  const results: RunResult[] = [];
+  for (const target of targets) {
+    const r = await runOnce(target, o);
+    printRun(r);
+    results.push(r);
+  }
+  const siplb = results.find((r) => r.target === 'siplb');
+  const kamailio = results.find((r) => r.target === 'kamailio');
+  let ratio: number | null = null;
+  if (siplb?.cpuMsPerCall != null && kamailio?.cpuMsPerCall != null && kamailio.cpuMsPerCall > 0) {
+    ratio = siplb.cpuMsPerCall / kamailio.cpuMsPerCall;
+    console.log(`\nCPU per call, siplb / kamailio: ${ratio.toFixed(2)}`);
+  }
+  console.log(JSON.stringify({ bench: 'sipp-load', clkTck: CLK_TCK, results, cpuRatioSiplbToKamailio: ratio }));
+  // Any failed call makes the run a failed measurement, for scripts that check the exit code.
+  process.exitCode = results.every((r) => r.failed === 0 && r.successful === r.calls) ? 0 : 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sipp-load: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,246 @@
+// Starts the real siplb CLI as a child process for end-to-end tests and the benchmark.
+//
+// The contract relied on (src/cli/siplb.ts): `siplb [lb.properties] [--log-level L]` logs pino
+// JSON lines on stdout, one of which has msg "siplb ready" once every socket is bound; SIGTERM
+// and SIGINT end it with exit code 0; a bad configuration prints one line on stderr and exits 2.
+
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineBuffer, spawnOwned, terminate } from './children.ts';
+import type { ExitStatus, OwnedChild } from './children.ts';
+import { allBound } from './procnet.ts';
+import type { SocketProto } from './procnet.ts';
+
+export type SiplbLogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const SIPLB_CLI = join(REPO_ROOT, 'src', 'cli', 'siplb.ts');
+
+/**
+ * The Node that runs siplb: the pinned one in node_modules (a real ELF binary, not a shim, so
+ * the child pid is the balancer itself and /proc/PID/stat measures the balancer's CPU).
+ */
+export function nodeBinary(): string {
+  const pinned = join(REPO_ROOT, 'node_modules', '.bin', 'node');
+  return existsSync(pinned) ? pinned : process.execPath;
+}
+
+export interface SiplbOptions {
+  logLevel?: SiplbLogLevel;   // passed as --log-level; default: the CLI's own default
+  readyTimeoutMs?: number;    // default 10 000
+  stopGraceMs?: number;       // SIGTERM -> SIGKILL delay in stop(); default 3 000
+  maxLogLines?: number;       // lines kept for logs(); default 50 000
+  extraArgs?: string[];       // appended to the command line
+}
+
+export interface SiplbHandle {
+  readonly pid: number;
+  readonly propertiesPath: string;
+  /** Exit code; null if the process died of a signal (e.g. the SIGKILL fallback of stop()). */
+  readonly exitCode: Promise<number | null>;
+  readonly exit: Promise<ExitStatus>;
+  /** SIGTERM, wait up to stopGraceMs, then SIGKILL. Idempotent; also removes the temp files. */
+  stop(): Promise<void>;
+  /** stdout and stderr lines, in arrival order (stdout lines are pino JSON). */
+  logs(): string[];
+  /** stdout lines that parsed as JSON objects. */
+  jsonLogs(): Array<Record<string, unknown>>;
+}
+
+/** lb.properties text from a key/value map (values are written verbatim, one key per line). */
+export function propertiesText(props: Record<string, string>): string {
+  return Object.entries(props)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n') + '\n';
+}
+
+function isReadyLine(line: string): boolean {
+  if (!line.startsWith('{')) return false;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null && (parsed as { msg?: unknown }).msg === 'siplb ready';
+  } catch {
+    return false;
+  }
+}
+
+function transportsOf(value: string | undefined): SocketProto[] {
+  const list = (value ?? 'udp,tcp').split(',').map((t) => t.trim().toLowerCase());
+  return list.filter((t): t is SocketProto => t === 'udp' || t === 'tcp');
+}
+
+/**
+ * The sockets a siplb started on `props` must have bound: externalPort (and internalPort, when
+ * set) for each of their transports, with the Config defaults (5060, udp,tcp).
+ */
+export function expectedSockets(props: Record<string, string>): Array<{ proto: SocketProto; port: number }> {
+  const out: Array<{ proto: SocketProto; port: number }> = [];
+  const external = Number(props['externalPort'] ?? '5060');
+  for (const proto of transportsOf(props['externalTransport'])) out.push({ proto, port: external });
+  if (props['internalPort'] !== undefined && props['internalPort'].trim() !== '') {
+    const internal = Number(props['internalPort']);
+    for (const proto of transportsOf(props['internalTransport'])) out.push({ proto, port: internal });
+  }
+  return out;
+}
+
+function describeOutput(lines: string[]): string {
+  const tail = lines.slice(-60);
+  return tail.length === 0 ? '(no output)' : tail.join('\n');
+}
+
+function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChild; lines: LineBuffer } {
+  const args = [SIPLB_CLI, propertiesPath];
+  if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
+  if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
+  const owned = spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  const lines = new LineBuffer(opts.maxLogLines ?? 50_000);
+  owned.process.stdout?.setEncoding('utf8');
+  owned.process.stderr?.setEncoding('utf8');
+  // One buffer for both streams keeps their relative order, which is what a reader of a
+  // failure message needs; stderr lines are recognisable as non-JSON.
+  const errLines = new LineBuffer(1);
+  errLines.onLine((line) => lines.push(line + '\n'));
+  owned.process.stdout?.on('data', (chunk: string) => lines.push(chunk));
+  owned.process.stdout?.on('end', () => lines.end());
+  owned.process.stderr?.on('data', (chunk: string) => errLines.push(chunk));
+  owned.process.stderr?.on('end', () => errLines.end());
+  return { owned, lines };
+}
+
+/**
+ * Writes `props` to a temporary lb.properties, starts siplb on it, and resolves once it logged
+ * "siplb ready" (at log levels warn and error, once its configured sockets are bound). Rejects, with the captured output in the message, if it exits or stays silent
+ * for readyTimeoutMs; the process is killed in that case.
+ */
+export async function startSiplb(props: Record<string, string>, opts: SiplbOptions = {}): Promise<SiplbHandle> {
+  // "siplb ready" is an info-level record, so below info it never appears; then readiness is
+  // taken from the balancer's own sockets being bound (the line is logged right after that).
+  const quiet = opts.logLevel === 'warn' || opts.logLevel === 'error';
+  const wantedSockets = expectedSockets(props);
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
+  const propertiesPath = join(dir, 'lb.properties');
+  writeFileSync(propertiesPath, propertiesText(props));
+  const { owned, lines } = spawnCli(propertiesPath, opts);
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+
+  let poll: NodeJS.Timeout | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    for (const line of lines.snapshot()) if (isReadyLine(line)) resolve();
+    lines.onLine((line) => {
+      if (isReadyLine(line)) resolve();
+    });
+    if (quiet) {
+      poll = setInterval(() => {
+        if (!owned.hasExited() && allBound(owned.pid, wantedSockets)) resolve();
+      }, 25);
+    }
+    owned.exited.then(
+      (status) =>
+        reject(new Error(
+          `siplb exited before ready (code ${status.code}, signal ${status.signal}); config:\n` +
+            `${propertiesText(props)}output:\n${describeOutput(lines.snapshot())}`,
+        )),
+      (err: unknown) => reject(new Error(`siplb could not be started: ${String(err)}`)),
+    );
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`siplb not ready after ${readyTimeoutMs} ms; output:\n${describeOutput(lines.snapshot())}`)),
+      readyTimeoutMs,
+    );
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await terminate(owned, 'SIGTERM', opts.stopGraceMs ?? 3_000);
+      // Let the stream 'end' events flush the last lines before logs() is read.
+      await new Promise((resolve) => setImmediate(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  try {
+    await Promise.race([ready, timeout]);
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    clearInterval(poll);
+  }
+
+  return {
+    pid: owned.pid,
+    propertiesPath,
+    exit: owned.exited,
+    exitCode: owned.exited.then((s) => s.code),
+    stop,
+    logs: () => lines.snapshot(),
+    jsonLogs: () => {
+      const out: Array<Record<string, unknown>> = [];
+      for (const line of lines.snapshot()) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const parsed: unknown = JSON.parse(line);
+          if (typeof parsed === 'object' && parsed !== null) out.push(parsed as Record<string, unknown>);
+        } catch {
+          // A non-JSON line that happens to start with '{' is not a log record.
+        }
+      }
+      return out;
+    },
+  };
+}
+
+export interface SiplbFailure {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs siplb on `propertiesContent` (raw lb.properties text, so malformed files can be tested)
+ * and waits for it to exit by itself. If it is still running after `timeoutMs` it is killed and
+ * this rejects: a config that should fail but starts is a test failure, not a hang.
+ */
+export async function runSiplbExpectingFailure(
+  propertiesContent: string,
+  opts: { timeoutMs?: number; extraArgs?: string[] } = {},
+): Promise<SiplbFailure> {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
+  const propertiesPath = join(dir, 'lb.properties');
+  writeFileSync(propertiesPath, propertiesContent);
+  const args = [SIPLB_CLI, propertiesPath, ...(opts.extraArgs ?? [])];
+  const owned = spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  let stdout = '';
+  let stderr = '';
+  owned.process.stdout?.setEncoding('utf8');
+  owned.process.stderr?.setEncoding('utf8');
+  owned.process.stdout?.on('data', (c: string) => { stdout += c; });
+  owned.process.stderr?.on('data', (c: string) => { stderr += c; });
+  const streamsClosed = new Promise<void>((resolve) => owned.process.once('close', () => resolve()));
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const first = await Promise.race([owned.exited, timedOut]);
+    if (first === 'timeout') {
+      await terminate(owned, 'SIGKILL', 1_000);
+      throw new Error(`siplb still running after ${timeoutMs} ms on a config expected to fail; stdout:\n${stdout}\nstderr:\n${stderr}`);
+    }
+    await streamsClosed;
+    return { code: first.code, signal: first.signal, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
