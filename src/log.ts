@@ -12,3 +12,11 @@ export function isLogLevel(s: string): s is LogLevel {
 export function createLogger(level: LogLevel): Logger {
   return pino({ level, base: { name: 'siplb' } });
 }
+
+/**
+ * Start-up and shutdown lines (`siplb ready`, `siplb stopping`) are printed at every level:
+ * supervisors and scripts wait for them even when an operator runs at warn or error.
+ */
+export function createLifecycleLogger(): Logger {
+  return pino({ level: 'info', base: { name: 'siplb' } });
+}

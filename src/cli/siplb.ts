@@ -7,7 +7,7 @@ import { startBalancer } from '../balancer-server.ts';
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import type { LoadedConfig } from '../config/types.ts';
 import { SiplbError } from '../errors.ts';
-import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts';
+import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts';
 
 const USAGE = 'usage: siplb [path/to/lb.properties] [--log-level error|warn|info|debug]';
 
@@ -54,7 +54,8 @@ async function main(): Promise<void> {
     if (err instanceof SiplbError) fail(err.message, err.code === 'ERR_CONFIG' ? 2 : 1);
     throw err;
   }
-  log.info({
+  const lifecycle = createLifecycleLogger();
+  lifecycle.info({
     external: `${cfg.externalHost}:${cfg.externalPort} ${cfg.externalTransports.join('/')}`,
     internal: cfg.internalPort === null ? 'same as external' : `${cfg.internalHost}:${cfg.internalPort} ${cfg.internalTransports.join('/')}`,
     algorithm: balancer.algorithm.name,
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, stats: balancer.stats.toJSON() }, 'siplb stopping');
+    lifecycle.info({ signal, stats: balancer.stats.toJSON() }, 'siplb stopping');
     balancer.close().then(() => process.exit(0), () => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   };

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineBuffer, spawnOwned, terminate } from './children.ts';
 import type { ExitStatus, OwnedChild } from './children.ts';
-import { allBound } from './procnet.ts';
-import type { SocketProto } from './procnet.ts';
 
 export type SiplbLogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -66,26 +64,6 @@ function isReadyLine(line: string): boolean {
   }
 }
 
-function transportsOf(value: string | undefined): SocketProto[] {
-  const list = (value ?? 'udp,tcp').split(',').map((t) => t.trim().toLowerCase());
-  return list.filter((t): t is SocketProto => t === 'udp' || t === 'tcp');
-}
-
-/**
- * The sockets a siplb started on `props` must have bound: externalPort (and internalPort, when
- * set) for each of their transports, with the Config defaults (5060, udp,tcp).
- */
-export function expectedSockets(props: Record<string, string>): Array<{ proto: SocketProto; port: number }> {
-  const out: Array<{ proto: SocketProto; port: number }> = [];
-  const external = Number(props['externalPort'] ?? '5060');
-  for (const proto of transportsOf(props['externalTransport'])) out.push({ proto, port: external });
-  if (props['internalPort'] !== undefined && props['internalPort'].trim() !== '') {
-    const internal = Number(props['internalPort']);
-    for (const proto of transportsOf(props['internalTransport'])) out.push({ proto, port: internal });
-  }
-  return out;
-}
-
 function describeOutput(lines: string[]): string {
   const tail = lines.slice(-60);
   return tail.length === 0 ? '(no output)' : tail.join('\n');
@@ -112,31 +90,22 @@ function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChi
 
 /**
  * Writes `props` to a temporary lb.properties, starts siplb on it, and resolves once it logged
- * "siplb ready" (at log levels warn and error, once its configured sockets are bound). Rejects, with the captured output in the message, if it exits or stays silent
- * for readyTimeoutMs; the process is killed in that case.
+ * "siplb ready" (printed at every log level once its sockets are bound). Rejects, with the
+ * captured output in the message, if it exits or stays silent for readyTimeoutMs; the process is
+ * killed in that case.
  */
 export async function startSiplb(props: Record<string, string>, opts: SiplbOptions = {}): Promise<SiplbHandle> {
-  // "siplb ready" is an info-level record, so below info it never appears; then readiness is
-  // taken from the balancer's own sockets being bound (the line is logged right after that).
-  const quiet = opts.logLevel === 'warn' || opts.logLevel === 'error';
-  const wantedSockets = expectedSockets(props);
   const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
   const propertiesPath = join(dir, 'lb.properties');
   writeFileSync(propertiesPath, propertiesText(props));
   const { owned, lines } = spawnCli(propertiesPath, opts);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
 
-  let poll: NodeJS.Timeout | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     for (const line of lines.snapshot()) if (isReadyLine(line)) resolve();
     lines.onLine((line) => {
       if (isReadyLine(line)) resolve();
     });
-    if (quiet) {
-      poll = setInterval(() => {
-        if (!owned.hasExited() && allBound(owned.pid, wantedSockets)) resolve();
-      }, 25);
-    }
     owned.exited.then(
       (status) =>
         reject(new Error(
@@ -172,7 +141,6 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
     throw err;
   } finally {
     clearTimeout(timer);
-    clearInterval(poll);
   }
 
   return {
