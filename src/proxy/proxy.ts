@@ -12,7 +12,7 @@ import type { Transport } from '../config/types.ts';
 import { MessageEdit } from '../sip/edit.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message.ts';
-import { formatHost, headerParam, nameAddrUri, parseSipUri } from '../sip/uri.ts';
+import { formatHost, headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import { parseVia, responseTarget, type Via } from '../sip/via.ts';
 import type { Resolver } from '../transport/resolver.ts';
 import type { Inbound, Outbound } from '../transport/types.ts';
@@ -176,7 +176,7 @@ export class SipProxy {
     }
     const named = remaining.length > 0 ? nameAddrUri(remaining[0]) : msg.requestUri;
     if (named !== null) {
-      const u = parseSipUri(named);
+      const u = sipUriHostPort(named);
       if (u !== null && !this.d.addresses.isOurs(u.host, u.port)) {
         const n = cluster.nodeAt(u.host, u.port ?? 5060);
         if (n !== undefined && cluster.isAlive(n)) return n;

@@ -56,8 +56,7 @@ export class MessageEdit {
 
   toBuffer(): Buffer {
     const msg = this.msg;
-    const src = msg.buf;
-    const headLen = msg.head.length;
+    const head = msg.head;
     const n = this.starts.length;
     // Stable insertion sort by position (a handful of edits); equal offsets keep their order.
     const order: number[] = [];
@@ -66,27 +65,30 @@ export class MessageEdit {
       while (j > 0 && this.starts[order[j - 1]] > this.starts[k]) j--;
       order.splice(j, 0, k);
     }
-
-    // `head` never ends with a line terminator: what follows it in `buf` is the blank line and
-    // the body. A datagram that had no blank line gets one.
-    const tail = msg.terminated ? msg.bodyEnd - headLen : 4;
-    const appended = this.appendedHeaders.length > 0 ? '\r\n' + this.appendedHeaders.slice(0, -2) : '';
-    let size = headLen + appended.length + tail;
-    for (let k = 0; k < n; k++) size += this.texts[k].length - (this.ends[k] - this.starts[k]);
-
-    const out = Buffer.allocUnsafe(size);
-    let w = 0;
+    // The new header section is assembled as one string (V8 concatenates slices without copying)
+    // and written with one native call; the blank line and body are copied as bytes.
+    let out = '';
     let r = 0;
-    for (const k of order) {
+    for (let x = 0; x < order.length; x++) {
+      const k = order[x];
       const s = this.starts[k];
-      if (s > r) w += src.copy(out, w, r, s);
-      if (this.texts[k].length > 0) w += out.write(this.texts[k], w, 'latin1');
+      if (s > r) out += head.slice(r, s);
+      out += this.texts[k];
       if (this.ends[k] > r) r = this.ends[k];
     }
-    if (r < headLen) w += src.copy(out, w, r, headLen);
-    if (appended.length > 0) w += out.write(appended, w, 'latin1');
-    if (msg.terminated) w += src.copy(out, w, headLen, msg.bodyEnd);
-    else w += out.write('\r\n\r\n', w, 'latin1');
-    return out;
+    if (r < head.length) out += r === 0 ? head : head.slice(r);
+    if (this.appendedHeaders.length > 0) out += '\r\n' + this.appendedHeaders.slice(0, -2);
+    if (!msg.terminated) {
+      out += '\r\n\r\n';
+      return Buffer.from(out, 'latin1');
+    }
+    // `head` never ends with a line terminator: what follows it in `buf` is the blank line and
+    // the body.
+    const headBytes = out.length; // latin1: one byte per char
+    const tailLen = msg.bodyEnd - head.length;
+    const result = Buffer.allocUnsafe(headBytes + tailLen);
+    result.write(out, 0, 'latin1');
+    msg.buf.copy(result, headBytes, head.length, msg.bodyEnd);
+    return result;
   }
 }

@@ -121,6 +121,9 @@ export function isParseFailure(x: SipMessage | ParseFailure): x is ParseFailure 
 
 const CR = 13;
 const LF = 10;
+// Buffer needles: a string needle would be converted to a Buffer on every call.
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const LFLF = Buffer.from('\n\n', 'latin1');
 
 /**
  * Parse one SIP message. `datagram` = true means the buffer is exactly one UDP datagram:
@@ -137,14 +140,14 @@ export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | Pa
   while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++;
   if (start === buf.length) return { failure: 'empty message' };
 
-  let headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
+  let headEnd = buf.indexOf(CRLFCRLF, start);
   let bodyStart: number;
   let terminated = true;
   if (headEnd !== -1) {
     bodyStart = headEnd + 4;
   } else {
     // Tolerate bare-LF senders; a datagram without any blank line is all header (no body).
-    headEnd = buf.indexOf('\n\n', start, 'latin1');
+    headEnd = buf.indexOf(LFLF, start);
     if (headEnd !== -1) bodyStart = headEnd + 2;
     else if (datagram) {
       headEnd = buf.length;
@@ -317,11 +320,15 @@ function validateHeaders(msg: SipMessage): string | null {
   msg.callId = msg.flatValue(callId);
   if (msg.callId.length === 0) return 'empty Call-ID';
   msg.from = msg.value(from);
-  if (msg.from.length === 0) return 'empty From';
-  if (!balanced(msg.from)) return 'unbalanced quotes or brackets in From';
   msg.to = msg.value(to);
+  if (msg.from.length === 0) return 'empty From';
   if (msg.to.length === 0) return 'empty To';
-  if (!balanced(msg.to)) return 'unbalanced quotes or brackets in To';
+  // A response is only routed by its Vias and checked by Call-ID and CSeq; the name-addr syntax
+  // of a request's From/To matters because siplb may have to answer it.
+  if (msg.isRequest) {
+    if (!balanced(msg.from)) return 'unbalanced quotes or brackets in From';
+    if (!balanced(msg.to)) return 'unbalanced quotes or brackets in To';
+  }
   const m = CSEQ_RE.exec(msg.value(cseq));
   if (m === null) return 'malformed CSeq';
   const num = Number(m[1]);

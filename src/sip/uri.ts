@@ -40,8 +40,16 @@ export function parseSipUri(uri: string): SipUri | null {
   return { scheme, user, host: hp.host, port: hp.port, params };
 }
 
+const IPV4_PORT = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?::(\d{1,5}))?$/;
+
 /** host[:port] with IPv6 in brackets. Host is lowercased and unbracketed. */
 export function parseHostPort(s: string): { host: string; port: number | null } | null {
+  // Fast path: the dotted-quad form almost every Via and Route carries.
+  const v4 = IPV4_PORT.exec(s);
+  if (v4 !== null) {
+    const port = v4[2] === undefined ? null : Number(v4[2]);
+    return port === 0 || (port !== null && port > 65535) ? null : { host: v4[1], port };
+  }
   s = s.trim();
   let host: string;
   let portStr: string | null = null;
@@ -71,6 +79,22 @@ export function parseHostPort(s: string): { host: string; port: number | null } 
     if (port < 1 || port > 65535) return null;
   }
   return { host: host.toLowerCase(), port };
+}
+
+/** Host and port of a sip:/sips: URI without reading its parameters; null when not one. */
+export function sipUriHostPort(uri: string): { host: string; port: number | null } | null {
+  const colon = uri.indexOf(':');
+  if (colon !== 3 && colon !== 4) return null;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  if (scheme !== 'sip' && scheme !== 'sips') return null;
+  const at = uri.lastIndexOf('@');
+  const start = at === -1 ? colon + 1 : at + 1;
+  let end = uri.length;
+  for (let i = start; i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c === 59 || c === 63) { end = i; break; } // ';' or '?'
+  }
+  return parseHostPort(uri.slice(start, end));
 }
 
 /** The URI inside a name-addr (`"x" <sip:...>;p`) or an addr-spec, and where it sits. */

@@ -29,13 +29,13 @@ export function parseVia(v: string): Via | null {
   if (sp !== -1 && hostPart.length > 0 && !/[\s:]\s|\s$|^\s/.test(hostPart)) {
     transport = v.slice(FAST_PREFIX.length, sp).toUpperCase();
     sentBy = hostPart;
-    params = semi === -1 ? undefined : v.slice(semi);
+    params = semi === -1 ? undefined : v.slice(semi).trimEnd();
   } else {
     const m = VIA_RE.exec(v);
     if (m === null) return null;
     transport = m[1].toUpperCase();
     sentBy = m[2].replace(/\s+/g, '');
-    params = m[3];
+    params = m[3] === undefined ? undefined : m[3].trimEnd();
   }
   const hp = parseHostPort(sentBy);
   if (hp === null) return null;
@@ -43,24 +43,28 @@ export function parseVia(v: string): Via | null {
   let received: string | null = null;
   let rport: number | null | undefined;
   if (params !== undefined) {
-    let first = true;
-    for (const raw of params.split(';')) {
-      if (raw.length === 0) {
-        if (first) { first = false; continue; } // the text before the first ';' is empty
-        return null;                             // ';;' or a trailing ';': RFC 4475 badinv01
+    // params = ";name[=value];name[=value]..." scanned in place (no split, no per-param arrays).
+    const len = params.length;
+    let i = 0;
+    while (i < len) {
+      // params[i] is ';'
+      let end = params.indexOf(';', i + 1);
+      if (end === -1) end = len;
+      const eq = params.indexOf('=', i + 1);
+      const nameEnd = eq !== -1 && eq < end ? eq : end;
+      const name = params.slice(i + 1, nameEnd).trim();
+      if (name.length === 0) return null; // ';;' or a trailing ';': RFC 4475 badinv01
+      const value = nameEnd === end ? null : params.slice(nameEnd + 1, end).trim();
+      switch (name.length === 6 || name.length === 5 || name.length === 8 ? name.toLowerCase() : '') {
+        case 'branch': branch = value; break;
+        case 'received': received = value; break;
+        case 'rport':
+          if (value === null || value === '') rport = null;
+          else if (/^\d{1,5}$/.test(value) && Number(value) <= 65535) rport = Number(value);
+          else return null;
+          break;
       }
-      first = false;
-      const eq = raw.indexOf('=');
-      const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase();
-      if (name.length === 0) return null;
-      const value = eq === -1 ? null : raw.slice(eq + 1).trim();
-      if (name === 'branch') branch = value;
-      else if (name === 'received') received = value;
-      else if (name === 'rport') {
-        if (value === null || value === '') rport = null;
-        else if (/^\d{1,5}$/.test(value) && Number(value) <= 65535) rport = Number(value);
-        else return null;
-      }
+      i = end;
     }
   }
   return { transport, host: hp.host, port: hp.port, branch, received, rport };
