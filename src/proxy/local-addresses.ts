@@ -34,9 +34,12 @@ export class LocalAddresses {
     const extOwn = `${formatHost(ext)}:${cfg.externalPort}`;
     const intOwn = `${formatHost(int)}:${intPort}`;
     const useVipInVia = cfg.useIpLoadBalancerAddressInViaHeaders;
+    const external = { via: useVipInVia && extVip !== null ? extVip : extOwn, recordRoute: extVip ?? extOwn };
+    // With one port, clients and nodes share one socket and one Record-Route: both must see the
+    // address clients can reach (the external IP load balancer's, when there is one).
     this.sides = {
-      external: { via: useVipInVia && extVip !== null ? extVip : extOwn, recordRoute: extVip ?? extOwn },
-      internal: { via: useVipInVia && intVip !== null ? intVip : intOwn, recordRoute: intVip ?? intOwn },
+      external,
+      internal: this.twoPorts ? { via: useVipInVia && intVip !== null ? intVip : intOwn, recordRoute: intVip ?? intOwn } : external,
     };
     for (const [host, port] of [[cfg.externalHost, cfg.externalPort], [cfg.internalHost, intPort]] as const) {
       if (WILDCARDS.has(host)) for (const ip of interfaceAddresses()) this.add(ip, port);

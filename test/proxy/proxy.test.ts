@@ -12,7 +12,7 @@ import { CallIdAffinity } from '../../src/balancer/callid-affinity.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';
-import type { Transport } from '../../src/config/types.ts';
+import type { Config, HostPort, Transport } from '../../src/config/types.ts';
 import { LocalAddresses, type Side } from '../../src/proxy/local-addresses.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
@@ -55,6 +55,9 @@ interface HarnessOptions {
   nodes?: SipNode[];
   states?: Record<string, NodeState>;
   internalPort?: number | null;
+  /** Further configuration (IP load balancer addresses...). */
+  config?: Partial<Config>;
+  extraServerNodes?: HostPort[];
 }
 
 interface Harness {
@@ -72,13 +75,13 @@ after(() => {
   for (const a of algorithms) a.close();
 });
 
-function snapshot(nodes: SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((node) => ({ node, state: states[node.id] ?? 'active' })));
+function snapshot(nodes: SipNode[], states: Record<string, NodeState> = {}, extra: HostPort[] = []): ClusterSnapshot {
+  return new ClusterSnapshot(nodes.map((node) => ({ node, state: states[node.id] ?? 'active' })), extra);
 }
 
 function harness(opts: HarnessOptions = {}): Harness {
-  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: opts.internalPort ?? null };
-  let cluster = snapshot(opts.nodes ?? [NODE_A, NODE_B], opts.states);
+  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: opts.internalPort ?? null, ...opts.config };
+  let cluster = snapshot(opts.nodes ?? [NODE_A, NODE_B], opts.states, opts.extraServerNodes);
   const algorithm = new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
   algorithms.push(algorithm);
   const sent: Sent[] = [];
@@ -825,5 +828,70 @@ describe('bad input never throws', () => {
         assert.ok(NODE_IPS.has(s.ip) || s.ip === CLIENT.ip, `mutation ${n} sent to ${s.ip}:${s.port}`);
       }
     }
+  });
+});
+
+describe('behind an IP load balancer (externalIpLoadBalancerAddress / internalIpLoadBalancerAddress)', () => {
+  const VIP = '203.0.113.5';
+  const VIP_INT = '10.0.0.100';
+
+  test('Record-Route carries the VIP address and port; Via keeps siplb\'s own by default', () => {
+    const h = harness({ config: { externalIpLoadBalancerAddress: VIP, externalIpLoadBalancerPort: 5070 } });
+    const m = parsed(one(h.feed(request(), CLIENT)).data);
+    const rr = elements(m, 'record-route');
+    assert.equal(rr.length, 1);
+    assert.match(rr[0], new RegExp(`^<sip:${VIP.replaceAll('.', '\\.')}:5070;lr;lbnode=`));
+    const top = vias(m)[0];
+    assert.equal(top.host, LB_IP);
+    assert.equal(top.port, 5060);
+  });
+
+  test('useIpLoadBalancerAddressInViaHeaders=true: Via carries the VIP too, and responses to it are accepted', () => {
+    const h = harness({ config: { externalIpLoadBalancerAddress: VIP, externalIpLoadBalancerPort: 5070, useIpLoadBalancerAddressInViaHeaders: true } });
+    const fwd = one(h.feed(request(), CLIENT));
+    const m = parsed(fwd.data);
+    const top = vias(m)[0];
+    assert.equal(top.host, VIP);
+    assert.equal(top.port, 5070);
+    const lines = fwd.data.toString('latin1').split(CRLF).filter((l) => /^(Via|From|To|Call-ID|CSeq):/.test(l));
+    const resp = Buffer.from(`SIP/2.0 180 Ringing${CRLF}${lines.join(CRLF)};tag=x${CRLF}Content-Length: 0${CRLF}${CRLF}`, 'latin1');
+    const back = one(h.feed(resp, FROM_A));
+    assert.equal(back.ip, CLIENT.ip);
+    assert.equal(back.port, CLIENT.port);
+  });
+
+  test('a Route naming the VIP is ours: popped, and its lbnode hint is followed', () => {
+    const h = harness({ config: { externalIpLoadBalancerAddress: VIP, externalIpLoadBalancerPort: 5070 } });
+    const out = h.feed(request({ method: 'BYE', toTag: 't', callId: 'vip-route', route: [`<sip:${VIP}:5070;lr;lbnode=${NODE_B.id}>`] }), CLIENT);
+    const m = parsed(toNode(out, NODE_B).data);
+    assert.equal(m.indexOf('route'), -1);
+  });
+
+  test('two ports with an internal VIP: the internal Record-Route names the internal VIP', () => {
+    const h = harness({ internalPort: 5065, config: { externalIpLoadBalancerAddress: VIP, internalIpLoadBalancerAddress: VIP_INT, internalIpLoadBalancerPort: 5066 } });
+    const m = parsed(one(h.feed(request(), CLIENT)).data);
+    const rr = elements(m, 'record-route');
+    assert.equal(rr.length, 2);
+    assert.match(rr[0], new RegExp(`^<sip:${VIP_INT.replaceAll('.', '\\.')}:5066;lr;`), 'internal one on top towards the node');
+    assert.match(rr[1], new RegExp(`^<sip:${VIP.replaceAll('.', '\\.')}:5060;lr;`), 'external VIP port defaults to externalPort');
+  });
+});
+
+describe('extraServerNodes: addresses whose requests count as coming from the cluster', () => {
+  const APP = '10.0.0.50';
+
+  test('a request from an extraServerNodes host goes to its Request-URI, not to a node', () => {
+    const h = harness({ extraServerNodes: [{ host: APP, port: null }] });
+    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 5099 };
+    const out = one(h.feed(request({ ruri: 'sip:bob@192.0.2.77:5062', via: [`SIP/2.0/UDP ${APP}:5099;branch=z9hG4bK-app-1`] }), src));
+    assert.equal(out.ip, '192.0.2.77');
+    assert.equal(out.port, 5062);
+  });
+
+  test('host:port entries match only that port; another port on the host is a client', () => {
+    const h = harness({ extraServerNodes: [{ host: APP, port: 5099 }] });
+    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 6000 };
+    const out = one(h.feed(request({ ruri: 'sip:bob@192.0.2.77:5062', via: [`SIP/2.0/UDP ${APP}:6000;branch=z9hG4bK-app-2`] }), src));
+    assert.ok(NODE_IPS.has(out.ip), `a client request goes to a node, went to ${out.ip}`);
   });
 });
