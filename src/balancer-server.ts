@@ -14,6 +14,7 @@ import { ProxyStats } from './proxy/stats.ts';
 import { Resolver } from './transport/resolver.ts';
 import { TcpEndpoint } from './transport/tcp.ts';
 import type { Inbound, Outbound } from './transport/types.ts';
+import { rateLimit } from './log.ts';
 import { UdpEndpoint } from './transport/udp.ts';
 
 export interface RunningBalancer {
@@ -47,6 +48,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     },
   };
   const proxy = new SipProxy({ addresses, cluster: () => snapshot, algorithm, out, resolver: new Resolver(), log, stats, secret });
+  const internalErrorLogGate = rateLimit(10_000);
   const onMessage = (data: Buffer, src: Inbound): void => {
     try {
       proxy.onMessage(data, src);
@@ -54,7 +56,9 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
       // The proxy is written not to throw on input; if it ever does, the message is lost, the
       // process is not.
       stats.countDrop('internal-error');
-      log.error({ err, from: `${src.ip}:${src.port}` }, 'internal error while handling a SIP message');
+      if (internalErrorLogGate()) {
+        log.error({ err, from: `${src.ip}:${src.port}`, message: data.toString('latin1', 0, Math.min(data.length, 2048)), count: stats.dropped.get('internal-error') }, 'internal error while handling a SIP message (logged at most every 10 s)');
+      }
     }
   };
 

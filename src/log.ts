@@ -20,3 +20,17 @@ export function createLogger(level: LogLevel): Logger {
 export function createLifecycleLogger(): Logger {
   return pino({ level: 'info', base: { name: 'siplb' } });
 }
+
+/**
+ * A gate for log lines that input can trigger: true at most once per interval, so a flood of bad
+ * input (or a bug hit by every message) leaves a trace without flooding the log.
+ */
+export function rateLimit(intervalMs: number): () => boolean {
+  let last = -Infinity;
+  return () => {
+    const now = Date.now();
+    if (now - last < intervalMs) return false;
+    last = now;
+    return true;
+  };
+}

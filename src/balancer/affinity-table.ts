@@ -3,7 +3,8 @@
 // insertion time (`since`); a lookup only refreshes `at`, and the sweep re-queues an entry that
 // was touched since it was queued. `closing` holds ended calls for the retransmission window
 // only, so finished calls do not sit in memory for the whole idle timeout. An idle entry is
-// unusable from idleMs on and freed by 2 * idleMs at the latest.
+// unusable from idleMs on and freed by 2 * idleMs at the latest. Beyond maxEntries the oldest
+// queued entries are evicted, so a flood of new keys costs affinity, never the process.
 
 interface Entry {
   nodeId: string;
@@ -18,11 +19,15 @@ export class AffinityTable {
   private closing = new Map<string, Entry>();
   private readonly idleMs: number;
   private readonly lingerMs: number;
+  private readonly maxEntries: number;
   private readonly timer: NodeJS.Timeout;
+  /** Entries dropped to stay within maxEntries. */
+  evicted = 0;
 
-  constructor(idleMs: number, lingerMs: number, sweepEveryMs = 1000) {
+  constructor(idleMs: number, lingerMs: number, maxEntries = Number.MAX_SAFE_INTEGER, sweepEveryMs = 1000) {
     this.idleMs = idleMs;
     this.lingerMs = lingerMs;
+    this.maxEntries = maxEntries;
     this.timer = setInterval(() => this.sweep(Date.now()), sweepEveryMs);
     this.timer.unref();
   }
@@ -46,6 +51,17 @@ export class AffinityTable {
     this.closing.delete(key);
     this.live.delete(key);
     this.live.set(key, { nodeId, at: now, since: now });
+    if (this.live.size + this.closing.size > this.maxEntries) this.evictOldest();
+  }
+
+  private evictOldest(): void {
+    // Ended calls go first; then the least recently (re)queued live entry.
+    const map = this.closing.size > 0 ? this.closing : this.live;
+    const oldest = map.keys().next();
+    if (!oldest.done) {
+      map.delete(oldest.value);
+      this.evicted++;
+    }
   }
 
   /** Keep the entry only for the linger window (BYE seen: retransmissions may still come). */

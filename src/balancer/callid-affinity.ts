@@ -15,6 +15,8 @@ export const RETRANSMISSION_WINDOW_MS = 32_000;
 export interface CallIdAffinityOptions {
   maxIdleSeconds: number;
   groupFailover: boolean;
+  /** Bound on remembered Call-IDs; unbounded when absent. */
+  maxEntries?: number;
 }
 
 export class CallIdAffinity implements Algorithm {
@@ -26,7 +28,7 @@ export class CallIdAffinity implements Algorithm {
   private next = 0;
 
   constructor(opts: CallIdAffinityOptions) {
-    this.table = new AffinityTable(opts.maxIdleSeconds * 1000, RETRANSMISSION_WINDOW_MS);
+    this.table = new AffinityTable(opts.maxIdleSeconds * 1000, RETRANSMISSION_WINDOW_MS, opts.maxEntries);
     this.groupFailover = opts.groupFailover;
   }
 

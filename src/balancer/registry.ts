@@ -21,6 +21,7 @@ const AVAILABLE: readonly AlgorithmEntry[] = [
     create: (cfg) => new CallIdAffinity({
       maxIdleSeconds: cfg.callIdAffinityMaxTimeInCache,
       groupFailover: cfg.callIdAffinityGroupFailover,
+      maxEntries: cfg.callIdAffinityMaxEntries,
     }),
   },
 ];

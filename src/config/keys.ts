@@ -288,6 +288,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Seconds a Call-ID to node association is kept before it is evicted.',
     parse: positiveInt('seconds'),
   },
+  callIdAffinityMaxEntries: {
+    key: 'callIdAffinityMaxEntries', field: 'callIdAffinityMaxEntries', shownDefault: '2000000', defaultValue: 2_000_000,
+    description: 'Most Call-ID to node associations kept (about 150 bytes each); beyond it the least recently created are evicted first, so a flood of new Call-IDs cannot exhaust memory (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1000, 100_000_000, rejecter(key, raw), 'must be an integer from 1000 to 100000000 (entries)'),
+  },
   callIdAffinityGroupFailover: {
     key: 'callIdAffinityGroupFailover', field: 'callIdAffinityGroupFailover', shownDefault: 'false', defaultValue: false,
     description: 'On node failure, move all its calls to one new node (true) or spread them (false).',

@@ -28,6 +28,7 @@ export interface Config {
   algorithmClass: string;               // algorithmClass, raw; resolved by src/balancer/registry.ts
   callIdAffinityMaxTimeInCache: number; // seconds; default 500
   callIdAffinityGroupFailover: boolean; // default false
+  callIdAffinityMaxEntries: number;     // siplb key; default 2_000_000 (oldest evicted beyond it)
   sipHeaderAffinityKey: string;         // default 'Call-ID'
   nodeTimeout: number;                  // ms; default 8400
   heartbeatInterval: number;            // ms; default 150

@@ -65,7 +65,15 @@ export class TcpEndpoint {
         this.refused++;
         return;
       }
-      const socket = net.connect({ host: ip, port, noDelay: true });
+      let socket: net.Socket;
+      try {
+        socket = net.connect({ host: ip, port, noDelay: true });
+      } catch (err) {
+        // A next hop with an impossible address or port (taken from a peer's header).
+        this.refused++;
+        this.log.debug({ peer: key, err: (err as Error).message }, 'TCP connect refused');
+        return;
+      }
       socket.setTimeout(CONNECT_TIMEOUT_MS);
       conn = this.adopt(socket, false, key);
     }

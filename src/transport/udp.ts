@@ -5,6 +5,7 @@
 import dgram from 'node:dgram';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { normaliseIp } from './ip.ts';
+import { rateLimit } from '../log.ts';
 import type { Logger } from 'pino';
 import type { Side } from '../proxy/local-addresses.ts';
 import type { Inbound } from './types.ts';
@@ -23,7 +24,7 @@ export class UdpEndpoint {
   private readonly socket: dgram.Socket;
   private readonly log: Logger;
   private readonly v6: boolean;
-  private lastOversizeLog = 0;
+  private readonly oversizeLogGate = rateLimit(10_000);
   sendErrors = 0;
   oversized = 0;
 
@@ -43,9 +44,7 @@ export class UdpEndpoint {
       if (data.length > maxSize) {
         this.oversized++;
         // Logged, but at most every 10 s: a flood of large datagrams must not flood the log.
-        const now = Date.now();
-        if (now - this.lastOversizeLog >= 10_000) {
-          this.lastOversizeLog = now;
+        if (this.oversizeLogGate()) {
           this.log.warn({ from: `${rinfo.address}:${rinfo.port}`, bytes: data.length, maxMessageSize: maxSize, refusedSoFar: this.oversized }, 'UDP datagram larger than maxMessageSize refused');
         }
         return;

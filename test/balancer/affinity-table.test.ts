@@ -9,7 +9,7 @@ import { AffinityTable } from '../../src/balancer/affinity-table.ts';
 const NEVER = 1_000_000_000; // sweep interval (ms): longer than any test
 
 function table(idleMs: number, lingerMs: number): AffinityTable {
-  return new AffinityTable(idleMs, lingerMs, NEVER);
+  return new AffinityTable(idleMs, lingerMs, Number.MAX_SAFE_INTEGER, NEVER);
 }
 
 function withTable(idleMs: number, lingerMs: number, fn: (t: AffinityTable) => void): void {
@@ -161,5 +161,27 @@ describe('AffinityTable', () => {
     t.clear();
     assert.equal(t.size, 0);
     assert.equal(t.get('a', 1), undefined);
+  });
+});
+
+describe('AffinityTable size bound', () => {
+  test('beyond maxEntries the oldest entries are evicted, ended calls first', () => {
+    const t = new AffinityTable(500_000, 32_000, 3, 60_000);
+    try {
+      t.set('a', 'n1', 0);
+      t.set('b', 'n1', 1);
+      t.set('c', 'n1', 2);
+      t.close('b', 3);
+      t.set('d', 'n2', 4); // 4 entries > 3: the ended call 'b' goes first
+      assert.equal(t.size, 3);
+      assert.equal(t.get('b', 5), undefined);
+      assert.equal(t.get('a', 5), 'n1');
+      t.set('e', 'n2', 6); // no ended call left: the oldest live entry 'a' goes
+      assert.equal(t.get('a', 7), undefined);
+      assert.deepEqual(['c', 'd', 'e'].map((k) => t.get(k, 7)), ['n1', 'n2', 'n2']);
+      assert.equal(t.evicted, 2);
+    } finally {
+      t.clear();
+    }
   });
 });
