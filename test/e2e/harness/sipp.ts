@@ -216,12 +216,24 @@ function scenarioArgs(scenario: SippScenario): string[] {
 
 let sippChecked = false;
 
-/** Fails with the fix in the message, rather than a bare spawn ENOENT deep in a test. */
+/**
+ * sipp must be there: when it is missing and we are root, install Debian's sip-tester (as the
+ * README says); otherwise fail with the one-line fix rather than a bare spawn ENOENT in a test.
+ */
 function assertSippInstalled(): void {
   if (sippChecked) return;
-  const probe = spawnSync(SIPP_BIN, ['-v'], { encoding: 'utf8' });
+  let probe = spawnSync(SIPP_BIN, ['-v'], { encoding: 'utf8' });
+  if (probe.error !== undefined && process.getuid?.() === 0) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    let install = spawnSync('apt-get', ['install', '-y', '-qq', 'sip-tester'], { encoding: 'utf8', env });
+    if (install.status !== 0) {
+      spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', env });
+      install = spawnSync('apt-get', ['install', '-y', '-qq', 'sip-tester'], { encoding: 'utf8', env });
+    }
+    probe = spawnSync(SIPP_BIN, ['-v'], { encoding: 'utf8' });
+  }
   if (probe.error !== undefined) {
-    throw new Error(`cannot run ${SIPP_BIN} (${probe.error.message}): install sipp, e.g. apt-get install -y sip-tester`);
+    throw new Error(`cannot run ${SIPP_BIN} (${probe.error.message}): install sipp as root with: apt-get install -y sip-tester`);
   }
   sippChecked = true;
 }
