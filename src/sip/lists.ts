@@ -4,6 +4,16 @@
 /** [start, end) ranges in `s` of each element between from and to, outer whitespace trimmed. */
 export function splitCommaRanges(s: string, from: number, to: number): number[] {
   const out: number[] = [];
+  // Most header lines hold one value: without a comma there is nothing to split.
+  const comma = s.indexOf(',', from);
+  if (comma === -1 || comma >= to) {
+    let a = from;
+    let b = to;
+    while (a < b && isLws(s.charCodeAt(a))) a++;
+    while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+    if (b > a) out.push(a, b);
+    return out;
+  }
   let inQuote = false;
   let inAngle = false;
   let elemStart = from;
