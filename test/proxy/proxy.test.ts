@@ -22,6 +22,7 @@ import { nameAddrUri, parseSipUri } from '../../src/sip/uri.ts';
 import { parseVia, type Via } from '../../src/sip/via.ts';
 import { Resolver } from '../../src/transport/resolver.ts';
 import type { Inbound } from '../../src/transport/types.ts';
+import { prng } from '../helpers/prng.ts';
 
 const CRLF = '\r\n';
 const LB_IP = '10.0.0.1';
@@ -754,16 +755,6 @@ describe('responses (RFC 3261 16.7, 18.2.2, RFC 3581 4)', () => {
 
 // ============================================================================= robustness
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Buffer, rnd: () => number): Buffer {
   const int = (n: number): number => Math.floor(rnd() * n);

@@ -20,6 +20,7 @@ import { isParseFailure, parseSipMessage, type ParseFailure, type SipMessage } f
 import { parseVia } from '../../src/sip/via.ts';
 import { Resolver } from '../../src/transport/resolver.ts';
 import type { Inbound } from '../../src/transport/types.ts';
+import { prng } from '../helpers/prng.ts';
 
 const CRLF = '\r\n';
 
@@ -1552,17 +1553,6 @@ describe('RFC 4475 torture messages', () => {
 
 // ------------------------------------------------------------------------------------ fuzz
 
-/** mulberry32: small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INSERTS = [0x0d, 0x0a, 0x3a, 0x3c, 0x22, 0x00, 0x20, 0x2c, 0x3b];
 
