@@ -114,25 +114,29 @@ export class SipProxy {
     if (!fromCluster) {
       node = this.nodeForRequest(msg, callId, hint, routes.remaining, cluster);
     } else {
+      // Towards the next Route entry, else the Request-URI (RFC 3261 §16.5, §16.12).
       const targetText = routes.remaining.length > 0 ? nameAddrUri(routes.remaining[0]) : ruri;
       const target = targetText === null ? null : parseSipUri(targetText);
-      if (target === null) return this.reject(msg, src, targetText !== null && /^[a-z][a-z0-9+.-]*:/i.test(targetText) && !/^sips?:/i.test(targetText) ? 416 : 400, 'cannot route to this URI');
-      const node2 = this.d.addresses.isOurs(target.host, target.port) ? null : cluster.nodeAt(target.host, target.port ?? 5060);
+      if (target === null) {
+        const otherScheme = targetText !== null && /^[a-z][a-z0-9+.-]*:/i.test(targetText) && !/^sips?:/i.test(targetText);
+        return this.reject(msg, src, otherScheme ? 416 : 400, 'cannot route to this URI');
+      }
       if (this.d.addresses.isOurs(target.host, target.port)) {
         // A node addressed the balancer itself: balance it like a client request.
         node = this.nodeForRequest(msg, callId, hint, routes.remaining, cluster);
-      } else if (node2 !== undefined && node2 !== null) {
-        node = node2;
       } else {
-        const maddr = target.params.get('maddr');
-        const t = (target.params.get('transport') ?? '').toLowerCase();
-        if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
-        if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
-        hop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: maddr ?? target.host, port: target.port ?? 5060 };
+        node = cluster.nodeAt(target.host, target.port ?? 5060) ?? null;
+        if (node === null) {
+          const t = (target.params.get('transport') ?? '').toLowerCase();
+          if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
+          if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
+          hop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
+        }
       }
     }
     if (node !== null) {
-      hop = { side: 'internal', transport: egressTransport(node, src.transport), host: node.ip, port: node.ports[egressTransport(node, src.transport)] as number };
+      const transport = egressTransport(node, src.transport);
+      hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     if (hop === null) return this.reject(msg, src, 503, 'no node available');
 
