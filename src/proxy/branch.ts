@@ -3,7 +3,8 @@
 //   z9hG4bK + "Lb" + L (8 chars) + M (16 chars)
 //
 // L identifies the request for loop detection (§16.3 step 4): a hash over the Request-URI, From
-// tag, Call-ID, CSeq number and the Route set left after our own entries are popped. A request
+// tag, Call-ID, CSeq number, the Route set left after our own entries are popped, and the
+// direction (into or out of the cluster). A request
 // that comes back with a Via of ours carrying the same L has looped; a spiral differs in one of
 // them. M authenticates the hop: a keyed hash over the previous hop's Via (as forwarded, with
 // received/rport), the Call-ID and the CSeq number. Everything M covers is also in the response,
@@ -27,8 +28,8 @@ export function viaKey(via: Via): string {
  * Loop detection needs no secret (it only compares our own output with itself), so a fast
  * non-cryptographic hash does: two FNV-1a 32-bit lanes, 48 bits as 8 base64url characters.
  */
-export function loopPart(requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: readonly string[]): string {
-  let a = 0x811c9dc5;
+export function loopPart(requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: readonly string[], outbound: boolean): string {
+  let a = outbound ? 0x811c9dc5 : 0x050c5d1f;
   let b = 0x01000193 ^ cseqNum;
   const parts = [requestUri, fromTag, callId, ...routes];
   for (let p = 0; p < parts.length; p++) {

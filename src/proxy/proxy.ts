@@ -102,13 +102,14 @@ export class SipProxy {
       if (u !== null && this.d.addresses.isOurs(u.host, u.port)) hint = u.params.get(NODE_HINT_PARAM) ?? null;
     }
 
-    const callId = msg.callId;
-    const fromTag = headerParam(msg.from, 'tag') ?? '';
-    const loop = loopPart(ruri, fromTag, callId, msg.cseqNum, routes.remaining);
-    if (head.includes(BRANCH_PREFIX + loop)) return this.reject(msg, src, 482, null);
-
     const cluster = this.d.cluster();
     const fromCluster = this.isFromCluster(src, cluster);
+    const callId = msg.callId;
+    const fromTag = headerParam(msg.from, 'tag') ?? '';
+    // Direction is part of the request's identity here: a node that proxies a request back out
+    // through the balancer, unchanged, is spiralling, not looping.
+    const loop = loopPart(ruri, fromTag, callId, msg.cseqNum, routes.remaining, fromCluster);
+    if (head.includes(BRANCH_PREFIX + loop)) return this.reject(msg, src, 482, null);
     let node: SipNode | null = null;
     let hop: NextHop | null = null;
     if (!fromCluster) {
@@ -159,9 +160,13 @@ export class SipProxy {
 
     if (DIALOG_CREATING.has(msg.method) && headerParam(msg.to, 'tag') === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : fromCluster ? this.sourceNodeId(src, topVia, cluster) : null;
-      // Top entry faces the next hop, so its side's address is what that peer's route set starts with.
+      // Top entry faces the next hop, so its side's address is what that peer's route set starts
+      // with. Two entries when the two sides differ in address or transport (RFC 3261 §16.6
+      // step 4, double record-routing), so each peer reaches siplb the way it can.
       edit.insertHeaderFirst(this.recordRoute(egressSide, hop.transport, dialogNode));
-      if (this.d.addresses.twoPorts) edit.insertHeaderFirst(this.recordRoute(ingressSide, src.transport, dialogNode));
+      if (this.d.addresses.twoPorts || hop.transport !== src.transport) {
+        edit.insertHeaderFirst(this.recordRoute(ingressSide, src.transport, dialogNode));
+      }
     }
     if (mfIdx === -1) edit.insertHeaderFirst('Max-Forwards: 70');
     else edit.replace(msg.valueStarts[mfIdx], msg.lineEnds[mfIdx], ` ${maxForwards - 1}`);

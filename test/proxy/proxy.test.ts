@@ -886,3 +886,33 @@ describe('extraServerNodes: addresses whose requests count as coming from the cl
     assert.ok(NODE_IPS.has(out.ip), `a client request goes to a node, went to ${out.ip}`);
   });
 });
+
+describe('requests: a node proxying a request back out, and mixed transports', () => {
+  test('spiral out of the cluster: the node sends the forwarded INVITE back unchanged -> forwarded to its Request-URI, not 482', () => {
+    const h = harness();
+    const fwd = toNode(h.feed(request({ ruri: 'sip:bob@192.0.2.77:5062' }), CLIENT), NODE_A);
+    // Node A acts as a proxy: adds its Via, routes through the balancer, Request-URI unchanged.
+    const text = fwd.data.toString('latin1').replace('\r\n', `\r\nVia: SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bK-node-a-1\r\nRoute: <sip:${LB_IP}:5060;lr>\r\n`);
+    const out = one(h.feed(Buffer.from(text, 'latin1'), FROM_A));
+    assert.equal(out.ip, '192.0.2.77');
+    assert.equal(out.port, 5062);
+  });
+
+  test('one port, TCP client, UDP-only node: two Record-Routes (udp towards the node on top, tcp below for the client)', () => {
+    const udpOnly: SipNode = { id: '10.0.0.13:5080', ip: '10.0.0.13', ports: { udp: 5080 }, weight: 1 };
+    const h = harness({ nodes: [udpOnly] });
+    const tcpClient: Inbound = { transport: 'tcp', side: 'external', ip: '192.0.2.10', port: 40000 };
+    const out = one(h.feed(request({ via: ['SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-tcp-rr'] }), tcpClient));
+    assert.equal(out.transport, 'udp');
+    const rr = elements(parsed(out.data), 'record-route');
+    assert.deepEqual(rr, [
+      `<sip:${LB_IP}:5060;lr;lbnode=${udpOnly.id}>`,
+      `<sip:${LB_IP}:5060;transport=tcp;lr;lbnode=${udpOnly.id}>`,
+    ]);
+  });
+
+  test('one port, same transport on both sides: a single Record-Route', () => {
+    const h = harness();
+    assert.equal(elements(parsed(one(h.feed(request(), CLIENT)).data), 'record-route').length, 1);
+  });
+});
