@@ -38,13 +38,16 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   const udp: Partial<Record<Side, UdpEndpoint>> = {};
   const tcp: Partial<Record<Side, TcpEndpoint>> = {};
   const out: Outbound = {
-    send(side: Side, transport: Transport, ip: string, port: number, data: Buffer): void {
-      const ep = transport === 'udp' ? (udp[side] ?? udp.external) : (tcp[side] ?? tcp.external);
-      if (ep === undefined) {
-        stats.countDrop(`no-${transport}-socket`);
-        return;
+    send(side: Side, transport: Transport, ip: string, port: number, data: Buffer, fallbackPort?: number): void {
+      if (transport === 'udp') {
+        const ep = udp[side] ?? udp.external;
+        if (ep === undefined) stats.countDrop('no-udp-socket');
+        else ep.send(ip, port, data);
+      } else {
+        const ep = tcp[side] ?? tcp.external;
+        if (ep === undefined) stats.countDrop('no-tcp-socket');
+        else ep.send(ip, port, data, fallbackPort);
       }
-      ep.send(ip, port, data);
     },
   };
   const proxy = new SipProxy({ addresses, cluster: () => snapshot, algorithm, out, resolver: new Resolver(), log, stats, secret });

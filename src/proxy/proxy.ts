@@ -13,7 +13,7 @@ import { MessageEdit } from '../sip/edit.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message.ts';
 import { formatHost, headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
-import { parseVia, responseTarget, type Via } from '../sip/via.ts';
+import { defaultPort, parseVia, responseTarget, type Via } from '../sip/via.ts';
 import type { Resolver } from '../transport/resolver.ts';
 import type { Inbound, Outbound } from '../transport/types.ts';
 import { loopOf, loopPart, macOf, macPart, makeBranch, viaKey, BRANCH_PREFIX } from './branch.ts';
@@ -44,6 +44,8 @@ interface NextHop {
   transport: Transport;
   host: string;
   port: number;
+  /** Stream transports: where to connect when no connection to host:port is open. */
+  fallbackPort?: number;
 }
 
 export class SipProxy {
@@ -298,8 +300,9 @@ export class SipProxy {
     const target = responseTarget(next);
     // The response retraces the request: out of the side opposite to where it came in.
     const side: Side = this.d.addresses.twoPorts ? (src.side === 'internal' ? 'external' : 'internal') : src.side;
+    const fallbackPort = transport === 'tcp' ? (next.port ?? defaultPort(next.transport)) : undefined;
     this.d.stats.responsesForwarded++;
-    this.deliver({ side, transport, host: target.host, port: target.port }, edit.toBuffer());
+    this.deliver({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
   }
 
   private drop(reason: string, src: Inbound, detail: string): void {
@@ -310,14 +313,14 @@ export class SipProxy {
   private deliver(hop: NextHop, data: Buffer): void {
     const ip = this.d.resolver.resolve(hop.host);
     if (typeof ip === 'string') {
-      this.d.out.send(hop.side, hop.transport, ip, hop.port, data);
+      this.d.out.send(hop.side, hop.transport, ip, hop.port, data, hop.fallbackPort);
       return;
     }
     ip.then((resolved) => {
       if (resolved === null) {
         this.d.stats.countDrop('unresolvable-next-hop');
         this.d.log.warn({ host: hop.host }, 'next hop does not resolve; message dropped');
-      } else this.d.out.send(hop.side, hop.transport, resolved, hop.port, data);
+      } else this.d.out.send(hop.side, hop.transport, resolved, hop.port, data, hop.fallbackPort);
     }, () => this.d.stats.countDrop('unresolvable-next-hop'));
   }
 }

@@ -42,6 +42,11 @@ export class TcpEndpoint {
     this.server.on('error', (err) => this.log.warn({ err: err.message, side }, 'TCP server error'));
   }
 
+  /** Where the server listens (port 0 in listen() picks a free one). */
+  address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
   get connectionCount(): number {
     return this.conns.size;
   }
@@ -57,9 +62,14 @@ export class TcpEndpoint {
     });
   }
 
-  send(ip: string, port: number, data: Buffer): void {
-    const key = peerKey(ip, port);
+  send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {
+    let key = peerKey(ip, port);
     let conn = this.conns.get(key);
+    if (conn === undefined && fallbackPort !== undefined && fallbackPort !== port) {
+      port = fallbackPort;
+      key = peerKey(ip, port);
+      conn = this.conns.get(key);
+    }
     if (conn === undefined) {
       if (this.conns.size >= MAX_CONNECTIONS) {
         this.refused++;

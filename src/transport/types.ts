@@ -16,5 +16,5 @@ export interface Outbound {
    * Send bytes to ip:port from the given side's socket. Never throws: failures are logged and
    * counted by the transport (UDP is fire-and-forget; TCP reuses or opens a connection).
    */
-  send(side: Side, transport: Transport, ip: string, port: number, data: Buffer): void;
+  send(side: Side, transport: Transport, ip: string, port: number, data: Buffer, fallbackPort?: number): void;
 }
