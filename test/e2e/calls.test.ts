@@ -21,6 +21,7 @@ interface Case {
   transport: SippTransport;
   routeSet: boolean;          // uac-rr/uas-rr instead of the built-in scenarios
   twoPorts: boolean;          // separate internalPort toward the nodes
+  nodeTransport?: SippTransport; // the nodes' transport when it differs from the client's
 }
 
 const CASES: Case[] = [
@@ -29,6 +30,8 @@ const CASES: Case[] = [
   { name: 'TCP, built-in uac -> uas', transport: 't1', routeSet: false, twoPorts: false },
   { name: 'TCP, uac-rr -> uas-rr (Record-Route set)', transport: 't1', routeSet: true, twoPorts: false },
   { name: 'UDP, two-port mode (internalPort), uac-rr -> uas-rr', transport: 'u1', routeSet: true, twoPorts: true },
+  // One port, TCP client, UDP nodes: double Record-Route (transport=tcp for the client's side).
+  { name: 'TCP client, UDP nodes, uac-rr -> uas-rr (Record-Route set)', transport: 't1', routeSet: true, twoPorts: false, nodeTransport: 'u1' },
 ];
 
 function escapeRegExp(text: string): string {
@@ -48,7 +51,8 @@ async function runCase(c: Case): Promise<void> {
   const ports = await allocatePorts(c.twoPorts ? 5 : 4);
   const [lbPort, uasPortA, uasPortB, uacPort] = ports;
   const internalPort = c.twoPorts ? ports[4] : null;
-  const nodeTransport = c.transport === 'u1' ? 'udp' : 'tcp';
+  const uasTransport = c.nodeTransport ?? c.transport;
+  const nodeTransport = uasTransport === 'u1' ? 'udp' : 'tcp';
   const uasScenario = c.routeSet ? SCENARIOS.uasRr : 'uas';
   const uacScenario = c.routeSet ? SCENARIOS.uacRr : 'uac';
 
@@ -57,7 +61,7 @@ async function runCase(c: Case): Promise<void> {
   try {
     for (const port of [uasPortA, uasPortB]) {
       uases.push(await startSippUas({
-        scenario: uasScenario, transport: c.transport, localPort: port, timeoutS: 40, traceErrors: true,
+        scenario: uasScenario, transport: uasTransport, localPort: port, timeoutS: 40, traceErrors: true,
       }));
     }
     const props: Record<string, string> = {
