@@ -10,6 +10,7 @@ import { StreamFramer } from '../sip/framing.ts';
 import { BindError } from '../errors.ts';
 import type { Inbound } from './types.ts';
 import { normaliseIp } from './ip.ts';
+import { rateLimit } from '../log.ts';
 
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -30,6 +31,7 @@ export class TcpEndpoint {
   private readonly log: Logger;
   private readonly maxSize: number;
   private readonly onMessage: (data: Buffer, src: Inbound) => void;
+  private readonly framingLogGate = rateLimit(10_000);
   refused = 0;
   framingErrors = 0;
 
@@ -106,7 +108,9 @@ export class TcpEndpoint {
       ping: () => socket.write('\r\n'),
       error: (reason) => {
         this.framingErrors++;
-        this.log.warn({ peer: key, reason }, 'closing TCP connection: cannot frame SIP stream');
+        if (this.framingLogGate()) {
+          this.log.warn({ peer: key, reason, framingErrorsSoFar: this.framingErrors }, 'closing TCP connection: cannot frame SIP stream (logged at most every 10 s)');
+        }
         socket.destroy();
       },
     });
