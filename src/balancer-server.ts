@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Algorithm } from './balancer/algorithm.ts';
 import { createAlgorithm } from './balancer/registry.ts';
-import { ClusterSnapshot } from './cluster/snapshot.ts';
+import type { ClusterSnapshot } from './cluster/snapshot.ts';
+import { HealthChecker } from './cluster/health-check.ts';
+import { HeartbeatServer } from './cluster/heartbeat-server.ts';
+import { NodeObserver } from './cluster/node-observer.ts';
+import { NodeRegistry } from './cluster/registry.ts';
 import { resolveStaticNodes } from './cluster/static-nodes.ts';
 import type { Config, Transport } from './config/types.ts';
 import { LocalAddresses, type Side } from './proxy/local-addresses.ts';
@@ -21,13 +25,27 @@ export interface RunningBalancer {
   readonly stats: ProxyStats;
   readonly algorithm: Algorithm;
   readonly cluster: () => ClusterSnapshot;
+  readonly registry: NodeRegistry;
+  readonly health: HealthChecker;
+  /** Port of the heartbeat endpoint, or null when it could not be opened (default port busy). */
+  readonly heartbeatPort: number | null;
   close(): Promise<void>;
 }
+
+const DEFAULT_HEARTBEAT_PORT = 2610;
 
 export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBalancer> {
   const algorithm = createAlgorithm(cfg);
   const nodes = await resolveStaticNodes(cfg.nodes);
-  const snapshot = new ClusterSnapshot(nodes.map((node) => ({ node, state: 'active' as const })), cfg.extraServerNodes);
+  const registry = new NodeRegistry({
+    nodeTimeoutMs: cfg.nodeTimeout, extraServerNodes: cfg.extraServerNodes,
+    rampUpPeriodMs: cfg.trafficRampupCyclePeriod, rampUpPercent: cfg.trafficPercentageIncrease, log,
+  });
+  registry.addStatic(nodes);
+  const observer = new NodeObserver(registry, {
+    errorStatuses: cfg.responsesStatusCodeNodeRemoval, maxErrors: cfg.maxNumberResponsesWithError, windowMs: cfg.maxErrorTime,
+  });
+  registry.onEvent((e) => { if (e.type === 'removed' || e.type === 'replaced') observer.forget(e.nodeId); });
   const addresses = new LocalAddresses(cfg);
   const stats = new ProxyStats();
   if (cfg.viaSecret === null && cfg.useIpLoadBalancerAddressInViaHeaders) {
@@ -50,7 +68,8 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
       }
     },
   };
-  const proxy = new SipProxy({ addresses, cluster: () => snapshot, algorithm, out, resolver: new Resolver(), log, stats, secret });
+  const cluster = (): ClusterSnapshot => registry.snapshot();
+  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, observer });
   const internalErrorLogGate = rateLimit(10_000);
   const onMessage = (data: Buffer, src: Inbound): void => {
     try {
@@ -88,12 +107,46 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     throw err;
   }
 
+  // Node registration. An unset heartbeatPort is best effort: several balancers on one host
+  // must not fail because the default port is taken.
+  const heartbeat = new HeartbeatServer(registry, log);
+  let heartbeatPort: number | null = cfg.heartbeatPort ?? DEFAULT_HEARTBEAT_PORT;
+  try {
+    await heartbeat.listen(cfg.internalHost, heartbeatPort);
+    heartbeatPort = heartbeat.address().port;
+  } catch (err) {
+    if (cfg.heartbeatPort !== null) {
+      await Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
+      algorithm.close();
+      throw err;
+    }
+    log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
+    heartbeatPort = null;
+  }
+  const health = new HealthChecker(registry, observer, {
+    intervalMs: cfg.healthCheckInterval, timeoutMs: cfg.healthCheckTimeout,
+    failures: cfg.healthCheckFailures, successes: cfg.healthCheckSuccesses,
+    bindHost: cfg.internalHost, log,
+  });
+  await health.start();
+  const membership = setInterval(() => {
+    registry.expire();
+    registry.rampUpTick();
+  }, cfg.heartbeatInterval);
+  membership.unref();
+
   return {
     stats,
     algorithm,
-    cluster: () => snapshot,
+    cluster,
+    registry,
+    health,
+    heartbeatPort,
     async close(): Promise<void> {
+      clearInterval(membership);
+      health.close();
       await Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close()));
+      if (heartbeatPort !== null) await heartbeat.close();
       algorithm.close();
     },
   };

@@ -6,6 +6,7 @@
 
 import type { Algorithm, PickRequest } from './algorithm.ts';
 import { AffinityTable } from './affinity-table.ts';
+import { SmoothWeightedRoundRobin } from './weighted-round-robin.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { SipNode } from '../cluster/node.ts';
 
@@ -25,7 +26,7 @@ export class CallIdAffinity implements Algorithm {
   private readonly groupFailover: boolean;
   /** dead node id -> the node its calls moved to (group failover only). */
   private readonly failoverTo = new Map<string, string>();
-  private next = 0;
+  private readonly rotation = new SmoothWeightedRoundRobin();
 
   constructor(opts: CallIdAffinityOptions) {
     this.table = new AffinityTable(opts.maxIdleSeconds * 1000, RETRANSMISSION_WINDOW_MS, opts.maxEntries);
@@ -69,11 +70,8 @@ export class CallIdAffinity implements Algorithm {
     this.table.clear();
   }
 
+  /** Round robin over the nodes taking new calls, weighted by node weight and ramp-up share. */
   private roundRobin(cluster: ClusterSnapshot): SipNode | null {
-    const nodes = cluster.selectable;
-    if (nodes.length === 0) return null;
-    const node = nodes[this.next % nodes.length];
-    this.next = (this.next + 1) % 1_000_000_007;
-    return node;
+    return this.rotation.pick(cluster.selectable, (n) => cluster.weightOf(n));
   }
 }

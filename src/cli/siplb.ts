@@ -58,6 +58,8 @@ async function main(): Promise<void> {
   lifecycle.info({
     external: `${cfg.externalHost}:${cfg.externalPort} ${cfg.externalTransports.join('/')}`,
     internal: cfg.internalPort === null ? 'same as external' : `${cfg.internalHost}:${cfg.internalPort} ${cfg.internalTransports.join('/')}`,
+    heartbeat: balancer.heartbeatPort === null ? 'off (port busy)' : `${cfg.internalHost}:${balancer.heartbeatPort}`,
+    healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,
     nodes: balancer.cluster().selectable.map((n) => n.id),
     config: file ?? '(built-in defaults)',

@@ -11,12 +11,15 @@ export type NodeState = 'active' | 'draining' | 'down';
 export interface NodeView {
   readonly node: SipNode;
   readonly state: NodeState;
+  /** Ramp-up: fraction (0, 1] of its weight a freshly joined node gets; default 1. */
+  readonly share?: number;
 }
 
 export class ClusterSnapshot {
   /** Nodes that may take new calls, in a stable order (by id). */
   readonly selectable: readonly SipNode[];
   private readonly states: Map<string, NodeState>;
+  private readonly shares: Map<string, number>;
   private readonly byId: Map<string, SipNode>;
   /** Every SIP port of every known node, to recognise traffic from nodes. */
   private readonly byAddress: Map<string, SipNode>;
@@ -28,6 +31,7 @@ export class ClusterSnapshot {
     this.selectable = views.filter((v) => v.state === 'active').map((v) => v.node)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.states = new Map(views.map((v) => [v.node.id, v.state]));
+    this.shares = new Map(views.filter((v) => v.share !== undefined && v.share < 1).map((v) => [v.node.id, v.share as number]));
     this.byId = new Map(views.map((v) => [v.node.id, v.node]));
     this.byAddress = new Map();
     this.ips = new Set();
@@ -41,6 +45,16 @@ export class ClusterSnapshot {
 
   get(id: string): SipNode | undefined {
     return this.byId.get(id);
+  }
+
+  /** Weight for new calls: the node's weight, scaled down while it ramps up after joining. */
+  weightOf(node: SipNode): number {
+    return node.weight * (this.shares.get(node.id) ?? 1);
+  }
+
+  /** State of a known node, or undefined. */
+  stateOf(id: string): NodeState | undefined {
+    return this.states.get(id);
   }
 
   /** May take new calls. */

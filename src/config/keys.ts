@@ -64,6 +64,21 @@ function positiveInt(unit: string): Parser<number> {
     integerIn(raw, 1, MAX_JAVA_INT, rejecter(key, raw), `must be an integer from 1 to ${MAX_JAVA_INT} (${unit})`);
 }
 
+function nonNegativeInt(unit: string): Parser<number> {
+  return (raw, key) =>
+    integerIn(raw, 0, MAX_JAVA_INT, rejecter(key, raw), `must be an integer from 0 to ${MAX_JAVA_INT} (${unit})`);
+}
+
+const percent: Parser<number> = (raw, key) =>
+  integerIn(raw, 1, 100, rejecter(key, raw), 'must be an integer from 1 to 100 (percent)');
+
+const statusCodes: Parser<number[]> = (raw, key) => {
+  const reject = rejecter(key, raw);
+  const items = raw.split(',').map((x) => x.trim());
+  if (items.some((x) => x.length === 0)) reject('expected a comma list of SIP status codes, e.g. 503,500');
+  return [...new Set(items.map((x) => integerIn(x, 100, 699, reject, `'${x}' is not a SIP status code (100 to 699)`)))];
+};
+
 const messageSize: Parser<number> = (raw, key) =>
   integerIn(raw, 1024, 1048576, rejecter(key, raw), 'message size must be an integer from 1024 to 1048576 (bytes)');
 
@@ -305,13 +320,63 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   nodeTimeout: {
     key: 'nodeTimeout', field: 'nodeTimeout', shownDefault: '8400', defaultValue: 8400,
-    description: 'Milliseconds without a heartbeat after which a registered node is considered dead (validated now; takes effect with heartbeat registration, not in this version).',
+    description: 'Milliseconds without a heartbeat after which a registered node is dead and its calls fail over.',
     parse: positiveInt('milliseconds'),
   },
   heartbeatInterval: {
     key: 'heartbeatInterval', field: 'heartbeatInterval', shownDefault: '150', defaultValue: 150,
-    description: 'Milliseconds between checks for nodes that missed nodeTimeout (validated now; takes effect with heartbeat registration, not in this version).',
+    description: 'Milliseconds between checks for registered nodes that missed nodeTimeout.',
     parse: positiveInt('milliseconds'),
+  },
+  heartbeatPort: {
+    key: 'heartbeatPort', field: 'heartbeatPort', shownDefault: '2610 if free', defaultValue: null,
+    description: 'HTTP port (on internalHost) where nodes register with start / heartbeat / shutdown / stop (docs/heartbeat-protocol.md). Unset: 2610, and when that is busy siplb runs without it and warns; set: a busy port stops start-up.',
+    parse: optional(port),
+  },
+  healthCheckInterval: {
+    key: 'healthCheckInterval', field: 'healthCheckInterval', shownDefault: '7000', defaultValue: 7000,
+    description: 'Milliseconds between SIP OPTIONS probes of a node that sent nothing in that time (a node answering calls is alive); 0 disables active checks.',
+    parse: nonNegativeInt('milliseconds'),
+  },
+  healthCheckTimeout: {
+    key: 'healthCheckTimeout', field: 'healthCheckTimeout', shownDefault: '2000', defaultValue: 2000,
+    description: 'Milliseconds an OPTIONS probe waits for its answer before it counts as failed (siplb key).',
+    parse: positiveInt('milliseconds'),
+  },
+  healthCheckFailures: {
+    key: 'healthCheckFailures', field: 'healthCheckFailures', shownDefault: '1', defaultValue: 1,
+    description: 'Consecutive failed probes (5xx/6xx answer, no answer, refused TCP connection) that take a node out.',
+    parse: positiveInt('probes'),
+  },
+  healthCheckSuccesses: {
+    key: 'healthCheckSuccesses', field: 'healthCheckSuccesses', shownDefault: '1', defaultValue: 1,
+    description: 'Consecutive good probes that take a node back in.',
+    parse: positiveInt('probes'),
+  },
+  responsesStatusCodeNodeRemoval: {
+    key: 'responsesStatusCodeNodeRemoval', field: 'responsesStatusCodeNodeRemoval', shownDefault: '503', defaultValue: [503],
+    description: 'Comma list of response codes that count as errors of the node that sent them (passive health).',
+    parse: statusCodes,
+  },
+  maxNumberResponsesWithError: {
+    key: 'maxNumberResponsesWithError', field: 'maxNumberResponsesWithError', shownDefault: '5', defaultValue: 5,
+    description: 'A node sending more error responses than this within maxErrorTime takes no new calls until a probe succeeds or it restarts.',
+    parse: positiveInt('responses'),
+  },
+  maxErrorTime: {
+    key: 'maxErrorTime', field: 'maxErrorTime', shownDefault: '300000', defaultValue: 300000,
+    description: 'Window, in milliseconds, in which maxNumberResponsesWithError is counted.',
+    parse: positiveInt('milliseconds'),
+  },
+  trafficRampupCyclePeriod: {
+    key: 'trafficRampupCyclePeriod', field: 'trafficRampupCyclePeriod', shownDefault: '0 (no ramp-up)', defaultValue: 0,
+    description: 'Milliseconds per ramp-up step: a (re)joined node gets trafficPercentageIncrease % more of its share of new calls each period.',
+    parse: nonNegativeInt('milliseconds'),
+  },
+  trafficPercentageIncrease: {
+    key: 'trafficPercentageIncrease', field: 'trafficPercentageIncrease', shownDefault: '10', defaultValue: 10,
+    description: 'Ramp-up step, in percent of the node\'s full share.',
+    parse: percent,
   },
   externalIpLoadBalancerAddress: {
     key: 'externalIpLoadBalancerAddress', field: 'externalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,

@@ -32,6 +32,16 @@ export interface Config {
   sipHeaderAffinityKey: string;         // default 'Call-ID'
   nodeTimeout: number;                  // ms; default 8400
   heartbeatInterval: number;            // ms; default 150
+  heartbeatPort: number | null;         // null = 2610 if free (HTTP/JSON node registration, internal side)
+  healthCheckInterval: number;          // ms; default 7000; 0 disables active OPTIONS checks
+  healthCheckTimeout: number;           // ms; siplb key; default 2000
+  healthCheckFailures: number;          // default 1
+  healthCheckSuccesses: number;         // default 1
+  responsesStatusCodeNodeRemoval: number[]; // default [503]
+  maxNumberResponsesWithError: number;  // default 5
+  maxErrorTime: number;                 // ms; default 300000
+  trafficRampupCyclePeriod: number;     // ms; default 0 = no ramp-up
+  trafficPercentageIncrease: number;    // %; default 10
   externalIpLoadBalancerAddress: string | null;
   externalIpLoadBalancerPort: number | null;
   internalIpLoadBalancerAddress: string | null;

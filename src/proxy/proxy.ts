@@ -37,6 +37,8 @@ export interface ProxyDeps {
   stats: ProxyStats;
   /** Key of the branch MAC; balancers that see each other's responses share it. */
   secret: string;
+  /** Told about every message a node sends (passive health, proof of life). */
+  observer?: { fromNode(nodeId: string, status: number): void };
 }
 
 interface NextHop {
@@ -106,6 +108,10 @@ export class SipProxy {
 
     const cluster = this.d.cluster();
     const fromCluster = this.isFromCluster(src, cluster);
+    if (fromCluster && this.d.observer !== undefined) {
+      const sender = cluster.nodeAt(src.ip, src.port);
+      if (sender !== undefined) this.d.observer.fromNode(sender.id, 0);
+    }
     const callId = msg.callId;
     const fromTag = headerParam(msg.from, 'tag') ?? '';
     // Direction is part of the request's identity here: a node that proxies a request back out
@@ -294,6 +300,11 @@ export class SipProxy {
     const transport = next.transport === 'UDP' ? 'udp' : next.transport === 'TCP' ? 'tcp' : null;
     if (transport === null) return this.drop('unsupported-transport', src, next.transport);
 
+    const cluster = this.d.cluster();
+    if (this.d.observer !== undefined) {
+      const sender = cluster.nodeAt(src.ip, src.port);
+      if (sender !== undefined) this.d.observer.fromNode(sender.id, msg.status);
+    }
     const edit = new MessageEdit(msg);
     if (r.length === 2) edit.removeHeader(viaIdx);
     else edit.replace(r[0], r[2], '');
@@ -301,6 +312,17 @@ export class SipProxy {
     // The response retraces the request: out of the side opposite to where it came in.
     const side: Side = this.d.addresses.twoPorts ? (src.side === 'internal' ? 'external' : 'internal') : src.side;
     const fallbackPort = transport === 'tcp' ? (next.port ?? defaultPort(next.transport)) : undefined;
+    // A response to a request of a node that has died goes to the node its calls fail over to,
+    // which (with replicated sessions) can take the transaction over.
+    const toNode = cluster.nodeAt(target.host, target.port);
+    if (toNode !== undefined && !cluster.isAlive(toNode)) {
+      const heir = this.d.algorithm.pick({ msg, callId: msg.callId }, cluster);
+      if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
+      const t = egressTransport(heir, transport);
+      this.d.stats.responsesForwarded++;
+      this.deliver({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
+      return;
+    }
     this.d.stats.responsesForwarded++;
     this.deliver({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
   }

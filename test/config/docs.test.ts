@@ -15,7 +15,7 @@ function documentedTable(text: string, file: string): string {
 }
 
 for (const [file, text] of [['docs/configuration.md', DOC], ['README.md', README]] as const) {
-  test(`${file} key table matches scripts/config-table.ts (regenerate: node scripts/config-table.ts)`, () => {
+  test(`${file} key table matches scripts/config-table.ts (regenerate: node scripts/config-table.ts --write)`, () => {
     assert.equal(documentedTable(text, file), configTable());
   });
 }

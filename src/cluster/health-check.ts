@@ -1,0 +1,207 @@
+// Active health checks in the manner of WebSphere's SIP advisor: a SIP OPTIONS to each node every
+// interval, over UDP (retransmitted as RFC 3261 §17.1.2 does, so one lost datagram is not a
+// failure) or over a fresh TCP connection (a refused connection is a failure). A final answer
+// below 500 means the node's SIP stack is up; 5xx/6xx, silence until the timeout or a refused
+// connection count as failures. Consecutive results past the thresholds flip the node's health
+// flag in the registry; down nodes keep being probed.
+//
+// A node that sent siplb good SIP traffic (requests, or responses that are not errors) within
+// the last interval has just proved it is alive: it is not probed, and that counts as a success.
+// Busy nodes therefore see no OPTIONS at all, and SIP stacks that do not answer OPTIONS (sipp's
+// built-in UAS) stay in service while they carry calls.
+
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net, { isIPv6 } from 'node:net';
+import type { Logger } from 'pino';
+import { StreamFramer } from '../sip/framing.ts';
+import { isParseFailure, parseSipMessage } from '../sip/message.ts';
+import { formatHost } from '../sip/uri.ts';
+import type { NodeEntry, NodeRegistry } from './registry.ts';
+import type { NodeObserver } from './node-observer.ts';
+
+export interface HealthCheckOptions {
+  intervalMs: number;
+  timeoutMs: number;
+  failures: number;
+  successes: number;
+  /** Address the probes are sent from (the internal side). */
+  bindHost: string;
+  log: Logger;
+}
+
+type ProbeResult = { ok: true; status: number } | { ok: false; reason: string };
+
+interface Pending {
+  resolve(r: ProbeResult): void;
+}
+
+interface Streak {
+  ok: number;
+  failed: number;
+}
+
+const RETRANSMIT_MS = [500, 1000, 2000, 4000];
+
+export class HealthChecker {
+  private readonly registry: NodeRegistry;
+  private readonly observer: NodeObserver;
+  private readonly opts: HealthCheckOptions;
+  private readonly streaks = new Map<string, Streak>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly inFlight = new Set<string>();
+  private udp: dgram.Socket | null = null;
+  private udpAddress = '';
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  probesSent = 0;
+
+  constructor(registry: NodeRegistry, observer: NodeObserver, opts: HealthCheckOptions) {
+    this.registry = registry;
+    this.observer = observer;
+    this.opts = opts;
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.intervalMs <= 0) return;
+    const host = this.opts.bindHost;
+    this.udp = dgram.createSocket(isIPv6(host) || host === '::' ? 'udp6' : 'udp4');
+    this.udp.on('message', (data) => this.onUdpMessage(data));
+    this.udp.on('error', (err) => this.opts.log.debug({ err: err.message }, 'health-check socket error'));
+    await new Promise<void>((resolve) => this.udp!.bind(0, host, () => resolve()));
+    const a = this.udp.address();
+    this.udpAddress = `${formatHost(a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address)}:${a.port}`;
+    this.timer = setInterval(() => this.round(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    for (const p of this.pending.values()) p.resolve({ ok: false, reason: 'closed' });
+    this.pending.clear();
+    this.udp?.close();
+    this.udp = null;
+  }
+
+  /** One probe round over every known node (exposed for tests and the admin surface). */
+  round(): void {
+    const now = Date.now();
+    for (const e of this.registry.list()) {
+      const id = e.node.id;
+      if (this.inFlight.has(id)) continue;
+      const heard = this.observer.lastGood(id);
+      if (e.healthy && !e.passiveDown && heard !== undefined && now - heard <= this.opts.intervalMs) {
+        this.record(e, { ok: true, status: 0 });
+        continue;
+      }
+      this.inFlight.add(id);
+      this.probe(e).then((r) => {
+        this.inFlight.delete(id);
+        if (!this.closed) this.record(e, r);
+      }, () => this.inFlight.delete(id));
+    }
+  }
+
+  /** Send one OPTIONS to the node and wait for its final answer. */
+  probe(e: NodeEntry): Promise<ProbeResult> {
+    this.probesSent++;
+    const useUdp = e.node.ports.udp !== undefined && this.udp !== null;
+    return useUdp ? this.probeUdp(e, e.node.ports.udp as number) : this.probeTcp(e, e.node.ports.tcp as number);
+  }
+
+  private record(e: NodeEntry, r: ProbeResult): void {
+    const id = e.node.id;
+    if (this.registry.get(id) !== e) return; // replaced or removed meanwhile
+    const s = this.streaks.get(id) ?? { ok: 0, failed: 0 };
+    if (r.ok) {
+      s.ok++;
+      s.failed = 0;
+      if ((!e.healthy || e.passiveDown) && s.ok >= this.opts.successes) {
+        this.registry.setHealthy(id, true, r.status === 0 ? 'carrying traffic' : `OPTIONS answered ${r.status}`);
+      }
+    } else {
+      s.failed++;
+      s.ok = 0;
+      if (e.healthy && s.failed >= this.opts.failures) this.registry.setHealthy(id, false, r.reason);
+    }
+    this.streaks.set(id, s);
+  }
+
+  private message(e: NodeEntry, transport: 'UDP' | 'TCP', port: number, via: string, callId: string): Buffer {
+    const target = `${formatHost(e.node.ip)}:${port}`;
+    const tag = randomBytes(6).toString('hex');
+    return Buffer.from([
+      `OPTIONS sip:${target}${transport === 'TCP' ? ';transport=tcp' : ''} SIP/2.0`,
+      `Via: SIP/2.0/${transport} ${via};branch=z9hG4bK-hc-${randomBytes(8).toString('hex')};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:siplb@${via}>;tag=${tag}`,
+      `To: <sip:${target}>`,
+      `Call-ID: ${callId}`,
+      'CSeq: 1 OPTIONS',
+      'Accept: application/sdp',
+      'User-Agent: siplb health check',
+      'Content-Length: 0',
+      '', '',
+    ].join('\r\n'), 'latin1');
+  }
+
+  private probeUdp(e: NodeEntry, port: number): Promise<ProbeResult> {
+    const callId = `hc-${randomBytes(10).toString('hex')}@siplb`;
+    const data = this.message(e, 'UDP', port, this.udpAddress, callId);
+    return new Promise((resolve) => {
+      const timers: NodeJS.Timeout[] = [];
+      const done = (r: ProbeResult): void => {
+        for (const t of timers) clearTimeout(t);
+        this.pending.delete(callId);
+        resolve(r);
+      };
+      this.pending.set(callId, { resolve: done });
+      const send = (): void => this.udp?.send(data, port, e.node.ip);
+      send();
+      for (const at of RETRANSMIT_MS) if (at < this.opts.timeoutMs) timers.push(setTimeout(send, at));
+      timers.push(setTimeout(() => done({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs));
+    });
+  }
+
+  private onUdpMessage(data: Buffer): void {
+    const msg = parseSipMessage(data, true);
+    if (isParseFailure(msg) || msg.isRequest || msg.status < 200) return;
+    this.pending.get(msg.callId)?.resolve(classify(msg.status));
+  }
+
+  private probeTcp(e: NodeEntry, port: number): Promise<ProbeResult> {
+    const callId = `hc-${randomBytes(10).toString('hex')}@siplb`;
+    return new Promise((resolve) => {
+      let settled = false;
+      const socket = net.connect({ host: e.node.ip, port });
+      const finish = (r: ProbeResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(r);
+      };
+      const timer = setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs);
+      const framer = new StreamFramer(65535, {
+        message: (m) => {
+          const msg = parseSipMessage(m, false);
+          if (!isParseFailure(msg) && !msg.isRequest && msg.status >= 200 && msg.callId === callId) finish(classify(msg.status));
+        },
+        ping: () => undefined,
+        error: (reason) => finish({ ok: false, reason: `unreadable answer: ${reason}` }),
+      });
+      socket.on('connect', () => {
+        const local = `${formatHost(socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
+        socket.write(this.message(e, 'TCP', port, local, callId));
+      });
+      socket.on('data', (chunk: Buffer) => framer.push(chunk));
+      socket.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, reason: err.code === 'ECONNREFUSED' ? 'TCP connection refused' : `TCP error: ${err.message}` }));
+      socket.on('close', () => finish({ ok: false, reason: 'TCP connection closed without an answer' }));
+    });
+  }
+}
+
+function classify(status: number): ProbeResult {
+  return status < 500 ? { ok: true, status } : { ok: false, reason: `OPTIONS answered ${status}` };
+}

@@ -1,0 +1,264 @@
+// The node registry: every node siplb knows (static ones from `nodes=`, registered ones from
+// heartbeats) with the flags that health sources set. It is the only writer of cluster state;
+// each change rebuilds one immutable ClusterSnapshot that the data path reads.
+//
+// A node's state in the snapshot follows from its flags:
+//   down      active health check failing
+//   draining  graceful shutdown announced, passive health tripped, or an older version while a
+//             newer one is live: keeps the calls it has, takes no new ones
+//   active    everything else
+// Registered nodes that go silent for nodeTimeout are removed (their calls fail over).
+
+import type { Logger } from 'pino';
+import type { HostPort, Transport } from '../config/types.ts';
+import { nodeId, type SipNode } from './node.ts';
+import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
+
+export interface NodeRegistration {
+  ip: string;
+  ports: Partial<Record<Transport, number>>;
+  sessionId: string;
+  version: string;
+  hostName?: string;
+  httpPort?: number;
+  sslPort?: number;
+  jvmRoute?: string;
+  /** Other fields the node sent, kept for the admin surface. */
+  extra?: Record<string, unknown>;
+}
+
+export interface NodeEntry {
+  readonly node: SipNode;
+  readonly source: 'static' | 'heartbeat';
+  readonly sessionId: string | null;
+  readonly version: string;
+  readonly registration: NodeRegistration | null;
+  lastHeard: number;
+  joinedAt: number;
+  draining: boolean;
+  /** Set by active health checks; a node starts healthy. */
+  healthy: boolean;
+  /** Set by passive health (error responses); cleared by a good probe or a new session. */
+  passiveDown: boolean;
+}
+
+export interface RegistryOptions {
+  nodeTimeoutMs: number;
+  extraServerNodes: readonly HostPort[];
+  /** Ramp-up: a (re)joined node's share of new calls grows by `rampUpPercent` every period. */
+  rampUpPeriodMs: number;
+  rampUpPercent: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state'; nodeId: string; detail?: string };
+
+export class NodeRegistry {
+  private readonly entries = new Map<string, NodeEntry>();
+  private readonly bySession = new Map<string, string>();
+  private snap: ClusterSnapshot;
+  private readonly opts: RegistryOptions;
+  private readonly now: () => number;
+  private readonly listeners: ((e: RegistryEvent) => void)[] = [];
+
+  constructor(opts: RegistryOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.snap = new ClusterSnapshot([], opts.extraServerNodes);
+  }
+
+  snapshot(): ClusterSnapshot {
+    return this.snap;
+  }
+
+  list(): readonly NodeEntry[] {
+    return [...this.entries.values()];
+  }
+
+  get(id: string): NodeEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  onEvent(listener: (e: RegistryEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  addStatic(nodes: readonly SipNode[]): void {
+    const t = this.now();
+    for (const node of nodes) {
+      this.entries.set(node.id, {
+        node, source: 'static', sessionId: null, version: '0', registration: null,
+        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false,
+      });
+      this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
+    }
+    this.rebuild();
+  }
+
+  /** `start` from a node. A new sessionId for the same address replaces the old entry. */
+  start(reg: NodeRegistration): NodeEntry {
+    const firstPort = reg.ports.udp ?? reg.ports.tcp;
+    if (firstPort === undefined) throw new RangeError('a node needs a UDP or TCP SIP port');
+    const id = nodeId(reg.ip, firstPort);
+    const t = this.now();
+    const old = this.entries.get(id);
+    if (old !== undefined && old.sessionId === reg.sessionId) {
+      old.lastHeard = t;
+      return old;
+    }
+    if (old?.sessionId !== undefined && old.sessionId !== null) this.bySession.delete(old.sessionId);
+    const entry: NodeEntry = {
+      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1 },
+      source: old?.source === 'static' ? 'static' : 'heartbeat',
+      sessionId: reg.sessionId, version: reg.version, registration: reg,
+      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false,
+    };
+    this.entries.set(id, entry);
+    this.bySession.set(reg.sessionId, id);
+    this.emit({ type: old === undefined ? 'added' : 'replaced', nodeId: id, detail: `session ${reg.sessionId} version ${reg.version}` });
+    this.rebuild();
+    return entry;
+  }
+
+  /** A heartbeat; false when the session is unknown (the node must send start again). */
+  heartbeat(sessionId: string): boolean {
+    const e = this.entryOf(sessionId);
+    if (e === undefined) return false;
+    e.lastHeard = this.now();
+    return true;
+  }
+
+  /** Graceful shutdown: drain. */
+  shutdown(sessionId: string): boolean {
+    const e = this.entryOf(sessionId);
+    if (e === undefined) return false;
+    e.lastHeard = this.now();
+    if (!e.draining) {
+      e.draining = true;
+      this.emit({ type: 'state', nodeId: e.node.id, detail: 'draining (shutdown)' });
+      this.rebuild();
+    }
+    return true;
+  }
+
+  stop(sessionId: string): boolean {
+    const e = this.entryOf(sessionId);
+    if (e === undefined) return false;
+    this.remove(e.node.id, 'stop');
+    return true;
+  }
+
+  /** Drain or undrain any node (admin). */
+  setDraining(id: string, draining: boolean): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    if (e.draining !== draining) {
+      e.draining = draining;
+      this.emit({ type: 'state', nodeId: id, detail: draining ? 'draining' : 'undrained' });
+      this.rebuild();
+    }
+    return true;
+  }
+
+  setHealthy(id: string, healthy: boolean, detail: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined) return;
+    const changed = e.healthy !== healthy || (healthy && e.passiveDown);
+    e.healthy = healthy;
+    if (healthy) e.passiveDown = false; // a good probe is the recovery passive health waits for
+    if (changed) {
+      this.emit({ type: 'state', nodeId: id, detail: healthy ? `healthy (${detail})` : `down (${detail})` });
+      this.rebuild();
+    }
+  }
+
+  setPassiveDown(id: string, detail: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || e.passiveDown) return;
+    e.passiveDown = true;
+    this.emit({ type: 'state', nodeId: id, detail: `out of new-call selection (${detail})` });
+    this.rebuild();
+  }
+
+  /** Remove registered nodes not heard from for nodeTimeout. Returns the ids removed. */
+  expire(): string[] {
+    const t = this.now();
+    const gone: string[] = [];
+    for (const e of this.entries.values()) {
+      if (e.source === 'heartbeat' && t - e.lastHeard > this.opts.nodeTimeoutMs) gone.push(e.node.id);
+    }
+    for (const id of gone) this.remove(id, `no heartbeat for ${this.opts.nodeTimeoutMs} ms`);
+    return gone;
+  }
+
+  /** Rebuild while some node is ramping up, so its share grows with time. */
+  rampUpTick(): void {
+    if (this.rampingUp()) this.rebuild();
+  }
+
+  private rampingUp(): boolean {
+    if (this.opts.rampUpPeriodMs <= 0) return false;
+    const t = this.now();
+    for (const e of this.entries.values()) if (this.rampShare(e, t) < 1) return true;
+    return false;
+  }
+
+  private rampShare(e: NodeEntry, t: number): number {
+    if (this.opts.rampUpPeriodMs <= 0 || this.opts.rampUpPercent <= 0) return 1;
+    const cycles = Math.floor((t - e.joinedAt) / this.opts.rampUpPeriodMs) + 1;
+    return Math.min(1, (cycles * this.opts.rampUpPercent) / 100);
+  }
+
+  private remove(id: string, why: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined) return;
+    this.entries.delete(id);
+    if (e.sessionId !== null) this.bySession.delete(e.sessionId);
+    this.emit({ type: 'removed', nodeId: id, detail: why });
+    this.rebuild();
+  }
+
+  private entryOf(sessionId: string): NodeEntry | undefined {
+    const id = this.bySession.get(sessionId);
+    return id === undefined ? undefined : this.entries.get(id);
+  }
+
+  private rebuild(): void {
+    const t = this.now();
+    // Rolling upgrade: new calls go to the highest version among nodes that could take them.
+    let top: string | null = null;
+    for (const e of this.entries.values()) {
+      if (e.healthy && !e.draining && !e.passiveDown && (top === null || compareVersions(e.version, top) > 0)) top = e.version;
+    }
+    const views: NodeView[] = [];
+    for (const e of this.entries.values()) {
+      let state: NodeState;
+      if (!e.healthy) state = 'down';
+      else if (e.draining || e.passiveDown || (top !== null && compareVersions(e.version, top) < 0)) state = 'draining';
+      else state = 'active';
+      views.push({ node: e.node, state, share: state === 'active' ? this.rampShare(e, t) : 1 });
+    }
+    this.snap = new ClusterSnapshot(views, this.opts.extraServerNodes);
+  }
+
+  private emit(e: RegistryEvent): void {
+    this.opts.log.info({ node: e.nodeId, event: e.type, detail: e.detail }, `node ${e.type}`);
+    for (const l of this.listeners) l(e);
+  }
+}
+
+/** Dotted numeric versions compare numerically part by part ("1.10" > "1.9"); others as text. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.');
+  const pb = b.split('.');
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '0';
+    const y = pb[i] ?? '0';
+    const nx = /^\d+$/.test(x) ? Number(x) : NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : NaN;
+    const c = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+    if (c !== 0) return c < 0 ? -1 : 1;
+  }
+  return 0;
+}
