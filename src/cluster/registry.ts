@@ -58,6 +58,8 @@ export class NodeRegistry {
   private readonly entries = new Map<string, NodeEntry>();
   private readonly bySession = new Map<string, string>();
   private snap: ClusterSnapshot;
+  /** The current snapshot gives some node less than its full share. */
+  private snapshotRamping = false;
   private readonly opts: RegistryOptions;
   private readonly now: () => number;
   private readonly listeners: ((e: RegistryEvent) => void)[] = [];
@@ -192,16 +194,12 @@ export class NodeRegistry {
     return gone;
   }
 
-  /** Rebuild while some node is ramping up, so its share grows with time. */
+  /**
+   * Rebuild while some node is ramping up, so its share grows with time; the last rebuild is the
+   * one that brings it to its full share.
+   */
   rampUpTick(): void {
-    if (this.rampingUp()) this.rebuild();
-  }
-
-  private rampingUp(): boolean {
-    if (this.opts.rampUpPeriodMs <= 0) return false;
-    const t = this.now();
-    for (const e of this.entries.values()) if (this.rampShare(e, t) < 1) return true;
-    return false;
+    if (this.snapshotRamping) this.rebuild();
   }
 
   private rampShare(e: NodeEntry, t: number): number {
@@ -232,13 +230,17 @@ export class NodeRegistry {
       if (e.healthy && !e.draining && !e.passiveDown && (top === null || compareVersions(e.version, top) > 0)) top = e.version;
     }
     const views: NodeView[] = [];
+    let ramping = false;
     for (const e of this.entries.values()) {
       let state: NodeState;
       if (!e.healthy) state = 'down';
       else if (e.draining || e.passiveDown || (top !== null && compareVersions(e.version, top) < 0)) state = 'draining';
       else state = 'active';
-      views.push({ node: e.node, state, share: state === 'active' ? this.rampShare(e, t) : 1 });
+      const share = this.rampShare(e, t);
+      if (share < 1) ramping = true;
+      views.push({ node: e.node, state, share: state === 'active' ? share : 1 });
     }
+    this.snapshotRamping = ramping;
     this.snap = new ClusterSnapshot(views, this.opts.extraServerNodes);
   }
 
