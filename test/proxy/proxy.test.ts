@@ -59,6 +59,7 @@ interface HarnessOptions {
   /** Further configuration (IP load balancer addresses...). */
   config?: Partial<Config>;
   extraServerNodes?: HostPort[];
+  observer?: { fromNode(nodeId: string, status: number): void };
 }
 
 interface Harness {
@@ -97,6 +98,7 @@ function harness(opts: HarnessOptions = {}): Harness {
     log: pino({ level: 'silent' }),
     stats,
     secret: 'proxy-test-secret',
+    observer: opts.observer,
   });
   return {
     proxy, sent, stats, resolver,
@@ -914,5 +916,42 @@ describe('requests: a node proxying a request back out, and mixed transports', (
   test('one port, same transport on both sides: a single Record-Route', () => {
     const h = harness();
     assert.equal(elements(parsed(one(h.feed(request(), CLIENT)).data), 'record-route').length, 1);
+  });
+});
+
+describe('cluster state on the data path: drain, failover, passive health', () => {
+  test('a draining node takes no new calls but keeps the requests of its calls', () => {
+    const h = harness({ states: { [NODE_A.id]: 'draining' } });
+    for (let i = 0; i < 4; i++) toNode(h.feed(request({ callId: `new-${i}` }), CLIENT), NODE_B);
+    const bye = request({ method: 'BYE', callId: 'old', cseq: 2, toTag: 't', route: [`<sip:${LB_IP};lr;lbnode=${NODE_A.id}>`] });
+    toNode(h.feed(bye, CLIENT), NODE_A);
+  });
+
+  test('a call stuck to a node by Call-ID moves when that node goes down, and stays moved', () => {
+    const h = harness();
+    const first = one(h.feed(request({ callId: 'moving' }), CLIENT));
+    const original = first.ip === NODE_A.ip ? NODE_A : NODE_B;
+    const other = original === NODE_A ? NODE_B : NODE_A;
+    h.setCluster([NODE_A, NODE_B], { [original.id]: 'down' });
+    toNode(h.feed(request({ method: 'BYE', callId: 'moving', cseq: 2, toTag: 't' }), CLIENT), other);
+    h.setCluster([NODE_A, NODE_B]);
+    toNode(h.feed(request({ method: 'BYE', callId: 'moving', cseq: 3, toTag: 't' }), CLIENT), other);
+  });
+
+  test('a client response to a request of a node that died goes to the live node', () => {
+    const h = harness();
+    const fwd = one(h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKnode-dead`] }), FROM_A));
+    h.setCluster([NODE_A, NODE_B], { [NODE_A.id]: 'down' });
+    const s = one(h.feed(answer(fwd.data, 200), { ...CLIENT, port: 5070 }));
+    assert.deepEqual([s.ip, s.port], [NODE_B.ip, 5080]);
+  });
+
+  test('the observer hears every response and request from a node, with its status', () => {
+    const heard: [string, number][] = [];
+    const h = harness({ observer: { fromNode: (id, status) => heard.push([id, status]) } });
+    const fwd = toNode(h.feed(request({ callId: 'observed' }), CLIENT), NODE_A);
+    h.feed(answer(fwd.data, 503), FROM_A);
+    h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKobs`] }), FROM_A);
+    assert.deepEqual(heard, [[NODE_A.id, 503], [NODE_A.id, 0]]);
   });
 });
