@@ -1,0 +1,66 @@
+// End to end: static nodes (no heartbeats) are watched by SIP OPTIONS. A node killed with SIGKILL
+// is taken out after one failed probe, calls then all go to the survivor without failures, and
+// the node is taken back in once it answers again. Real sipp (-aa answers OPTIONS) and a real
+// siplb process.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { allocatePorts, releasePorts } from './harness/ports.ts';
+import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
+import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function nodeEvent(lb: SiplbHandle, nodeId: string, detailPrefix: string): boolean {
+  return lb.jsonLogs().some((l) => l.msg === 'node state' && l.node === nodeId && String(l.detail).startsWith(detailPrefix));
+}
+
+test('static nodes: an OPTIONS-dead node is taken out, calls go to the survivor, and it is taken back when it answers again', { timeout: 60_000 }, async () => {
+  const ports = await allocatePorts(4);
+  const [lbPort, portA, portB, uacPort] = ports;
+  const idB = `127.0.0.1:${portB}`;
+  const uases: SippUas[] = [];
+  let lb: SiplbHandle | undefined;
+  try {
+    const uas = (port: number) => startSippUas({ scenario: 'uas', transport: 'u1', localPort: port, timeoutS: 50, extraArgs: ['-aa'] });
+    uases.push(await uas(portA), await uas(portB));
+    lb = await startSiplb({
+      host: '127.0.0.1', externalPort: String(lbPort), nodes: `127.0.0.1:${portA},${idB}`,
+      healthCheckInterval: '300', healthCheckTimeout: '250', healthCheckFailures: '1', healthCheckSuccesses: '1',
+    }, { logLevel: 'info' });
+    const calls = (count: number) => runSippUac({ scenario: 'uac', transport: 'u1', localPort: uacPort, remote: `127.0.0.1:${lbPort}`, rate: 20, calls: count, timeoutS: 20 });
+
+    // Let both nodes prove themselves, then kill B outright.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(nodeEvent(lb, idB, 'down'), false, 'B is up before the kill');
+    const killedAt = Date.now();
+    process.kill(uases[1].pid, 'SIGKILL');
+    await waitFor(() => nodeEvent(lb!, idB, 'down'), 5_000, 'B taken out');
+    const removalMs = Date.now() - killedAt;
+    console.log(`static node killed -> taken out in ${removalMs} ms (interval 300 ms, timeout 250 ms)`);
+    assert.ok(removalMs < 2_000, `took ${removalMs} ms`);
+
+    const before = uases[0].currentStats()?.incoming ?? 0;
+    const r1 = await calls(20);
+    assert.equal(r1.stats.failed, 0, describeResult('UAC with B dead', r1));
+    assert.equal(r1.stats.successful, 20, describeResult('UAC with B dead', r1));
+    await waitFor(() => (uases[0].currentStats()?.incoming ?? 0) - before >= 20, 3_000, 'A to count the 20 calls');
+
+    // B comes back on the same port: the next probe takes it back in.
+    uases[1] = await uas(portB);
+    await waitFor(() => nodeEvent(lb!, idB, 'healthy'), 5_000, 'B taken back');
+    const r2 = await calls(20);
+    assert.equal(r2.stats.failed, 0, describeResult('UAC with B back', r2));
+    await waitFor(() => (uases[1].currentStats()?.incoming ?? 0) >= 5, 3_000, 'B to take calls again');
+  } finally {
+    await Promise.allSettled(uases.map((u) => u.stop(1_000)));
+    await lb?.stop();
+    releasePorts(ports);
+  }
+});
