@@ -39,6 +39,8 @@ interface Pending {
 interface Streak {
   ok: number;
   failed: number;
+  /** Passive health had taken the node out when this streak was last updated. */
+  passive: boolean;
 }
 
 const RETRANSMIT_MS = [500, 1000, 2000, 4000];
@@ -47,7 +49,8 @@ export class HealthChecker {
   private readonly registry: NodeRegistry;
   private readonly observer: NodeObserver;
   private readonly opts: HealthCheckOptions;
-  private readonly streaks = new Map<string, Streak>();
+  // Keyed by entry, not node id: a node that re-registers (new session) starts with a clean slate.
+  private readonly streaks = new WeakMap<NodeEntry, Streak>();
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Set<string>();
   private udp: dgram.Socket | null = null;
@@ -113,7 +116,10 @@ export class HealthChecker {
   private record(e: NodeEntry, r: ProbeResult): void {
     const id = e.node.id;
     if (this.registry.get(id) !== e) return; // replaced or removed meanwhile
-    const s = this.streaks.get(id) ?? { ok: 0, failed: 0 };
+    const s = this.streaks.get(e) ?? { ok: 0, failed: 0, passive: false };
+    // Successes from before passive health took the node out do not count towards its return.
+    if (e.passiveDown && !s.passive) s.ok = 0;
+    s.passive = e.passiveDown;
     if (r.ok) {
       s.ok++;
       s.failed = 0;
@@ -125,7 +131,7 @@ export class HealthChecker {
       s.ok = 0;
       if (e.healthy && s.failed >= this.opts.failures) this.registry.setHealthy(id, false, r.reason);
     }
-    this.streaks.set(id, s);
+    this.streaks.set(e, s);
   }
 
   private message(e: NodeEntry, transport: 'UDP' | 'TCP', port: number, via: string, callId: string): Buffer {

@@ -110,6 +110,9 @@ export class NodeRegistry {
       return old;
     }
     if (old?.sessionId !== undefined && old.sessionId !== null) this.bySession.delete(old.sessionId);
+    // A session id now announced from another address: the node moved, its old entry goes.
+    const moved = this.bySession.get(reg.sessionId);
+    if (moved !== undefined && moved !== id) this.remove(moved, `session ${reg.sessionId} re-registered as ${id}`);
     const entry: NodeEntry = {
       node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1 },
       source: old?.source === 'static' ? 'static' : 'heartbeat',

@@ -85,6 +85,16 @@ describe('heartbeat registrations', () => {
     assert.equal(r.snapshot().stateOf('10.0.0.3:5080'), undefined);
   });
 
+  test('a session id announced from another address moves the node: the old entry goes', () => {
+    const { r } = registry();
+    r.start(reg('10.0.0.2', 5080, 's1'));
+    r.start(reg('10.0.0.9', 5080, 's1'));
+    assert.deepEqual(r.list().map((e) => e.node.id), ['10.0.0.9:5080']);
+    assert.equal(r.heartbeat('s1'), true);
+    r.start(reg('10.0.0.2', 5080, 's2'));
+    assert.equal(r.heartbeat('s1'), true, 'the moved node keeps its session');
+  });
+
   test('static nodes never expire', () => {
     const { r, advance } = registry({ nodeTimeoutMs: 10 });
     r.addStatic([STATIC_A]);
