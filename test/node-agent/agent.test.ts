@@ -1,0 +1,553 @@
+// HeartbeatAgent and the siplb-node command against a real HTTP server in this file that speaks
+// the heartbeat protocol (docs/heartbeat-protocol.md) and can be told to forget sessions, to
+// answer 500, to stop answering, or to answer slowly. Timings are scaled down (interval 100 ms)
+// so every case runs in about a second.
+
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { ConfigError } from '../../src/errors.ts';
+import { HeartbeatAgent, parseBalancers } from '../../src/node-agent/agent.ts';
+import type { BalancerState, HeartbeatAgentOptions, StateChange } from '../../src/node-agent/agent.ts';
+import { LineBuffer, spawnOwned, terminate } from '../e2e/harness/children.ts';
+import type { OwnedChild } from '../e2e/harness/children.ts';
+import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
+import { nodeBinary, REPO_ROOT, startSiplb } from '../e2e/harness/siplb.ts';
+
+const INTERVAL = 100;
+const silent = pino({ level: 'silent' });
+
+type Mode = 'normal' | 'error500' | 'silent';
+
+interface Recorded {
+  at: number;
+  kind: string;
+  value: Record<string, unknown>;
+  /** What the server answered: 'OK', 'UNKNOWN_SESSION', 'HTTP 500', 'none' (silent) or 'HTTP 400'. */
+  answer: string;
+}
+
+/** A balancer's heartbeat endpoint as the protocol document describes it, instrumented. */
+class FakeBalancer {
+  readonly requests: Recorded[] = [];
+  readonly sessions = new Set<string>();
+  mode: Mode = 'normal';
+  delayMs = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  private readonly server: http.Server;
+
+  constructor() {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  kinds(from = 0): string[] {
+    return this.requests.slice(from).map((r) => r.kind);
+  }
+
+  /** What a balancer restart or a node timeout does: every session is gone. */
+  forget(): void {
+    this.sessions.clear();
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let open = true;
+    res.on('close', () => {
+      if (open) this.inFlight--;
+      open = false;
+    });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = Date.now();
+      const send = (status: number, body: Record<string, unknown>): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method !== 'POST') return send(405, { error: 'POST only' });
+      if (req.url !== '/') return send(404, { error: 'not found' });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return send(400, { error: 'not JSON' });
+      }
+      const keys = typeof parsed === 'object' && parsed !== null ? Object.keys(parsed) : [];
+      const kind = keys[0];
+      const value = keys.length === 1 ? (parsed as Record<string, unknown>)[kind] : undefined;
+      if (keys.length !== 1 || !['start', 'heartbeat', 'shutdown', 'stop'].includes(kind) || typeof value !== 'object' || value === null) {
+        this.requests.push({ at, kind: String(kind), value: {}, answer: 'HTTP 400' });
+        return send(400, { error: 'not exactly one known key with an object' });
+      }
+      const v = value as Record<string, unknown>;
+      const record: Recorded = { at, kind, value: v, answer: 'none' };
+      this.requests.push(record);
+      if (typeof v.sessionId !== 'string' || v.sessionId.length === 0) {
+        record.answer = 'HTTP 400';
+        return send(400, { error: 'missing sessionId' });
+      }
+      if (this.mode === 'silent') return; // held until the client gives up or the server closes
+      if (this.mode === 'error500') {
+        record.answer = 'HTTP 500';
+        return send(500, { error: 'told to fail' });
+      }
+      const answer = (): void => {
+        if (res.destroyed) return;
+        const sid = v.sessionId as string;
+        if (kind === 'start') {
+          const portOk = (p: unknown): boolean => p === undefined || (Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 65535);
+          if (typeof v.ip !== 'string' || !(Number(v.udpPort ?? 0) > 0 || Number(v.tcpPort ?? 0) > 0) || !portOk(v.udpPort) || !portOk(v.tcpPort)) {
+            record.answer = 'HTTP 400';
+            return send(400, { error: 'bad node' });
+          }
+          this.sessions.add(sid);
+          record.answer = 'OK';
+          return send(200, { start: 'OK' });
+        }
+        const known = this.sessions.has(sid);
+        if (kind === 'stop' && known) this.sessions.delete(sid);
+        record.answer = known ? 'OK' : 'UNKNOWN_SESSION';
+        if (kind === 'heartbeat' && !known) return send(200, { heartbeat: 'UNKNOWN_SESSION', send: 'start' });
+        send(200, { [kind]: record.answer });
+      };
+      if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+      else answer();
+    });
+  }
+}
+
+/** Polls until the condition holds; fails the test after timeoutMs. */
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function fakeBalancer(): Promise<FakeBalancer> {
+  const fake = new FakeBalancer();
+  await fake.listen();
+  cleanups.push(() => fake.close());
+  return fake;
+}
+
+function makeAgent(balancers: string, extra: Partial<HeartbeatAgentOptions> = {}): { agent: HeartbeatAgent; states: StateChange[] } {
+  const agent = new HeartbeatAgent({
+    balancers,
+    node: { ip: '127.0.0.1', udpPort: 5080, tcpPort: 5080, version: '7', jvmRoute: 'node-a', hostName: 'demo-a' },
+    intervalMs: INTERVAL,
+    requestTimeoutMs: 150,
+    shutdownGraceMs: 400,
+    logger: silent,
+    ...extra,
+  });
+  const states: StateChange[] = [];
+  agent.on('state', (s) => states.push(s));
+  cleanups.push(() => agent.stop());
+  return { agent, states };
+}
+
+function stateOf(agent: HeartbeatAgent, balancer: string): BalancerState | undefined {
+  return agent.status().find((s) => s.balancer === balancer)?.state;
+}
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]);
+}
+
+describe('HeartbeatAgent', () => {
+  test('registers with start, then sends heartbeats with the same session at the interval', async () => {
+    const fake = await fakeBalancer();
+    const { agent, states } = makeAgent(fake.address);
+    const sentAt: number[] = [];
+    agent.on('request', (r) => {
+      if (r.request === 'start' || r.request === 'heartbeat') sentAt.push(performance.now());
+    });
+    agent.start();
+    await waitFor('start + 6 heartbeats', () => fake.requests.length >= 7);
+    await agent.stop();
+
+    const [start, ...rest] = fake.requests;
+    assert.equal(start.kind, 'start');
+    assert.match(String(agent.sessionId), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.deepEqual(start.value, {
+      ip: '127.0.0.1', hostName: 'demo-a', udpPort: 5080, tcpPort: 5080, version: '7', jvmRoute: 'node-a', sessionId: agent.sessionId,
+    });
+    const beats = rest.filter((r) => r.kind === 'heartbeat');
+    assert.ok(beats.length >= 6);
+    for (const b of beats) assert.deepEqual(b.value, { sessionId: agent.sessionId });
+    // Measured where the requests leave (arrivals jitter with the load of the machine): never
+    // sooner than the interval, and on average not much later.
+    const sendGaps = gaps(sentAt);
+    for (const gap of sendGaps) assert.ok(gap >= INTERVAL - 2 && gap <= INTERVAL * 4, `heartbeat sent ${gap} ms after the previous request`);
+    const mean = sendGaps.reduce((a, b) => a + b, 0) / sendGaps.length;
+    assert.ok(mean <= INTERVAL * 1.5, `mean gap ${mean} ms for an interval of ${INTERVAL} ms`);
+    assert.equal(fake.requests.at(-1)?.kind, 'stop');
+    assert.deepEqual(fake.requests.at(-1)?.value, { sessionId: agent.sessionId });
+    assert.equal(fake.sessions.size, 0, 'stop removed the session');
+    assert.deepEqual(states.map((s) => s.state), ['registered']);
+    assert.equal(agent.phase, 'stopped');
+  });
+
+  test('answers UNKNOWN_SESSION with a new start of the same session at once, then heartbeats again', async () => {
+    const fake = await fakeBalancer();
+    const interval = 300;
+    const { agent, states } = makeAgent(fake.address, { intervalMs: interval });
+    agent.start();
+    await waitFor('two heartbeats', () => fake.kinds().filter((k) => k === 'heartbeat').length >= 2);
+    fake.forget();
+    const mark = fake.requests.length;
+    await waitFor('re-registration and two more heartbeats', () => fake.kinds(mark).includes('start') && fake.kinds(fake.kinds().lastIndexOf('start')).filter((k) => k === 'heartbeat').length >= 2);
+
+    const after = fake.requests.slice(mark);
+    const restartAt = after.findIndex((r) => r.kind === 'start');
+    const refused = after[restartAt - 1];
+    assert.equal(refused.kind, 'heartbeat');
+    assert.equal(refused.answer, 'UNKNOWN_SESSION');
+    assert.equal(after[restartAt].value.sessionId, agent.sessionId, 'same session, not a new one');
+    assert.ok(after[restartAt].at - refused.at < interval / 2, `start sent ${after[restartAt].at - refused.at} ms after UNKNOWN_SESSION, not an interval later`);
+    assert.deepEqual(after.slice(restartAt + 1).map((r) => `${r.kind}:${r.answer}`).slice(0, 2), ['heartbeat:OK', 'heartbeat:OK']);
+    assert.deepEqual(states.map((s) => s.state), ['registered', 'starting', 'registered']);
+    assert.equal(agent.status()[0].counters.registrations, 2);
+    assert.equal(agent.status()[0].counters.unknownSession, 1);
+  });
+
+  for (const mode of ['error500', 'silent'] as const) {
+    test(`after 3 unanswered heartbeats (${mode === 'silent' ? 'timeouts' : 'HTTP 500'}) the balancer is lost and gets start until it answers`, async () => {
+      const fake = await fakeBalancer();
+      const { agent, states } = makeAgent(fake.address);
+      agent.start();
+      await waitFor('registered', () => stateOf(agent, fake.address) === 'registered');
+      fake.mode = mode;
+      const mark = fake.requests.length;
+      await waitFor('three start attempts', () => fake.kinds(mark).filter((k) => k === 'start').length >= 3);
+
+      const kinds = fake.kinds(mark);
+      const firstStart = kinds.indexOf('start');
+      assert.deepEqual(kinds.slice(0, firstStart), ['heartbeat', 'heartbeat', 'heartbeat'], `requests after the failure began: ${kinds.join(',')}`);
+      assert.deepEqual(new Set(kinds.slice(firstStart)), new Set(['start']), 'only start while lost');
+      assert.equal(stateOf(agent, fake.address), 'lost');
+      const lost = states.find((s) => s.state === 'lost');
+      assert.ok(lost !== undefined);
+      assert.match(lost.reason, mode === 'silent' ? /3 requests unanswered.*no answer within 150 ms/ : /3 requests unanswered.*HTTP 500: told to fail/);
+
+      fake.mode = 'normal';
+      const healed = fake.requests.length;
+      await waitFor('heartbeats after the new start', () => fake.kinds(healed).filter((k) => k === 'heartbeat').length >= 2, 4000);
+      const after = fake.requests.slice(healed);
+      // A silent server may still get one timed-out start before it answers again.
+      const ok = after.findIndex((r) => r.kind === 'start' && r.answer === 'OK');
+      assert.ok(ok !== -1 && after.slice(ok + 1).every((r) => r.kind === 'heartbeat'), after.map((r) => `${r.kind}:${r.answer}`).join(','));
+      assert.equal(after[ok].value.sessionId, agent.sessionId);
+      assert.equal(stateOf(agent, fake.address), 'registered');
+      assert.deepEqual(states.map((s) => s.state), ['registered', 'lost', 'registered']);
+    });
+  }
+
+  test('a balancer that refuses connections is lost after 3 starts; stop still settles', async () => {
+    const probe = await fakeBalancer();
+    const port = probe.port;
+    await probe.close();
+    const { agent, states } = makeAgent(`127.0.0.1:${port}`);
+    agent.start();
+    await waitFor('lost', () => stateOf(agent, `127.0.0.1:${port}`) === 'lost');
+    const status = agent.status()[0];
+    assert.equal(status.counters.sent.start, 3);
+    assert.equal(status.counters.sent.heartbeat, 0);
+    assert.equal(status.counters.missed, 3);
+    assert.match(states[0].reason, /ECONNREFUSED/);
+    const t0 = Date.now();
+    await agent.stop();
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(agent.status()[0].counters.sent.stop, 1);
+  });
+
+  test('shutdown drains (shutdown, heartbeats) and sends stop after the grace period', async () => {
+    const fake = await fakeBalancer();
+    const { agent } = makeAgent(fake.address, { shutdownGraceMs: 400 });
+    const phases: string[] = [];
+    agent.on('phase', (p) => phases.push(p));
+    agent.start();
+    await waitFor('registered', () => stateOf(agent, fake.address) === 'registered');
+    const mark = fake.requests.length;
+    const t0 = Date.now();
+    const done = agent.shutdown();
+    assert.equal(agent.shutdown(), done, 'idempotent');
+    await done;
+    const elapsed = Date.now() - t0;
+
+    const after = fake.requests.slice(mark);
+    const kinds = after.map((r) => r.kind);
+    // A heartbeat already in flight when shutdown() was called may come first.
+    const s = kinds.indexOf('shutdown');
+    assert.ok(s === 0 || (s === 1 && kinds[0] === 'heartbeat'), kinds.join(','));
+    assert.equal(after[s].answer, 'OK');
+    assert.equal(kinds.at(-1), 'stop');
+    const drainBeats = kinds.slice(s + 1, -1);
+    assert.ok(drainBeats.length >= 2 && drainBeats.every((k) => k === 'heartbeat'), `heartbeats keep the draining node alive: ${kinds.join(',')}`);
+    assert.ok(after.at(-1)!.at - t0 >= 400 - 5, `stop ${after.at(-1)!.at - t0} ms after shutdown()`);
+    assert.ok(elapsed >= 400 && elapsed < 1500, `shutdown() took ${elapsed} ms`);
+    assert.deepEqual(phases, ['running', 'draining', 'stopping', 'stopped']);
+
+    const count = fake.requests.length;
+    await agent.stop();
+    await agent.shutdown();
+    await sleep(3 * INTERVAL);
+    assert.equal(fake.requests.length, count, 'nothing is sent after stop');
+  });
+
+  test('stop() during the grace period sends stop at once and ends shutdown()', async () => {
+    const fake = await fakeBalancer();
+    const { agent } = makeAgent(fake.address, { shutdownGraceMs: 60_000 });
+    agent.start();
+    await waitFor('registered', () => stateOf(agent, fake.address) === 'registered');
+    const done = agent.shutdown();
+    await waitFor('shutdown sent', () => fake.kinds().includes('shutdown'));
+    const t0 = Date.now();
+    await agent.stop();
+    await done;
+    assert.ok(Date.now() - t0 < 500);
+    assert.equal(fake.kinds().at(-1), 'stop');
+    assert.equal(fake.sessions.size, 0);
+  });
+
+  test('two balancers are handled independently', async () => {
+    const good = await fakeBalancer();
+    const bad = await fakeBalancer();
+    bad.mode = 'silent';
+    const { agent } = makeAgent(`${good.address};${bad.address}`, { requestTimeoutMs: 600 });
+    agent.start();
+    await sleep(1000);
+    assert.equal(stateOf(agent, good.address), 'registered');
+    assert.notEqual(stateOf(agent, bad.address), 'registered');
+    const beats = good.requests.filter((r) => r.kind === 'heartbeat');
+    // The silent balancer's 600 ms timeouts must not slow the other one's 100 ms heartbeats.
+    assert.ok(beats.length >= 6, `${beats.length} heartbeats to the answering balancer in 1 s`);
+    assert.ok(Math.max(...gaps(beats.map((b) => b.at))) < 400);
+    assert.deepEqual(new Set(bad.kinds()), new Set(['start']));
+    assert.ok(bad.requests.length <= 3, `one request at a time to the silent balancer: ${bad.requests.length}`);
+
+    bad.mode = 'normal';
+    await waitFor('second balancer registered', () => stateOf(agent, bad.address) === 'registered', 3000);
+    assert.equal(good.requests.filter((r) => r.kind === 'start').length, 1, 'the first balancer never re-registered');
+    assert.equal(good.requests[0].value.sessionId, bad.requests.at(-1)!.value.sessionId, 'one session for all balancers');
+    await agent.stop();
+    assert.equal(good.kinds().at(-1), 'stop');
+    assert.equal(bad.kinds().at(-1), 'stop');
+  });
+
+  test('never more than one request in flight to a balancer, even when it answers slower than the interval', async () => {
+    const fake = await fakeBalancer();
+    fake.delayMs = 250;
+    const { agent } = makeAgent(fake.address, { requestTimeoutMs: 1000, shutdownGraceMs: 300 });
+    agent.start();
+    await waitFor('four requests', () => fake.requests.length >= 4);
+    // shutdown() and stop() while a request is in flight must queue behind it.
+    await sleep(50);
+    await agent.shutdown();
+    assert.equal(fake.maxInFlight, 1);
+    const times = fake.requests.map((r) => r.at);
+    for (const gap of gaps(times)) assert.ok(gap >= 250 - 10, `requests ${gap} ms apart while each takes 250 ms`);
+    assert.equal(fake.kinds().at(-1), 'stop');
+    assert.ok(fake.kinds().includes('shutdown'));
+  });
+
+  test('a throwing listener does not stop the heartbeats; start() is a no-op the second time', async () => {
+    const fake = await fakeBalancer();
+    const { agent } = makeAgent(fake.address);
+    agent.on('answer', () => {
+      throw new Error('listener bug');
+    });
+    agent.start();
+    const session = agent.sessionId;
+    agent.start();
+    assert.equal(agent.sessionId, session);
+    await waitFor('heartbeats', () => fake.kinds().filter((k) => k === 'heartbeat').length >= 3);
+    assert.equal(fake.kinds().filter((k) => k === 'start').length, 1);
+  });
+
+  test('stop() and shutdown() before start() send nothing', async () => {
+    const fake = await fakeBalancer();
+    const { agent } = makeAgent(fake.address);
+    await agent.shutdown();
+    await agent.stop();
+    agent.start();
+    await sleep(2 * INTERVAL);
+    assert.equal(fake.requests.length, 0);
+    assert.equal(agent.phase, 'stopped');
+  });
+});
+
+describe('HeartbeatAgent with a real siplb', () => {
+  test('registers; after siplb restarts it registers again with the same session; stop removes it', async () => {
+    const [sipPort, hbPort] = await allocatePorts(2);
+    cleanups.push(async () => releasePorts([sipPort, hbPort]));
+    const props = { host: '127.0.0.1', externalPort: String(sipPort), heartbeatPort: String(hbPort) };
+    let siplb = await startSiplb(props, { logLevel: 'warn' });
+    cleanups.push(() => siplb.stop());
+    const { agent, states } = makeAgent(`127.0.0.1:${hbPort}`, { intervalMs: 200, requestTimeoutMs: 500 });
+    agent.start();
+    await waitFor('registered', () => stateOf(agent, `127.0.0.1:${hbPort}`) === 'registered', 5000);
+
+    await siplb.stop();
+    siplb = await startSiplb(props, { logLevel: 'warn' });
+    await waitFor('registered again', () => agent.status()[0].counters.registrations === 2, 10_000);
+    assert.equal(stateOf(agent, `127.0.0.1:${hbPort}`), 'registered');
+    // Depending on how long the restart took: forgotten (UNKNOWN_SESSION) or lost (3 misses).
+    assert.ok(['starting', 'lost'].includes(states[1].state), JSON.stringify(states));
+    assert.equal(states.at(-1)?.state, 'registered');
+
+    const answers: string[] = [];
+    agent.on('answer', (e) => answers.push(`${e.request}:${e.outcome}`));
+    await agent.stop();
+    // A heartbeat in flight when stop() was called may be answered first.
+    assert.deepEqual(answers.filter((x) => !x.startsWith('heartbeat:')), ['stop:ok']);
+  });
+});
+
+describe('agent options', () => {
+  test('parseBalancers: default port 2610, IPv6 in brackets, ; separated', () => {
+    assert.deepEqual(parseBalancers('127.0.0.1;10.0.0.2:2611; [::1]:2612'), [
+      { host: '127.0.0.1', port: 2610 }, { host: '10.0.0.2', port: 2611 }, { host: '::1', port: 2612 },
+    ]);
+  });
+
+  for (const bad of ['', ' ; ', '127.0.0.1:0', '127.0.0.1:70000', 'a b:1', '[::1', '127.0.0.1:2610;127.0.0.1']) {
+    test(`parseBalancers refuses ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => parseBalancers(bad), (err: unknown) => err instanceof ConfigError && err.key === 'balancers' && err.value === bad);
+    });
+  }
+
+  test('the node needs an IP literal and a UDP or TCP port; timings must be positive', () => {
+    const base = { balancers: '127.0.0.1', logger: silent };
+    assert.throws(() => new HeartbeatAgent({ ...base, node: { ip: 'node.example', udpPort: 5080 } }), (e: unknown) => e instanceof ConfigError && e.key === 'ip');
+    assert.throws(() => new HeartbeatAgent({ ...base, node: { ip: '127.0.0.1', httpPort: 8080 } }), (e: unknown) => e instanceof ConfigError && e.key === 'udpPort');
+    assert.throws(() => new HeartbeatAgent({ ...base, node: { ip: '127.0.0.1', udpPort: 70000 } }), (e: unknown) => e instanceof ConfigError && e.key === 'udpPort');
+    assert.throws(() => new HeartbeatAgent({ ...base, node: { ip: '127.0.0.1', tcpPort: 5080 }, intervalMs: 0 }), (e: unknown) => e instanceof ConfigError && e.key === 'intervalMs');
+    assert.doesNotThrow(() => new HeartbeatAgent({ ...base, node: { ip: '::1', tcpPort: 5080 }, shutdownGraceMs: 0 }));
+  });
+});
+
+describe('siplb-node command', () => {
+  const CLI = `${REPO_ROOT}src/cli/siplb-node.ts`;
+
+  /** `closed` settles when the process has exited and its output has been read to the end. */
+  function run(args: string[]): { child: OwnedChild; lines: LineBuffer; closed: Promise<void> } {
+    const child = spawnOwned(nodeBinary(), [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+    const lines = new LineBuffer(10_000);
+    for (const stream of [child.process.stdout, child.process.stderr]) {
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => lines.push(chunk));
+    }
+    const closed = new Promise<void>((resolve) => child.process.once('close', () => resolve()));
+    cleanups.push(() => terminate(child, 'SIGKILL', 1000));
+    return { child, lines, closed };
+  }
+
+  function messages(lines: LineBuffer): string[] {
+    return lines.snapshot().flatMap((l) => {
+      try {
+        return [String((JSON.parse(l) as { msg?: unknown }).msg)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  test('registers, drains on SIGTERM, sends stop after --grace and exits 0', async () => {
+    const fake = await fakeBalancer();
+    const { child, lines, closed } = run(['--balancers', fake.address, '--ip', '127.0.0.1', '--udp-port', '5080', '--http-port', '8080',
+      '--version', '3', '--interval', '100', '--grace', '300', '--log-level', 'warn']);
+    await waitFor('heartbeats', () => fake.kinds().filter((k) => k === 'heartbeat').length >= 2, 10_000);
+    assert.deepEqual(Object.keys(fake.requests[0].value).sort(), ['httpPort', 'ip', 'sessionId', 'udpPort', 'version']);
+    assert.equal(fake.requests[0].value.version, '3');
+    const mark = fake.requests.length;
+    const t0 = Date.now();
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    const kinds = fake.kinds(mark);
+    assert.ok(kinds.includes('shutdown'), kinds.join(','));
+    assert.equal(kinds.at(-1), 'stop');
+    assert.ok(fake.requests.at(-1)!.at - t0 >= 290, 'stop came after the grace period');
+    await closed;
+    assert.deepEqual(messages(lines), ['siplb-node ready', 'siplb-node draining', 'siplb-node stopped']);
+  });
+
+  test('a second signal sends stop at once', async () => {
+    const fake = await fakeBalancer();
+    const { child } = run(['--balancers', fake.address, '--ip', '127.0.0.1', '--tcp-port', '5080', '--interval', '100', '--grace', '60000']);
+    await waitFor('registered', () => fake.requests.some((r) => r.kind === 'start' && r.answer === 'OK'), 10_000);
+    child.process.kill('SIGINT');
+    await waitFor('shutdown', () => fake.kinds().includes('shutdown'));
+    const t0 = Date.now();
+    child.process.kill('SIGINT');
+    const exit = await child.exited;
+    assert.equal(exit.code, 0);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(fake.kinds().at(-1), 'stop');
+    assert.equal(fake.sessions.size, 0);
+  });
+
+  const BAD: Array<{ args: string[]; mention: string }> = [
+    { args: ['--ip', '127.0.0.1', '--udp-port', '5080'], mention: '--balancers' },
+    { args: ['--balancers', '127.0.0.1', '--udp-port', '5080'], mention: '--ip' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1'], mention: '--udp-port or --tcp-port' },
+    { args: ['--balancers', '127.0.0.1', '--ip', 'localhost', '--udp-port', '5080'], mention: '--ip "localhost"' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1', '--udp-port', '0'], mention: '--udp-port "0"' },
+    { args: ['--balancers', '127.0.0.1:x', '--ip', '127.0.0.1', '--udp-port', '5080'], mention: '--balancers "127.0.0.1:x"' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1', '--udp-port', '5080', '--interval', 'fast'], mention: '--interval "fast"' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1', '--udp-port', '5080', '--log-level', 'loud'], mention: '--log-level "loud"' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1', '--udp-port', '5080', '--frobnicate'], mention: '--frobnicate' },
+    { args: ['--balancers', '127.0.0.1', '--ip', '127.0.0.1', '--udp-port', '5080', 'extra'], mention: 'extra' },
+  ];
+  for (const c of BAD) {
+    test(`bad command line: ${c.args.join(' ')} -> one stderr line, exit 2`, async () => {
+      const { child, lines, closed } = run(c.args);
+      const exit = await child.exited;
+      await closed;
+      assert.equal(exit.code, 2);
+      const out = lines.snapshot().filter((l) => l.trim() !== '');
+      assert.equal(out.length, 1, out.join('\n'));
+      assert.ok(out[0].startsWith('siplb-node: '), out[0]);
+      assert.ok(out[0].includes(c.mention), `${out[0]} mentions ${c.mention}`);
+    });
+  }
+
+  test('--help prints the usage and exits 0', async () => {
+    const { child, lines, closed } = run(['--help']);
+    assert.equal((await child.exited).code, 0);
+    await closed;
+    assert.match(lines.snapshot().join('\n'), /^usage: siplb-node --balancers/);
+  });
+});
