@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// siplb-demo-node: a small SIP application server (src/demo-node/demo-node.ts) for demos and
+// tests, optionally registered with siplb balancers through the heartbeat protocol.
+// SIGTERM/SIGINT: with --balancers, drain (`shutdown`, calls keep being served), `stop` after
+// --grace, then exit 0; a second signal stops at once. The counters are logged as one JSON line
+// ("siplb-demo-node stats") on the way out. Exit 2 with one stderr line for a bad command line,
+// 1 when a socket cannot be bound.
+
+import http from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { DemoNode } from '../demo-node/demo-node.ts';
+import type { DemoTransport } from '../demo-node/demo-node.ts';
+import { SiplbError } from '../errors.ts';
+import { createLifecycleLogger, createLogger } from '../log.ts';
+import type { HeartbeatAgent } from '../node-agent/agent.ts';
+import {
+  AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent, failUsage, integerArg, logLevelArg, onTerminationSignals,
+  parseCommandLine, UsageError,
+} from './siplb-node.ts';
+
+const USAGE = 'usage: siplb-demo-node --ip IP --port N [--transport udp,tcp] [--answer-delay ms] [--stats-port N] ' +
+  '[--balancers HOST:PORT[;HOST:PORT...] [--version V] [--jvm-route R] [--host-name NAME] [--interval ms] ' +
+  '[--request-timeout ms] [--grace ms]] [--log-level error|warn|info|debug]';
+
+const OPTIONS = {
+  ...AGENT_ARG_OPTIONS,
+  ip: { type: 'string' },
+  port: { type: 'string' },
+  transport: { type: 'string' },
+  'answer-delay': { type: 'string' },
+  'stats-port': { type: 'string' },
+} as const;
+
+interface Settings {
+  ip: string;
+  port: number;
+  transports: DemoTransport[];
+  answerDelayMs: number;
+  statsPort: number | undefined;
+}
+
+function transportsArg(value: string | undefined): DemoTransport[] {
+  const out: DemoTransport[] = [];
+  for (const t of (value ?? 'udp,tcp').split(',').map((s) => s.trim().toLowerCase())) {
+    if (t !== 'udp' && t !== 'tcp') throw new UsageError(`--transport ${JSON.stringify(value)}: expected a comma list of udp, tcp`);
+    if (!out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+/** Serves the counters as JSON on GET / (127.0.0.1 only: it is for tests and the dashboard). */
+function serveStats(node: DemoNode, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/' && req.url !== '/stats')) {
+      res.writeHead(req.method === 'GET' ? 404 : 405, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'GET / only' }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(node.stats()));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new SiplbError('ERR_BIND', `cannot bind stats HTTP 127.0.0.1:${port}: ${err.message}`)));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
+  });
+}
+
+/** Reads the command line; prints usage and exits on --help; throws UsageError. */
+function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent: HeartbeatAgent | null } {
+  const values = parseCommandLine(argv, OPTIONS);
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  const base = createLogger(logLevelArg(values));
+  const log = base.child({ component: 'siplb-demo-node' });
+  const ip = typeof values.ip === 'string' ? values.ip : undefined;
+  if (ip === undefined) throw new UsageError('--ip is required');
+  // The address goes into Contact, SDP and the heartbeat: it must be one peers can send to.
+  if (isIP(ip) === 0 || ip === '0.0.0.0' || ip === '::') {
+    throw new UsageError(`--ip ${JSON.stringify(ip)}: expected the unicast IP literal calls are sent to`);
+  }
+  const port = integerArg(values, 'port', 1, 65535);
+  if (port === undefined) throw new UsageError('--port is required');
+  const transports = transportsArg(typeof values.transport === 'string' ? values.transport : undefined);
+  const settings: Settings = {
+    ip, port, transports,
+    answerDelayMs: integerArg(values, 'answer-delay', 0, 600_000) ?? 0,
+    statsPort: integerArg(values, 'stats-port', 1, 65535),
+  };
+  const agentOpts = agentOptionsFromArgs(values, {
+    ip,
+    udpPort: transports.includes('udp') ? port : undefined,
+    tcpPort: transports.includes('tcp') ? port : undefined,
+  }, base.child({ component: 'node-agent' }), false);
+  return { settings, log, agent: agentOpts === null ? null : createAgent(agentOpts) };
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseCommand>;
+  try {
+    parsed = parseCommand(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) failUsage('siplb-demo-node', err.message, USAGE);
+    throw err;
+  }
+  const { settings, log, agent } = parsed;
+
+  const node = new DemoNode({ ip: settings.ip, port: settings.port, transports: settings.transports, answerDelayMs: settings.answerDelayMs, logger: log });
+  let statsServer: http.Server | null = null;
+  try {
+    await node.start();
+    if (settings.statsPort !== undefined) statsServer = await serveStats(node, settings.statsPort);
+  } catch (err) {
+    if (err instanceof SiplbError) {
+      process.stderr.write(`siplb-demo-node: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  // Listening before registering: a balancer may send a call as soon as `start` is answered.
+  agent?.start();
+  const lifecycle = createLifecycleLogger().child({ component: 'siplb-demo-node' });
+  lifecycle.info({
+    sip: `${settings.ip}:${node.port} ${settings.transports.join('/')}`,
+    answerDelayMs: settings.answerDelayMs,
+    stats: settings.statsPort === undefined ? null : `http://127.0.0.1:${settings.statsPort}/`,
+    sessionId: agent?.sessionId ?? null,
+  }, 'siplb-demo-node ready');
+
+  let exiting = false;
+  const exit = (): void => {
+    if (exiting) return;
+    exiting = true;
+    lifecycle.info({ stats: node.stats(), balancers: agent?.status() ?? [] }, 'siplb-demo-node stats');
+    statsServer?.closeAllConnections();
+    statsServer?.close();
+    node.close().then(() => process.exit(0), () => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  onTerminationSignals((signal) => {
+    if (agent === null) {
+      lifecycle.info({ signal }, 'siplb-demo-node stopping');
+      exit();
+      return;
+    }
+    // Calls in progress are still served while the balancers drain this node.
+    lifecycle.info({ signal, graceMs: agent.shutdownGraceMs }, 'siplb-demo-node draining');
+    agent.shutdown().then(exit, exit);
+  }, (signal) => {
+    lifecycle.info({ signal }, 'siplb-demo-node stopping now');
+    if (agent === null) return exit();
+    agent.stop().then(exit, exit);
+    setTimeout(exit, 2 * agent.requestTimeoutMs + 1000).unref();
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`siplb-demo-node: fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
