@@ -9,16 +9,17 @@ export function isLogLevel(s: string): s is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(s);
 }
 
-export function createLogger(level: LogLevel): Logger {
-  return pino({ level, base: { name: 'siplb' } });
+/** `name` tells the processes apart when their logs are merged (siplb, siplb-node, siplb-demo-node). */
+export function createLogger(level: LogLevel, name = 'siplb'): Logger {
+  return pino({ level, base: { name } });
 }
 
 /**
  * Start-up and shutdown lines (`siplb ready`, `siplb stopping`) are printed at every level:
  * supervisors and scripts wait for them even when an operator runs at warn or error.
  */
-export function createLifecycleLogger(): Logger {
-  return pino({ level: 'info', base: { name: 'siplb' } });
+export function createLifecycleLogger(name = 'siplb'): Logger {
+  return pino({ level: 'info', base: { name } });
 }
 
 /**

@@ -73,8 +73,8 @@ function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent:
     process.stdout.write(USAGE + '\n');
     process.exit(0);
   }
-  const base = createLogger(logLevelArg(values));
-  const log = base.child({ component: 'siplb-demo-node' });
+  const base = createLogger(logLevelArg(values), 'siplb-demo-node');
+  const log = base;
   const ip = typeof values.ip === 'string' ? values.ip : undefined;
   if (ip === undefined) throw new UsageError('--ip is required');
   // The address goes into Contact, SDP and the heartbeat: it must be one peers can send to.
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   }
   // Listening before registering: a balancer may send a call as soon as `start` is answered.
   agent?.start();
-  const lifecycle = createLifecycleLogger().child({ component: 'siplb-demo-node' });
+  const lifecycle = createLifecycleLogger('siplb-demo-node');
   lifecycle.info({
     sip: `${settings.ip}:${node.port} ${settings.transports.join('/')}`,
     answerDelayMs: settings.answerDelayMs,

@@ -176,7 +176,7 @@ function main(): void {
       wssPort: integerArg(values, 'wss-port', 1, 65535),
     };
     if (sip.udpPort === undefined && sip.tcpPort === undefined) throw new UsageError('--udp-port or --tcp-port is required');
-    const log = createLogger(level).child({ component: 'siplb-node' });
+    const log = createLogger(level, 'siplb-node');
     const opts = agentOptionsFromArgs(values, sip, log, true);
     if (opts === null) throw new UsageError('--balancers is required');
     agent = createAgent(opts);
@@ -185,7 +185,7 @@ function main(): void {
     throw err;
   }
 
-  const lifecycle = createLifecycleLogger().child({ component: 'siplb-node' });
+  const lifecycle = createLifecycleLogger('siplb-node');
   agent.start();
   lifecycle.info({ sessionId: agent.sessionId, balancers: agent.status().map((s) => s.balancer) }, 'siplb-node ready');
   const exit = (): void => {
