@@ -1,0 +1,81 @@
+// Starts real siplb-demo-node processes (SIP application servers that register with siplb by
+// heartbeats) and reads their counters over their --stats-port.
+
+import { REPO_ROOT, nodeBinary } from './siplb.ts';
+import { LineBuffer, spawnOwned, terminate, type OwnedChild } from './children.ts';
+import { allocatePort, releasePorts } from './ports.ts';
+import type { DemoNodeStats } from '../../../src/demo-node/demo-node.ts';
+
+const CLI = `${REPO_ROOT}src/cli/siplb-demo-node.ts`;
+
+export interface DemoNodeOptions {
+  port: number;
+  /** host:heartbeatPort of the balancer(s), `;` separated. */
+  balancers: string;
+  version?: string;
+  /** Heartbeat interval, ms. */
+  intervalMs?: number;
+  /** Drain time after SIGTERM before the node sends stop, ms. */
+  graceMs?: number;
+  transport?: string;
+}
+
+export interface DemoNodeHandle {
+  readonly pid: number;
+  readonly port: number;
+  readonly child: OwnedChild;
+  stats(): Promise<DemoNodeStats>;
+  /** SIGTERM: the node drains (shutdown), then stops after graceMs and exits. */
+  drain(): void;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+  logs(): string[];
+}
+
+export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHandle> {
+  const statsPort = await allocatePort();
+  const args = [CLI, '--ip', '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
+    '--balancers', opts.balancers, '--stats-port', String(statsPort), '--interval', String(opts.intervalMs ?? 200),
+    '--grace', String(opts.graceMs ?? 3000), '--log-level', 'warn'];
+  if (opts.version !== undefined) args.push('--version', opts.version);
+  const child = spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  const lines = new LineBuffer(10_000);
+  for (const stream of [child.process.stdout, child.process.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => lines.push(chunk));
+  }
+  const end = Date.now() + 10_000;
+  while (!lines.snapshot().some((l) => l.includes('"siplb-demo-node ready"'))) {
+    if (child.hasExited() || Date.now() > end) {
+      await terminate(child, 'SIGKILL', 500);
+      throw new Error(`demo node on ${opts.port} did not start:\n${lines.snapshot().slice(-20).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  let released = false;
+  const release = (): void => {
+    if (!released) releasePorts([statsPort]);
+    released = true;
+  };
+  return {
+    pid: child.pid,
+    port: opts.port,
+    child,
+    async stats() {
+      const res = await fetch(`http://127.0.0.1:${statsPort}/`);
+      return (await res.json()) as DemoNodeStats;
+    },
+    drain() {
+      child.process.kill('SIGTERM');
+    },
+    async kill() {
+      await terminate(child, 'SIGKILL', 1000);
+      release();
+    },
+    async stop() {
+      await terminate(child, 'SIGKILL', 500);
+      release();
+    },
+    logs: () => lines.snapshot(),
+  };
+}
