@@ -128,7 +128,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     failures: cfg.healthCheckFailures, successes: cfg.healthCheckSuccesses,
     bindHost: cfg.internalHost, log,
   });
-  await health.start();
+  health.start();
   const membership = setInterval(() => {
     registry.expire();
     registry.rampUpTick();

@@ -7,8 +7,13 @@
 //
 // A node that sent siplb good SIP traffic (requests, or responses that are not errors) within
 // the last interval has just proved it is alive: it is not probed, and that counts as a success.
-// Busy nodes therefore see no OPTIONS at all, and SIP stacks that do not answer OPTIONS (sipp's
-// built-in UAS) stay in service while they carry calls.
+// Busy nodes therefore see no OPTIONS at all.
+//
+// Silence is only evidence against a node that is known to answer OPTIONS. A node that has never
+// answered one (some SIP stacks, sipp's built-in UAS among them, ignore OPTIONS) is taken out
+// only on definitive evidence that nothing listens any more: an ICMP port-unreachable on the UDP
+// probe (each probe uses its own connected socket, so the kernel reports it) or a refused TCP
+// connection. A 5xx/6xx answer counts as a failure for every node.
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -30,17 +35,18 @@ export interface HealthCheckOptions {
   log: Logger;
 }
 
-type ProbeResult = { ok: true; status: number } | { ok: false; reason: string };
-
-interface Pending {
-  resolve(r: ProbeResult): void;
-}
+/** `answered`: the node sent a final response (so it speaks OPTIONS); `refused`: nothing listens. */
+type ProbeResult = { ok: true; status: number } | { ok: false; reason: string; answered: boolean; refused: boolean };
 
 interface Streak {
   ok: number;
   failed: number;
   /** Passive health had taken the node out when this streak was last updated. */
   passive: boolean;
+  /** The node has answered an OPTIONS at least once: its silence means something. */
+  answers: boolean;
+  /** Told the log once that this node ignores OPTIONS. */
+  notedSilent: boolean;
 }
 
 const RETRANSMIT_MS = [500, 1000, 2000, 4000];
@@ -51,10 +57,8 @@ export class HealthChecker {
   private readonly opts: HealthCheckOptions;
   // Keyed by entry, not node id: a node that re-registers (new session) starts with a clean slate.
   private readonly streaks = new WeakMap<NodeEntry, Streak>();
-  private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Set<string>();
-  private udp: dgram.Socket | null = null;
-  private udpAddress = '';
+  private readonly sockets = new Set<dgram.Socket | net.Socket>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   probesSent = 0;
@@ -65,15 +69,8 @@ export class HealthChecker {
     this.opts = opts;
   }
 
-  async start(): Promise<void> {
+  start(): void {
     if (this.opts.intervalMs <= 0) return;
-    const host = this.opts.bindHost;
-    this.udp = dgram.createSocket(isIPv6(host) || host === '::' ? 'udp6' : 'udp4');
-    this.udp.on('message', (data) => this.onUdpMessage(data));
-    this.udp.on('error', (err) => this.opts.log.debug({ err: err.message }, 'health-check socket error'));
-    await new Promise<void>((resolve) => this.udp!.bind(0, host, () => resolve()));
-    const a = this.udp.address();
-    this.udpAddress = `${formatHost(a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address)}:${a.port}`;
     this.timer = setInterval(() => this.round(), this.opts.intervalMs);
     this.timer.unref();
   }
@@ -81,10 +78,8 @@ export class HealthChecker {
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
-    for (const p of this.pending.values()) p.resolve({ ok: false, reason: 'closed' });
-    this.pending.clear();
-    this.udp?.close();
-    this.udp = null;
+    for (const s of this.sockets) (s instanceof net.Socket ? s.destroy() : s.close());
+    this.sockets.clear();
   }
 
   /** One probe round over every known node (exposed for tests and the admin surface). */
@@ -109,17 +104,26 @@ export class HealthChecker {
   /** Send one OPTIONS to the node and wait for its final answer. */
   probe(e: NodeEntry): Promise<ProbeResult> {
     this.probesSent++;
-    const useUdp = e.node.ports.udp !== undefined && this.udp !== null;
-    return useUdp ? this.probeUdp(e, e.node.ports.udp as number) : this.probeTcp(e, e.node.ports.tcp as number);
+    return e.node.ports.udp !== undefined ? this.probeUdp(e, e.node.ports.udp) : this.probeTcp(e, e.node.ports.tcp as number);
   }
 
   private record(e: NodeEntry, r: ProbeResult): void {
     const id = e.node.id;
     if (this.registry.get(id) !== e) return; // replaced or removed meanwhile
-    const s = this.streaks.get(e) ?? { ok: 0, failed: 0, passive: false };
+    const s = this.streaks.get(e) ?? { ok: 0, failed: 0, passive: false, answers: false, notedSilent: false };
+    this.streaks.set(e, s);
     // Successes from before passive health took the node out do not count towards its return.
     if (e.passiveDown && !s.passive) s.ok = 0;
     s.passive = e.passiveDown;
+    if ((r.ok && r.status > 0) || (!r.ok && r.answered)) s.answers = true;
+    if (!r.ok && !r.answered && !r.refused && !s.answers) {
+      // Silence from a node that never answered OPTIONS proves nothing either way.
+      if (!s.notedSilent) {
+        s.notedSilent = true;
+        this.opts.log.info({ node: id }, 'node does not answer OPTIONS: it will be taken out only when its port refuses (nothing listening), or by heartbeat timeout or passive health');
+      }
+      return;
+    }
     if (r.ok) {
       s.ok++;
       s.failed = 0;
@@ -131,7 +135,6 @@ export class HealthChecker {
       s.ok = 0;
       if (e.healthy && s.failed >= this.opts.failures) this.registry.setHealthy(id, false, r.reason);
     }
-    this.streaks.set(e, s);
   }
 
   private message(e: NodeEntry, transport: 'UDP' | 'TCP', port: number, via: string, callId: string): Buffer {
@@ -154,26 +157,42 @@ export class HealthChecker {
 
   private probeUdp(e: NodeEntry, port: number): Promise<ProbeResult> {
     const callId = `hc-${randomBytes(10).toString('hex')}@siplb`;
-    const data = this.message(e, 'UDP', port, this.udpAddress, callId);
     return new Promise((resolve) => {
+      // A socket connected to the node: the kernel reports an ICMP port-unreachable as
+      // ECONNREFUSED on it, and only the node's answers reach it.
+      const socket = dgram.createSocket(isIPv6(e.node.ip) ? 'udp6' : 'udp4');
+      this.sockets.add(socket);
       const timers: NodeJS.Timeout[] = [];
-      const done = (r: ProbeResult): void => {
+      let settled = false;
+      const finish = (r: ProbeResult): void => {
+        if (settled) return;
+        settled = true;
         for (const t of timers) clearTimeout(t);
-        this.pending.delete(callId);
+        this.sockets.delete(socket);
+        socket.close();
         resolve(r);
       };
-      this.pending.set(callId, { resolve: done });
-      const send = (): void => this.udp?.send(data, port, e.node.ip);
-      send();
-      for (const at of RETRANSMIT_MS) if (at < this.opts.timeoutMs) timers.push(setTimeout(send, at));
-      timers.push(setTimeout(() => done({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs));
+      socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'
+        ? { ok: false, reason: 'UDP port unreachable (nothing listening)', answered: false, refused: true }
+        : { ok: false, reason: `UDP error: ${err.message}`, answered: false, refused: false }));
+      socket.on('message', (m) => {
+        const msg = parseSipMessage(m, true);
+        if (!isParseFailure(msg) && !msg.isRequest && msg.status >= 200 && msg.callId === callId) finish(classify(msg.status));
+      });
+      const bindHost = this.opts.bindHost === '0.0.0.0' || this.opts.bindHost === '::' ? undefined : this.opts.bindHost;
+      socket.bind(0, bindHost, () => {
+        if (settled) return;
+        socket.connect(port, e.node.ip, () => {
+          if (settled) return;
+          const a = socket.address();
+          const data = this.message(e, 'UDP', port, `${formatHost(a.address)}:${a.port}`, callId);
+          const send = (): void => { if (!settled) socket.send(data); };
+          send();
+          for (const at of RETRANSMIT_MS) if (at < this.opts.timeoutMs) timers.push(setTimeout(send, at));
+        });
+      });
+      timers.push(setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms`, answered: false, refused: false }), this.opts.timeoutMs));
     });
-  }
-
-  private onUdpMessage(data: Buffer): void {
-    const msg = parseSipMessage(data, true);
-    if (isParseFailure(msg) || msg.isRequest || msg.status < 200) return;
-    this.pending.get(msg.callId)?.resolve(classify(msg.status));
   }
 
   private probeTcp(e: NodeEntry, port: number): Promise<ProbeResult> {
@@ -181,33 +200,37 @@ export class HealthChecker {
     return new Promise((resolve) => {
       let settled = false;
       const socket = net.connect({ host: e.node.ip, port });
+      this.sockets.add(socket);
       const finish = (r: ProbeResult): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.sockets.delete(socket);
         socket.destroy();
         resolve(r);
       };
-      const timer = setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs);
+      const timer = setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms`, answered: false, refused: false }), this.opts.timeoutMs);
       const framer = new StreamFramer(65535, {
         message: (m) => {
           const msg = parseSipMessage(m, false);
           if (!isParseFailure(msg) && !msg.isRequest && msg.status >= 200 && msg.callId === callId) finish(classify(msg.status));
         },
         ping: () => undefined,
-        error: (reason) => finish({ ok: false, reason: `unreadable answer: ${reason}` }),
+        error: (reason) => finish({ ok: false, reason: `unreadable answer: ${reason}`, answered: true, refused: false }),
       });
       socket.on('connect', () => {
         const local = `${formatHost(socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
         socket.write(this.message(e, 'TCP', port, local, callId));
       });
       socket.on('data', (chunk: Buffer) => framer.push(chunk));
-      socket.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, reason: err.code === 'ECONNREFUSED' ? 'TCP connection refused' : `TCP error: ${err.message}` }));
-      socket.on('close', () => finish({ ok: false, reason: 'TCP connection closed without an answer' }));
+      socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'
+        ? { ok: false, reason: 'TCP connection refused', answered: false, refused: true }
+        : { ok: false, reason: `TCP error: ${err.message}`, answered: false, refused: false }));
+      socket.on('close', () => finish({ ok: false, reason: 'TCP connection closed without an answer', answered: false, refused: false }));
     });
   }
 }
 
 function classify(status: number): ProbeResult {
-  return status < 500 ? { ok: true, status } : { ok: false, reason: `OPTIONS answered ${status}` };
+  return status < 500 ? { ok: true, status } : { ok: false, reason: `OPTIONS answered ${status}`, answered: true, refused: false };
 }

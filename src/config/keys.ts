@@ -345,7 +345,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   healthCheckFailures: {
     key: 'healthCheckFailures', field: 'healthCheckFailures', shownDefault: '1', defaultValue: 1,
-    description: 'Consecutive failed probes (5xx/6xx answer, no answer, refused TCP connection) that take a node out.',
+    description: 'Consecutive failed probes (5xx/6xx answer; no answer, once the node has answered an OPTIONS before; port unreachable or refused) that take a node out.',
     parse: positiveInt('probes'),
   },
   healthCheckSuccesses: {

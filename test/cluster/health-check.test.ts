@@ -116,6 +116,15 @@ class TcpFake {
   }
 }
 
+/** A UDP port on 127.0.0.1 that nothing listens on (datagrams to it draw ICMP port unreachable). */
+async function closedUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 /** A TCP port on 127.0.0.1 that nothing listens on. */
 async function closedPort(): Promise<number> {
   const s = net.createServer();
@@ -172,6 +181,18 @@ async function world(ports: { udp?: number; tcp?: number }, opts: Partial<Health
   return { registry, observer, checker, id };
 }
 
+/**
+ * Answers the first probe 200, then follows `then`: silence from a node that never answered an
+ * OPTIONS proves nothing, so tests of silence first let the node show that it answers.
+ */
+function answeredOnce(then: Policy): Policy {
+  let first: string | null = null;
+  return (req, attempt) => {
+    first ??= req.callId;
+    return req.callId === first ? 200 : then(req, attempt);
+  };
+}
+
 async function udpFake(policy: Policy): Promise<UdpFake> {
   const f = await new UdpFake().start();
   f.policy = policy;
@@ -216,38 +237,64 @@ describe('probe answers (failures = 1)', () => {
 });
 
 describe('failures that take a node down', () => {
+  // Nodes known to answer OPTIONS (they answered the first probe), then failing.
   const cases: { name: string; make: () => Promise<{ tcp?: number; udp?: number }> }[] = [
-    { name: 'silent UDP node', make: async () => ({ udp: (await udpFake(() => null)).port }) },
-    { name: 'silent TCP node (accepts, never answers)', make: async () => ({ tcp: (await tcpFake(() => null)).port }) },
-    { name: 'TCP node that closes without answering', make: async () => ({ tcp: (await tcpFake(() => null, true)).port }) },
-    { name: 'refused TCP connection', make: async () => ({ tcp: await closedPort() }) },
+    { name: 'UDP node that stops answering', make: async () => ({ udp: (await udpFake(answeredOnce(() => null))).port }) },
+    { name: 'TCP node that stops answering (accepts, never answers)', make: async () => ({ tcp: (await tcpFake(answeredOnce(() => null))).port }) },
+    { name: 'TCP node that closes without answering', make: async () => ({ tcp: (await tcpFake(answeredOnce(() => null), true)).port }) },
   ];
   for (const c of cases) {
     test(`${c.name} -> down after one failure when failures = 1`, async () => {
       const w = await world(await c.make());
-      assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
+      assert.equal(await runRound(w.checker), 1);
+      assert.equal(w.registry.snapshot().stateOf(w.id), 'active', 'answered the first probe');
       assert.equal(await runRound(w.checker), 1);
       assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
       assert.equal(w.registry.snapshot().selectable.length, 0);
     });
   }
 
-  test('silent UDP node with failures = 3: up after 1 and 2 failures, down after 3', async () => {
-    const fake = await udpFake(() => null);
+  // Nothing listens any more: definitive, whether or not the node ever answered OPTIONS.
+  const refused: { name: string; make: () => Promise<{ tcp?: number; udp?: number }> }[] = [
+    { name: 'refused TCP connection', make: async () => ({ tcp: await closedPort() }) },
+    { name: 'closed UDP port (ICMP port unreachable)', make: async () => ({ udp: await closedUdpPort() }) },
+  ];
+  for (const c of refused) {
+    test(`${c.name} -> down after one failure, with no answer ever seen`, async () => {
+      const w = await world(await c.make());
+      assert.equal(await runRound(w.checker), 1);
+      assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
+    });
+  }
+
+  // A SIP stack that ignores OPTIONS (sipp's built-in UAS) is not taken out for its silence.
+  for (const transport of ['udp', 'tcp'] as const) {
+    test(`${transport.toUpperCase()} node that never answered OPTIONS: silence keeps it in`, async () => {
+      const fake = transport === 'udp' ? await udpFake(() => null) : await tcpFake(() => null);
+      const w = await world({ [transport]: fake.port }, { failures: 1 });
+      for (let i = 0; i < 3; i++) await runRound(w.checker);
+      assert.equal(fake.received.length, 3, 'still probed');
+      assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
+    });
+  }
+
+  test('UDP node that stops answering, failures = 3: up after 1 and 2 failures, down after 3', async () => {
+    const fake = await udpFake(answeredOnce(() => null));
     const w = await world({ udp: fake.port }, { failures: 3 });
+    await runRound(w.checker);
     for (let i = 1; i <= 3; i++) {
       await runRound(w.checker);
-      assert.equal(fake.received.length, i);
+      assert.equal(fake.received.length, i + 1);
       assert.equal(w.registry.snapshot().stateOf(w.id), i < 3 ? 'active' : 'down', `after ${i} failures`);
     }
   });
 
   test('failures must be consecutive: a good answer in between starts the count again', async () => {
-    let answers = [null, null, 200, null, null];
+    let answers: (number | null)[] = [200, null, null, 200, null, null];
     const fake = await udpFake(() => answers.shift() ?? null);
     const w = await world({ udp: fake.port }, { failures: 3 });
-    for (let i = 0; i < 5; i++) await runRound(w.checker);
-    assert.equal(fake.received.length, 5);
+    for (let i = 0; i < 6; i++) await runRound(w.checker);
+    assert.equal(fake.received.length, 6);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
     answers = [];
     await runRound(w.checker);
@@ -257,8 +304,9 @@ describe('failures that take a node down', () => {
 
 describe('recovery (successes = 2)', () => {
   test('a down node keeps being probed and comes back after 2 consecutive good answers', async () => {
-    const fake = await udpFake(() => null);
+    const fake = await udpFake(answeredOnce(() => null));
     const w = await world({ udp: fake.port }, { failures: 1, successes: 2 });
+    await runRound(w.checker);
     await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
 
@@ -267,29 +315,30 @@ describe('recovery (successes = 2)', () => {
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down', 'one good answer is not enough');
     assert.equal(await runRound(w.checker), 1);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
-    assert.equal(fake.received.length, 3);
+    assert.equal(fake.received.length, 4);
   });
 
   test('a failure between good answers restarts the success count', async () => {
-    const answers: (number | null)[] = [null, 200, null, 200, 200];
+    const answers: (number | null)[] = [200, null, 200, null, 200, 200];
     const fake = await udpFake(() => answers.shift() ?? null);
     const w = await world({ udp: fake.port }, { failures: 1, successes: 2 });
     const states: string[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       await runRound(w.checker);
       states.push(w.registry.snapshot().stateOf(w.id) ?? '?');
     }
-    assert.deepEqual(states, ['down', 'down', 'down', 'down', 'active']);
+    assert.deepEqual(states, ['active', 'down', 'down', 'down', 'down', 'active']);
   });
 
   test('a down node is probed even while it sends good traffic', async () => {
-    const fake = await udpFake(() => null);
+    const fake = await udpFake(answeredOnce(() => null));
     const w = await world({ udp: fake.port }, { failures: 1, successes: 1 });
+    await runRound(w.checker);
     await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
     w.observer.fromNode(w.id, 0);
     assert.equal(await runRound(w.checker), 1);
-    assert.equal(fake.received.length, 2);
+    assert.equal(fake.received.length, 3);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down', 'traffic does not bring a down node back; a probe does');
   });
 });
@@ -404,12 +453,14 @@ describe('UDP retransmission', () => {
   ];
   for (const c of cases) {
     test(`first datagram ignored, second answered, timeoutMs ${c.timeoutMs} -> ${c.state}`, async () => {
-      const fake = await udpFake((_req, attempt) => (attempt === 1 ? null : 200));
+      const fake = await udpFake(answeredOnce((_req, attempt) => (attempt === 1 ? null : 200)));
       const w = await world({ udp: fake.port }, { timeoutMs: c.timeoutMs, failures: 1 });
+      await runRound(w.checker); // the node shows it answers OPTIONS
+      const before = fake.received.length;
       assert.equal(await runRound(w.checker), 1, 'one probe, however many datagrams');
-      assert.equal(fake.received.length, c.copies);
+      assert.equal(fake.received.length - before, c.copies);
       if (c.copies === 2) {
-        assert.deepEqual(fake.received[1].raw, fake.received[0].raw, 'a retransmission is the same datagram');
+        assert.deepEqual(fake.received[before + 1].raw, fake.received[before].raw, 'a retransmission is the same datagram');
       }
       assert.equal(w.registry.snapshot().stateOf(w.id), c.state);
     });
@@ -424,14 +475,17 @@ describe('UDP retransmission', () => {
 
 describe('node replaced by a new session', () => {
   test('failures seen by the old session do not count against the new one', async () => {
-    const fake = await udpFake(() => null);
+    const fake = await udpFake(answeredOnce(() => null));
     const w = await world({ udp: fake.port }, { failures: 3 });
     // A registered node instead of the static one: same address, a session.
     w.registry.start({ ip: '127.0.0.1', ports: { udp: fake.port }, sessionId: 'old', version: '1' });
     await runRound(w.checker);
     await runRound(w.checker);
+    await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active', 'two failures of three');
     w.registry.start({ ip: '127.0.0.1', ports: { udp: fake.port }, sessionId: 'new', version: '1' });
+    fake.policy = answeredOnce(() => null);
+    await runRound(w.checker);
     await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active', 'the new session has failed once, not three times');
   });
@@ -439,10 +493,10 @@ describe('node replaced by a new session', () => {
 
 describe('with the timer running (intervalMs 200, timeoutMs 300)', () => {
   test('a node that goes silent is taken down, and brought back when it answers again', async () => {
-    const fake = await udpFake(() => null);
+    const fake = await udpFake(answeredOnce(() => null));
     const w = await world({ udp: fake.port }, { intervalMs: 200, timeoutMs: 300, failures: 2, successes: 2 });
     await until(() => w.registry.snapshot().stateOf(w.id) === 'down', 'the node to go down');
-    assert.ok(fake.received.length >= 2);
+    assert.ok(fake.received.length >= 3);
     fake.policy = () => 200;
     await until(() => w.registry.snapshot().stateOf(w.id) === 'active', 'the node to come back');
   });

@@ -64,3 +64,29 @@ test('static nodes: an OPTIONS-dead node is taken out, calls go to the survivor,
     releasePorts(ports);
   }
 });
+
+test('a node that ignores OPTIONS (sipp without -aa) stays in service while idle, and is taken out when killed', { timeout: 60_000 }, async () => {
+  const ports = await allocatePorts(3);
+  const [lbPort, portA, uacPort] = ports;
+  const idA = `127.0.0.1:${portA}`;
+  let uas: SippUas | undefined;
+  let lb: SiplbHandle | undefined;
+  try {
+    uas = await startSippUas({ scenario: 'uas', transport: 'u1', localPort: portA, timeoutS: 50 });
+    lb = await startSiplb({
+      host: '127.0.0.1', externalPort: String(lbPort), nodes: idA,
+      healthCheckInterval: '200', healthCheckTimeout: '150', healthCheckFailures: '1',
+    }, { logLevel: 'info' });
+    // Five probe rounds go unanswered: that proves nothing about a node that never answered one.
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(nodeEvent(lb, idA, 'down'), false, 'not taken out for ignoring OPTIONS');
+    const r = await runSippUac({ scenario: 'uac', transport: 'u1', localPort: uacPort, remote: `127.0.0.1:${lbPort}`, rate: 20, calls: 20, timeoutS: 20 });
+    assert.equal(r.stats.failed, 0, describeResult('UAC after the idle period', r));
+    process.kill(uas.pid, 'SIGKILL');
+    await waitFor(() => nodeEvent(lb!, idA, 'down'), 5_000, 'the killed node (its port now refuses) to be taken out');
+  } finally {
+    await uas?.stop(1_000);
+    await lb?.stop();
+    releasePorts(ports);
+  }
+});
