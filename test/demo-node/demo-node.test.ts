@@ -16,11 +16,12 @@ import { StreamFramer } from '../../src/sip/framing.ts';
 import { isParseFailure, parseSipMessage } from '../../src/sip/message.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
 import { headerParam } from '../../src/sip/uri.ts';
-import { LineBuffer, spawnOwned, terminate } from '../e2e/harness/children.ts';
+import { LineBuffer, terminate } from '../e2e/harness/children.ts';
 import { allocatePort, releasePorts } from '../e2e/harness/ports.ts';
-import { nodeBinary, REPO_ROOT, startSiplb } from '../e2e/harness/siplb.ts';
+import { startSiplb } from '../e2e/harness/siplb.ts';
 import { describeResult, runSippUac } from '../e2e/harness/sipp.ts';
 import type { SippTransport } from '../e2e/harness/sipp.ts';
+import { runRepoScript, type RepoScript } from '../e2e/harness/repo-script.ts';
 
 const silent = pino({ level: 'silent' });
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -485,18 +486,10 @@ describe('demo nodes registered with a real siplb by heartbeats', () => {
 });
 
 describe('siplb-demo-node command', () => {
-  const CLI = `${REPO_ROOT}src/cli/siplb-demo-node.ts`;
-
-  function run(args: string[]): { child: ReturnType<typeof spawnOwned>; lines: LineBuffer; closed: Promise<void> } {
-    const child = spawnOwned(nodeBinary(), [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
-    const lines = new LineBuffer(10_000);
-    for (const stream of [child.process.stdout, child.process.stderr]) {
-      stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => lines.push(chunk));
-    }
-    const closed = new Promise<void>((resolve) => child.process.once('close', () => resolve()));
-    cleanups.push(() => terminate(child, 'SIGKILL', 1000));
-    return { child, lines, closed };
+  function run(args: string[]): RepoScript {
+    const script = runRepoScript('src/cli/siplb-demo-node.ts', args);
+    cleanups.push(() => terminate(script.child, 'SIGKILL', 1000));
+    return script;
   }
 
   function jsonLines(lines: LineBuffer): Array<Record<string, unknown>> {

@@ -11,10 +11,11 @@ import { pino } from 'pino';
 import { ConfigError } from '../../src/errors.ts';
 import { HeartbeatAgent, parseBalancers } from '../../src/node-agent/agent.ts';
 import type { BalancerState, HeartbeatAgentOptions, StateChange } from '../../src/node-agent/agent.ts';
-import { LineBuffer, spawnOwned, terminate } from '../e2e/harness/children.ts';
+import { LineBuffer, terminate } from '../e2e/harness/children.ts';
 import type { OwnedChild } from '../e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
-import { nodeBinary, REPO_ROOT, startSiplb } from '../e2e/harness/siplb.ts';
+import { startSiplb } from '../e2e/harness/siplb.ts';
+import { runRepoScript, type RepoScript } from '../e2e/harness/repo-script.ts';
 
 const INTERVAL = 100;
 const silent = pino({ level: 'silent' });
@@ -459,19 +460,10 @@ describe('agent options', () => {
 });
 
 describe('siplb-node command', () => {
-  const CLI = `${REPO_ROOT}src/cli/siplb-node.ts`;
-
-  /** `closed` settles when the process has exited and its output has been read to the end. */
-  function run(args: string[]): { child: OwnedChild; lines: LineBuffer; closed: Promise<void> } {
-    const child = spawnOwned(nodeBinary(), [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
-    const lines = new LineBuffer(10_000);
-    for (const stream of [child.process.stdout, child.process.stderr]) {
-      stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => lines.push(chunk));
-    }
-    const closed = new Promise<void>((resolve) => child.process.once('close', () => resolve()));
-    cleanups.push(() => terminate(child, 'SIGKILL', 1000));
-    return { child, lines, closed };
+  function run(args: string[]): RepoScript {
+    const script = runRepoScript('src/cli/siplb-node.ts', args);
+    cleanups.push(() => terminate(script.child, 'SIGKILL', 1000));
+    return script;
   }
 
   function messages(lines: LineBuffer): string[] {

@@ -1,12 +1,10 @@
 // Starts real siplb-demo-node processes (SIP application servers that register with siplb by
 // heartbeats) and reads their counters over their --stats-port.
 
-import { REPO_ROOT, nodeBinary } from './siplb.ts';
-import { LineBuffer, spawnOwned, terminate, type OwnedChild } from './children.ts';
+import { terminate, type OwnedChild } from './children.ts';
+import { runRepoScript } from './repo-script.ts';
 import { allocatePort, releasePorts } from './ports.ts';
 import type { DemoNodeStats } from '../../../src/demo-node/demo-node.ts';
-
-const CLI = `${REPO_ROOT}src/cli/siplb-demo-node.ts`;
 
 export interface DemoNodeOptions {
   port: number;
@@ -34,16 +32,11 @@ export interface DemoNodeHandle {
 
 export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHandle> {
   const statsPort = await allocatePort();
-  const args = [CLI, '--ip', '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
+  const args = ['--ip', '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
     '--balancers', opts.balancers, '--stats-port', String(statsPort), '--interval', String(opts.intervalMs ?? 200),
     '--grace', String(opts.graceMs ?? 3000), '--log-level', 'warn'];
   if (opts.version !== undefined) args.push('--version', opts.version);
-  const child = spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
-  const lines = new LineBuffer(10_000);
-  for (const stream of [child.process.stdout, child.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => lines.push(chunk));
-  }
+  const { child, lines } = runRepoScript('src/cli/siplb-demo-node.ts', args);
   const end = Date.now() + 10_000;
   while (!lines.snapshot().some((l) => l.includes('"siplb-demo-node ready"'))) {
     if (child.hasExited() || Date.now() > end) {
