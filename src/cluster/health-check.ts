@@ -10,10 +10,10 @@
 // Busy nodes therefore see no OPTIONS at all.
 //
 // Silence is only evidence against a node that is known to answer OPTIONS. A node that has never
-// answered one (some SIP stacks, sipp's built-in UAS among them, ignore OPTIONS) is taken out
-// only on definitive evidence that nothing listens any more: an ICMP port-unreachable on the UDP
-// probe (each probe uses its own connected socket, so the kernel reports it) or a refused TCP
-// connection. A 5xx/6xx answer counts as a failure for every node.
+// answered one (some SIP stacks, sipp's built-in UAS among them, ignore OPTIONS) is judged by its
+// port: an ICMP port-unreachable on the UDP probe (each probe uses its own connected socket, so
+// the kernel reports it) or a refused TCP connection is a failure, an open port a success. A
+// 5xx/6xx answer counts as a failure for every node.
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -58,7 +58,8 @@ export class HealthChecker {
   // Keyed by entry, not node id: a node that re-registers (new session) starts with a clean slate.
   private readonly streaks = new WeakMap<NodeEntry, Streak>();
   private readonly inFlight = new Set<string>();
-  private readonly sockets = new Set<dgram.Socket | net.Socket>();
+  /** Ends each probe in flight (clears its timers, closes its socket once). */
+  private readonly aborts = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   probesSent = 0;
@@ -78,8 +79,7 @@ export class HealthChecker {
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
-    for (const s of this.sockets) (s instanceof net.Socket ? s.destroy() : s.close());
-    this.sockets.clear();
+    for (const abort of [...this.aborts]) abort();
   }
 
   /** One probe round over every known node (exposed for tests and the admin surface). */
@@ -107,7 +107,8 @@ export class HealthChecker {
     return e.node.ports.udp !== undefined ? this.probeUdp(e, e.node.ports.udp) : this.probeTcp(e, e.node.ports.tcp as number);
   }
 
-  private record(e: NodeEntry, r: ProbeResult): void {
+  private record(e: NodeEntry, result: ProbeResult): void {
+    let r = result;
     const id = e.node.id;
     if (this.registry.get(id) !== e) return; // replaced or removed meanwhile
     const s = this.streaks.get(e) ?? { ok: 0, failed: 0, passive: false, answers: false, notedSilent: false };
@@ -117,12 +118,13 @@ export class HealthChecker {
     s.passive = e.passiveDown;
     if ((r.ok && r.status > 0) || (!r.ok && r.answered)) s.answers = true;
     if (!r.ok && !r.answered && !r.refused && !s.answers) {
-      // Silence from a node that never answered OPTIONS proves nothing either way.
+      // A node that never answered OPTIONS is judged by its port alone: open (silent, not
+      // refused) counts as up, so such a node also comes back once it listens again.
       if (!s.notedSilent) {
         s.notedSilent = true;
-        this.opts.log.info({ node: id }, 'node does not answer OPTIONS: it will be taken out only when its port refuses (nothing listening), or by heartbeat timeout or passive health');
+        this.opts.log.info({ node: id }, 'node does not answer OPTIONS: it is taken out only when its port refuses (nothing listening), by heartbeat timeout or by passive health');
       }
-      return;
+      r = { ok: true, status: 0 };
     }
     if (r.ok) {
       s.ok++;
@@ -161,17 +163,18 @@ export class HealthChecker {
       // A socket connected to the node: the kernel reports an ICMP port-unreachable as
       // ECONNREFUSED on it, and only the node's answers reach it.
       const socket = dgram.createSocket(isIPv6(e.node.ip) ? 'udp6' : 'udp4');
-      this.sockets.add(socket);
       const timers: NodeJS.Timeout[] = [];
       let settled = false;
       const finish = (r: ProbeResult): void => {
         if (settled) return;
         settled = true;
         for (const t of timers) clearTimeout(t);
-        this.sockets.delete(socket);
+        this.aborts.delete(abort);
         socket.close();
         resolve(r);
       };
+      const abort = (): void => finish({ ok: false, reason: 'health checks stopped', answered: false, refused: false });
+      this.aborts.add(abort);
       socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'
         ? { ok: false, reason: 'UDP port unreachable (nothing listening)', answered: false, refused: true }
         : { ok: false, reason: `UDP error: ${err.message}`, answered: false, refused: false }));
@@ -200,15 +203,16 @@ export class HealthChecker {
     return new Promise((resolve) => {
       let settled = false;
       const socket = net.connect({ host: e.node.ip, port });
-      this.sockets.add(socket);
       const finish = (r: ProbeResult): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.sockets.delete(socket);
+        this.aborts.delete(abort);
         socket.destroy();
         resolve(r);
       };
+      const abort = (): void => finish({ ok: false, reason: 'health checks stopped', answered: false, refused: false });
+      this.aborts.add(abort);
       const timer = setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms`, answered: false, refused: false }), this.opts.timeoutMs);
       const framer = new StreamFramer(65535, {
         message: (m) => {

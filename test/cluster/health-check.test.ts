@@ -267,6 +267,18 @@ describe('failures that take a node down', () => {
     });
   }
 
+  test('a node that never answered OPTIONS: taken out when its UDP port refuses, back once the port is open again', async () => {
+    const port = await closedUdpPort();
+    const w = await world({ udp: port }, { failures: 1, successes: 1 });
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
+    const silent = dgram.createSocket('udp4'); // listens, ignores OPTIONS
+    await new Promise<void>((r) => silent.bind(port, '127.0.0.1', () => r()));
+    cleanups.push(() => silent.close());
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
+  });
+
   // A SIP stack that ignores OPTIONS (sipp's built-in UAS) is not taken out for its silence.
   for (const transport of ['udp', 'tcp'] as const) {
     test(`${transport.toUpperCase()} node that never answered OPTIONS: silence keeps it in`, async () => {

@@ -65,7 +65,7 @@ test('static nodes: an OPTIONS-dead node is taken out, calls go to the survivor,
   }
 });
 
-test('a node that ignores OPTIONS (sipp without -aa) stays in service while idle, and is taken out when killed', { timeout: 60_000 }, async () => {
+test('a node that ignores OPTIONS (sipp without -aa) stays in service while idle, is taken out when killed and back when restarted', { timeout: 60_000 }, async () => {
   const ports = await allocatePorts(3);
   const [lbPort, portA, uacPort] = ports;
   const idA = `127.0.0.1:${portA}`;
@@ -84,6 +84,10 @@ test('a node that ignores OPTIONS (sipp without -aa) stays in service while idle
     assert.equal(r.stats.failed, 0, describeResult('UAC after the idle period', r));
     process.kill(uas.pid, 'SIGKILL');
     await waitFor(() => nodeEvent(lb!, idA, 'down'), 5_000, 'the killed node (its port now refuses) to be taken out');
+    uas = await startSippUas({ scenario: 'uas', transport: 'u1', localPort: portA, timeoutS: 50 });
+    await waitFor(() => nodeEvent(lb!, idA, 'healthy'), 5_000, 'the restarted node (its port open again) to be taken back');
+    const r2 = await runSippUac({ scenario: 'uac', transport: 'u1', localPort: uacPort, remote: `127.0.0.1:${lbPort}`, rate: 20, calls: 10, timeoutS: 20 });
+    assert.equal(r2.stats.failed, 0, describeResult('UAC after the restart', r2));
   } finally {
     await uas?.stop(1_000);
     await lb?.stop();
