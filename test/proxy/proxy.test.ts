@@ -16,13 +16,13 @@ import type { Config, HostPort, Transport } from '../../src/config/types.ts';
 import { LocalAddresses, type Side } from '../../src/proxy/local-addresses.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
-import { splitCommaRanges } from '../../src/sip/lists.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { nameAddrUri, parseSipUri } from '../../src/sip/uri.ts';
 import { parseVia, type Via } from '../../src/sip/via.ts';
 import { Resolver } from '../../src/transport/resolver.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 import { prng } from '../helpers/prng.ts';
+import { elements } from '../helpers/sip.ts';
 
 const CRLF = '\r\n';
 const LB_IP = '10.0.0.1';
@@ -152,15 +152,6 @@ function parsed(data: Buffer, datagram = true): SipMessage {
   if (isParseFailure(m)) assert.fail(`ParseFailure: ${m.failure}`);
   assert.equal(m.error, null, `error: ${m.error}\n${data.toString('latin1')}`);
   return m;
-}
-
-function elements(m: SipMessage, name: string): string[] {
-  const out: string[] = [];
-  for (const v of m.getAll(name)) {
-    const r = splitCommaRanges(v, 0, v.length);
-    for (let k = 0; k < r.length; k += 2) out.push(v.slice(r[k], r[k + 1]));
-  }
-  return out;
 }
 
 function vias(m: SipMessage): Via[] {

@@ -15,12 +15,12 @@ import type { Transport } from '../../src/config/types.ts';
 import { LocalAddresses, type Side } from '../../src/proxy/local-addresses.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
-import { splitCommaRanges } from '../../src/sip/lists.ts';
 import { isParseFailure, parseSipMessage, type ParseFailure, type SipMessage } from '../../src/sip/message.ts';
 import { parseVia } from '../../src/sip/via.ts';
 import { Resolver } from '../../src/transport/resolver.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 import { prng } from '../helpers/prng.ts';
+import { elements } from '../helpers/sip.ts';
 
 const CRLF = '\r\n';
 
@@ -46,16 +46,6 @@ function cseqOf(m: SipMessage): { num: number; method: string } {
   const v = m.get('cseq') ?? '';
   const r = /^(\d+)\s+(\S+)$/.exec(v);
   return r === null ? { num: -1, method: '' } : { num: Number(r[1]), method: r[2] };
-}
-
-/** Comma-separated elements of every header line with this name, in order. */
-function elements(m: SipMessage, name: string): string[] {
-  const out: string[] = [];
-  for (const v of m.getAll(name)) {
-    const r = splitCommaRanges(v, 0, v.length);
-    for (let k = 0; k < r.length; k += 2) out.push(v.slice(r[k], r[k + 1]));
-  }
-  return out;
 }
 
 // A plain INVITE the tables modify.
