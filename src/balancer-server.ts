@@ -84,6 +84,9 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     }
   };
 
+  const closeEndpoints = (): Promise<unknown> =>
+    Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
+
   const plans: { side: Side; host: string; port: number; transports: Transport[] }[] = [
     { side: 'external', host: cfg.externalHost, port: cfg.externalPort, transports: cfg.externalTransports },
   ];
@@ -102,7 +105,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
       }
     }
   } catch (err) {
-    await Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
+    await closeEndpoints();
     algorithm.close();
     throw err;
   }
@@ -116,7 +119,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     heartbeatPort = heartbeat.address().port;
   } catch (err) {
     if (cfg.heartbeatPort !== null) {
-      await Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
+      await closeEndpoints();
       algorithm.close();
       throw err;
     }
@@ -145,7 +148,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     async close(): Promise<void> {
       clearInterval(membership);
       health.close();
-      await Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close()));
+      await closeEndpoints();
       if (heartbeatPort !== null) await heartbeat.close();
       algorithm.close();
     },

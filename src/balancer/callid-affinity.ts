@@ -33,6 +33,7 @@ export class CallIdAffinity implements Algorithm {
     this.groupFailover = opts.groupFailover;
   }
 
+  /** Call-IDs remembered (live and ending). */
   get entries(): number {
     return this.table.size;
   }

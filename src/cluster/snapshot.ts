@@ -23,6 +23,7 @@ export class ClusterSnapshot {
   private readonly byId: Map<string, SipNode>;
   /** Every SIP port of every known node, to recognise traffic from nodes. */
   private readonly byAddress: Map<string, SipNode>;
+  /** IPs of nodes and of every extraServerNodes entry. */
   private readonly ips: Set<string>;
   private readonly extraHosts: Set<string>;
   private readonly extraAddresses: Set<string>;
@@ -41,6 +42,7 @@ export class ClusterSnapshot {
     }
     this.extraHosts = new Set(extraServerNodes.filter((e) => e.port === null).map((e) => e.host));
     this.extraAddresses = new Set(extraServerNodes.filter((e) => e.port !== null).map((e) => `${e.host}|${e.port}`));
+    for (const e of extraServerNodes) this.ips.add(e.host);
   }
 
   get(id: string): SipNode | undefined {
@@ -80,8 +82,6 @@ export class ClusterSnapshot {
 
   /** Some node or extraServerNodes entry lives on this IP. */
   isClusterIp(ip: string): boolean {
-    if (this.ips.has(ip) || this.extraHosts.has(ip)) return true;
-    for (const a of this.extraAddresses) if (a.startsWith(ip + '|')) return true;
-    return false;
+    return this.ips.has(ip);
   }
 }

@@ -108,10 +108,9 @@ export class SipProxy {
 
     const cluster = this.d.cluster();
     const fromCluster = this.isFromCluster(src, cluster);
-    if (fromCluster && this.d.observer !== undefined) {
-      const sender = cluster.nodeAt(src.ip, src.port);
-      if (sender !== undefined) this.d.observer.fromNode(sender.id, 0);
-    }
+    // The node that sent it, if it came from one (found by its exact address).
+    const sender = fromCluster ? cluster.nodeAt(src.ip, src.port) : undefined;
+    if (sender !== undefined) this.d.observer?.fromNode(sender.id, 0);
     const callId = msg.callId;
     const fromTag = headerParam(msg.from, 'tag') ?? '';
     // Direction is part of the request's identity here: a node that proxies a request back out
@@ -167,7 +166,7 @@ export class SipProxy {
     edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${this.d.addresses.side(egressSide).via};branch=${branch}`);
 
     if (DIALOG_CREATING.has(msg.method) && headerParam(msg.to, 'tag') === null) {
-      const dialogNode = node !== null && egressSide === 'internal' ? node.id : fromCluster ? this.sourceNodeId(src, topVia, cluster) : null;
+      const dialogNode = node !== null && egressSide === 'internal' ? node.id : fromCluster ? this.sourceNodeId(sender, src, topVia, cluster) : null;
       // Top entry faces the next hop, so its side's address is what that peer's route set starts
       // with. Two entries when the two sides differ in address or transport (RFC 3261 §16.6
       // step 4, double record-routing), so each peer reaches siplb the way it can.
@@ -209,8 +208,9 @@ export class SipProxy {
     return cluster.isClusterAddress(src.ip, src.port);
   }
 
-  private sourceNodeId(src: Inbound, topVia: Via, cluster: ClusterSnapshot): string | null {
-    const n = cluster.nodeAt(src.ip, src.port) ?? cluster.nodeAt(src.ip, topVia.port ?? 5060);
+  /** The sending node, or (two ports: sent from another port of its IP) the node its Via names. */
+  private sourceNodeId(sender: SipNode | undefined, src: Inbound, topVia: Via, cluster: ClusterSnapshot): string | null {
+    const n = sender ?? cluster.nodeAt(src.ip, topVia.port ?? 5060);
     return n === undefined ? null : n.id;
   }
 

@@ -49,10 +49,6 @@ export class TcpEndpoint {
     return this.server.address() as net.AddressInfo;
   }
 
-  get connectionCount(): number {
-    return this.conns.size;
-  }
-
   listen(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new BindError(`cannot bind TCP ${host}:${port}: ${err.message}`));
