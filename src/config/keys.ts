@@ -237,6 +237,86 @@ const headerName: Parser<string> = (raw, key) => {
   return raw;
 };
 
+// Where the hash and user-based algorithms read their key: Call-ID, From/To (the URI user),
+// from.user/to.user, from.uri/to.uri, or any other header name (its whole value).
+const affinityKey: Parser<string> = (raw, key) => {
+  if (!/^[A-Za-z0-9\-.!%*_+`'~]+$/.test(raw)) {
+    rejecter(key, raw)('expected Call-ID, From, To, from.user, to.user, from.uri, to.uri or a SIP header name');
+  }
+  const lower = raw.toLowerCase();
+  if (lower.includes('.') && !['from.user', 'to.user', 'from.uri', 'to.uri'].includes(lower) && /^(from|to|f|t)\./.test(lower)) {
+    rejecter(key, raw)('only from.user, to.user, from.uri and to.uri select a part of From or To');
+  }
+  return raw;
+};
+
+const regex: Parser<RegExp> = (raw, key) => {
+  try {
+    // Compiled alone first: wrapping alone would accept 'a)|(b' as a different pattern.
+    new RegExp(raw);
+    return new RegExp(`^(?:${raw})$`);
+  } catch (err) {
+    return rejecter(key, raw)(`not a valid regular expression: ${(err as Error).message}`);
+  }
+};
+
+// Restcomm's form: ( 10.0.0.1, 10.0.0.2 ) ( 10.0.0.3 ). Members are node IPs (every port of
+// that IP) or ip:port, normalised to the text node ids use.
+const subclusters: Parser<string[][]> = (raw, key) => {
+  const reject = rejecter(key, raw);
+  const groups: string[][] = [];
+  const seen = new Set<string>();
+  let rest = raw.trim();
+  while (rest.length > 0) {
+    const m = /^\(([^()]*)\)\s*,?\s*/.exec(rest);
+    if (m === null) return reject('expected groups in parentheses, e.g. (10.0.0.1,10.0.0.2)(10.0.0.3)');
+    const group: string[] = [];
+    for (const entry of m[1].split(',').map((x) => x.trim()).filter((x) => x.length > 0)) {
+      const bad = entryRejecter(key, raw, entry);
+      const hp = /^\[([^\]]+)\]:(\d+)$/.exec(entry) ?? /^([^:\[\]]+):(\d+)$/.exec(entry);
+      const host = hp === null ? entry.replace(/^\[(.*)\]$/, '$1') : hp[1];
+      if (isIP(host) === 0) bad('expected an IP address or ip:port');
+      const ip = canonicalIp(host);
+      const member = hp === null ? ip : `${isIP(ip) === 6 ? `[${ip}]` : ip}:${portNumber(hp[2], bad)}`;
+      if (seen.has(member)) bad('listed twice');
+      seen.add(member);
+      group.push(member);
+    }
+    if (group.length === 0) reject('a group is empty');
+    groups.push(group);
+    rest = rest.slice(m[0].length);
+  }
+  return groups;
+};
+
+const loadFactor: Parser<number> = (raw, key) => {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || Number(raw) > 10) rejecter(key, raw)('expected a number from 0 to 10, e.g. 0.25 (0 turns bounded load off)');
+  return Number(raw);
+};
+
+const storeKind: Parser<'memory' | 'redis'> = (raw, key) => {
+  const lower = raw.toLowerCase();
+  if (lower === 'memory' || lower === 'redis') return lower;
+  return rejecter(key, raw)('expected memory or redis');
+};
+
+const redisUrl: Parser<string> = (raw, key) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return rejecter(key, raw)('expected a URL such as redis://127.0.0.1:6379');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') rejecter(key, raw)('scheme must be redis: or rediss:');
+  if (u.hostname === '') rejecter(key, raw)('host is missing');
+  return raw;
+};
+
+const keyPrefix: Parser<string> = (raw, key) => {
+  if (!/^[A-Za-z0-9:_.{}-]{1,64}$/.test(raw)) rejecter(key, raw)('expected 1 to 64 characters of A-Z a-z 0-9 : _ . - { }');
+  return raw;
+};
+
 const secret: Parser<string> = (raw, key) => {
   const length = [...raw].length;
   // The value is not echoed: an error message ends up in logs, and this may be a real password.
@@ -315,8 +395,63 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   sipHeaderAffinityKey: {
     key: 'sipHeaderAffinityKey', field: 'sipHeaderAffinityKey', shownDefault: 'Call-ID', defaultValue: 'Call-ID',
-    description: 'Header whose value the hash-based algorithms use to pick a node (validated now; no effect with Call-ID affinity, the only algorithm of this version).',
+    description: 'Key of the hash and user-based algorithms: Call-ID, From or To (the URI user), from.user, to.user, from.uri, to.uri, or any header name (its whole value).',
+    parse: affinityKey,
+  },
+  sipHeaderAffinityExclusionPattern: {
+    key: 'sipHeaderAffinityExclusionPattern', field: 'sipHeaderAffinityExclusionPattern', shownDefault: 'none', defaultValue: null,
+    description: 'User-based algorithm: a regular expression; a key it matches in full (e.g. anonymous) is replaced by the sipHeaderAffinityFallbackKey.',
+    parse: optional(regex),
+  },
+  sipHeaderAffinityFallbackKey: {
+    key: 'sipHeaderAffinityFallbackKey', field: 'sipHeaderAffinityFallbackKey', shownDefault: 'From', defaultValue: 'From',
+    description: 'User-based algorithm: key used when the affinity key matches the exclusion pattern or is missing (same forms as sipHeaderAffinityKey).',
+    parse: affinityKey,
+  },
+  httpAffinityKey: {
+    key: 'httpAffinityKey', field: 'httpAffinityKey', shownDefault: 'appsession', defaultValue: 'appsession',
+    description: 'URL query parameter whose value the hash algorithms use to pick a node for HTTP requests.',
     parse: headerName,
+  },
+  subclusterMap: {
+    key: 'subclusterMap', field: 'subclusterMap', shownDefault: 'none', defaultValue: [],
+    description: 'Cluster-subdomain algorithm: node groups, e.g. (10.0.0.1,10.0.0.2)(10.0.0.3); a failed node\'s calls move within its group first.',
+    parse: subclusters,
+  },
+  hashLoadFactor: {
+    key: 'hashLoadFactor', field: 'hashLoadFactor', shownDefault: '0 (off)', defaultValue: 0,
+    description: 'Bounded load for the consistent-hash algorithms: no node takes a new call while it has more than (1 + value) times the mean active calls; 0 turns it off (siplb key).',
+    parse: loadFactor,
+  },
+  stateStore: {
+    key: 'stateStore', field: 'stateStore', shownDefault: 'memory', defaultValue: 'memory',
+    description: 'Where affinity, hash assignments, registered nodes and call counts live: memory (this process) or redis (shared by every balancer using the same Redis) (siplb key).',
+    parse: storeKind,
+  },
+  redisUrl: {
+    key: 'redisUrl', field: 'redisUrl', shownDefault: 'redis://127.0.0.1:6379', defaultValue: 'redis://127.0.0.1:6379',
+    description: 'Redis server for stateStore=redis, redis:// or rediss://, user and password in the URL if needed (siplb key).',
+    parse: redisUrl,
+  },
+  redisCluster: {
+    key: 'redisCluster', field: 'redisCluster', shownDefault: 'none', defaultValue: [],
+    description: 'Comma list of host:port seed nodes of a Redis Cluster; when set, stateStore=redis uses the cluster (credentials and TLS from redisUrl) (siplb key).',
+    parse: (raw, key) => {
+      const list = hostPortList(raw, key);
+      const bad = list.find((e) => e.port === null);
+      if (bad !== undefined) rejecter(key, raw)(`entry '${bad.host}': a port is required`);
+      return list;
+    },
+  },
+  redisKeyPrefix: {
+    key: 'redisKeyPrefix', field: 'redisKeyPrefix', shownDefault: 'siplb:', defaultValue: 'siplb:',
+    description: 'Prefix of every Redis key siplb writes; balancers that must agree use the same prefix (siplb key).',
+    parse: keyPrefix,
+  },
+  redisReadTimeout: {
+    key: 'redisReadTimeout', field: 'redisReadTimeout', shownDefault: '100', defaultValue: 100,
+    description: 'Milliseconds a request whose call is unknown locally waits for Redis before siplb decides without it (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1, 10_000, rejecter(key, raw), 'must be an integer from 1 to 10000 (milliseconds)'),
   },
   nodeTimeout: {
     key: 'nodeTimeout', field: 'nodeTimeout', shownDefault: '8400', defaultValue: 8400,

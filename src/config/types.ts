@@ -29,7 +29,17 @@ export interface Config {
   callIdAffinityMaxTimeInCache: number; // seconds; default 500
   callIdAffinityGroupFailover: boolean; // default false
   callIdAffinityMaxEntries: number;     // siplb key; default 2_000_000 (oldest evicted beyond it)
-  sipHeaderAffinityKey: string;         // default 'Call-ID'
+  sipHeaderAffinityKey: string;         // default 'Call-ID'; see src/balancer/affinity-key.ts
+  sipHeaderAffinityExclusionPattern: RegExp | null; // user-based: keys matching it use the fallback key
+  sipHeaderAffinityFallbackKey: string; // default 'From'
+  httpAffinityKey: string;              // URL query parameter for HTTP hashing; default 'appsession'
+  subclusterMap: string[][];            // groups of node hosts (ip or ip:port); default []
+  hashLoadFactor: number;               // bounded-load epsilon; 0 = off (siplb key)
+  stateStore: 'memory' | 'redis';       // siplb key; default memory
+  redisUrl: string;                     // default redis://127.0.0.1:6379
+  redisCluster: HostPort[];             // cluster seed nodes; empty = standalone redisUrl
+  redisKeyPrefix: string;               // default 'siplb:'
+  redisReadTimeout: number;             // ms a local miss may wait for Redis; default 100
   nodeTimeout: number;                  // ms; default 8400
   heartbeatInterval: number;            // ms; default 150
   heartbeatPort: number | null;         // null = 2610 if free (HTTP/JSON node registration, internal side)

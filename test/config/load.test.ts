@@ -38,6 +38,16 @@ const DEFAULTS: Config = {
   callIdAffinityGroupFailover: false,
   callIdAffinityMaxEntries: 2_000_000,
   sipHeaderAffinityKey: 'Call-ID',
+  sipHeaderAffinityExclusionPattern: null,
+  sipHeaderAffinityFallbackKey: 'From',
+  httpAffinityKey: 'appsession',
+  subclusterMap: [],
+  hashLoadFactor: 0,
+  stateStore: 'memory',
+  redisUrl: 'redis://127.0.0.1:6379',
+  redisCluster: [],
+  redisKeyPrefix: 'siplb:',
+  redisReadTimeout: 100,
   nodeTimeout: 8400,
   heartbeatInterval: 150,
   heartbeatPort: null,
@@ -241,6 +251,60 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
   { name: 'sipHeaderAffinityKey From', input: 'sipHeaderAffinityKey=From', expected: { sipHeaderAffinityKey: 'From' } },
   { name: 'sipHeaderAffinityKey from.user', input: 'sipHeaderAffinityKey=from.user', expected: { sipHeaderAffinityKey: 'from.user' } },
   { name: 'sipHeaderAffinityKey token characters', input: 'sipHeaderAffinityKey=X-Tenant_Id.1', expected: { sipHeaderAffinityKey: 'X-Tenant_Id.1' } },
+  { name: 'sipHeaderAffinityKey Call-ID', input: 'sipHeaderAffinityKey=Call-ID', expected: { sipHeaderAffinityKey: 'Call-ID' } },
+  { name: 'sipHeaderAffinityKey to.user', input: 'sipHeaderAffinityKey=to.user', expected: { sipHeaderAffinityKey: 'to.user' } },
+  { name: 'sipHeaderAffinityKey from.uri', input: 'sipHeaderAffinityKey=from.uri', expected: { sipHeaderAffinityKey: 'from.uri' } },
+  { name: 'sipHeaderAffinityKey TO.URI kept as written', input: 'sipHeaderAffinityKey=TO.URI', expected: { sipHeaderAffinityKey: 'TO.URI' } },
+  { name: 'sipHeaderAffinityKey X-Tenant', input: 'sipHeaderAffinityKey=X-Tenant', expected: { sipHeaderAffinityKey: 'X-Tenant' } },
+  {
+    name: 'sipHeaderAffinityExclusionPattern is anchored to the whole key',
+    input: 'sipHeaderAffinityExclusionPattern=anonymous|unknown',
+    expected: { sipHeaderAffinityExclusionPattern: /^(?:anonymous|unknown)$/ },
+  },
+  { name: 'sipHeaderAffinityExclusionPattern empty means none', input: 'sipHeaderAffinityExclusionPattern=', expected: { sipHeaderAffinityExclusionPattern: null } },
+  { name: 'sipHeaderAffinityFallbackKey To', input: 'sipHeaderAffinityFallbackKey=To', expected: { sipHeaderAffinityFallbackKey: 'To' } },
+  { name: 'sipHeaderAffinityFallbackKey from.uri', input: 'sipHeaderAffinityFallbackKey=from.uri', expected: { sipHeaderAffinityFallbackKey: 'from.uri' } },
+  { name: 'sipHeaderAffinityFallbackKey Call-ID', input: 'sipHeaderAffinityFallbackKey=Call-ID', expected: { sipHeaderAffinityFallbackKey: 'Call-ID' } },
+  { name: 'httpAffinityKey jsessionid', input: 'httpAffinityKey=jsessionid', expected: { httpAffinityKey: 'jsessionid' } },
+  { name: 'httpAffinityKey with underscore and dot', input: 'httpAffinityKey=app_session.id', expected: { httpAffinityKey: 'app_session.id' } },
+  {
+    name: 'subclusterMap Restcomm form',
+    input: 'subclusterMap=(10.0.0.1,10.0.0.2)(10.0.0.3)',
+    expected: { subclusterMap: [['10.0.0.1', '10.0.0.2'], ['10.0.0.3']] },
+  },
+  {
+    name: 'subclusterMap with blanks and an ip:port member',
+    input: 'subclusterMap=( 10.0.0.1 , 10.0.0.2 ) ( 10.0.0.3:5080 )',
+    expected: { subclusterMap: [['10.0.0.1', '10.0.0.2'], ['10.0.0.3:5080']] },
+  },
+  { name: 'subclusterMap IPv6 members', input: 'subclusterMap=([::1]:5080,::2)', expected: { subclusterMap: [['[::1]:5080', '::2']] } },
+  {
+    name: 'subclusterMap IPv6 members are stored canonical, brackets without port dropped',
+    input: 'subclusterMap=([0:0:0:0:0:0:0:1]:5080, FD00::2, [fd00::3])',
+    expected: { subclusterMap: [['[::1]:5080', 'fd00::2', 'fd00::3']] },
+  },
+  { name: 'subclusterMap groups separated by a comma', input: 'subclusterMap=(10.0.0.1),(10.0.0.2)', expected: { subclusterMap: [['10.0.0.1'], ['10.0.0.2']] } },
+  { name: 'subclusterMap an IP and one of its ports in different groups', input: 'subclusterMap=(10.0.0.1)(10.0.0.1:5080)', expected: { subclusterMap: [['10.0.0.1'], ['10.0.0.1:5080']] } },
+  { name: 'subclusterMap empty', input: 'subclusterMap=', expected: { subclusterMap: [] } },
+  { name: 'hashLoadFactor 0', input: 'hashLoadFactor=0', expected: { hashLoadFactor: 0 } },
+  { name: 'hashLoadFactor 0.25', input: 'hashLoadFactor=0.25', expected: { hashLoadFactor: 0.25 } },
+  { name: 'hashLoadFactor 10', input: 'hashLoadFactor=10', expected: { hashLoadFactor: 10 } },
+
+  // shared state store
+  { name: 'stateStore memory', input: 'stateStore=memory', expected: { stateStore: 'memory' } },
+  { name: 'stateStore REDIS is lowered', input: 'stateStore=REDIS', expected: { stateStore: 'redis' } },
+  { name: 'redisUrl host and port', input: 'redisUrl=redis://h:1', expected: { redisUrl: 'redis://h:1' } },
+  { name: 'redisUrl TLS with credentials and database', input: 'redisUrl=rediss://user:pw@h:6380/0', expected: { redisUrl: 'rediss://user:pw@h:6380/0' } },
+  {
+    name: 'redisCluster seed nodes',
+    input: 'redisCluster=127.0.0.1:7000,127.0.0.1:7001',
+    expected: { redisCluster: [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }] },
+  },
+  { name: 'redisCluster empty', input: 'redisCluster=', expected: { redisCluster: [] } },
+  { name: 'redisKeyPrefix', input: 'redisKeyPrefix=lb-eu.1:', expected: { redisKeyPrefix: 'lb-eu.1:' } },
+  { name: 'redisKeyPrefix with a cluster hash tag', input: 'redisKeyPrefix={siplb}:', expected: { redisKeyPrefix: '{siplb}:' } },
+  { name: 'redisReadTimeout 1', input: 'redisReadTimeout=1', expected: { redisReadTimeout: 1 } },
+  { name: 'redisReadTimeout 10000', input: 'redisReadTimeout=10000', expected: { redisReadTimeout: 10000 } },
 
   // timers
   { name: 'nodeTimeout 1', input: 'nodeTimeout=1', expected: { nodeTimeout: 1 } },
@@ -432,6 +496,46 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'sipHeaderAffinityKey with space', input: 'sipHeaderAffinityKey=Call ID', key: 'sipHeaderAffinityKey', value: 'Call ID', reason: 'SIP header name' },
   { name: 'sipHeaderAffinityKey with colon', input: 'sipHeaderAffinityKey=Call-ID\\:', key: 'sipHeaderAffinityKey', value: 'Call-ID:', reason: 'SIP header name' },
   { name: 'sipHeaderAffinityKey with @', input: 'sipHeaderAffinityKey=a@b', key: 'sipHeaderAffinityKey', value: 'a@b' },
+  { name: 'sipHeaderAffinityKey from.host', input: 'sipHeaderAffinityKey=from.host', key: 'sipHeaderAffinityKey', value: 'from.host', reason: 'only from.user, to.user, from.uri and to.uri' },
+  { name: 'sipHeaderAffinityKey To.Host', input: 'sipHeaderAffinityKey=To.Host', key: 'sipHeaderAffinityKey', value: 'To.Host', reason: 'only from.user, to.user, from.uri and to.uri' },
+  { name: 'sipHeaderAffinityExclusionPattern (', input: 'sipHeaderAffinityExclusionPattern=(', key: 'sipHeaderAffinityExclusionPattern', value: '(', reason: 'not a valid regular expression' },
+  {
+    // Not a regular expression on its own; wrapped as ^(?:...)$ it would compile to
+    // ^(?:anonymous)|(x)$ and exclude every key that merely starts with "anonymous".
+    name: 'sipHeaderAffinityExclusionPattern with an unmatched )',
+    input: 'sipHeaderAffinityExclusionPattern=anonymous)|(x', key: 'sipHeaderAffinityExclusionPattern', value: 'anonymous)|(x', reason: 'not a valid regular expression',
+  },
+  { name: 'sipHeaderAffinityFallbackKey from.host', input: 'sipHeaderAffinityFallbackKey=from.host', key: 'sipHeaderAffinityFallbackKey', value: 'from.host', reason: 'only from.user' },
+  { name: 'sipHeaderAffinityFallbackKey empty', input: 'sipHeaderAffinityFallbackKey=', key: 'sipHeaderAffinityFallbackKey', value: '', reason: 'expected Call-ID, From, To' },
+  { name: 'httpAffinityKey empty', input: 'httpAffinityKey=', key: 'httpAffinityKey', value: '', reason: 'SIP header name' },
+  { name: 'httpAffinityKey with =', input: 'httpAffinityKey=a\\=b', key: 'httpAffinityKey', value: 'a=b' },
+  { name: 'subclusterMap without parentheses', input: 'subclusterMap=10.0.0.1,10.0.0.2', key: 'subclusterMap', value: '10.0.0.1,10.0.0.2', reason: 'expected groups in parentheses' },
+  { name: 'subclusterMap unclosed group', input: 'subclusterMap=(10.0.0.1)(10.0.0.2', key: 'subclusterMap', value: '(10.0.0.1)(10.0.0.2', reason: 'expected groups in parentheses' },
+  { name: 'subclusterMap text between groups', input: 'subclusterMap=(10.0.0.1) and (10.0.0.2)', key: 'subclusterMap', value: '(10.0.0.1) and (10.0.0.2)', reason: 'expected groups in parentheses' },
+  { name: 'subclusterMap empty group', input: 'subclusterMap=(10.0.0.1)()', key: 'subclusterMap', value: '(10.0.0.1)()', reason: 'a group is empty' },
+  { name: 'subclusterMap group of commas', input: 'subclusterMap=( , )', key: 'subclusterMap', value: '( , )', reason: 'a group is empty' },
+  { name: 'subclusterMap host name', input: 'subclusterMap=(as1.example.com,10.0.0.2)', key: 'subclusterMap', value: '(as1.example.com,10.0.0.2)', reason: "entry 'as1.example.com': expected an IP address or ip:port" },
+  { name: 'subclusterMap duplicate', input: 'subclusterMap=(10.0.0.1,10.0.0.2)(10.0.0.1)', key: 'subclusterMap', value: '(10.0.0.1,10.0.0.2)(10.0.0.1)', reason: "entry '10.0.0.1': listed twice" },
+  { name: 'subclusterMap duplicate IPv6 written two ways', input: 'subclusterMap=(::1)(0:0:0:0:0:0:0:1)', key: 'subclusterMap', value: '(::1)(0:0:0:0:0:0:0:1)', reason: 'listed twice' },
+  { name: 'subclusterMap port 0', input: 'subclusterMap=(10.0.0.1:0)', key: 'subclusterMap', value: '(10.0.0.1:0)', reason: 'port must be an integer from 1 to 65535' },
+  { name: 'hashLoadFactor -1', input: 'hashLoadFactor=-1', key: 'hashLoadFactor', value: '-1', reason: 'expected a number from 0 to 10' },
+  { name: 'hashLoadFactor 11', input: 'hashLoadFactor=11', key: 'hashLoadFactor', value: '11', reason: 'expected a number from 0 to 10' },
+  { name: 'hashLoadFactor abc', input: 'hashLoadFactor=abc', key: 'hashLoadFactor', value: 'abc', reason: 'expected a number from 0 to 10' },
+  { name: 'hashLoadFactor 10.5', input: 'hashLoadFactor=10.5', key: 'hashLoadFactor', value: '10.5', reason: 'expected a number from 0 to 10' },
+  { name: 'hashLoadFactor empty', input: 'hashLoadFactor=', key: 'hashLoadFactor', value: '' },
+
+  // shared state store
+  { name: 'stateStore mongo', input: 'stateStore=mongo', key: 'stateStore', value: 'mongo', reason: 'expected memory or redis' },
+  { name: 'stateStore empty', input: 'stateStore=', key: 'stateStore', value: '', reason: 'expected memory or redis' },
+  { name: 'redisUrl http scheme', input: 'redisUrl=http://x', key: 'redisUrl', value: 'http://x', reason: 'scheme must be redis: or rediss:' },
+  { name: 'redisUrl not a URL', input: 'redisUrl=not a url', key: 'redisUrl', value: 'not a url', reason: 'expected a URL' },
+  { name: 'redisCluster entry without port', input: 'redisCluster=127.0.0.1:7000,127.0.0.1', key: 'redisCluster', value: '127.0.0.1:7000,127.0.0.1', reason: "entry '127.0.0.1': a port is required" },
+  { name: 'redisCluster duplicate', input: 'redisCluster=127.0.0.1:7000,127.0.0.1:7000', key: 'redisCluster', value: '127.0.0.1:7000,127.0.0.1:7000', reason: 'duplicates an earlier entry' },
+  { name: 'redisKeyPrefix with a space', input: 'redisKeyPrefix=my prefix', key: 'redisKeyPrefix', value: 'my prefix', reason: 'expected 1 to 64 characters' },
+  { name: 'redisKeyPrefix empty', input: 'redisKeyPrefix=', key: 'redisKeyPrefix', value: '', reason: 'expected 1 to 64 characters' },
+  { name: 'redisKeyPrefix 65 characters', input: `redisKeyPrefix=${'p'.repeat(65)}`, key: 'redisKeyPrefix', value: 'p'.repeat(65), reason: 'expected 1 to 64 characters' },
+  { name: 'redisReadTimeout 0', input: 'redisReadTimeout=0', key: 'redisReadTimeout', value: '0', reason: 'must be an integer from 1 to 10000' },
+  { name: 'redisReadTimeout 10001', input: 'redisReadTimeout=10001', key: 'redisReadTimeout', value: '10001', reason: 'must be an integer from 1 to 10000' },
 
   // timers
   { name: 'nodeTimeout 0', input: 'nodeTimeout=0', key: 'nodeTimeout', value: '0', reason: 'integer from 1 to 2147483647 (milliseconds)' },
@@ -462,6 +566,16 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   // syntax errors from the properties reader surface unchanged
   { name: 'malformed unicode escape', input: 'host=\\u00zz', key: 'host', value: '\\u00zz', reason: 'malformed Unicode escape' },
 ];
+
+test('accepts: sipHeaderAffinityExclusionPattern matches exactly the listed keys, in full', () => {
+  const pattern = loadConfigText('sipHeaderAffinityExclusionPattern=anonymous|unknown').config.sipHeaderAffinityExclusionPattern;
+  assert.ok(pattern instanceof RegExp);
+  const CASES: [string, boolean][] = [
+    ['anonymous', true], ['unknown', true],
+    ['anonymous2', false], ['xunknown', false], ['anonymous|unknown', false], ['Anonymous', false], ['', false], ['alice', false],
+  ];
+  for (const [key, excluded] of CASES) assert.equal(pattern.test(key), excluded, key);
+});
 
 for (const c of rejected) {
   test(`rejects: ${c.name}`, () => {
