@@ -5,11 +5,23 @@
 // only, so finished calls do not sit in memory for the whole idle timeout. An idle entry is
 // unusable from idleMs on and freed by 2 * idleMs at the latest. Beyond maxEntries the oldest
 // queued entries are evicted, so a flood of new keys costs affinity, never the process.
+// Each entry carries one number for its owner (`mark`), so a caller that mirrors the table
+// elsewhere (the Redis store: when the entry was last written there) needs no second Map.
 
-interface Entry {
-  nodeId: string;
-  /** Last use. */
+/** An entry as its owner sees it. */
+export interface AffinityEntry {
+  readonly nodeId: string;
+  /** Last use; after close(), when it was closed. */
+  readonly at: number;
+  /** The call ended: the entry only lingers. */
+  readonly closed: boolean;
+  /** Free for the owner; the table only stores it. */
+  mark: number;
+}
+
+interface Entry extends AffinityEntry {
   at: number;
+  closed: boolean;
   /** When it was (re)queued in its Map; Maps iterate in this order. */
   since: number;
 }
@@ -37,20 +49,33 @@ export class AffinityTable {
   }
 
   get(key: string, now = Date.now()): string | undefined {
+    return this.use(key, now)?.nodeId;
+  }
+
+  /** get() that hands back the entry itself (a use: restarts the idle time of a live entry). */
+  use(key: string, now = Date.now()): AffinityEntry | undefined {
     const e = this.live.get(key);
     if (e !== undefined) {
       if (now - e.at > this.idleMs) return undefined;
       e.at = now;
-      return e.nodeId;
+      return e;
     }
     const c = this.closing.get(key);
-    return c !== undefined && now - c.at <= this.lingerMs ? c.nodeId : undefined;
+    return c !== undefined && now - c.at <= this.lingerMs ? c : undefined;
   }
 
-  set(key: string, nodeId: string, now = Date.now()): void {
+  /** The usable entry without counting as a use. */
+  peek(key: string, now = Date.now()): AffinityEntry | undefined {
+    const e = this.live.get(key);
+    if (e !== undefined) return now - e.at > this.idleMs ? undefined : e;
+    const c = this.closing.get(key);
+    return c !== undefined && now - c.at <= this.lingerMs ? c : undefined;
+  }
+
+  set(key: string, nodeId: string, now = Date.now(), mark = 0): void {
     this.closing.delete(key);
     this.live.delete(key);
-    this.live.set(key, { nodeId, at: now, since: now });
+    this.live.set(key, { nodeId, at: now, since: now, closed: false, mark });
     if (this.live.size + this.closing.size > this.maxEntries) this.evictOldest();
   }
 
@@ -64,14 +89,19 @@ export class AffinityTable {
     }
   }
 
-  /** Keep the entry only for the linger window (BYE seen: retransmissions may still come). */
-  close(key: string, now = Date.now()): void {
+  /**
+   * Keep the entry only for the linger window (BYE seen: retransmissions may still come).
+   * False when there was no live entry to close.
+   */
+  close(key: string, now = Date.now()): boolean {
     const e = this.live.get(key);
-    if (e === undefined) return;
+    if (e === undefined) return false;
     this.live.delete(key);
     e.at = now;
     e.since = now;
+    e.closed = true;
     this.closing.set(key, e);
+    return true;
   }
 
   sweep(now: number): void {

@@ -1,0 +1,82 @@
+// Shared state: what several balancers must agree on. The default in-memory store keeps it in
+// this process; the Redis store (redis-store.ts) shares it between every balancer that points at
+// the same Redis. The data path only ever touches the local tier synchronously; the shared tier is
+// written through without waiting and read only on a local miss, with a bounded wait.
+
+import type { NodeRegistration } from '../cluster/registry.ts';
+
+export interface AssignmentOptions {
+  /** An entry not used for this long is gone (local tier) and expires in the shared tier. */
+  idleMs: number;
+  /** After end(): how long the entry still answers (retransmissions of the last transaction). */
+  lingerMs: number;
+  /** Bound on local entries; the oldest go first beyond it. */
+  maxEntries?: number;
+}
+
+/** One namespace of key -> node id assignments: Call-ID affinity, hash assignments, users. */
+export interface AssignmentMap {
+  /** Local tier only; never waits. */
+  get(key: string): string | undefined;
+  /**
+   * After a local miss: the shared tier's answer (cached locally when found). Null when there is
+   * no shared tier or it is unavailable right now, so the caller decides at once. The Promise
+   * never rejects and settles within the store's read timeout (undefined on timeout).
+   */
+  fetch(key: string): Promise<string | undefined> | null;
+  /** Record an assignment locally and write it through to the shared tier. */
+  set(key: string, nodeId: string): void;
+  /** The call is over: the entry lingers for lingerMs, locally and in the shared tier. */
+  end(key: string): void;
+  /** Entries held locally. */
+  readonly size: number;
+  /** Local entries dropped to stay within maxEntries. */
+  readonly evicted: number;
+  close(): void;
+}
+
+/** A registered node as every balancer sees it. */
+export interface SharedNodeRecord {
+  id: string;
+  registration: NodeRegistration;
+  draining: boolean;
+  /** Wall-clock ms of the last heartbeat any balancer received (balancers keep clocks in sync). */
+  heardAt: number;
+  /** Balancer that wrote the record. */
+  by: string;
+}
+
+export interface NodeDirectory {
+  /** Write (or refresh) a node's record; fire and forget. */
+  publish(rec: SharedNodeRecord): void;
+  /** The node stopped for good (its `stop` message). */
+  remove(id: string): void;
+  /** Every record; null when the shared tier is unavailable. Never rejects. */
+  list(): Promise<SharedNodeRecord[] | null>;
+}
+
+/** Active calls per node, as each balancer counts its own. */
+export interface CallCountBoard {
+  /** This balancer's counts, replacing what it published before; fire and forget. */
+  publish(balancerId: string, counts: ReadonlyMap<string, number>): void;
+  /** Sum of what other live balancers published; null when unavailable. Never rejects. */
+  others(balancerId: string): Promise<Map<string, number> | null>;
+}
+
+export interface StateStore {
+  readonly kind: 'memory' | 'redis';
+  /** Connect. Resolves when ready or, if the shared tier is down, once that is known (never throws for an outage). */
+  start(): Promise<void>;
+  assignments(namespace: string, opts: AssignmentOptions): AssignmentMap;
+  readonly nodes: NodeDirectory;
+  readonly calls: CallCountBoard;
+  /** The secret every balancer of this store uses: the stored one, or `candidate` stored as it. */
+  sharedSecret(candidate: string): Promise<string>;
+  /** The shared tier answers right now. */
+  readonly available: boolean;
+  /** Times the shared tier became unavailable since start. */
+  readonly outages: number;
+  /** Called each time the shared tier comes back (reconcile local state into it). */
+  onAvailable(listener: () => void): void;
+  close(): Promise<void>;
+}

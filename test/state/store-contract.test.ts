@@ -1,0 +1,307 @@
+// The StateStore contract, one table of cases run against every implementation: the in-memory
+// store, the Redis store on one server and the Redis store on a 3-master Redis Cluster. The Redis
+// kinds also run the cases only a shared tier can pass (two balancers, key prefixes, shared TTLs).
+// Expiry is real time with small windows (idle 300 ms, linger 150 ms); every wait is bounded.
+
+import { after, before, describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { HostPort } from '../../src/config/types.ts';
+import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { RedisStateStore } from '../../src/state/redis-store.ts';
+import type { AssignmentOptions, SharedNodeRecord, StateStore } from '../../src/state/store.ts';
+import { startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../helpers/redis.ts';
+
+const IDLE_MS = 300;
+const LINGER_MS = 150;
+const TIMES: AssignmentOptions = { idleMs: IDLE_MS, lingerMs: LINGER_MS };
+const NS = 'callid';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns true; fails with `what` after `ms`. */
+async function eventually(what: string, ms: number, probe: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+interface Kind {
+  name: string;
+  /** Balancers of one prefix share state (false: each store is a group of one). */
+  shared: boolean;
+  before?: () => Promise<void>;
+  after?: () => Promise<void>;
+  /** A started store; `prefix` selects the key space (unique per test unless shared on purpose). */
+  open(prefix: string): Promise<StateStore>;
+}
+
+let prefixes = 0;
+const uniquePrefix = (): string => `contract${process.pid}-${++prefixes}:`;
+
+/** Opens stores that are closed when the test ends, passed or not. */
+function opener(kind: Kind, t: TestContext): (prefix: string) => Promise<StateStore> {
+  return async (prefix) => {
+    const store = await kind.open(prefix);
+    t.after(() => store.close());
+    return store;
+  };
+}
+
+function record(id: string, draining = false): SharedNodeRecord {
+  return {
+    id,
+    registration: { ip: '10.0.0.1', ports: { udp: 5060, tcp: 5060 }, sessionId: `s-${id}`, version: '1.0' },
+    draining,
+    heardAt: 1_700_000_000_000,
+    by: 'balancer-a',
+  };
+}
+
+const byId = (a: SharedNodeRecord, b: SharedNodeRecord): number => a.id.localeCompare(b.id);
+
+interface Case {
+  name: string;
+  run(open: (prefix: string) => Promise<StateStore>, kind: Kind): Promise<void>;
+}
+
+const contract: Case[] = [
+  {
+    name: 'set then get; unknown keys are undefined; set replaces',
+    async run(open) {
+      const s = await open(uniquePrefix());
+      const m = s.assignments(NS, TIMES);
+      m.set('a', 'node-1');
+      m.set('b', 'node-2');
+      assert.equal(m.get('a'), 'node-1');
+      assert.equal(m.get('b'), 'node-2');
+      assert.equal(m.get('c'), undefined);
+      m.set('a', 'node-3');
+      assert.equal(m.get('a'), 'node-3');
+      assert.equal(m.size, 2);
+      assert.equal(m.evicted, 0);
+    },
+  },
+  {
+    name: 'end(): the entry answers for the linger window, then is gone',
+    async run(open) {
+      const m = (await open(uniquePrefix())).assignments(NS, TIMES);
+      m.set('a', 'node-1');
+      m.end('a');
+      assert.equal(m.get('a'), 'node-1', 'retransmissions right after end() still find the node');
+      await sleep(LINGER_MS + 100);
+      assert.equal(m.get('a'), undefined);
+    },
+  },
+  {
+    name: 'idle expiry: gone after idleMs without use; every use restarts the idle time',
+    async run(open) {
+      const m = (await open(uniquePrefix())).assignments(NS, TIMES);
+      m.set('used', 'node-1');
+      m.set('idle', 'node-2');
+      for (let i = 0; i < 5; i++) {
+        await sleep(IDLE_MS / 3);
+        assert.equal(m.get('used'), 'node-1', `use ${i}`);
+      }
+      assert.equal(m.get('idle'), undefined, 'not used for 500 ms > idleMs');
+    },
+  },
+  {
+    name: 'maxEntries bounds the local tier: the oldest go first',
+    async run(open) {
+      const m = (await open(uniquePrefix())).assignments(NS, { ...TIMES, maxEntries: 2 });
+      m.set('a', 'node-1');
+      m.set('b', 'node-1');
+      m.set('c', 'node-1');
+      assert.equal(m.size, 2);
+      assert.equal(m.evicted, 1);
+      assert.equal(m.get('a'), undefined);
+      assert.equal(m.get('c'), 'node-1');
+    },
+  },
+  {
+    name: 'node directory: publish, republish, list, remove',
+    async run(open) {
+      const s = await open(uniquePrefix());
+      assert.deepEqual(await s.nodes.list(), []);
+      s.nodes.publish(record('n1'));
+      s.nodes.publish(record('n2'));
+      s.nodes.publish(record('n1', true));
+      const listed = await s.nodes.list();
+      assert.ok(listed !== null);
+      assert.deepEqual(listed.sort(byId), [record('n1', true), record('n2')]);
+      s.nodes.remove('n1');
+      assert.deepEqual(await s.nodes.list(), [record('n2')]);
+    },
+  },
+  {
+    name: 'call board: others() sums every other balancer, excludes the caller',
+    async run(open) {
+      const s = await open(uniquePrefix());
+      assert.deepEqual(await s.calls.others('b1'), new Map());
+      s.calls.publish('b1', new Map([['n1', 100]]));
+      s.calls.publish('b2', new Map([['n1', 2], ['n2', 3]]));
+      s.calls.publish('b3', new Map([['n1', 5]]));
+      assert.deepEqual(await s.calls.others('b1'), new Map([['n1', 7], ['n2', 3]]));
+      s.calls.publish('b3', new Map([['n2', 1]]));
+      assert.deepEqual(await s.calls.others('b2'), new Map([['n1', 100], ['n2', 1]]), 'a publish replaces the previous one');
+    },
+  },
+  {
+    name: 'sharedSecret: the first candidate is stored; other balancers get it',
+    async run(open, kind) {
+      const prefix = uniquePrefix();
+      const a = await open(prefix);
+      assert.equal(await a.sharedSecret('first'), 'first');
+      if (!kind.shared) return;
+      const b = await open(prefix);
+      assert.equal(await b.sharedSecret('second'), 'first');
+      assert.equal(await a.sharedSecret('third'), 'first');
+    },
+  },
+];
+
+/** Cases only a shared tier passes: two balancers (stores) on one Redis. */
+const sharedOnly: Case[] = [
+  {
+    name: 'a set() on balancer A is fetched by B, then answered locally by B',
+    async run(open) {
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, TIMES);
+      const b = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(b.get('call-1'), undefined);
+      a.set('call-1', 'node-7');
+      await eventually('B fetches what A set', 1000, async () => (await b.fetch('call-1')) === 'node-7');
+      assert.equal(b.get('call-1'), 'node-7', 'the fetched answer is kept locally');
+    },
+  },
+  {
+    name: 'fetch() of an unknown key resolves undefined',
+    async run(open) {
+      const b = (await open(uniquePrefix())).assignments(NS, TIMES);
+      const answer = b.fetch('no-such-call');
+      assert.ok(answer !== null, 'the shared tier is available');
+      assert.equal(await answer, undefined);
+      assert.equal(b.get('no-such-call'), undefined);
+    },
+  },
+  {
+    name: 'different key prefixes do not see each other',
+    async run(open) {
+      const p1 = uniquePrefix();
+      const a = await open(p1);
+      const sameGroup = await open(p1);
+      const otherGroup = await open(uniquePrefix());
+      a.assignments(NS, TIMES).set('call-1', 'node-1');
+      a.nodes.publish(record('n1'));
+      a.calls.publish('b1', new Map([['n1', 4]]));
+      assert.equal(await a.sharedSecret('secret-1'), 'secret-1');
+      await eventually('the write landed', 1000, async () => (await sameGroup.assignments(NS, TIMES).fetch('call-1')) === 'node-1');
+      assert.equal(await otherGroup.assignments(NS, TIMES).fetch('call-1'), undefined);
+      assert.deepEqual(await otherGroup.nodes.list(), []);
+      assert.deepEqual(await otherGroup.calls.others('b2'), new Map());
+      assert.equal(await otherGroup.sharedSecret('secret-2'), 'secret-2');
+    },
+  },
+  {
+    name: 'namespaces of one prefix do not see each other',
+    async run(open) {
+      const prefix = uniquePrefix();
+      const a = await open(prefix);
+      const b = await open(prefix);
+      a.assignments('callid', TIMES).set('k', 'node-1');
+      await eventually('the write landed', 1000, async () => (await b.assignments('callid', TIMES).fetch('k')) === 'node-1');
+      assert.equal(await b.assignments('user', TIMES).fetch('k'), undefined);
+    },
+  },
+  {
+    name: 'end(): the shared entry lingers, then expires',
+    async run(open) {
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, { idleMs: 10_000, lingerMs: LINGER_MS });
+      const reader = await open(prefix);
+      a.set('call-1', 'node-1');
+      await eventually('the write landed', 1000, async () => (await reader.assignments(NS, TIMES).fetch('call-1')) === 'node-1');
+      a.end('call-1');
+      await eventually('the shared entry expired after lingerMs', 1000, async () => (await reader.assignments(NS, TIMES).fetch('call-1')) === undefined);
+    },
+  },
+  {
+    name: 'shared entries expire after idleMs, unless the call is used (TTL refresh)',
+    async run(open) {
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, TIMES);
+      const reader = await open(prefix);
+      a.set('quiet', 'node-1');
+      a.set('busy', 'node-2');
+      for (let i = 0; i < 7; i++) {
+        await sleep(IDLE_MS / 3);
+        assert.equal(a.get('busy'), 'node-2');
+      }
+      // 700 ms after the set: 'quiet' (written once, PX 300) is gone, 'busy' was rewritten.
+      assert.equal(await reader.assignments(NS, TIMES).fetch('quiet'), undefined);
+      assert.equal(await reader.assignments(NS, TIMES).fetch('busy'), 'node-2');
+    },
+  },
+];
+
+const silent = pino({ level: 'silent' });
+let server: RedisServer | undefined;
+let cluster: RedisClusterServers | undefined;
+
+function redisStore(url: () => string, seeds: () => HostPort[]): (prefix: string) => Promise<StateStore> {
+  return async (keyPrefix) => {
+    const store = new RedisStateStore({ url: url(), cluster: seeds(), keyPrefix, readTimeoutMs: 200, log: silent });
+    await store.start();
+    assert.equal(store.available, true, 'connected at start');
+    return store;
+  };
+}
+
+const kinds: Kind[] = [
+  {
+    name: 'memory',
+    shared: false,
+    async open() {
+      const store = new MemoryStateStore();
+      await store.start();
+      return store;
+    },
+  },
+  {
+    name: 'redis (standalone)',
+    shared: true,
+    async before() {
+      server = await startRedis();
+    },
+    async after() {
+      await server?.stop();
+    },
+    open: redisStore(() => server!.url, () => []),
+  },
+  {
+    name: 'redis (3-master cluster)',
+    shared: true,
+    async before() {
+      cluster = await startRedisCluster(3);
+    },
+    async after() {
+      await cluster?.stop();
+    },
+    open: redisStore(() => 'redis://', () => cluster!.seeds),
+  },
+];
+
+for (const kind of kinds) {
+  describe(`StateStore contract: ${kind.name}`, () => {
+    if (kind.before) before(kind.before);
+    if (kind.after) after(kind.after);
+    for (const c of contract) test(c.name, (t) => c.run(opener(kind, t), kind));
+    if (kind.shared) {
+      for (const c of sharedOnly) test(c.name, (t) => c.run(opener(kind, t), kind));
+    }
+  });
+}
