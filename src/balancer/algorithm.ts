@@ -1,25 +1,77 @@
-// The balancing algorithm contract. An algorithm is a pure-ish decision over the message keys and
-// the current ClusterSnapshot; it may keep affinity state, but it never does I/O on the data path.
+// The balancing algorithm contract (documented for users in docs/algorithms.md). An algorithm is
+// a decision over the message and the current ClusterSnapshot. It may keep assignments, through
+// the StateStore it is given, so that several balancers agree; it never blocks the data path: a
+// decision it can make from local state is returned at once, and only a local miss for a request
+// inside an existing call may return a Promise (a read of the shared store, bounded in time).
 
+import type { Logger } from 'pino';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { SipNode } from '../cluster/node.ts';
+import type { Config } from '../config/types.ts';
 import type { SipMessage } from '../sip/message.ts';
+import type { StateStore } from '../state/store.ts';
 
 export interface PickRequest {
   readonly msg: SipMessage;
   readonly callId: string;
+  /**
+   * True for a request that starts something new (an initial INVITE, an out-of-dialog request):
+   * it may only go to a node that takes new calls. False for requests of an existing call (a To
+   * tag, ACK, CANCEL), which may also go to a draining node that has the call.
+   */
+  readonly newCall: boolean;
 }
+
+/** What an HTTP balancer hands an algorithm. */
+export interface HttpPickRequest {
+  readonly method: string;
+  /** Request target as received: path and query. */
+  readonly url: string;
+  /** Header value by lower-case name, or undefined. */
+  header(name: string): string | undefined;
+  readonly remoteAddress: string;
+}
+
+/** Active calls per node as this balancer knows them: its own plus other balancers' (shared store). */
+export interface LoadView {
+  activeCalls(nodeId: string): number;
+}
+
+/** Everything an algorithm is built from. */
+export interface AlgorithmContext {
+  readonly config: Config;
+  readonly store: StateStore;
+  readonly loads: LoadView;
+  readonly log: Logger;
+}
+
+export type PickResult = SipNode | null | Promise<SipNode | null>;
 
 export interface Algorithm {
   /** Canonical short name (as logged and shown by the admin surface). */
   readonly name: string;
   /**
-   * Node for a request from a client that carries no usable node hint. Returns null when no
-   * node can take it (the proxy answers 503).
+   * Node for a request from a client that carries no usable node hint. Null when no node can take
+   * it (the proxy answers 503). A Promise only when the answer needs the shared store; it never
+   * rejects.
    */
-  pick(req: PickRequest, cluster: ClusterSnapshot): SipNode | null;
-  /** The call (Call-ID) is over: affinity may be released after the retransmission window. */
+  pick(req: PickRequest, cluster: ClusterSnapshot): PickResult;
+  /**
+   * The node that had this call (failedNodeId) is gone or down: where the call continues. Every
+   * balancer with the same cluster view must give the same answer, and the calls of one dead node
+   * must spread evenly over the survivors (or, with group failover, all go to one of them).
+   */
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
+  /** Node for an HTTP request (the HTTP balancer calls this when no session cookie decides). */
+  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null;
+  /** Membership changes, for algorithms that keep per-node state. */
+  nodeAdded?(node: SipNode, cluster: ClusterSnapshot): void;
+  nodeRemoved?(nodeId: string, cluster: ClusterSnapshot): void;
+  /** The call (Call-ID) is over: assignments may be released after the retransmission window. */
   callEnded(callId: string): void;
   /** Release timers and state. */
   close(): void;
 }
+
+/** What a user module (`algorithmClass=/path/to/module.js`) exports, as default or `createAlgorithm`. */
+export type AlgorithmFactory = (ctx: AlgorithmContext) => Algorithm;

@@ -18,6 +18,8 @@ export interface NodeView {
 export class ClusterSnapshot {
   /** Nodes that may take new calls, in a stable order (by id). */
   readonly selectable: readonly SipNode[];
+  /** Nodes that may take requests of calls they have (active or draining), in the same order. */
+  readonly alive: readonly SipNode[];
   private readonly states: Map<string, NodeState>;
   private readonly shares: Map<string, number>;
   private readonly byId: Map<string, SipNode>;
@@ -30,6 +32,8 @@ export class ClusterSnapshot {
 
   constructor(views: readonly NodeView[], extraServerNodes: readonly HostPort[] = []) {
     this.selectable = views.filter((v) => v.state === 'active').map((v) => v.node)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.alive = views.filter((v) => v.state !== 'down').map((v) => v.node)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.states = new Map(views.map((v) => [v.node.id, v.state]));
     this.shares = new Map(views.filter((v) => v.share !== undefined && v.share < 1).map((v) => [v.node.id, v.share as number]));
@@ -52,6 +56,11 @@ export class ClusterSnapshot {
   /** Weight for new calls: the node's weight, scaled down while it ramps up after joining. */
   weightOf(node: SipNode): number {
     return node.weight * (this.shares.get(node.id) ?? 1);
+  }
+
+  /** Ramp-up share alone (0, 1], for algorithms that ignore configured weights. */
+  shareOf(node: SipNode): number {
+    return this.shares.get(node.id) ?? 1;
   }
 
   /** State of a known node, or undefined. */

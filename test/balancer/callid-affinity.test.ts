@@ -44,11 +44,14 @@ function algorithm(t: TestContext, groupFailover = false, maxIdleSeconds = 500):
 
 /** Node id picked for each Call-ID in turn (null when none). */
 function picks(a: CallIdAffinity, c: ClusterSnapshot, callIds: string[]): (string | null)[] {
-  return callIds.map((callId) => a.pick({ msg: MSG, callId }, c)?.id ?? null);
+  return callIds.map((callId) => pick(a, c, callId));
 }
 
-function pick(a: CallIdAffinity, c: ClusterSnapshot, callId: string): string | null {
-  return a.pick({ msg: MSG, callId }, c)?.id ?? null;
+/** With the in-memory store every answer is immediate. */
+function pick(a: CallIdAffinity, c: ClusterSnapshot, callId: string, newCall = true): string | null {
+  const r = a.pick({ msg: MSG, callId, newCall }, c);
+  assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
+  return r?.id ?? null;
 }
 
 describe('CallIdAffinity: round robin and stickiness', () => {
@@ -141,20 +144,70 @@ describe('CallIdAffinity: node loss and draining', () => {
     assert.deepEqual(picks(a, n1Down, ['c2', 'c3', 'c4', 'c6', 'c7', 'c8']), [N2, N3, N4, N2, N3, N4].map((n) => n.id));
   });
 
-  test('group failover: when the takeover node dies too, both groups move to one survivor', (t) => {
+  test('group failover: when the takeover node dies too, its calls (own and inherited) move together again', (t) => {
     const a = algorithm(t, true);
-    assert.deepEqual(picks(a, cluster([N1, N2, N3, N4]), ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8']), [N1, N2, N3, N4, N1, N2, N3, N4].map((n) => n.id));
+    const calls = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'];
+    assert.deepEqual(picks(a, cluster([N1, N2, N3, N4]), calls), [N1, N2, N3, N4, N1, N2, N3, N4].map((n) => n.id));
     const n1Down = cluster([N1, N2, N3, N4], { [N1.id]: 'down' });
     const first = pick(a, n1Down, 'c1');
     assert.ok(first !== null && first !== N1.id);
     assert.equal(pick(a, n1Down, 'c5'), first);
     const bothDown = cluster([N1, N2, N3, N4], { [N1.id]: 'down', [first]: 'down' });
-    const second = pick(a, bothDown, 'c1');
+    const firstsCalls = ['c1', 'c5', ...calls.filter((_, i) => [N1, N2, N3, N4][i % 4].id === first)];
+    const second = pick(a, bothDown, firstsCalls[0]);
     assert.ok(second !== null && second !== N1.id && second !== first);
-    assert.equal(pick(a, bothDown, 'c5'), second);
-    // The calls that lived on the takeover node follow the same way.
-    const firstsCalls = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].filter((_, i) => [N1, N2, N3, N4][i % 4].id === first);
     for (const c of firstsCalls) assert.equal(pick(a, bothDown, c), second, c);
+  });
+
+  test('failover spreads a dead node\'s calls evenly over all survivors; nothing else moves', (t) => {
+    const a = algorithm(t);
+    const all = cluster([N1, N2, N3, N4]);
+    const ids = Array.from({ length: 8000 }, (_, i) => `spread-${i}@10.9.9.9`);
+    const before = new Map(ids.map((id) => [id, pick(a, all, id)]));
+    const n2Down = cluster([N1, N2, N3, N4], { [N2.id]: 'down' });
+    const received = new Map<string, number>();
+    for (const id of ids) {
+      const now = pick(a, n2Down, id, false);
+      if (before.get(id) !== N2.id) assert.equal(now, before.get(id), `${id} was not on the dead node and must not move`);
+      else received.set(now as string, (received.get(now as string) ?? 0) + 1);
+    }
+    assert.deepEqual([...received.keys()].sort(), [N1.id, N3.id, N4.id]);
+    for (const [id, n] of received) assert.ok(Math.abs(n - 2000 / 3) / (2000 / 3) < 0.1, `${id} took ${n} of 2000`);
+  });
+
+  test('two balancers with the same view fail a call over to the same node', (t) => {
+    for (const group of [false, true]) {
+      const a = algorithm(t, group);
+      const b = algorithm(t, group);
+      const down = cluster([N1, N2, N3, N4], { [N3.id]: 'down' });
+      for (let i = 0; i < 200; i++) {
+        const req = { msg: MSG, callId: `agree-${i}`, newCall: false };
+        assert.equal(a.repick(req, N3.id, down)?.id, b.repick(req, N3.id, down)?.id);
+      }
+    }
+  });
+
+  test('a call already moved keeps its new node on later failover questions', (t) => {
+    const a = algorithm(t);
+    const down = cluster([N1, N2, N3], { [N1.id]: 'down' });
+    const req = { msg: MSG, callId: 'moved-once', newCall: false };
+    const heir = a.repick(req, N1.id, down);
+    assert.ok(heir !== null);
+    assert.equal(a.repick(req, N1.id, cluster([N1, N2, N3, N4], { [N1.id]: 'down' }))?.id, heir.id, 'a node joining does not move it again');
+  });
+});
+
+describe('CallIdAffinity: weights', () => {
+  const heavy: SipNode = { ...N2, weight: 3 };
+  const weighted = cluster([N1, heavy]);
+  test('callid ignores node weights (Restcomm); wrr honours them', (t) => {
+    const plain = algorithm(t);
+    const wrr = new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false, weighted: true, name: 'wrr' });
+    t.after(() => wrr.close());
+    const ids = Array.from({ length: 400 }, (_, i) => `w-${i}`);
+    const count = (a: CallIdAffinity): number => picks(a, weighted, ids).filter((id) => id === heavy.id).length;
+    assert.equal(count(plain), 200);
+    assert.equal(count(wrr), 300);
   });
 });
 
