@@ -2,9 +2,15 @@
 // and the proxy. Everything that can fail on configuration fails before the first bind.
 
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Algorithm } from './balancer/algorithm.ts';
-import { createAlgorithm } from './balancer/registry.ts';
+import { CallTracker } from './balancer/call-tracker.ts';
+import { builtInEntry, createAlgorithm } from './balancer/registry.ts';
+import { RegistrySync } from './cluster/registry-sync.ts';
+import { MemoryStateStore } from './state/memory-store.ts';
+import { RedisStateStore } from './state/redis-store.ts';
+import type { StateStore } from './state/store.ts';
 import type { ClusterSnapshot } from './cluster/snapshot.ts';
 import { HealthChecker } from './cluster/health-check.ts';
 import { HeartbeatServer } from './cluster/heartbeat-server.ts';
@@ -24,6 +30,10 @@ import { UdpEndpoint } from './transport/udp.ts';
 export interface RunningBalancer {
   readonly stats: ProxyStats;
   readonly algorithm: Algorithm;
+  readonly store: StateStore;
+  readonly calls: CallTracker;
+  /** This process among the balancers sharing a store. */
+  readonly balancerId: string;
   readonly cluster: () => ClusterSnapshot;
   readonly registry: NodeRegistry;
   readonly health: HealthChecker;
@@ -34,9 +44,37 @@ export interface RunningBalancer {
 
 const DEFAULT_HEARTBEAT_PORT = 2610;
 
+/** Calls counts and registered nodes are exchanged through the store this often (at most). */
+const SHARE_INTERVAL_MS = 1000;
+
+function createStore(cfg: Config, log: Logger): StateStore {
+  if (cfg.stateStore === 'memory') return new MemoryStateStore();
+  return new RedisStateStore({
+    url: cfg.redisUrl, cluster: cfg.redisCluster, keyPrefix: cfg.redisKeyPrefix, readTimeoutMs: cfg.redisReadTimeout, log,
+  });
+}
+
 export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBalancer> {
-  const algorithm = createAlgorithm(cfg);
   const nodes = await resolveStaticNodes(cfg.nodes);
+  const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  const store = createStore(cfg, log);
+  const calls = new CallTracker(cfg.callIdAffinityMaxTimeInCache * 1000, cfg.callIdAffinityMaxEntries);
+  let algorithm: Algorithm;
+  try {
+    algorithm = await createAlgorithm({ config: cfg, store, loads: calls, log });
+  } catch (err) {
+    calls.close();
+    await store.close();
+    throw err;
+  }
+  if (builtInEntry(cfg.algorithmClass)?.weighted === false && cfg.nodes.some((n) => n.weight !== 1)) {
+    log.warn(`algorithm ${algorithm.name} ignores node weights; use algorithmClass=wrr, least-calls or a hash algorithm to honour them`);
+  }
+  await store.start();
+  if (store.kind === 'redis') {
+    log.info({ store: cfg.redisCluster.length > 0 ? 'redis-cluster' : 'redis', available: store.available, balancerId }, 'shared state store');
+  }
+  calls.share(store.calls, balancerId, SHARE_INTERVAL_MS);
   const registry = new NodeRegistry({
     nodeTimeoutMs: cfg.nodeTimeout, extraServerNodes: cfg.extraServerNodes,
     rampUpPeriodMs: cfg.trafficRampupCyclePeriod, rampUpPercent: cfg.trafficPercentageIncrease, log,
@@ -45,13 +83,27 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   const observer = new NodeObserver(registry, {
     errorStatuses: cfg.responsesStatusCodeNodeRemoval, maxErrors: cfg.maxNumberResponsesWithError, windowMs: cfg.maxErrorTime,
   });
-  registry.onEvent((e) => { if (e.type === 'removed' || e.type === 'replaced') observer.forget(e.nodeId); });
+  registry.onEvent((e) => {
+    if (e.type === 'removed' || e.type === 'replaced') observer.forget(e.nodeId);
+    const snap = registry.snapshot();
+    if (e.type === 'removed') algorithm.nodeRemoved?.(e.nodeId, snap);
+    else if (e.type === 'added' || e.type === 'replaced') {
+      const n = snap.get(e.nodeId);
+      if (n !== undefined) algorithm.nodeAdded?.(n, snap);
+    }
+  });
+  const sync = new RegistrySync(registry, store.nodes, {
+    balancerId, nodeTimeoutMs: cfg.nodeTimeout, intervalMs: Math.min(SHARE_INTERVAL_MS, Math.max(100, Math.floor(cfg.nodeTimeout / 8))), log,
+  });
+  store.onAvailable(() => { void sync.tick(); });
   const addresses = new LocalAddresses(cfg);
   const stats = new ProxyStats();
-  if (cfg.viaSecret === null && cfg.useIpLoadBalancerAddressInViaHeaders) {
+  if (cfg.viaSecret === null && cfg.useIpLoadBalancerAddressInViaHeaders && store.kind === 'memory') {
     log.warn('useIpLoadBalancerAddressInViaHeaders=true without viaSecret: responses routed through another balancer will be dropped; set the same viaSecret on every balancer');
   }
-  const secret = cfg.viaSecret ?? randomBytes(18).toString('base64url');
+  // Balancers sharing a store share the branch secret too, so any of them accepts the others'
+  // responses and a restarted one still accepts responses to what it forwarded before.
+  const secret = cfg.viaSecret ?? await store.sharedSecret(randomBytes(18).toString('base64url'));
 
   const udp: Partial<Record<Side, UdpEndpoint>> = {};
   const tcp: Partial<Record<Side, TcpEndpoint>> = {};
@@ -69,7 +121,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     },
   };
   const cluster = (): ClusterSnapshot => registry.snapshot();
-  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, observer });
+  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, observer, calls });
   const internalErrorLogGate = rateLimit(10_000);
   const onMessage = (data: Buffer, src: Inbound): void => {
     try {
@@ -84,6 +136,12 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     }
   };
 
+  const releaseState = async (): Promise<void> => {
+    sync.close();
+    calls.close();
+    algorithm.close();
+    await store.close();
+  };
   const closeEndpoints = (): Promise<unknown> =>
     Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
 
@@ -106,7 +164,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     }
   } catch (err) {
     await closeEndpoints();
-    algorithm.close();
+    await releaseState();
     throw err;
   }
 
@@ -120,7 +178,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   } catch (err) {
     if (cfg.heartbeatPort !== null) {
       await closeEndpoints();
-      algorithm.close();
+      await releaseState();
       throw err;
     }
     log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
@@ -132,6 +190,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     bindHost: cfg.internalHost, log,
   });
   health.start();
+  sync.start();
   const membership = setInterval(() => {
     registry.expire();
     registry.rampUpTick();
@@ -141,6 +200,9 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   return {
     stats,
     algorithm,
+    store,
+    calls,
+    balancerId,
     cluster,
     registry,
     health,
@@ -150,7 +212,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
       health.close();
       await closeEndpoints();
       if (heartbeatPort !== null) await heartbeat.close();
-      algorithm.close();
+      await releaseState();
     },
   };
 }

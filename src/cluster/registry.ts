@@ -40,6 +40,11 @@ export interface NodeEntry {
   healthy: boolean;
   /** Set by passive health (error responses); cleared by a good probe or a new session. */
   passiveDown: boolean;
+  /**
+   * Registered nodes: whether this balancer heard the node itself (local) or only learned of it
+   * from another balancer through the shared store (remote).
+   */
+  origin: 'local' | 'remote';
 }
 
 export interface RegistryOptions {
@@ -91,7 +96,7 @@ export class NodeRegistry {
     for (const node of nodes) {
       this.entries.set(node.id, {
         node, source: 'static', sessionId: null, version: '0', registration: null,
-        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false,
+        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, origin: 'local',
       });
       this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
     }
@@ -107,6 +112,7 @@ export class NodeRegistry {
     const old = this.entries.get(id);
     if (old !== undefined && old.sessionId === reg.sessionId) {
       old.lastHeard = t;
+      old.origin = 'local';
       return old;
     }
     if (old?.sessionId !== undefined && old.sessionId !== null) this.bySession.delete(old.sessionId);
@@ -117,7 +123,7 @@ export class NodeRegistry {
       node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1 },
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
-      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false,
+      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, origin: 'local',
     };
     this.entries.set(id, entry);
     this.bySession.set(reg.sessionId, id);
@@ -131,6 +137,7 @@ export class NodeRegistry {
     const e = this.entryOf(sessionId);
     if (e === undefined) return false;
     e.lastHeard = this.now();
+    e.origin = 'local';
     return true;
   }
 
@@ -152,6 +159,35 @@ export class NodeRegistry {
     if (e === undefined) return false;
     this.remove(e.node.id, 'stop');
     return true;
+  }
+
+  /**
+   * A registered node as another balancer saw it (shared store). Unknown or re-registered with a
+   * newer session: added as a remote entry. Known: its last heartbeat and drain flag follow the
+   * record when the record is newer than what this balancer heard itself.
+   */
+  merge(reg: NodeRegistration, heardAt: number, draining: boolean): void {
+    const firstPort = reg.ports.udp ?? reg.ports.tcp;
+    if (firstPort === undefined) return;
+    const id = nodeId(reg.ip, firstPort);
+    const e = this.entries.get(id);
+    if (e !== undefined && e.source === 'static') return;
+    if (e !== undefined && heardAt <= e.lastHeard) return;
+    if (e === undefined || e.sessionId !== reg.sessionId) {
+      const added = this.start(reg);
+      added.origin = 'remote';
+      added.lastHeard = heardAt;
+      if (draining) this.setDraining(id, true);
+      return;
+    }
+    e.lastHeard = heardAt;
+    if (e.draining !== draining) this.setDraining(id, draining);
+  }
+
+  /** A remote node whose record is gone from the shared store (it sent stop elsewhere). */
+  forgetRemote(id: string): void {
+    const e = this.entries.get(id);
+    if (e !== undefined && e.source === 'heartbeat' && e.origin === 'remote') this.remove(id, 'stopped (shared store)');
   }
 
   /** Drain or undrain any node (admin). */

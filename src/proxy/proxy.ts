@@ -4,7 +4,8 @@
 // and counted.
 
 import type { Logger } from 'pino';
-import type { Algorithm } from '../balancer/algorithm.ts';
+import type { Algorithm, PickRequest, PickResult } from '../balancer/algorithm.ts';
+import type { CallTracker } from '../balancer/call-tracker.ts';
 import type { SipNode } from '../cluster/node.ts';
 import { egressTransport } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
@@ -39,7 +40,12 @@ export interface ProxyDeps {
   secret: string;
   /** Told about every message a node sends (passive health, proof of life). */
   observer?: { fromNode(nodeId: string, status: number): void };
+  /** Active calls per node; fed from INVITE, its final responses and BYE. */
+  calls?: CallTracker;
 }
+
+/** Bound on requests waiting for the shared store at once; beyond it they are dropped and counted. */
+const MAX_PENDING_PICKS = 10_000;
 
 interface NextHop {
   side: Side;
@@ -53,6 +59,8 @@ interface NextHop {
 export class SipProxy {
   private readonly d: ProxyDeps;
   private readonly debug: boolean;
+  /** Requests waiting for an algorithm's answer from the shared store. */
+  private pendingPicks = 0;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
@@ -117,37 +125,72 @@ export class SipProxy {
     // through the balancer, unchanged, is spiralling, not looping.
     const loop = loopPart(ruri, fromTag, callId, msg.cseqNum, routes.remaining, fromCluster);
     if (head.includes(BRANCH_PREFIX + loop)) return this.reject(msg, src, 482, null);
-    let node: SipNode | null = null;
-    let hop: NextHop | null = null;
+    const toTag = headerParam(msg.to, 'tag');
     if (!fromCluster) {
-      node = this.nodeForRequest(msg, callId, hint, routes.remaining, cluster);
-    } else {
-      // Towards the next Route entry, else the Request-URI (RFC 3261 §16.5, §16.12).
-      const targetText = routes.remaining.length > 0 ? nameAddrUri(routes.remaining[0]) : ruri;
-      const target = targetText === null ? null : parseSipUri(targetText);
-      if (target === null) {
-        const otherScheme = targetText !== null && /^[a-z][a-z0-9+.-]*:/i.test(targetText) && !/^sips?:/i.test(targetText);
-        return this.reject(msg, src, otherScheme ? 416 : 400, 'cannot route to this URI');
-      }
-      if (this.d.addresses.isOurs(target.host, target.port)) {
-        // A node addressed the balancer itself: balance it like a client request.
-        node = this.nodeForRequest(msg, callId, hint, routes.remaining, cluster);
-      } else {
-        node = cluster.nodeAt(target.host, target.port ?? 5060) ?? null;
-        if (node === null) {
-          const t = (target.params.get('transport') ?? '').toLowerCase();
-          if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
-          if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
-          hop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
-        }
-      }
+      const picked = this.nodeForRequest(msg, callId, toTag, hint, routes.remaining, cluster);
+      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag);
+      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, false, undefined, cluster, picked, null);
     }
+    // Towards the next Route entry, else the Request-URI (RFC 3261 §16.5, §16.12).
+    const targetText = routes.remaining.length > 0 ? nameAddrUri(routes.remaining[0]) : ruri;
+    const target = targetText === null ? null : parseSipUri(targetText);
+    if (target === null) {
+      const otherScheme = targetText !== null && /^[a-z][a-z0-9+.-]*:/i.test(targetText) && !/^sips?:/i.test(targetText);
+      return this.reject(msg, src, otherScheme ? 416 : 400, 'cannot route to this URI');
+    }
+    if (this.d.addresses.isOurs(target.host, target.port)) {
+      // A node addressed the balancer itself: balance it like a client request.
+      const picked = this.nodeForRequest(msg, callId, toTag, hint, routes.remaining, cluster);
+      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag);
+      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, picked, null);
+    }
+    const node = cluster.nodeAt(target.host, target.port ?? 5060) ?? null;
+    if (node !== null) return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, node, null);
+    const t = (target.params.get('transport') ?? '').toLowerCase();
+    if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
+    if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
+    const hop: NextHop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
+    return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, null, hop);
+  }
+
+  /**
+   * The algorithm needs the shared store (a request of a call placed elsewhere): finish the request
+   * when it answers. The store bounds the wait; the number of requests waiting is bounded here.
+   */
+  private awaitPick(picked: Promise<SipNode | null>, msg: SipMessage, src: Inbound, edit: MessageEdit, topVia: Via,
+    viaRanges: number[], loop: string, toTag: string | null): void {
+    if (this.pendingPicks >= MAX_PENDING_PICKS) {
+      this.d.stats.countDrop('pick-backlog');
+      return;
+    }
+    this.pendingPicks++;
+    picked.then((node) => {
+      this.pendingPicks--;
+      try {
+        this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, false, undefined, this.d.cluster(), node, null);
+      } catch (err) {
+        this.d.stats.countDrop('internal-error');
+        this.d.log.error({ err }, 'internal error while forwarding after a shared-store lookup');
+      }
+    }, () => {
+      this.pendingPicks--;
+      this.d.stats.countDrop('pick-failed');
+    });
+  }
+
+  /** Second half of the request path, once the next hop is known: rewrite and send. */
+  private forward(msg: SipMessage, src: Inbound, edit: MessageEdit, topVia: Via, viaRanges: number[], loop: string,
+    toTag: string | null, fromCluster: boolean, sender: SipNode | undefined, cluster: ClusterSnapshot,
+    node: SipNode | null, hop: NextHop | null): void {
+    const head = msg.head;
+    const callId = msg.callId;
     if (node !== null) {
       const transport = egressTransport(node, src.transport);
       hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     if (hop === null) return this.reject(msg, src, 503, 'no node available');
-
+    const mfIdx = msg.indexOf('max-forwards');
+    const maxForwards = mfIdx === -1 ? -1 : Number(msg.value(mfIdx));
     // received/rport on the sender's Via (RFC 3261 §18.2.1, RFC 3581). Over streams they are
     // always set, so the response finds the connection the request came on.
     const stream = src.transport !== 'udp';
@@ -165,7 +208,7 @@ export class SipProxy {
     const ingressSide: Side = egressSide === 'internal' ? 'external' : 'internal';
     edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${this.d.addresses.side(egressSide).via};branch=${branch}`);
 
-    if (DIALOG_CREATING.has(msg.method) && headerParam(msg.to, 'tag') === null) {
+    if (DIALOG_CREATING.has(msg.method) && toTag === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : fromCluster ? this.sourceNodeId(sender, src, topVia, cluster) : null;
       // Top entry faces the next hop, so its side's address is what that peer's route set starts
       // with. Two entries when the two sides differ in address or transport (RFC 3261 §16.6
@@ -179,16 +222,31 @@ export class SipProxy {
     else edit.replace(msg.valueStarts[mfIdx], msg.lineEnds[mfIdx], ` ${maxForwards - 1}`);
     if (hop.transport !== 'udp' && msg.indexOf('content-length') === -1) edit.appendHeader(`Content-Length: ${msg.bodyEnd - msg.bodyStart}`);
 
-    if (msg.method === 'BYE') this.d.algorithm.callEnded(callId);
+    const calls = this.d.calls;
+    if (msg.method === 'BYE') {
+      this.d.algorithm.callEnded(callId);
+      calls?.ended(callId);
+    } else if (calls !== undefined) {
+      // The call is on the node it goes to, or (sent by a node) on the node that sent it.
+      const callNode = node !== null && hop.side === 'internal' ? node.id : sender?.id;
+      if (callNode !== undefined) {
+        if (msg.method === 'INVITE' && toTag === null) calls.started(callId, callNode);
+        else calls.touch(callId, callNode);
+      }
+    }
     this.d.stats.requestsForwarded++;
     this.deliver(hop, edit.toBuffer());
   }
 
   /** Node for a request that goes into the cluster: dialog hint, a node named directly, the algorithm. */
-  private nodeForRequest(msg: SipMessage, callId: string, hint: string | null, remaining: string[], cluster: ClusterSnapshot): SipNode | null {
+  private nodeForRequest(msg: SipMessage, callId: string, toTag: string | null, hint: string | null, remaining: string[],
+    cluster: ClusterSnapshot): PickResult {
+    const req: PickRequest = { msg, callId, newCall: toTag === null && msg.method !== 'ACK' && msg.method !== 'CANCEL' };
     if (hint !== null) {
       const n = cluster.get(hint);
       if (n !== undefined && cluster.isAlive(n)) return n;
+      // The dialog's node is gone: the algorithm says where its calls continue.
+      if (n !== undefined || !req.newCall) return this.d.algorithm.repick(req, hint, cluster);
     }
     const named = remaining.length > 0 ? nameAddrUri(remaining[0]) : msg.requestUri;
     if (named !== null) {
@@ -198,7 +256,7 @@ export class SipProxy {
         if (n !== undefined && cluster.isAlive(n)) return n;
       }
     }
-    return this.d.algorithm.pick({ msg, callId }, cluster);
+    return this.d.algorithm.pick(req, cluster);
   }
 
   private isFromCluster(src: Inbound, cluster: ClusterSnapshot): boolean {
@@ -305,6 +363,10 @@ export class SipProxy {
       const sender = cluster.nodeAt(src.ip, src.port);
       if (sender !== undefined) this.d.observer.fromNode(sender.id, msg.status);
     }
+    if (this.d.calls !== undefined && msg.status >= 200 && msg.cseqMethod === 'INVITE') {
+      if (msg.status < 300) this.d.calls.confirmed(msg.callId);
+      else this.d.calls.failed(msg.callId);
+    }
     const edit = new MessageEdit(msg);
     if (r.length === 2) edit.removeHeader(viaIdx);
     else edit.replace(r[0], r[2], '');
@@ -316,7 +378,7 @@ export class SipProxy {
     // which (with replicated sessions) can take the transaction over.
     const toNode = cluster.nodeAt(target.host, target.port);
     if (toNode !== undefined && !cluster.isAlive(toNode)) {
-      const heir = this.d.algorithm.pick({ msg, callId: msg.callId }, cluster);
+      const heir = this.d.algorithm.repick({ msg, callId: msg.callId, newCall: false }, toNode.id, cluster);
       if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
       const t = egressTransport(heir, transport);
       this.d.stats.responsesForwarded++;

@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
 import { pino } from 'pino';
+import type { Algorithm, PickRequest } from '../../src/balancer/algorithm.ts';
+import { CallTracker } from '../../src/balancer/call-tracker.ts';
 import { CallIdAffinity } from '../../src/balancer/callid-affinity.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
@@ -60,6 +62,8 @@ interface HarnessOptions {
   config?: Partial<Config>;
   extraServerNodes?: HostPort[];
   observer?: { fromNode(nodeId: string, status: number): void };
+  algorithm?: Algorithm;
+  calls?: CallTracker;
 }
 
 interface Harness {
@@ -72,7 +76,7 @@ interface Harness {
   feed(data: Buffer, src: Inbound): Sent[];
 }
 
-const algorithms: CallIdAffinity[] = [];
+const algorithms: Algorithm[] = [];
 after(() => {
   for (const a of algorithms) a.close();
 });
@@ -84,7 +88,7 @@ function snapshot(nodes: SipNode[], states: Record<string, NodeState> = {}, extr
 function harness(opts: HarnessOptions = {}): Harness {
   const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: opts.internalPort ?? null, ...opts.config };
   let cluster = snapshot(opts.nodes ?? [NODE_A, NODE_B], opts.states, opts.extraServerNodes);
-  const algorithm = new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
+  const algorithm = opts.algorithm ?? new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
   algorithms.push(algorithm);
   const sent: Sent[] = [];
   const stats = new ProxyStats();
@@ -99,6 +103,7 @@ function harness(opts: HarnessOptions = {}): Harness {
     stats,
     secret: 'proxy-test-secret',
     observer: opts.observer,
+    calls: opts.calls,
   });
   return {
     proxy, sent, stats, resolver,
@@ -944,5 +949,143 @@ describe('cluster state on the data path: drain, failover, passive health', () =
     h.feed(answer(fwd.data, 503), FROM_A);
     h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKobs`] }), FROM_A);
     assert.deepEqual(heard, [[NODE_A.id, 503], [NODE_A.id, 0]]);
+  });
+});
+
+/** An algorithm that answers from a script, to see what the proxy does with each kind of answer. */
+class ScriptedAlgorithm implements Algorithm {
+  readonly name = 'scripted';
+  readonly picks: PickRequest[] = [];
+  readonly repicks: [PickRequest, string][] = [];
+  answer: (req: PickRequest) => SipNode | null | Promise<SipNode | null> = () => NODE_A;
+  heir: SipNode | null = NODE_B;
+  pick(req: PickRequest): SipNode | null | Promise<SipNode | null> {
+    this.picks.push(req);
+    return this.answer(req);
+  }
+  repick(req: PickRequest, failed: string): SipNode | null {
+    this.repicks.push([req, failed]);
+    return this.heir;
+  }
+  pickHttp(): SipNode | null { return null; }
+  callEnded(): void {}
+  close(): void {}
+}
+
+describe('algorithm answers on the data path', () => {
+  test('newCall: true for initial requests, false for in-dialog requests, ACK and CANCEL', () => {
+    const alg = new ScriptedAlgorithm();
+    const h = harness({ algorithm: alg });
+    h.feed(request({ callId: 'n1' }), CLIENT);
+    h.feed(request({ method: 'MESSAGE', callId: 'n2' }), CLIENT);
+    h.feed(request({ method: 'BYE', callId: 'n1', cseq: 2, toTag: 't' }), CLIENT);
+    h.feed(request({ method: 'ACK', callId: 'n1', cseq: 1 }), CLIENT);
+    h.feed(request({ method: 'CANCEL', callId: 'n1', cseq: 1 }), CLIENT);
+    assert.deepEqual(alg.picks.map((p) => [p.msg.method, p.newCall]), [['INVITE', true], ['MESSAGE', true], ['BYE', false], ['ACK', false], ['CANCEL', false]]);
+  });
+
+  test('a pick that waits for the shared store is forwarded when it answers, fully rewritten', async () => {
+    const alg = new ScriptedAlgorithm();
+    let release: (n: SipNode | null) => void = () => {};
+    alg.answer = () => new Promise((resolve) => { release = resolve; });
+    const h = harness({ algorithm: alg });
+    assert.equal(h.feed(request({ method: 'BYE', callId: 'elsewhere', cseq: 2, toTag: 't' }), CLIENT).length, 0, 'nothing sent while waiting');
+    release(NODE_B);
+    await new Promise((r) => setImmediate(r));
+    const s = one(h.sent);
+    assert.equal(s.ip, NODE_B.ip);
+    const m = parsed(s.data);
+    const v = vias(m);
+    assert.equal(v.length, 2, 'our Via on top of the client\'s');
+    assert.equal(v[0].host, LB_IP);
+    assert.equal(m.get('max-forwards'), '69');
+    assert.equal(h.stats.requestsForwarded, 1);
+  });
+
+  test('a waiting pick that finds no node is answered 503', async () => {
+    const alg = new ScriptedAlgorithm();
+    alg.answer = () => Promise.resolve(null);
+    const h = harness({ algorithm: alg });
+    h.feed(request({ method: 'BYE', callId: 'nowhere', cseq: 2, toTag: 't' }), CLIENT);
+    await new Promise((r) => setImmediate(r));
+    replyTo(h.sent, CLIENT, 503);
+  });
+
+  test('requests waiting for the store are bounded; beyond the bound they are dropped and counted', () => {
+    const alg = new ScriptedAlgorithm();
+    alg.answer = () => new Promise(() => {});
+    const h = harness({ algorithm: alg });
+    for (let i = 0; i < 10_001; i++) h.feed(request({ method: 'BYE', callId: `stuck-${i}`, cseq: 2, toTag: 't' }), CLIENT);
+    assert.equal(h.stats.dropped.get('pick-backlog'), 1);
+  });
+
+  test('a dialog hint naming a dead node asks the algorithm to repick, with the dead node', () => {
+    const alg = new ScriptedAlgorithm();
+    const h = harness({ algorithm: alg, states: { [NODE_A.id]: 'down' } });
+    const bye = request({ method: 'BYE', callId: 'hinted', cseq: 2, toTag: 't', route: [`<sip:${LB_IP};lr;lbnode=${NODE_A.id}>`] });
+    toNode(h.feed(bye, CLIENT), NODE_B);
+    assert.equal(alg.repicks.length, 1);
+    assert.equal(alg.repicks[0][1], NODE_A.id);
+    assert.equal(alg.repicks[0][0].newCall, false);
+    assert.equal(alg.picks.length, 0);
+  });
+
+  test('a response for a request of a dead node goes where repick says', () => {
+    const alg = new ScriptedAlgorithm();
+    const h = harness({ algorithm: alg });
+    const fwd = one(h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKnode-gone`] }), FROM_A));
+    h.setCluster([NODE_A, NODE_B], { [NODE_A.id]: 'down' });
+    const s = one(h.feed(answer(fwd.data, 200), { ...CLIENT, port: 5070 }));
+    assert.equal(s.ip, NODE_B.ip);
+    assert.deepEqual(alg.repicks.map(([, f]) => f), [NODE_A.id]);
+  });
+});
+
+describe('active calls: the proxy feeds the call tracker', () => {
+  test('INVITE starts a call on its node, 2xx confirms, BYE ends it; retransmissions count once', (t) => {
+    const calls = new CallTracker(500_000);
+    t.after(() => calls.close());
+    const h = harness({ calls });
+    const fwd = toNode(h.feed(request({ callId: 'tracked' }), CLIENT), NODE_A);
+    h.feed(request({ callId: 'tracked' }), CLIENT);
+    assert.equal(calls.activeCalls(NODE_A.id), 1);
+    h.feed(answer(fwd.data, 200), FROM_A);
+    h.feed(request({ method: 'INVITE', callId: 'tracked', cseq: 2, toTag: 'uas-1' }), CLIENT);
+    const reinvite = h.sent[h.sent.length - 1];
+    h.feed(answer(reinvite.data, 486), FROM_A);
+    assert.equal(calls.activeCalls(NODE_A.id), 1, 'a failed re-INVITE does not end an established call');
+    h.feed(request({ method: 'BYE', callId: 'tracked', cseq: 3, toTag: 'uas-1' }), CLIENT);
+    assert.equal(calls.activeCalls(NODE_A.id), 0);
+    assert.equal(calls.size, 0);
+  });
+
+  test('a final error before any 2xx ends the call', (t) => {
+    const calls = new CallTracker(500_000);
+    t.after(() => calls.close());
+    const h = harness({ calls });
+    const fwd = toNode(h.feed(request({ callId: 'busy' }), CLIENT), NODE_A);
+    h.feed(answer(fwd.data, 180), FROM_A);
+    assert.equal(calls.activeCalls(NODE_A.id), 1);
+    h.feed(answer(fwd.data, 486), FROM_A);
+    assert.equal(calls.activeCalls(NODE_A.id), 0);
+  });
+
+  test('a call that fails over is counted on its new node', (t) => {
+    const calls = new CallTracker(500_000);
+    t.after(() => calls.close());
+    const h = harness({ calls });
+    toNode(h.feed(request({ callId: 'mover' }), CLIENT), NODE_A);
+    h.setCluster([NODE_A, NODE_B], { [NODE_A.id]: 'down' });
+    toNode(h.feed(request({ method: 'INVITE', callId: 'mover', cseq: 2, toTag: 'x' }), CLIENT), NODE_B);
+    assert.equal(calls.activeCalls(NODE_A.id), 0);
+    assert.equal(calls.activeCalls(NODE_B.id), 1);
+  });
+
+  test('a call a node places towards a client is counted on that node', (t) => {
+    const calls = new CallTracker(500_000);
+    t.after(() => calls.close());
+    const h = harness({ calls });
+    one(h.feed(request({ ruri: 'sip:bob@192.0.2.20:5060', callId: 'outbound', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKout`] }), FROM_A));
+    assert.equal(calls.activeCalls(NODE_A.id), 1);
   });
 });
