@@ -8,7 +8,7 @@ import type { DemoNodeStats } from '../../../src/demo-node/demo-node.ts';
 
 export interface DemoNodeOptions {
   port: number;
-  /** host:heartbeatPort of the balancer(s), `;` separated. */
+  /** host:heartbeatPort of the balancer(s), `;` separated; '' for a node that does not register. */
   balancers: string;
   version?: string;
   /** Heartbeat interval, ms. */
@@ -33,8 +33,10 @@ export interface DemoNodeHandle {
 export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHandle> {
   const statsPort = await allocatePort();
   const args = ['--ip', '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
-    '--balancers', opts.balancers, '--stats-port', String(statsPort), '--interval', String(opts.intervalMs ?? 200),
+    '--stats-port', String(statsPort), '--interval', String(opts.intervalMs ?? 200),
     '--grace', String(opts.graceMs ?? 3000), '--log-level', 'warn'];
+  // No balancers: a node siplb knows only from its static `nodes=` list.
+  if (opts.balancers !== '') args.push('--balancers', opts.balancers);
   if (opts.version !== undefined) args.push('--version', opts.version);
   const { child, lines } = runRepoScript('src/cli/siplb-demo-node.ts', args);
   const end = Date.now() + 10_000;

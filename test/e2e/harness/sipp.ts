@@ -31,6 +31,8 @@ export const SCENARIOS = {
   uacRr: { file: join(SCENARIO_DIR, 'uac-rr.xml') },
   /** Built-in uas, but echoes the INVITE's Record-Route in the 180 and 200. */
   uasRr: { file: join(SCENARIO_DIR, 'uas-rr.xml') },
+  /** Built-in uac, but ACK and BYE go to a second balancer (-set lb2host H -set lb2port P). */
+  uacSplit: { file: join(SCENARIO_DIR, 'uac-split.xml') },
 } as const;
 
 export const SIPP_BIN = process.env['SIPP_BIN'] ?? 'sipp';
