@@ -1,13 +1,16 @@
 // Load benchmark: sipp UAC -> balancer -> two sipp UAS, all on loopback.
 //
 //   npm run bench -- [--rate 4000] [--calls N] [--transport udp|tcp] [--scenario basic|rr]
-//                    [--compare kamailio | --kamailio-only | --sipp-only] [--log-level warn]
+//                    [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
+//                    [--log-level warn]
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
 // call (utime+stime from /proc/PID/stat over the UAC's run) and peak RSS (VmHWM). --sipp-only
 // runs the UAC straight into one UAS, to show what sipp itself sustains on this machine;
-// --kamailio-only measures the reference alone.
+// --kamailio-only measures the reference alone. --compare redis runs siplb twice in one go, with
+// the in-memory store and with stateStore=redis on a fresh local redis-server, and reports the
+// redis-server's own CPU per call beside siplb's.
 // Ends with one JSON line (prefix-free, starts with {"bench":"sipp-load") for scripts.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,6 +24,7 @@ import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
 import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
+import { startRedis } from '../test/helpers/redis.ts';
 import type { SippResult, SippScenario, SippTransport, SippUas } from '../test/e2e/harness/sipp.ts';
 
 const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.meta.url));
@@ -29,7 +33,7 @@ const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.met
 // harmless. Bigger buffers absorb the bursts of a 10 ms scheduler tick without drops.
 const SIPP_BUFF_SIZE = 4 * 1024 * 1024;
 
-type Target = 'siplb' | 'kamailio' | 'sipp-only';
+type Target = 'siplb' | 'siplb-redis' | 'kamailio' | 'sipp-only';
 
 interface Options {
   rate: number;
@@ -37,6 +41,7 @@ interface Options {
   transport: 'udp' | 'tcp';
   scenario: 'basic' | 'rr';
   compareKamailio: boolean;
+  compareRedis: boolean;
   kamailioOnly: boolean;
   sippOnly: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -58,6 +63,8 @@ interface RunResult {
   nodeCalls: number[];           // calls each UAS received
   targetCpuMs: number | null;    // balancer utime+stime over the UAC run (all its processes)
   cpuMsPerCall: number | null;
+  /** siplb-redis: the redis-server's CPU over the same run. */
+  storeCpuMsPerCall: number | null;
   targetPeakRssKiB: number | null;
   targetProcesses: number | null;
   sippCpuMs: { uac: number; uas: number[] };
@@ -66,7 +73,7 @@ interface RunResult {
 function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
     'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp]\n' +
-    '                               [--scenario basic|rr] [--compare kamailio | --kamailio-only | --sipp-only]\n' +
+    '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
     '                               [--log-level warn]\n');
   process.exit(2);
 }
@@ -95,12 +102,13 @@ function parseOptions(argv: string[]): Options {
   if (transport !== 'udp' && transport !== 'tcp') usage(`--transport must be udp or tcp, got ${transport}`);
   const scenario = values.scenario ?? 'basic';
   if (scenario !== 'basic' && scenario !== 'rr') usage(`--scenario must be basic or rr, got ${scenario}`);
-  if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare only knows kamailio, got ${values.compare}`);
+  if (values.compare !== undefined && values.compare !== 'kamailio' && values.compare !== 'redis') usage(`--compare knows kamailio and redis, got ${values.compare}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
   return {
     rate, calls, transport, scenario, logLevel,
     compareKamailio: values.compare === 'kamailio',
+    compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,
     sippOnly: values['sipp-only'] === true,
   };
@@ -180,6 +188,8 @@ const ticksToMs = (ticks: number): number => (ticks * 1000) / CLK_TCK;
 interface RunningTarget {
   /** Every process whose CPU counts as the balancer's. */
   pids(): number[];
+  /** A process the balancer depends on whose CPU is reported apart (redis-server). */
+  storePid?: number;
   peakRssKiB(): number | null;
   stop(): Promise<void>;
 }
@@ -276,18 +286,29 @@ async function startKamailio(lbPort: number, nodeUris: string[]): Promise<Runnin
   };
 }
 
-async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel']): Promise<RunningTarget> {
-  const handle = await startSiplb({
-    host: '127.0.0.1',
-    externalPort: String(lbPort),
-    externalTransport: 'udp,tcp',
-    nodes,
-  }, { logLevel });
-  return {
-    pids: () => [handle.pid],
-    peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'),
-    stop: () => handle.stop(),
-  };
+async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel'], withRedis: boolean): Promise<RunningTarget> {
+  const redis = withRedis ? await startRedis() : null;
+  try {
+    const handle = await startSiplb({
+      host: '127.0.0.1',
+      externalPort: String(lbPort),
+      externalTransport: 'udp,tcp',
+      nodes,
+      ...(redis === null ? {} : { stateStore: 'redis', redisUrl: redis.url }),
+    }, { logLevel });
+    return {
+      pids: () => [handle.pid],
+      storePid: redis?.pid,
+      peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'),
+      stop: async () => {
+        await handle.stop();
+        await redis?.stop();
+      },
+    };
+  } catch (err) {
+    await redis?.stop();
+    throw err;
+  }
 }
 
 // ---- one measured run -------------------------------------------------------------------------
@@ -314,9 +335,9 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
         timeoutS: uasTimeoutS, buffSize: SIPP_BUFF_SIZE,
       }));
     }
-    if (target === 'siplb') {
+    if (target === 'siplb' || target === 'siplb-redis') {
       const nodes = uasPorts.map((p) => `127.0.0.1:${p};transport=${o.transport}`).join(',');
-      running = await startSiplbTarget(lbPort, nodes, o.logLevel);
+      running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis');
     } else if (target === 'kamailio') {
       running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`));
     }
@@ -324,6 +345,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
 
     const pidsBefore = running?.pids() ?? [];
     const ticksBefore = sumTicks(pidsBefore);
+    const storeTicksBefore = running?.storePid === undefined ? null : cpuTicks(running.storePid);
     const started = process.hrtime.bigint();
     const uac = await startSippUac({
       scenario: uacScenario,
@@ -354,6 +376,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
     const ended = process.hrtime.bigint();
     const pidsAfter = running?.pids() ?? [];
     const ticksAfter = sumTicks(pidsAfter);
+    const storeTicksAfter = running?.storePid === undefined ? null : cpuTicks(running.storePid);
     const peakRss = running?.peakRssKiB() ?? null;
     const targetProcesses = running === null ? null : new Set([...pidsBefore, ...pidsAfter]).size;
     const uasTicks = uases.map((u) => cpuTicks(u.pid) ?? 0);
@@ -378,6 +401,8 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
       nodeCalls: uasResults.map((r) => r.stats.incoming),
       targetCpuMs: cpuMs,
       cpuMsPerCall: cpuMs === null || successful === 0 ? null : cpuMs / successful,
+      storeCpuMsPerCall: storeTicksBefore === null || storeTicksAfter === null || successful === 0
+        ? null : ticksToMs(storeTicksAfter - storeTicksBefore) / successful,
       targetPeakRssKiB: peakRss,
       targetProcesses,
       sippCpuMs: { uac: ticksToMs(uacTicks), uas: uasTicks.map(ticksToMs) },
@@ -415,9 +440,10 @@ function printRun(r: RunResult): void {
   console.log(`  achieved calls/s      ${r.achievedCps.toFixed(1)} over ${r.wallSeconds.toFixed(2)} s`);
   console.log(`  calls per node        ${r.nodeCalls.join(' / ')}`);
   if (r.target !== 'sipp-only') {
-    const label = (what: string): string => `${r.target} ${what}`.padEnd(22);
+    const label = (what: string): string => `${r.target} ${what}`.padEnd(26);
     console.log(`  ${label('CPU')}${fmt(r.targetCpuMs, 0)} ms over ${r.targetProcesses} process(es)`);
     console.log(`  ${label('CPU ms/call')}${fmt(r.cpuMsPerCall, 4)}`);
+    if (r.storeCpuMsPerCall !== null) console.log(`  ${'redis-server ms/call'.padEnd(26)}${fmt(r.storeCpuMsPerCall, 4)}`);
     console.log(`  ${label('peak RSS')}${r.targetPeakRssKiB === null ? 'n/a' : `${(r.targetPeakRssKiB / 1024).toFixed(1)} MiB`}` +
       (r.target === 'kamailio' ? ' (sum of VmHWM over processes; counts shared memory once per process)' : ' (VmHWM)'));
   }
@@ -429,7 +455,7 @@ async function main(): Promise<void> {
   console.log(`sipp-load: rate ${o.rate}/s, ${o.calls} calls, ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
   const targets: Target[] = o.sippOnly
     ? ['sipp-only']
-    : o.kamailioOnly ? ['kamailio'] : o.compareKamailio ? ['siplb', 'kamailio'] : ['siplb'];
+    : o.kamailioOnly ? ['kamailio'] : o.compareKamailio ? ['siplb', 'kamailio'] : o.compareRedis ? ['siplb', 'siplb-redis'] : ['siplb'];
   const results: RunResult[] = [];
   for (const target of targets) {
     const r = await runOnce(target, o);
@@ -438,6 +464,11 @@ async function main(): Promise<void> {
   }
   const siplb = results.find((r) => r.target === 'siplb');
   const kamailio = results.find((r) => r.target === 'kamailio');
+  const withRedis = results.find((r) => r.target === 'siplb-redis');
+  if (siplb?.cpuMsPerCall != null && withRedis?.cpuMsPerCall != null && siplb.cpuMsPerCall > 0) {
+    console.log(`\nCPU per call, siplb with redis / siplb in memory: ${(withRedis.cpuMsPerCall / siplb.cpuMsPerCall).toFixed(2)}` +
+      ` (redis-server itself: ${fmt(withRedis.storeCpuMsPerCall, 4)} ms/call)`);
+  }
   let ratio: number | null = null;
   if (siplb?.cpuMsPerCall != null && kamailio?.cpuMsPerCall != null && kamailio.cpuMsPerCall > 0) {
     ratio = siplb.cpuMsPerCall / kamailio.cpuMsPerCall;

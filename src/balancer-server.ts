@@ -9,7 +9,6 @@ import { CallTracker } from './balancer/call-tracker.ts';
 import { builtInEntry, createAlgorithm } from './balancer/registry.ts';
 import { RegistrySync } from './cluster/registry-sync.ts';
 import { MemoryStateStore } from './state/memory-store.ts';
-import { RedisStateStore } from './state/redis-store.ts';
 import type { StateStore } from './state/store.ts';
 import type { ClusterSnapshot } from './cluster/snapshot.ts';
 import { HealthChecker } from './cluster/health-check.ts';
@@ -47,8 +46,10 @@ const DEFAULT_HEARTBEAT_PORT = 2610;
 /** Calls counts and registered nodes are exchanged through the store this often (at most). */
 const SHARE_INTERVAL_MS = 1000;
 
-function createStore(cfg: Config, log: Logger): StateStore {
+async function createStore(cfg: Config, log: Logger): Promise<StateStore> {
   if (cfg.stateStore === 'memory') return new MemoryStateStore();
+  // Loaded only when used: the Redis client costs memory a memory-only balancer should not pay.
+  const { RedisStateStore } = await import('./state/redis-store.ts');
   return new RedisStateStore({
     url: cfg.redisUrl, cluster: cfg.redisCluster, keyPrefix: cfg.redisKeyPrefix, readTimeoutMs: cfg.redisReadTimeout, log,
   });
@@ -57,7 +58,7 @@ function createStore(cfg: Config, log: Logger): StateStore {
 export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBalancer> {
   const nodes = await resolveStaticNodes(cfg.nodes);
   const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
-  const store = createStore(cfg, log);
+  const store = await createStore(cfg, log);
   const calls = new CallTracker(cfg.callIdAffinityMaxTimeInCache * 1000, cfg.callIdAffinityMaxEntries);
   let algorithm: Algorithm;
   try {
