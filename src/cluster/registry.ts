@@ -172,7 +172,8 @@ export class NodeRegistry {
     const id = nodeId(reg.ip, firstPort);
     const e = this.entries.get(id);
     if (e !== undefined && e.source === 'static') return;
-    if (e !== undefined && heardAt <= e.lastHeard) return;
+    // Equal times still carry news: a drain announced in the same millisecond as the last heartbeat.
+    if (e !== undefined && heardAt < e.lastHeard) return;
     if (e === undefined || e.sessionId !== reg.sessionId) {
       const added = this.start(reg);
       added.origin = 'remote';
