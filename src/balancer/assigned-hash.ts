@@ -12,7 +12,7 @@
 import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
 import { httpKeyReader, type HttpKeyReader } from './affinity-key.ts';
 import { RETRANSMISSION_WINDOW_MS } from './callid-affinity.ts';
-import { hashKey, rendezvous, rendezvousBounded, type WeightOf } from './hashing.ts';
+import { allEqual, hashKey, rendezvous, rendezvousBounded, type WeightOf } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './weighted-round-robin.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { SipNode } from '../cluster/node.ts';
@@ -27,11 +27,6 @@ export interface SnapshotWeights {
 
 const weightsBySnapshot = new WeakMap<ClusterSnapshot, SnapshotWeights>();
 
-function uniform(nodes: readonly SipNode[], weightOf: WeightOf): boolean {
-  for (let i = 1; i < nodes.length; i++) if (weightOf(nodes[i]) !== weightOf(nodes[0])) return false;
-  return true;
-}
-
 /**
  * The weight functions to hash a snapshot's nodes with, worked out once per snapshot. Equal
  * weights are passed as "unweighted", which ranks the same but spares rendezvous a weight lookup
@@ -42,8 +37,8 @@ export function snapshotWeights(cluster: ClusterSnapshot): SnapshotWeights {
   if (w === undefined) {
     const weightOf: WeightOf = (n) => cluster.weightOf(n);
     w = {
-      selectable: uniform(cluster.selectable, weightOf) ? undefined : weightOf,
-      alive: uniform(cluster.alive, weightOf) ? undefined : weightOf,
+      selectable: allEqual(cluster.selectable, weightOf) ? undefined : weightOf,
+      alive: allEqual(cluster.alive, weightOf) ? undefined : weightOf,
     };
     weightsBySnapshot.set(cluster, w);
   }

@@ -60,7 +60,8 @@ function weightedScore(keyHash: number, node: SipNode, weight: number): number {
 
 export type WeightOf = (node: SipNode) => number;
 
-function allEqual(nodes: readonly SipNode[], weightOf: WeightOf | undefined): boolean {
+/** All nodes weigh the same (so rendezvous may rank them unweighted). */
+export function allEqual(nodes: readonly SipNode[], weightOf: WeightOf | undefined): boolean {
   if (weightOf === undefined || nodes.length < 2) return true;
   const w0 = weightOf(nodes[0]);
   for (let i = 1; i < nodes.length; i++) if (weightOf(nodes[i]) !== w0) return false;

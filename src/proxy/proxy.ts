@@ -128,8 +128,8 @@ export class SipProxy {
     const toTag = headerParam(msg.to, 'tag');
     if (!fromCluster) {
       const picked = this.nodeForRequest(msg, callId, toTag, hint, routes.remaining, cluster);
-      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag);
-      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, false, undefined, cluster, picked, null);
+      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards);
+      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards, false, undefined, cluster, picked, null);
     }
     // Towards the next Route entry, else the Request-URI (RFC 3261 §16.5, §16.12).
     const targetText = routes.remaining.length > 0 ? nameAddrUri(routes.remaining[0]) : ruri;
@@ -141,16 +141,16 @@ export class SipProxy {
     if (this.d.addresses.isOurs(target.host, target.port)) {
       // A node addressed the balancer itself: balance it like a client request.
       const picked = this.nodeForRequest(msg, callId, toTag, hint, routes.remaining, cluster);
-      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag);
-      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, picked, null);
+      if (picked instanceof Promise) return this.awaitPick(picked, msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards);
+      return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards, true, sender, cluster, picked, null);
     }
     const node = cluster.nodeAt(target.host, target.port ?? 5060) ?? null;
-    if (node !== null) return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, node, null);
+    if (node !== null) return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards, true, sender, cluster, node, null);
     const t = (target.params.get('transport') ?? '').toLowerCase();
     if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
     if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
     const hop: NextHop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
-    return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, true, sender, cluster, null, hop);
+    return this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards, true, sender, cluster, null, hop);
   }
 
   /**
@@ -158,7 +158,7 @@ export class SipProxy {
    * when it answers. The store bounds the wait; the number of requests waiting is bounded here.
    */
   private awaitPick(picked: Promise<SipNode | null>, msg: SipMessage, src: Inbound, edit: MessageEdit, topVia: Via,
-    viaRanges: number[], loop: string, toTag: string | null): void {
+    viaRanges: number[], loop: string, toTag: string | null, mfIdx: number, maxForwards: number): void {
     if (this.pendingPicks >= MAX_PENDING_PICKS) {
       this.d.stats.countDrop('pick-backlog');
       return;
@@ -167,7 +167,7 @@ export class SipProxy {
     picked.then((node) => {
       this.pendingPicks--;
       try {
-        this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, false, undefined, this.d.cluster(), node, null);
+        this.forward(msg, src, edit, topVia, viaRanges, loop, toTag, mfIdx, maxForwards, false, undefined, this.d.cluster(), node, null);
       } catch (err) {
         this.d.stats.countDrop('internal-error');
         this.d.log.error({ err }, 'internal error while forwarding after a shared-store lookup');
@@ -180,7 +180,7 @@ export class SipProxy {
 
   /** Second half of the request path, once the next hop is known: rewrite and send. */
   private forward(msg: SipMessage, src: Inbound, edit: MessageEdit, topVia: Via, viaRanges: number[], loop: string,
-    toTag: string | null, fromCluster: boolean, sender: SipNode | undefined, cluster: ClusterSnapshot,
+    toTag: string | null, mfIdx: number, maxForwards: number, fromCluster: boolean, sender: SipNode | undefined, cluster: ClusterSnapshot,
     node: SipNode | null, hop: NextHop | null): void {
     const head = msg.head;
     const callId = msg.callId;
@@ -189,8 +189,6 @@ export class SipProxy {
       hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     if (hop === null) return this.reject(msg, src, 503, 'no node available');
-    const mfIdx = msg.indexOf('max-forwards');
-    const maxForwards = mfIdx === -1 ? -1 : Number(msg.value(mfIdx));
     // received/rport on the sender's Via (RFC 3261 §18.2.1, RFC 3581). Over streams they are
     // always set, so the response finds the connection the request came on.
     const stream = src.transport !== 'udp';
