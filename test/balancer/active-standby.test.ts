@@ -11,6 +11,7 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { snapshotOf } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -22,7 +23,7 @@ const N3 = node(3);
 const ALL = [N1, N2, N3];
 
 function cluster(states: Record<string, NodeState> = {}, nodes: SipNode[] = ALL): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
+  return snapshotOf(nodes, states);
 }
 
 const MSG: SipMessage = (() => {

@@ -6,8 +6,9 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallIdAffinity, RETRANSMISSION_WINDOW_MS } from '../../src/balancer/callid-affinity.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import { snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.1.${n}:5080`, ip: `10.0.1.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -17,10 +18,6 @@ const N1 = node(1);
 const N2 = node(2);
 const N3 = node(3);
 const N4 = node(4);
-
-function cluster(nodes: SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
-}
 
 const MSG: SipMessage = (() => {
   const m = parseSipMessage(Buffer.from([

@@ -6,16 +6,16 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { HttpPickRequest, PickResult } from '../../src/balancer/algorithm.ts';
 import { RETRANSMISSION_WINDOW_MS } from '../../src/balancer/callid-affinity.ts';
 import { HeaderConsistentHash } from '../../src/balancer/header-hash.ts';
 import { hashKey, rendezvous } from '../../src/balancer/hashing.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -26,10 +26,6 @@ const N2 = node(2);
 const N3 = node(3);
 const N4 = node(4);
 const FOUR = [N1, N2, N3, N4];
-
-function cluster(nodes: SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
-}
 
 function invite(callId: string, toUser = 'service', extra: string[] = []): SipMessage {
   const m = parseSipMessage(Buffer.from([
@@ -57,11 +53,6 @@ function algorithm(t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentH
   return a;
 }
 
-function id(r: PickResult): string | null {
-  if (r instanceof Promise) throw new Error('a memory store never makes a pick wait');
-  return r === null ? null : r.id;
-}
-
 function pick(a: HeaderConsistentHash, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
   return id(a.pick({ msg, callId: msg.callId, newCall }, c));
 }
@@ -74,10 +65,6 @@ function callIdsRanking(first: SipNode, among: SipNode[], count: number, prefix:
     if (rendezvous(hashKey(callId), among) === first) out.push(callId);
   }
   return out;
-}
-
-function http(url: string): HttpPickRequest {
-  return { method: 'GET', url, header: () => undefined, remoteAddress: '192.0.2.1' };
 }
 
 describe('HeaderConsistentHash: keys', () => {

@@ -8,9 +8,10 @@ import { CallTracker } from '../../src/balancer/call-tracker.ts';
 import type { CallIdAffinity } from '../../src/balancer/callid-affinity.ts';
 import { leastActiveCalls, leastLoaded } from '../../src/balancer/least-active-calls.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { prng } from '../helpers/prng.ts';
+import { snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number, weight = 1): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight };
@@ -20,10 +21,6 @@ const N1 = node(1);
 const N2 = node(2);
 const N3 = node(3);
 const N4 = node(4);
-
-function cluster(nodes: SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
-}
 
 const MSG: SipMessage = (() => {
   const m = parseSipMessage(Buffer.from([

@@ -10,6 +10,7 @@ import { nodeId, type SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { loadConfigText } from '../../src/config/load.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import { snapshotOf } from '../helpers/cluster.ts';
 
 function node(ip: string, port = 5080): SipNode {
   return { id: nodeId(ip, port), ip, ports: { udp: port }, weight: 1 };
@@ -75,7 +76,7 @@ const ALL = [A1, A2, A3, B1, B2, C];
 const GROUPS = [['10.0.4.1', '10.0.4.2', '10.0.4.3'], ['10.0.5.1', '10.0.5.2:5080']];
 
 function cluster(states: Record<string, NodeState> = {}, nodes: SipNode[] = ALL): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
+  return snapshotOf(nodes, states);
 }
 
 function algorithm(t: TestContext, groupFailover = false, groups: string[][] = GROUPS): CallIdAffinity {

@@ -6,16 +6,17 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { HttpPickRequest, LoadView, PickResult } from '../../src/balancer/algorithm.ts';
+import type { LoadView } from '../../src/balancer/algorithm.ts';
 import { RETRANSMISSION_WINDOW_MS } from '../../src/balancer/callid-affinity.ts';
 import { hashKey, rendezvous } from '../../src/balancer/hashing.ts';
 import { UserBased } from '../../src/balancer/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.4.${n}:5080`, ip: `10.0.4.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -27,10 +28,6 @@ const N3 = node(3);
 const N4 = node(4);
 const FOUR = [N1, N2, N3, N4];
 const SIX = [1, 2, 3, 4, 5, 6].map(node);
-
-function cluster(nodes: SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
-}
 
 /** A request from `from` to `to` (each a header value; a plain word becomes <sip:word@example.com>). */
 function call(callId: string, to: string, from = 'caller', extra: string[] = []): SipMessage {
@@ -66,11 +63,6 @@ function algorithm(t: TestContext, cfg: Partial<Config> = {}, loads: LoadView = 
   return a;
 }
 
-function id(r: PickResult): string | null {
-  if (r instanceof Promise) throw new Error('a memory store never makes a pick wait');
-  return r === null ? null : r.id;
-}
-
 function pick(a: UserBased, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
   return id(a.pick({ msg, callId: msg.callId, newCall }, c));
 }
@@ -82,10 +74,6 @@ function usersRanking(first: SipNode, among: SipNode[], count: number, prefix: s
     if (rendezvous(hashKey(`${prefix}${i}`), among) === first) out.push(`${prefix}${i}`);
   }
   return out;
-}
-
-function http(url: string): HttpPickRequest {
-  return { method: 'GET', url, header: () => undefined, remoteAddress: '192.0.2.1' };
 }
 
 describe('UserBased: which key', () => {

@@ -5,18 +5,11 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from '../helpers/wait.ts';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { describeResult, runSippUac, startSippUac } from './harness/sipp.ts';
 import { startDemoNode, type DemoNodeHandle } from './harness/demo-node.ts';
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function logged(lb: SiplbHandle, msg: string, nodeId: string, detailPrefix = ''): boolean {
   return lb.jsonLogs().some((l) => l.msg === msg && l.node === nodeId && String(l.detail ?? '').startsWith(detailPrefix));
@@ -50,7 +43,7 @@ async function cluster(nodeOpts: { version?: string; graceMs?: number }[]): Prom
     for (const [i, o] of nodeOpts.entries()) {
       nodes.push(await startDemoNode({ port: ports[3 + i], balancers: `127.0.0.1:${hbPort}`, version: o.version, graceMs: o.graceMs }));
     }
-    for (const n of nodes) await waitFor(() => logged(lb!, 'node added', `127.0.0.1:${n.port}`), 5_000, `node ${n.port} registered`);
+    for (const n of nodes) await eventually(`node ${n.port} registered`, 5_000, () => logged(lb!, 'node added', `127.0.0.1:${n.port}`));
     return { lb, lbPort, uacPort, hbPort, nodes, ports, close };
   } catch (err) {
     await close();
@@ -68,7 +61,7 @@ describe('nodes registered by heartbeats, under sipp load', { concurrency: true 
       await new Promise((r) => setTimeout(r, 2500));
       const killedAt = Date.now();
       await b.kill();
-      await waitFor(() => logged(c.lb, 'node state', idB, 'down') || logged(c.lb, 'node removed', idB), 5_000, 'B taken out');
+      await eventually('B taken out', 5_000, () => logged(c.lb, 'node state', idB, 'down') || logged(c.lb, 'node removed', idB));
       const removalMs = Date.now() - killedAt;
       console.log(`registered node killed -> taken out in ${removalMs} ms (nodeTimeout 1000 ms, OPTIONS every 300 ms)`);
       const r = await uac.done;
@@ -93,7 +86,7 @@ describe('nodes registered by heartbeats, under sipp load', { concurrency: true 
       const uac = await startSippUac({ scenario: 'uac', transport: 'u1', localPort: c.uacPort, remote: `127.0.0.1:${c.lbPort}`, rate: 30, calls: 180, timeoutS: 40, extraArgs: ['-d', '1500'] });
       await new Promise((r) => setTimeout(r, 2000));
       b.drain();
-      await waitFor(() => logged(c.lb, 'node state', idB, 'draining'), 3_000, 'B draining');
+      await eventually('B draining', 3_000, () => logged(c.lb, 'node state', idB, 'draining'));
       const atDrain = (await b.stats()).invites;
       const r = await uac.done;
       const sb = await b.stats();
@@ -125,8 +118,8 @@ describe('nodes registered by heartbeats, under sipp load', { concurrency: true 
       await b.kill();
       const b2 = await startDemoNode({ port: b.port, balancers: `127.0.0.1:${c.hbPort}`, version: '1.1' });
       c.nodes[1] = b2;
-      await waitFor(() => logged(c.lb, 'node replaced', `127.0.0.1:${b.port}`) || logged(c.lb, 'node added', `127.0.0.1:${b.port}`, 'session'), 5_000, 'B re-registered');
-      await waitFor(() => c.lb.jsonLogs().filter((l) => l.msg === 'node added' || l.msg === 'node replaced').length >= 3, 5_000, 'B rejoined');
+      await eventually('B re-registered', 5_000, () => logged(c.lb, 'node replaced', `127.0.0.1:${b.port}`) || logged(c.lb, 'node added', `127.0.0.1:${b.port}`, 'session'));
+      await eventually('B rejoined', 5_000, () => c.lb.jsonLogs().filter((l) => l.msg === 'node added' || l.msg === 'node replaced').length >= 3);
       const r2 = await calls(20);
       assert.equal(r2.stats.failed, 0, describeResult('UAC after upgrade', r2));
       assert.equal((await b2.stats()).invites, 20, 'every new call went to version 1.1');

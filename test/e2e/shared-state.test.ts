@@ -9,19 +9,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startDemoNode, type DemoNodeHandle } from './harness/demo-node.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { describeResult, runSippUac, SCENARIOS, startSippUac } from './harness/sipp.ts';
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Keys under a prefix in the real Redis (redis-cli, so the check does not share code with siplb). */
 function redisKeys(redis: RedisServer, pattern: string): string[] {
@@ -85,7 +76,7 @@ async function bed(balancers: number, nodeCount: number, heartbeatTo: 'first' | 
     const targets = (heartbeatTo === 'first' ? hbPorts.slice(0, 1) : hbPorts).map((p) => `127.0.0.1:${p}`).join(';');
     for (const p of nodePorts) nodes.push(await startDemoNode({ port: p, balancers: targets }));
     for (const lb of lbs) {
-      for (const p of nodePorts) await waitFor(() => lb.jsonLogs().some((l) => l.msg === 'node added' && l.node === `127.0.0.1:${p}`), 5_000, `node ${p} known to every balancer`);
+      for (const p of nodePorts) await eventually(`node ${p} known to every balancer`, 5_000, () => lb.jsonLogs().some((l) => l.msg === 'node added' && l.node === `127.0.0.1:${p}`));
     }
     return { redis, lbPorts, hbPorts, uacPort, lbs, nodes, decoy, close };
   } catch (err) {
@@ -188,8 +179,8 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
       const exited = await Promise.race([b.lbs[0].exit.then(() => true), sleep(50).then(() => false)]);
       assert.equal(exited, false, 'siplb is still running');
       // The restarted Redis is empty: the balancer writes back what it placed while Redis was away.
-      await waitFor(() => redisKeys(b.redis, 'e2e:a:callid:*').length > 0, 10_000, 'assignments written back to Redis');
-      await waitFor(() => redisKeys(b.redis, 'e2e:calls').length === 1, 10_000, 'call counts published again');
+      await eventually('assignments written back to Redis', 10_000, () => redisKeys(b.redis, 'e2e:a:callid:*').length > 0);
+      await eventually('call counts published again', 10_000, () => redisKeys(b.redis, 'e2e:calls').length === 1);
       const logs = b.lbs[0].jsonLogs();
       const outageLines = logs.filter((l) => l.level === 40 && /redis/i.test(String(l.msg)) && /unavailable|down|lost/i.test(String(l.msg)));
       console.log(`redis outage under 30 calls/s: ${r.stats.successful} of ${calls} calls completed, ${r.stats.failed} failed; ${outageLines.length} outage warning(s); state back in Redis ${Date.now() - keysBefore} ms after restart`);

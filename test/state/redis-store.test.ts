@@ -8,18 +8,9 @@ import assert from 'node:assert/strict';
 import { pino, type Logger } from 'pino';
 import { RedisStateStore } from '../../src/state/redis-store.ts';
 import type { SharedNodeRecord } from '../../src/state/store.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(what: string, ms: number, probe: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 interface LogLine {
   level: number;

@@ -10,6 +10,7 @@ import type { HostPort } from '../../src/config/types.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { RedisStateStore } from '../../src/state/redis-store.ts';
 import type { AssignmentOptions, SharedNodeRecord, StateStore } from '../../src/state/store.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 import { startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../helpers/redis.ts';
 
 const IDLE_MS = 300;
@@ -17,17 +18,6 @@ const LINGER_MS = 150;
 const TIMES: AssignmentOptions = { idleMs: IDLE_MS, lingerMs: LINGER_MS };
 const NS = 'callid';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` until it returns true; fails with `what` after `ms`. */
-async function eventually(what: string, ms: number, probe: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 interface Kind {
   name: string;

@@ -1,0 +1,21 @@
+// Cluster views and algorithm answers, as the balancer tests build and read them.
+
+import type { HttpPickRequest, PickResult } from '../../src/balancer/algorithm.ts';
+import type { SipNode } from '../../src/cluster/node.ts';
+import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+
+/** A snapshot of these nodes, each active unless `states` says otherwise. */
+export function snapshotOf(nodes: readonly SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
+  return new ClusterSnapshot(nodes.map((n) => ({ node: n, state: states[n.id] ?? 'active' })));
+}
+
+/** The node id of an answer that must not wait (the in-memory store never makes a pick wait). */
+export function syncId(r: PickResult): string | null {
+  if (r instanceof Promise) throw new Error('a memory store never makes a pick wait');
+  return r === null ? null : r.id;
+}
+
+/** An HTTP GET for `url` with no headers. */
+export function httpGet(url: string): HttpPickRequest {
+  return { method: 'GET', url, header: () => undefined, remoteAddress: '192.0.2.1' };
+}
