@@ -7,8 +7,8 @@
 //   node bench/algorithms-micro.ts [--picks 50000]
 
 import { pino } from 'pino';
-import type { Algorithm, AlgorithmContext } from '../src/balancer/algorithm.ts';
-import { BUILT_IN, createAlgorithm } from '../src/balancer/registry.ts';
+import type { Algorithm, AlgorithmContext } from '../src/algorithms/algorithm.ts';
+import { BUILT_IN, createAlgorithm } from '../src/algorithms/catalog.ts';
 import type { SipNode } from '../src/cluster/node.ts';
 import { ClusterSnapshot } from '../src/cluster/snapshot.ts';
 import { defaultConfig } from '../src/config/load.ts';

@@ -6,7 +6,7 @@
 //   node bench/proxy-micro.ts [--calls 200000]
 
 import { pino } from 'pino';
-import { CallIdAffinity } from '../src/balancer/callid-affinity.ts';
+import { CallIdAffinity } from '../src/algorithms/callid-affinity.ts';
 import { ClusterSnapshot } from '../src/cluster/snapshot.ts';
 import { defaultConfig } from '../src/config/load.ts';
 import { LocalAddresses } from '../src/proxy/local-addresses.ts';

@@ -11,8 +11,8 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { DemoNode } from '../demo-node/demo-node.ts';
 import type { DemoTransport } from '../demo-node/demo-node.ts';
-import { SiplbError } from '../errors.ts';
-import { createLifecycleLogger, createLogger } from '../log.ts';
+import { SiplbError } from '../core/errors.ts';
+import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
 import {
   AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent, failUsage, integerArg, logLevelArg, onTerminationSignals,

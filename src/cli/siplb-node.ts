@@ -10,8 +10,8 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import type { Logger } from 'pino';
-import { ConfigError } from '../errors.ts';
-import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts';
+import { ConfigError } from '../core/errors.ts';
+import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/log.ts';
 import { HeartbeatAgent, parseBalancers } from '../node-agent/agent.ts';
 import type { HeartbeatAgentOptions, NodeInfo } from '../node-agent/agent.ts';
 

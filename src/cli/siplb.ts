@@ -3,11 +3,11 @@
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be bound, 2 for a bad command line
 // or configuration (one line on stderr naming the key, the value and the reason).
 
-import { startBalancer } from '../balancer-server.ts';
+import { startBalancer } from '../wiring/balancer.ts';
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import type { LoadedConfig } from '../config/types.ts';
-import { SiplbError } from '../errors.ts';
-import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../log.ts';
+import { SiplbError } from '../core/errors.ts';
+import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/log.ts';
 
 const USAGE = 'usage: siplb [path/to/lb.properties] [--log-level error|warn|info|debug]';
 

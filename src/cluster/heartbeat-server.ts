@@ -5,9 +5,9 @@
 import http from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { BindError } from '../errors.ts';
-import { rateLimit } from '../log.ts';
-import type { NodeRegistration, NodeRegistry } from './registry.ts';
+import { BindError } from '../core/errors.ts';
+import { rateLimit } from '../core/log.ts';
+import type { NodeRegistration, NodeRegistry } from './node-registry.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const PORT_FIELDS = ['udpPort', 'tcpPort', 'tlsPort', 'wsPort', 'wssPort', 'httpPort', 'sslPort', 'heartbeatPort'] as const;

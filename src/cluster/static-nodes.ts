@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { StaticNodeSpec, Transport } from '../config/types.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { nodeId, type SipNode } from './node.ts';
 
 export async function resolveStaticNodes(specs: readonly StaticNodeSpec[]): Promise<SipNode[]> {

@@ -4,7 +4,7 @@
 // compile error. Rules that involve two keys (derived defaults, port clashes) live in load.ts.
 
 import { isIP, SocketAddress } from 'node:net';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Config, HostPort, StaticNodeSpec, Transport } from './types.ts';
 
 /** Turns a property value (already unescaped and trimmed) into a typed value, or throws ConfigError. */

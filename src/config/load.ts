@@ -3,7 +3,7 @@
 // combinations that cannot work. The loader never logs; it hands its remarks back to the caller.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { isSipStackKey, keyForField, keySpec, KEYS, type KeySpec } from './keys.ts';
 import { parseProperties, type PropertyEntry } from './properties.ts';
 import type { Config, LoadedConfig } from './types.ts';

@@ -3,7 +3,7 @@
 // operators leave invisible characters behind: unescaped trailing whitespace is dropped from
 // values, and a leading byte-order mark is ignored instead of becoming part of the first key.
 
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export interface PropertyEntry {
   key: string;

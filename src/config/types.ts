@@ -25,11 +25,11 @@ export interface Config {
   internalTransports: Transport[];      // internalTransport (comma list); default ['udp','tcp']
   nodes: StaticNodeSpec[];              // nodes (siplb key); default []
   extraServerNodes: HostPort[];         // extraServerNodes; default []
-  algorithmClass: string;               // algorithmClass, raw; resolved by src/balancer/registry.ts
+  algorithmClass: string;               // algorithmClass, raw; resolved by src/algorithms/catalog.ts
   callIdAffinityMaxTimeInCache: number; // seconds; default 500
   callIdAffinityGroupFailover: boolean; // default false
   callIdAffinityMaxEntries: number;     // siplb key; default 2_000_000 (oldest evicted beyond it)
-  sipHeaderAffinityKey: string;         // default 'Call-ID'; see src/balancer/affinity-key.ts
+  sipHeaderAffinityKey: string;         // default 'Call-ID'; see src/algorithms/affinity-key.ts
   sipHeaderAffinityExclusionPattern: RegExp | null; // user-based: keys matching it use the fallback key
   sipHeaderAffinityFallbackKey: string; // default 'From'
   httpAffinityKey: string;              // URL query parameter for HTTP hashing; default 'appsession'

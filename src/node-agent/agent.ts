@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { formatHost, parseHostPort } from '../sip/uri.ts';
 
 export const DEFAULT_HEARTBEAT_PORT = 2610;

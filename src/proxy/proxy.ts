@@ -4,8 +4,8 @@
 // and counted.
 
 import type { Logger } from 'pino';
-import type { Algorithm, PickRequest, PickResult } from '../balancer/algorithm.ts';
-import type { CallTracker } from '../balancer/call-tracker.ts';
+import type { Algorithm, PickRequest, PickResult } from '../algorithms/algorithm.ts';
+import type { CallTracker } from '../cluster/call-tracker.ts';
 import type { SipNode } from '../cluster/node.ts';
 import { egressTransport } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';

@@ -2,7 +2,7 @@
 // their local table (there is no shared tier to fetch from); the node directory and call board
 // hold what this balancer published, so a single balancer behaves exactly like a group of one.
 
-import { AffinityTable } from '../balancer/affinity-table.ts';
+import { AffinityTable } from './affinity-table.ts';
 import type {
   AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
 } from './store.ts';

@@ -1,9 +1,9 @@
 // Shared state: what several balancers must agree on. The default in-memory store keeps it in
-// this process; the Redis store (redis-store.ts) shares it between every balancer that points at
+// this process; the Redis store (redis/store.ts) shares it between every balancer that points at
 // the same Redis. The data path only ever touches the local tier synchronously; the shared tier is
 // written through without waiting and read only on a local miss, with a bounded wait.
 
-import type { NodeRegistration } from '../cluster/registry.ts';
+import type { NodeRegistration } from '../cluster/node-registry.ts';
 
 export interface AssignmentOptions {
   /** An entry not used for this long is gone (local tier) and expires in the shared tier. */

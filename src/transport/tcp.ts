@@ -7,10 +7,10 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Side } from '../proxy/local-addresses.ts';
 import { StreamFramer } from '../sip/framing.ts';
-import { BindError } from '../errors.ts';
+import { BindError } from '../core/errors.ts';
 import type { Inbound } from './types.ts';
 import { normaliseIp } from './ip.ts';
-import { rateLimit } from '../log.ts';
+import { rateLimit } from '../core/log.ts';
 
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;

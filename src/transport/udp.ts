@@ -5,11 +5,11 @@
 import dgram from 'node:dgram';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { normaliseIp } from './ip.ts';
-import { rateLimit } from '../log.ts';
+import { rateLimit } from '../core/log.ts';
 import type { Logger } from 'pino';
 import type { Side } from '../proxy/local-addresses.ts';
 import type { Inbound } from './types.ts';
-import { BindError } from '../errors.ts';
+import { BindError } from '../core/errors.ts';
 
 const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 

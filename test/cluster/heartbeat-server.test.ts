@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { HeartbeatServer } from '../../src/cluster/heartbeat-server.ts';
-import { NodeRegistry, type RegistryEvent } from '../../src/cluster/registry.ts';
+import { NodeRegistry, type RegistryEvent } from '../../src/cluster/node-registry.ts';
 
 const log = pino({ level: 'silent' });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, loadConfigFile, loadConfigText } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 
 function assertConfigError(fn: () => unknown, key: string, value: string, reason?: string | RegExp): void {
   assert.throws(fn, (err: unknown) => {

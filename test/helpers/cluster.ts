@@ -1,6 +1,6 @@
 // Cluster views and algorithm answers, as the balancer tests build and read them.
 
-import type { HttpPickRequest, PickResult } from '../../src/balancer/algorithm.ts';
+import type { HttpPickRequest, PickResult } from '../../src/algorithms/algorithm.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 

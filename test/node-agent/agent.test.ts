@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { HeartbeatAgent, parseBalancers } from '../../src/node-agent/agent.ts';
 import type { BalancerState, HeartbeatAgentOptions, StateChange } from '../../src/node-agent/agent.ts';
 import { LineBuffer, terminate } from '../e2e/harness/children.ts';

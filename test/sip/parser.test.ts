@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
 import { pino } from 'pino';
-import { CallIdAffinity } from '../../src/balancer/callid-affinity.ts';
+import { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';

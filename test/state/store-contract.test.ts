@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { HostPort } from '../../src/config/types.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { RedisStateStore } from '../../src/state/redis-store.ts';
+import { RedisStateStore } from '../../src/state/redis/store.ts';
 import type { AssignmentOptions, SharedNodeRecord, StateStore } from '../../src/state/store.ts';
 import { eventually, sleep } from '../helpers/wait.ts';
 import { startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../helpers/redis.ts';

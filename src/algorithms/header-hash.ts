@@ -1,0 +1,93 @@
+// Restcomm's HeaderConsistentHashBalancerAlgorithm: the node is a hash of the request's key
+// (sipHeaderAffinityKey: the Call-ID by default, or the From/To user, or any header), so every
+// request with the same key reaches the same node on every balancer without any shared state.
+// siplb hashes by rendezvous (hashing.ts): when a node leaves, only its keys move and they spread
+// over all survivors; when one joins it takes only the keys it now wins. A request without the
+// key hashes by its Call-ID. HTTP requests hash the httpAffinityKey query parameter and go round
+// robin without it.
+//
+// Draining is where a pure hash is not enough. A new call hashes over the active nodes and an
+// in-call request over the active and draining ones, so a draining node keeps the calls it has.
+// But a call that starts while its key's first node drains goes to the second one, and its
+// in-call requests (a CANCEL, the ACK of a failure) would hash back to the draining node. So
+// exactly those calls, and only while some node drains, are written down by Call-ID ("detours",
+// in the StateStore so other balancers find them). With no node draining nothing is stored.
+
+import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
+import { affinityKeyReader, httpKeyReader, type HttpKeyReader, type SipKeyReader } from './affinity-key.ts';
+import { snapshotWeights } from './assigned-hash.ts';
+import { RETRANSMISSION_WINDOW_MS } from './callid-affinity.ts';
+import { hashKey, rendezvous } from './hashing.ts';
+import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { SipNode } from '../cluster/node.ts';
+import type { AssignmentMap } from '../state/store.ts';
+
+export class HeaderConsistentHash implements Algorithm {
+  readonly name = 'hash';
+  private readonly key: SipKeyReader;
+  private readonly httpKey: HttpKeyReader;
+  private readonly detours: AssignmentMap;
+  private readonly rotation = new SmoothWeightedRoundRobin();
+
+  constructor(ctx: AlgorithmContext) {
+    const cfg = ctx.config;
+    this.key = affinityKeyReader(cfg.sipHeaderAffinityKey);
+    this.httpKey = httpKeyReader(cfg.httpAffinityKey);
+    this.detours = ctx.store.assignments('hash-detour', {
+      idleMs: cfg.callIdAffinityMaxTimeInCache * 1000,
+      lingerMs: RETRANSMISSION_WINDOW_MS,
+      maxEntries: cfg.callIdAffinityMaxEntries,
+    });
+  }
+
+  pick(req: PickRequest, cluster: ClusterSnapshot): PickResult {
+    const h = hashKey(this.key(req.msg) ?? req.callId);
+    const weights = snapshotWeights(cluster);
+    if (req.newCall) {
+      const chosen = rendezvous(h, cluster.selectable, weights.selectable);
+      // Filtering nodes out keeps the others' order, so the hash over all live nodes differs from
+      // this one only when its winner is a draining node.
+      if (chosen !== null && cluster.alive.length !== cluster.selectable.length) {
+        const first = rendezvous(h, cluster.alive, weights.alive);
+        if (first !== chosen) this.detours.set(req.callId, chosen.id);
+      }
+      return chosen;
+    }
+    const first = rendezvous(h, cluster.alive, weights.alive);
+    if (first === null || cluster.isSelectable(first)) return first;
+    // `first` drains: the call is there unless it started while it drained.
+    const known = this.detours.get(req.callId);
+    if (known !== undefined) return this.detour(known, h, cluster);
+    const shared = this.detours.fetch(req.callId);
+    if (shared === null) return first;
+    return shared.then((id) => (id === undefined ? first : this.detour(id, h, cluster)), () => first);
+  }
+
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    const h = hashKey(this.key(req.msg) ?? req.callId);
+    return rendezvous(h, cluster.selectable, snapshotWeights(cluster).selectable, (n) => n.id !== failedNodeId);
+  }
+
+  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null {
+    const key = this.httpKey(req.url);
+    if (key === null) return this.rotation.pick(cluster.selectable, (n) => cluster.weightOf(n));
+    return rendezvous(hashKey(key), cluster.selectable, snapshotWeights(cluster).selectable);
+  }
+
+  callEnded(callId: string): void {
+    // Detours exist only for calls started during a drain; do not touch the shared tier for the rest.
+    if (this.detours.size > 0 && this.detours.get(callId) !== undefined) this.detours.end(callId);
+  }
+
+  close(): void {
+    this.detours.close();
+  }
+
+  /** The node a detoured call went to or, when that one is gone, where its key hashes now. */
+  private detour(nodeId: string, h: number, cluster: ClusterSnapshot): SipNode | null {
+    const n = cluster.get(nodeId);
+    if (n !== undefined && cluster.isAlive(n)) return n;
+    return rendezvous(h, cluster.selectable, snapshotWeights(cluster).selectable);
+  }
+}

@@ -1,0 +1,234 @@
+// HeaderConsistentHash (Restcomm's HeaderConsistentHashBalancerAlgorithm): stickiness by key on
+// every balancer without state, the Call-ID when the key header is missing, draining (a draining
+// node keeps its calls, takes no new ones, and calls started during the drain keep to where they
+// went), failover spread, and HTTP hashing with and without the query parameter.
+
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
+import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
+import type { SipNode } from '../../src/cluster/node.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
+import { defaultConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/types.ts';
+import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+
+function node(n: number): SipNode {
+  return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight: 1 };
+}
+
+const N1 = node(1);
+const N2 = node(2);
+const N3 = node(3);
+const N4 = node(4);
+const FOUR = [N1, N2, N3, N4];
+
+function invite(callId: string, toUser = 'service', extra: string[] = []): SipMessage {
+  const m = parseSipMessage(Buffer.from([
+    `INVITE sip:${toUser}@10.0.0.1 SIP/2.0`,
+    `Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-${callId}`,
+    'From: <sip:caller@example.org>;tag=1',
+    `To: <sip:${toUser}@example.com>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    ...extra,
+    'Content-Length: 0',
+  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
+  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test message for ${callId}`);
+  return m;
+}
+
+function algorithm(t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentHash {
+  const a = new HeaderConsistentHash({
+    config: { ...defaultConfig(), ...cfg },
+    store: new MemoryStateStore(),
+    loads: { activeCalls: () => 0 },
+    log: pino({ level: 'silent' }),
+  });
+  t.after(() => a.close());
+  return a;
+}
+
+function pick(a: HeaderConsistentHash, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
+  return id(a.pick({ msg, callId: msg.callId, newCall }, c));
+}
+
+/** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
+function callIdsRanking(first: SipNode, among: SipNode[], count: number, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) {
+    const callId = `${prefix}-${i}@host`;
+    if (rendezvous(hashKey(callId), among) === first) out.push(callId);
+  }
+  return out;
+}
+
+describe('HeaderConsistentHash: keys', () => {
+  test('every request with the same Call-ID goes to one node, on any balancer, in any snapshot', (t) => {
+    const a = algorithm(t);
+    const b = algorithm(t);
+    for (let i = 0; i < 200; i++) {
+      const msg = invite(`sticky-${i}@host`);
+      const first = pick(a, cluster(FOUR), msg, true);
+      assert.ok(first !== null);
+      assert.equal(pick(a, cluster(FOUR), msg, false), first);
+      assert.equal(pick(b, cluster([N4, N2, N3, N1]), msg, true), first, 'another balancer, nodes listed in another order');
+    }
+  });
+
+  const keyCases: { spec: string; a: SipMessage; b: SipMessage; same: boolean }[] = [
+    { spec: 'To', a: invite('k1', 'alice'), b: invite('k2', 'alice'), same: true },
+    { spec: 'Call-ID', a: invite('k1', 'alice'), b: invite('k1', 'bob'), same: true },
+    { spec: 'X-Tenant', a: invite('k1', 'x', ['X-Tenant: acme']), b: invite('k2', 'y', ['X-Tenant: acme']), same: true },
+  ];
+  for (const c of keyCases) {
+    test(`key ${c.spec}: requests sharing it share the node`, (t) => {
+      const a = algorithm(t, { sipHeaderAffinityKey: c.spec });
+      const all = cluster(FOUR);
+      assert.equal(pick(a, all, c.a, true), pick(a, all, c.b, true));
+    });
+  }
+
+  test('key To: different users spread over the nodes', (t) => {
+    const a = algorithm(t, { sipHeaderAffinityKey: 'To' });
+    const seen = new Set<string | null>();
+    for (let i = 0; i < 100; i++) seen.add(pick(a, cluster(FOUR), invite(`spread-${i}`, `user${i}`), true));
+    assert.deepEqual([...seen].sort(), FOUR.map((n) => n.id));
+  });
+
+  test('a request without the key header hashes by its Call-ID', (t) => {
+    const a = algorithm(t, { sipHeaderAffinityKey: 'X-Tenant' });
+    const all = cluster(FOUR);
+    for (let i = 0; i < 100; i++) {
+      const callId = `nokey-${i}@host`;
+      assert.equal(pick(a, all, invite(callId), true), rendezvous(hashKey(callId), all.selectable)?.id);
+    }
+  });
+
+  test('no node -> null', (t) => {
+    const a = algorithm(t);
+    const msg = invite('none');
+    assert.equal(pick(a, cluster([]), msg, true), null);
+    assert.equal(pick(a, cluster([N1], { [N1.id]: 'down' }), msg, false), null);
+    assert.equal(a.repick({ msg, callId: msg.callId, newCall: false }, N1.id, cluster([N1])), null);
+  });
+});
+
+describe('HeaderConsistentHash: draining', () => {
+  test('a draining node keeps the calls it has but gets no new ones', (t) => {
+    const a = algorithm(t);
+    const onN1 = callIdsRanking(N1, FOUR, 50, 'before');
+    for (const callId of onN1) assert.equal(pick(a, cluster(FOUR), invite(callId), true), N1.id);
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    for (const callId of onN1) assert.equal(pick(a, draining, invite(callId), false), N1.id, 'in-call request of an existing call');
+    for (let i = 0; i < 1000; i++) assert.notEqual(pick(a, draining, invite(`new-${i}@host`), true), N1.id);
+  });
+
+  test('a call started during the drain keeps to the node it went to', (t) => {
+    const a = algorithm(t);
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    for (const callId of callIdsRanking(N1, FOUR, 50, 'during')) {
+      const msg = invite(callId);
+      const placed = pick(a, draining, msg, true);
+      assert.ok(placed !== null && placed !== N1.id);
+      assert.equal(placed, rendezvous(hashKey(callId), [N2, N3, N4])?.id, 'the next node in its ranking');
+      assert.equal(pick(a, draining, msg, false), placed, 'its CANCEL or ACK follows it');
+    }
+  });
+
+  test('calls of a draining node that were never detoured are not affected by detours of others', (t) => {
+    const a = algorithm(t);
+    const [old, late] = callIdsRanking(N1, FOUR, 2, 'mix');
+    assert.equal(pick(a, cluster(FOUR), invite(old), true), N1.id);
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    const placed = pick(a, draining, invite(late), true);
+    assert.notEqual(placed, N1.id);
+    assert.equal(pick(a, draining, invite(old), false), N1.id);
+    assert.equal(pick(a, draining, invite(late), false), placed);
+  });
+
+  test('a detoured call whose node dies goes where its key hashes among active nodes', (t) => {
+    const a = algorithm(t);
+    const [callId] = callIdsRanking(N1, FOUR, 1, 'dies');
+    const placed = pick(a, cluster(FOUR, { [N1.id]: 'draining' }), invite(callId), true) as string;
+    const after = cluster(FOUR, { [N1.id]: 'draining', [placed]: 'down' });
+    const expected = rendezvous(hashKey(callId), after.selectable)?.id;
+    assert.ok(expected !== undefined && expected !== N1.id && expected !== placed);
+    assert.equal(pick(a, after, invite(callId), false), expected);
+  });
+
+  test('callEnded releases a detour after the retransmission window', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const a = algorithm(t);
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    const [callId] = callIdsRanking(N1, FOUR, 1, 'ended');
+    const msg = invite(callId);
+    const placed = pick(a, draining, msg, true);
+    a.callEnded(callId);
+    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS - 1000);
+    assert.equal(pick(a, draining, msg, false), placed, 'a retransmitted BYE within the window');
+    t.mock.timers.tick(2000);
+    assert.equal(pick(a, draining, msg, false), N1.id, 'forgotten: the plain hash answers again');
+  });
+});
+
+describe('HeaderConsistentHash: failover', () => {
+  test("a dead node's 6000 calls spread over the 3 survivors, 1/3 each within 10 %", (t) => {
+    const a = algorithm(t);
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    const counts = new Map<string, number>();
+    for (const callId of callIdsRanking(N1, FOUR, 6000, 'fail')) {
+      const msg = invite(callId);
+      const req = { msg, callId, newCall: false };
+      const to = a.repick(req, N1.id, cluster(FOUR));
+      assert.ok(to !== null && to !== N1);
+      assert.equal(id(a.pick(req, down)), to.id, 'an in-call request after the node is marked down agrees with repick');
+      counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
+    }
+    const worst = Math.max(...[N2, N3, N4].map((n) => Math.abs((counts.get(n.id) ?? 0) / 2000 - 1)));
+    t.diagnostic(`worst survivor deviation from 1/3: ${(worst * 100).toFixed(2)} %`);
+    assert.ok(worst <= 0.1, JSON.stringify([...counts]));
+  });
+
+  test('calls of surviving nodes do not move', (t) => {
+    const a = algorithm(t);
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    for (let i = 0; i < 2000; i++) {
+      const msg = invite(`stay-${i}@host`);
+      const before = pick(a, cluster(FOUR), msg, true);
+      if (before !== N1.id) assert.equal(pick(a, down, msg, false), before);
+    }
+  });
+});
+
+describe('HeaderConsistentHash: HTTP', () => {
+  test('with the appsession parameter: a hash of its value over the active nodes', (t) => {
+    const a = algorithm(t);
+    const c = cluster(FOUR, { [N2.id]: 'draining' });
+    const seen = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const n = a.pickHttp(http(`/app/x?appsession=s${i}&y=1`), c);
+      assert.equal(n, rendezvous(hashKey(`s${i}`), c.selectable));
+      assert.equal(a.pickHttp(http(`/other?appsession=s${i}`), c), n, 'same session, same node');
+      seen.add((n as SipNode).id);
+    }
+    assert.deepEqual([...seen].sort(), [N1.id, N3.id, N4.id]);
+  });
+
+  test('without it: weighted round robin', (t) => {
+    const a = algorithm(t);
+    const c = cluster([N3, N1, N2]);
+    const seq = Array.from({ length: 6 }, () => a.pickHttp(http('/app/x?other=1'), c)?.id);
+    assert.deepEqual(seq, [N1, N2, N3, N1, N2, N3].map((n) => n.id));
+  });
+
+  test('httpAffinityKey names the parameter', (t) => {
+    const a = algorithm(t, { httpAffinityKey: 'sid' });
+    const c = cluster(FOUR);
+    assert.equal(a.pickHttp(http('/x?sid=abc'), c), rendezvous(hashKey('abc'), c.selectable));
+  });
+});

@@ -1,0 +1,225 @@
+// Least active calls: new calls go to the node with the fewest active calls per unit of weight
+// (a real CallTracker is the load view, fed the way the proxy feeds it), ties rotate, calls stick,
+// and a dead node's calls spread over the least loaded survivors.
+
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { CallTracker } from '../../src/cluster/call-tracker.ts';
+import type { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
+import { leastActiveCalls, leastLoaded } from '../../src/algorithms/least-active-calls.ts';
+import type { SipNode } from '../../src/cluster/node.ts';
+import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
+import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import { prng } from '../helpers/prng.ts';
+import { snapshotOf as cluster } from '../helpers/cluster.ts';
+
+function node(n: number, weight = 1): SipNode {
+  return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight };
+}
+
+const N1 = node(1);
+const N2 = node(2);
+const N3 = node(3);
+const N4 = node(4);
+
+const MSG: SipMessage = (() => {
+  const m = parseSipMessage(Buffer.from([
+    'INVITE sip:service@10.0.0.1 SIP/2.0',
+    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKlac',
+    'From: <sip:a@example.org>;tag=1',
+    'To: <sip:service@example.com>',
+    'Call-ID: least',
+    'CSeq: 1 INVITE',
+    'Content-Length: 0',
+  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
+  if (isParseFailure(m)) throw new Error(m.failure);
+  return m;
+})();
+
+function setup(t: TestContext): { a: CallIdAffinity; loads: CallTracker } {
+  const loads = new CallTracker(600_000);
+  const a = leastActiveCalls({ maxIdleSeconds: 500, groupFailover: false }, loads);
+  t.after(() => {
+    a.close();
+    loads.close();
+  });
+  return { a, loads };
+}
+
+/** Pick as the proxy does: the pick, then `started` (new call) or `touch` (a request of a call) on the tracker. */
+function pick(s: { a: CallIdAffinity; loads: CallTracker }, c: ClusterSnapshot, callId: string, newCall = true): string | null {
+  const r = s.a.pick({ msg: MSG, callId, newCall }, c);
+  assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
+  if (r === null) return null;
+  if (newCall) s.loads.started(callId, r.id);
+  else s.loads.touch(callId, r.id);
+  return r.id;
+}
+
+function loadsOf(loads: CallTracker, nodes: SipNode[]): number[] {
+  return nodes.map((n) => loads.activeCalls(n.id));
+}
+
+describe('least-calls: new calls', () => {
+  test('name', (t) => assert.equal(setup(t).a.name, 'least-calls'));
+
+  test('a new call goes to the node with the fewest active calls', (t) => {
+    const s = setup(t);
+    const c = cluster([N1, N2, N3]);
+    for (let i = 0; i < 5; i++) s.loads.started(`pre-1-${i}`, N1.id);
+    for (let i = 0; i < 2; i++) s.loads.started(`pre-2-${i}`, N2.id);
+    assert.deepEqual([pick(s, c, 'c1'), pick(s, c, 'c2')], [N3.id, N3.id], 'N3 is empty, then still least at 1 against 2 and 5');
+    // From now on every pick lands on a node whose load was the minimum at the time.
+    for (let i = 0; i < 30; i++) {
+      const before = loadsOf(s.loads, [N1, N2, N3]);
+      const chosen = pick(s, c, `more-${i}`);
+      const idx = [N1.id, N2.id, N3.id].indexOf(chosen as string);
+      assert.equal(before[idx], Math.min(...before), `pick ${i}: ${chosen} had ${before[idx]} of ${before.join('/')}`);
+    }
+    assert.deepEqual(loadsOf(s.loads, [N1, N2, N3]), [13, 13, 13], '5+2+0 preloaded plus 32 new calls levelled out');
+  });
+
+  test('ties rotate: an idle cluster is filled evenly, not first node first', (t) => {
+    const s = setup(t);
+    const c = cluster([N3, N1, N2]);
+    const ids = Array.from({ length: 9 }, (_, i) => `tie-${i}`);
+    assert.deepEqual(ids.map((id) => pick(s, c, id)), [N1, N2, N3, N1, N2, N3, N1, N2, N3].map((n) => n.id));
+  });
+
+  test('ties rotate even when no load is reported (a load view that stays at zero)', (t) => {
+    const zero = { activeCalls: (): number => 0 };
+    const a = leastActiveCalls({ maxIdleSeconds: 500, groupFailover: false }, zero);
+    t.after(() => a.close());
+    const c = cluster([N1, N2, N3]);
+    const got = Array.from({ length: 6 }, (_, i) => (a.pick({ msg: MSG, callId: `z-${i}`, newCall: true }, c) as SipNode).id);
+    assert.deepEqual(got, [N1, N2, N3, N1, N2, N3].map((n) => n.id));
+  });
+
+  const WEIGHTS: { weights: number[]; calls: number; expected: number[] }[] = [
+    { weights: [1, 3], calls: 400, expected: [100, 300] },
+    { weights: [1, 1], calls: 400, expected: [200, 200] },
+    { weights: [2, 1, 1], calls: 400, expected: [200, 100, 100] },
+    { weights: [1, 4], calls: 1000, expected: [200, 800] },
+  ];
+  for (const w of WEIGHTS) {
+    test(`weights ${w.weights.join(':')} share ${w.calls} calls ${w.expected.join(':')} (each within 1)`, (t) => {
+      const s = setup(t);
+      const nodes = w.weights.map((weight, i) => node(i + 1, weight));
+      const c = cluster(nodes);
+      for (let i = 0; i < w.calls; i++) pick(s, c, `w-${i}`);
+      const got = loadsOf(s.loads, nodes);
+      got.forEach((n, i) => assert.ok(Math.abs(n - w.expected[i]) <= 1, `${nodes[i].id} (weight ${w.weights[i]}) has ${n}, want ${w.expected[i]}`));
+    });
+  }
+
+  test('ramp-up share scales the weight like a configured weight does', (t) => {
+    const s = setup(t);
+    const c = new ClusterSnapshot([{ node: N1, state: 'active' }, { node: N2, state: 'active', share: 0.25 }]);
+    for (let i = 0; i < 500; i++) pick(s, c, `r-${i}`);
+    assert.ok(Math.abs(s.loads.activeCalls(N2.id) - 100) <= 1, `ramping node has ${s.loads.activeCalls(N2.id)} of 500`);
+  });
+
+  test('draining and down nodes get no new calls, however lightly loaded', (t) => {
+    const s = setup(t);
+    const c = cluster([N1, N2, N3, N4], { [N1.id]: 'draining', [N2.id]: 'down' });
+    for (let i = 0; i < 10; i++) s.loads.started(`heavy-${i}`, N3.id);
+    const got = new Set(Array.from({ length: 40 }, (_, i) => pick(s, c, `n-${i}`)));
+    assert.deepEqual([...got].sort(), [N3.id, N4.id]);
+    assert.deepEqual(loadsOf(s.loads, [N1, N2, N3, N4]), [0, 0, 25, 25]);
+  });
+
+  test('no node taking new calls -> null', (t) => {
+    const s = setup(t);
+    assert.equal(pick(s, cluster([]), 'x'), null);
+    assert.equal(pick(s, cluster([N1, N2], { [N1.id]: 'draining', [N2.id]: 'down' }), 'y'), null);
+  });
+});
+
+describe('least-calls: calls stick', () => {
+  test('in-call requests of a known call stay on its node while others become less loaded', (t) => {
+    const s = setup(t);
+    const c = cluster([N1, N2, N3]);
+    const home = pick(s, c, 'sticky');
+    for (let i = 0; i < 20; i++) s.loads.started(`pile-${i}`, home as string);
+    for (let i = 0; i < 5; i++) assert.equal(pick(s, c, 'sticky', false), home);
+    assert.equal(pick(s, c, 'sticky', true), home, 'a retransmitted INVITE sticks too');
+    assert.equal(s.loads.activeCalls(home as string), 21, 'retransmission and in-call requests do not add calls');
+  });
+
+  test('a draining node keeps serving its calls', (t) => {
+    const s = setup(t);
+    assert.equal(pick(s, cluster([N1, N2]), 'c1'), N1.id);
+    const draining = cluster([N1, N2], { [N1.id]: 'draining' });
+    assert.equal(pick(s, draining, 'c1', false), N1.id);
+    assert.equal(pick(s, draining, 'c2'), N2.id);
+    assert.equal(pick(s, draining, 'c3'), N2.id);
+  });
+});
+
+describe('least-calls: failover', () => {
+  test('300 calls of a dead node spread over 3 equally loaded survivors: 100 each within 1', (t) => {
+    const s = setup(t);
+    // N1 alone takes 300 calls; then N2..N4 join and take 150 new ones, 50 each (N1 is far ahead).
+    const onlyN1 = cluster([N1, N2, N3, N4], { [N2.id]: 'draining', [N3.id]: 'draining', [N4.id]: 'draining' });
+    const n1Calls = Array.from({ length: 300 }, (_, i) => `dead-${i}`);
+    for (const id of n1Calls) assert.equal(pick(s, onlyN1, id), N1.id);
+    const all = cluster([N1, N2, N3, N4]);
+    for (let i = 0; i < 150; i++) pick(s, all, `live-${i}`);
+    assert.deepEqual(loadsOf(s.loads, [N1, N2, N3, N4]), [300, 50, 50, 50]);
+
+    const n1Down = cluster([N1, N2, N3, N4], { [N1.id]: 'down' });
+    const heirs = new Map<string, string>();
+    const moved = new Map<string, number>();
+    for (const id of n1Calls) {
+      const heir = pick(s, n1Down, id, false);
+      assert.ok(heir !== null && heir !== N1.id, `${id} -> ${heir}`);
+      heirs.set(id, heir);
+      moved.set(heir, (moved.get(heir) ?? 0) + 1);
+    }
+    for (const n of [N2, N3, N4]) assert.ok(Math.abs((moved.get(n.id) ?? 0) - 100) <= 1, `${n.id} took ${moved.get(n.id)} of 300`);
+    assert.equal(s.loads.activeCalls(N1.id), 0, 'the tracker followed every move');
+    for (const n of [N2, N3, N4]) assert.ok(Math.abs(s.loads.activeCalls(n.id) - 150) <= 1);
+    // Once moved, a call stays on its heir, even though the loads have changed since.
+    for (const id of n1Calls) assert.equal(pick(s, n1Down, id, false), heirs.get(id), id);
+    for (const id of n1Calls.slice(0, 30)) assert.equal(pick(s, cluster([N1, N2, N3, N4]), id, false), heirs.get(id), 'N1 coming back does not move them back');
+  });
+
+  test('failover goes to the least loaded survivor and never to a draining one', (t) => {
+    const s = setup(t);
+    const c = cluster([N1, N2, N3, N4], { [N1.id]: 'down', [N2.id]: 'draining' });
+    for (let i = 0; i < 10; i++) s.loads.started(`n3-${i}`, N3.id);
+    const req = { msg: MSG, callId: 'orphan', newCall: false };
+    assert.equal(s.a.repick(req, N1.id, c)?.id, N4.id);
+  });
+
+  test('repick never returns the failed node, even when it is the least loaded and still listed active', (t) => {
+    const s = setup(t);
+    const c = cluster([N1, N2]);
+    for (let i = 0; i < 10; i++) s.loads.started(`n2-${i}`, N2.id);
+    assert.equal(s.a.repick({ msg: MSG, callId: 'r', newCall: false }, N1.id, c)?.id, N2.id);
+  });
+});
+
+describe('leastLoaded', () => {
+  test('random loads and weights: the result always has the minimum load per weight', () => {
+    const rnd = prng(42);
+    for (let round = 0; round < 200; round++) {
+      const nodes = Array.from({ length: 1 + Math.floor(rnd() * 6) }, (_, i) => node(i + 1, 1 + Math.floor(rnd() * 5)));
+      const load = new Map(nodes.map((n) => [n.id, Math.floor(rnd() * 20)]));
+      const view = { activeCalls: (id: string): number => load.get(id) ?? 0 };
+      const c = cluster(nodes);
+      const got = leastLoaded(nodes, c, view, Math.floor(rnd() * 100));
+      assert.ok(got !== null);
+      const min = Math.min(...nodes.map((n) => (load.get(n.id) as number) / n.weight));
+      assert.equal((load.get(got.id) as number) / got.weight, min, `round ${round}`);
+    }
+  });
+
+  test('zero-weight nodes are skipped; an empty or all-excluded list gives null', () => {
+    const zero = { activeCalls: (): number => 0 };
+    const c = new ClusterSnapshot([{ node: N1, state: 'active', share: 0 }, { node: N2, state: 'active' }]);
+    assert.equal(leastLoaded([N1, N2], c, zero, 0)?.id, N2.id);
+    assert.equal(leastLoaded([], c, zero, 0), null);
+    assert.equal(leastLoaded([N2], c, zero, 0, N2.id), null);
+  });
+});

@@ -1,0 +1,460 @@
+// PersistentConsistentHash (Restcomm's PersistentConsistentHashBalancerAlgorithm): keys placed by
+// rendezvous hashing and then remembered, so membership changes move nothing already placed;
+// draining, failover spread, release at call end, bounded load from the LoadView, HTTP on the
+// same assignments. The last part runs two balancers over one shared tier (a test double of the
+// Redis tier that follows the AssignmentMap contract) to exercise the Promise-returning fetch
+// path, for all three hashing algorithms.
+
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { Algorithm, AlgorithmContext, LoadView, PickResult } from '../../src/algorithms/algorithm.ts';
+import { RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
+import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
+import { PersistentConsistentHash } from '../../src/algorithms/persistent-hash.ts';
+import { UserBased } from '../../src/algorithms/user-based.ts';
+import type { SipNode } from '../../src/cluster/node.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
+import { defaultConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/types.ts';
+import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import { LocalAssignmentMap, MemoryStateStore } from '../../src/state/memory-store.ts';
+import type { AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore } from '../../src/state/store.ts';
+import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+
+function node(n: number): SipNode {
+  return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
+}
+
+const N1 = node(1);
+const N2 = node(2);
+const N3 = node(3);
+const N4 = node(4);
+const FOUR = [N1, N2, N3, N4];
+
+function invite(callId: string, toUser = 'service', extra: string[] = []): SipMessage {
+  const m = parseSipMessage(Buffer.from([
+    `INVITE sip:${toUser}@10.0.0.1 SIP/2.0`,
+    `Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-${callId}`,
+    'From: <sip:caller@example.org>;tag=1',
+    `To: <sip:${toUser}@example.com>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    ...extra,
+    'Content-Length: 0',
+  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
+  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test message for ${callId}`);
+  return m;
+}
+
+function context(cfg: Partial<Config>, store: StateStore = new MemoryStateStore(), loads: LoadView = { activeCalls: () => 0 }): AlgorithmContext {
+  return { config: { ...defaultConfig(), ...cfg }, store, loads, log: pino({ level: 'silent' }) };
+}
+
+function persistent(t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView): PersistentConsistentHash {
+  const a = new PersistentConsistentHash(context(cfg, undefined, loads));
+  t.after(() => a.close());
+  return a;
+}
+
+function pick(a: Algorithm, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
+  return id(a.pick({ msg, callId: msg.callId, newCall }, c));
+}
+
+/** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
+function callIdsRanking(first: SipNode, among: SipNode[], count: number, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) {
+    const callId = `${prefix}-${i}@host`;
+    if (rendezvous(hashKey(callId), among) === first) out.push(callId);
+  }
+  return out;
+}
+
+describe('PersistentConsistentHash: assignments', () => {
+  test('a key is placed by rendezvous hashing and stays there', (t) => {
+    const a = persistent(t);
+    const c = cluster(FOUR);
+    for (let i = 0; i < 200; i++) {
+      const msg = invite(`p-${i}@host`);
+      const placed = pick(a, c, msg, true);
+      assert.equal(placed, rendezvous(hashKey(msg.callId), c.selectable)?.id);
+      assert.equal(pick(a, c, msg, false), placed);
+      assert.equal(pick(a, c, msg, true), placed, 'a retransmitted INVITE');
+    }
+  });
+
+  test('a node joining moves no placed key; new keys reach it', (t) => {
+    const a = persistent(t);
+    const three = cluster([N1, N2, N3]);
+    const placed = new Map<string, string | null>();
+    for (let i = 0; i < 2000; i++) placed.set(`j-${i}@host`, pick(a, three, invite(`j-${i}@host`), true));
+    const four = cluster(FOUR);
+    for (const [callId, nodeId] of placed) assert.equal(pick(a, four, invite(callId), false), nodeId);
+    let onNew = 0;
+    for (let i = 0; i < 2000; i++) if (pick(a, four, invite(`fresh-${i}@host`), true) === N4.id) onNew++;
+    assert.ok(onNew > 400 && onNew < 600, `${onNew} of 2000 new keys on the new node`);
+  });
+
+  test('a key spec other than Call-ID: every call with the same header value shares the node', (t) => {
+    const a = persistent(t, { sipHeaderAffinityKey: 'X-Tenant' });
+    const c = cluster(FOUR);
+    const first = pick(a, c, invite('t1', 'x', ['X-Tenant: acme']), true);
+    for (let i = 0; i < 20; i++) assert.equal(pick(a, c, invite(`t-${i}`, `u${i}`, ['X-Tenant: acme']), true), first);
+    assert.equal(pick(a, c, invite('no-tenant@host'), true), rendezvous(hashKey('no-tenant@host'), c.selectable)?.id, 'no header: the Call-ID is the key');
+  });
+});
+
+describe('PersistentConsistentHash: draining and failover', () => {
+  test('a draining node keeps its calls (retransmitted INVITEs too) and gets no new ones', (t) => {
+    const a = persistent(t);
+    const onN1 = callIdsRanking(N1, FOUR, 50, 'd');
+    for (const callId of onN1) assert.equal(pick(a, cluster(FOUR), invite(callId), true), N1.id);
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    for (const callId of onN1) {
+      assert.equal(pick(a, draining, invite(callId), false), N1.id);
+      assert.equal(pick(a, draining, invite(callId), true), N1.id, 'the same Call-ID is the same call');
+    }
+    for (const callId of callIdsRanking(N1, FOUR, 200, 'late')) {
+      const placed = pick(a, draining, invite(callId), true);
+      assert.ok(placed !== null && placed !== N1.id);
+      assert.equal(pick(a, draining, invite(callId), false), placed);
+    }
+  });
+
+  test('a header key whose node drains: its next new call moves, and the key with it', (t) => {
+    const a = persistent(t, { sipHeaderAffinityKey: 'X-Tenant' });
+    const tenant = ['X-Tenant: acme'];
+    const home = pick(a, cluster(FOUR), invite('old-call', 'x', tenant), true) as string;
+    const draining = cluster(FOUR, { [home]: 'draining' });
+    const moved = pick(a, draining, invite('new-call', 'x', tenant), true);
+    assert.ok(moved !== null && moved !== home);
+    assert.equal(pick(a, draining, invite('next-call', 'x', tenant), true), moved);
+  });
+
+  test("a dead node's 6000 keys spread over the 3 survivors, 1/3 each within 10 %, and stay there", (t) => {
+    const a = persistent(t);
+    const all = cluster(FOUR);
+    const keys = callIdsRanking(N1, FOUR, 6000, 'dead');
+    for (const callId of keys) assert.equal(pick(a, all, invite(callId), true), N1.id);
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    const counts = new Map<string, number>();
+    const movedTo = new Map<string, string>();
+    for (const callId of keys) {
+      const msg = invite(callId);
+      const to = a.repick({ msg, callId, newCall: false }, N1.id, down);
+      assert.ok(to !== null && to !== N1);
+      counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
+      movedTo.set(callId, to.id);
+    }
+    const worst = Math.max(...[N2, N3, N4].map((n) => Math.abs((counts.get(n.id) ?? 0) / 2000 - 1)));
+    t.diagnostic(`worst survivor deviation from 1/3: ${(worst * 100).toFixed(2)} %`);
+    assert.ok(worst <= 0.1, JSON.stringify([...counts]));
+    // The call follows its new node, also once the old one is back.
+    for (const [callId, to] of movedTo) assert.equal(pick(a, all, invite(callId), false), to);
+  });
+
+  test('an in-call request for a key on a dead node moves it like repick would', (t) => {
+    const a = persistent(t);
+    const keys = callIdsRanking(N2, FOUR, 100, 'gone');
+    for (const callId of keys) pick(a, cluster(FOUR), invite(callId), true);
+    const without = cluster([N1, N3, N4]);
+    for (const callId of keys) {
+      const expected = rendezvous(hashKey(callId), without.selectable)?.id;
+      assert.equal(pick(a, without, invite(callId), false), expected);
+    }
+  });
+
+  test('group failover: every key of a dead node moves to the same survivor', (t) => {
+    const a = persistent(t, { callIdAffinityGroupFailover: true });
+    const keys = callIdsRanking(N1, FOUR, 300, 'group');
+    for (const callId of keys) pick(a, cluster(FOUR), invite(callId), true);
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    const targets = new Set(keys.map((callId) => pick(a, down, invite(callId), false)));
+    assert.equal(targets.size, 1);
+    assert.ok(!targets.has(N1.id) && !targets.has(null));
+  });
+});
+
+describe('PersistentConsistentHash: release and load', () => {
+  test('Call-ID keys: callEnded releases the assignment after the retransmission window', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const a = persistent(t);
+    const [callId] = callIdsRanking(N1, FOUR, 1, 'end');
+    const msg = invite(callId);
+    pick(a, cluster(FOUR), msg, true);
+    // Failover moves it off N1; N1 comes back, so only the assignment keeps it elsewhere.
+    const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), msg, false);
+    assert.notEqual(moved, N1.id);
+    a.callEnded(callId);
+    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS - 1000);
+    assert.equal(pick(a, cluster(FOUR), msg, false), moved, 'retransmissions within the window');
+    t.mock.timers.tick(2000);
+    assert.equal(pick(a, cluster(FOUR), msg, true), N1.id, 'released: placed afresh');
+  });
+
+  test('header keys outlive one call: callEnded leaves them', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const a = persistent(t, { sipHeaderAffinityKey: 'X-Tenant' });
+    const tenant = ['X-Tenant: acme'];
+    const home = pick(a, cluster(FOUR), invite('c1', 'x', tenant), true) as string;
+    const moved = pick(a, cluster(FOUR, { [home]: 'down' }), invite('c1', 'x', tenant), false);
+    a.callEnded('c1');
+    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS * 2);
+    assert.equal(pick(a, cluster(FOUR), invite('c2', 'x', tenant), true), moved);
+  });
+
+  test('idle keys expire after callIdAffinityMaxTimeInCache', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const a = persistent(t, { callIdAffinityMaxTimeInCache: 60 });
+    const [callId] = callIdsRanking(N1, FOUR, 1, 'idle');
+    const msg = invite(callId);
+    pick(a, cluster(FOUR), msg, true);
+    const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), msg, false);
+    t.mock.timers.tick(59_000);
+    assert.equal(pick(a, cluster(FOUR), msg, false), moved);
+    t.mock.timers.tick(61_000);
+    assert.equal(pick(a, cluster(FOUR), msg, true), N1.id);
+  });
+
+  test('hashLoadFactor: new keys avoid a node the LoadView shows overloaded', (t) => {
+    // Another balancer's calls pile up on N1; this balancer's placements count too.
+    const counts = new Map<string, number>([[N1.id, 1000]]);
+    const loads: LoadView = { activeCalls: (nodeId) => counts.get(nodeId) ?? 0 };
+    const place = (a: PersistentConsistentHash, i: number): string => {
+      const to = pick(a, cluster(FOUR), invite(`load-${i}@host`), true) as string;
+      counts.set(to, (counts.get(to) ?? 0) + 1);
+      return to;
+    };
+    const bounded = persistent(t, { hashLoadFactor: 0.1 }, loads);
+    const first = Array.from({ length: 600 }, (_, i) => place(bounded, i));
+    assert.equal(first.filter((x) => x === N1.id).length, 0, 'N1 is above (1 + 0.1) x mean until the others catch up');
+    counts.clear();
+    counts.set(N1.id, 1000);
+    const plain = persistent(t, { hashLoadFactor: 0 }, loads);
+    const second = Array.from({ length: 600 }, (_, i) => place(plain, i));
+    assert.ok(second.filter((x) => x === N1.id).length > 100, 'without the bound N1 gets its hash share');
+  });
+});
+
+describe('PersistentConsistentHash: HTTP', () => {
+  test('the appsession value shares the assignments of SIP keys', (t) => {
+    const a = persistent(t);
+    const [callId] = callIdsRanking(N1, FOUR, 1, 'conv');
+    pick(a, cluster(FOUR), invite(callId), true);
+    const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), invite(callId), false);
+    assert.equal(a.pickHttp(http(`/app?appsession=${encodeURIComponent(callId)}`), cluster(FOUR))?.id, moved);
+  });
+
+  test('a new appsession value is placed and remembered', (t) => {
+    const a = persistent(t);
+    const three = cluster([N1, N2, N3]);
+    const placed = new Map<string, string | undefined>();
+    for (let i = 0; i < 300; i++) placed.set(`s${i}`, a.pickHttp(http(`/app?appsession=s${i}`), three)?.id);
+    for (const [s, n] of placed) {
+      assert.equal(n, rendezvous(hashKey(s), three.selectable)?.id);
+      assert.equal(a.pickHttp(http(`/app?appsession=${s}`), cluster(FOUR))?.id, n, 'kept when a node joins');
+    }
+  });
+
+  test('without the parameter: weighted round robin', (t) => {
+    const a = persistent(t);
+    const c = cluster([N2, N1, N3]);
+    assert.deepEqual(Array.from({ length: 6 }, () => a.pickHttp(http('/app'), c)?.id), [N1, N2, N3, N1, N2, N3].map((n) => n.id));
+  });
+});
+
+// ------------------------------------------------------------ shared tier
+
+/** What a shared store (Redis) holds: assignments by namespace and key, with expiry. */
+class SharedTier {
+  readonly entries = new Map<string, { nodeId: string; expiresAt: number }>();
+  reads = 0;
+}
+
+/** The AssignmentMap contract over a local table and a SharedTier: write-through, fetch on a miss. */
+class SharedAssignmentMap implements AssignmentMap {
+  private readonly tier: SharedTier;
+  private readonly prefix: string;
+  private readonly opts: AssignmentOptions;
+  private readonly local: LocalAssignmentMap;
+
+  constructor(tier: SharedTier, namespace: string, opts: AssignmentOptions) {
+    this.tier = tier;
+    this.prefix = `${namespace}\u0000`;
+    this.opts = opts;
+    this.local = new LocalAssignmentMap(opts);
+  }
+
+  get size(): number {
+    return this.local.size;
+  }
+
+  get evicted(): number {
+    return this.local.evicted;
+  }
+
+  get(key: string): string | undefined {
+    return this.local.get(key);
+  }
+
+  fetch(key: string): Promise<string | undefined> {
+    this.tier.reads++;
+    const e = this.tier.entries.get(this.prefix + key);
+    const found = e !== undefined && e.expiresAt >= Date.now() ? e.nodeId : undefined;
+    if (found !== undefined) this.local.set(key, found);
+    return Promise.resolve(found);
+  }
+
+  set(key: string, nodeId: string): void {
+    this.local.set(key, nodeId);
+    this.tier.entries.set(this.prefix + key, { nodeId, expiresAt: Date.now() + this.opts.idleMs });
+  }
+
+  end(key: string): void {
+    this.local.end(key);
+    const e = this.tier.entries.get(this.prefix + key);
+    if (e !== undefined) e.expiresAt = Date.now() + this.opts.lingerMs;
+  }
+
+  close(): void {
+    this.local.close();
+  }
+}
+
+/** One balancer's view of the shared tier. */
+class SharedTierStore implements StateStore {
+  readonly kind = 'redis';
+  readonly available = true;
+  readonly outages = 0;
+  readonly nodes: NodeDirectory;
+  readonly calls: CallCountBoard;
+  private readonly tier: SharedTier;
+  private readonly maps: SharedAssignmentMap[] = [];
+
+  constructor(tier: SharedTier) {
+    this.tier = tier;
+    const memory = new MemoryStateStore();
+    this.nodes = memory.nodes;
+    this.calls = memory.calls;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  assignments(namespace: string, opts: AssignmentOptions): AssignmentMap {
+    const m = new SharedAssignmentMap(this.tier, namespace, opts);
+    this.maps.push(m);
+    return m;
+  }
+
+  sharedSecret(candidate: string): Promise<string> {
+    return Promise.resolve(candidate);
+  }
+
+  onAvailable(): void {
+    // Never unavailable.
+  }
+
+  close(): Promise<void> {
+    for (const m of this.maps) m.close();
+    return Promise.resolve();
+  }
+}
+
+type Build = (ctx: AlgorithmContext) => Algorithm;
+
+/** Two balancers with their own local tables over one shared tier. */
+function balancers(t: TestContext, build: Build, cfg: Partial<Config> = {}): { a: Algorithm; b: Algorithm; tier: SharedTier } {
+  const tier = new SharedTier();
+  const a = build(context(cfg, new SharedTierStore(tier)));
+  const b = build(context(cfg, new SharedTierStore(tier)));
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  return { a, b, tier };
+}
+
+async function settle(r: PickResult): Promise<{ waited: boolean; id: string | null }> {
+  const waited = r instanceof Promise;
+  const n = await r;
+  return { waited, id: n === null ? null : n.id };
+}
+
+describe('two balancers on one shared tier (fetch on a local miss)', () => {
+  const assigned: { name: string; build: Build; cfg: Partial<Config>; msg: (i: number) => SipMessage }[] = [
+    { name: 'persistent hash', build: (ctx) => new PersistentConsistentHash(ctx), cfg: {}, msg: (i) => invite(`shared-${i}@host`) },
+    { name: 'user-based', build: (ctx) => new UserBased(ctx), cfg: { sipHeaderAffinityKey: 'To' }, msg: (i) => invite(`shared-${i}@host`, `user${i}`) },
+  ];
+  for (const s of assigned) {
+    test(`${s.name}: an in-call request on the other balancer waits for the shared assignment`, async (t) => {
+      const { a, b, tier } = balancers(t, s.build, s.cfg);
+      // A places the keys while N4 is away; B sees N4, where a fresh hash would send many of them.
+      const three = cluster([N1, N2, N3]);
+      const four = cluster(FOUR);
+      let disagreeing = 0;
+      for (let i = 0; i < 200; i++) {
+        const msg = s.msg(i);
+        const placed = pick(a, three, msg, true);
+        const onB = await settle(b.pick({ msg, callId: msg.callId, newCall: false }, four));
+        assert.ok(onB.waited, 'a local miss for an in-call request reads the shared tier');
+        assert.equal(onB.id, placed);
+        const again = b.pick({ msg, callId: msg.callId, newCall: false }, four);
+        assert.ok(!(again instanceof Promise), 'found once, then known locally');
+        assert.equal(id(again), placed);
+        if (rendezvous(hashKey(s.name === 'user-based' ? `user${i}` : msg.callId), four.selectable)?.id !== placed) disagreeing++;
+      }
+      assert.ok(disagreeing > 20, `the shared tier decided ${disagreeing} keys a fresh hash would have placed elsewhere`);
+      assert.equal(tier.reads, 200);
+    });
+
+    test(`${s.name}: nothing shared -> a fresh placement; shared node dead -> failover`, async (t) => {
+      const { a, b } = balancers(t, s.build, s.cfg);
+      const all = cluster(FOUR);
+      const unknown = s.msg(1000);
+      const fresh = await settle(b.pick({ msg: unknown, callId: unknown.callId, newCall: false }, all));
+      assert.ok(fresh.waited);
+      assert.ok(fresh.id !== null);
+      assert.equal(id(b.pick({ msg: unknown, callId: unknown.callId, newCall: false }, all)), fresh.id, 'placed and remembered');
+
+      const msg = s.msg(2000);
+      const placed = pick(a, all, msg, true) as string;
+      const withoutIt = cluster(FOUR, { [placed]: 'down' });
+      const moved = await settle(b.pick({ msg, callId: msg.callId, newCall: false }, withoutIt));
+      assert.ok(moved.id !== null && moved.id !== placed);
+      assert.equal(moved.id, a.repick({ msg, callId: msg.callId, newCall: false }, placed, withoutIt)?.id, 'both balancers move it the same way');
+    });
+
+    test(`${s.name}: a new call never waits for the shared tier`, (t) => {
+      const { b, tier } = balancers(t, s.build, s.cfg);
+      const msg = s.msg(3000);
+      assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true }, cluster(FOUR)) instanceof Promise));
+      assert.equal(tier.reads, 0);
+    });
+  }
+
+  test('header hash: a call detoured around a draining node is found by the other balancer', async (t) => {
+    const { a, b, tier } = balancers(t, (ctx) => new HeaderConsistentHash(ctx));
+    const draining = cluster(FOUR, { [N1.id]: 'draining' });
+    const [late] = callIdsRanking(N1, FOUR, 1, 'detour');
+    const msg = invite(late);
+    const placed = pick(a, draining, msg, true);
+    assert.ok(placed !== null && placed !== N1.id);
+    const onB = await settle(b.pick({ msg, callId: late, newCall: false }, draining));
+    assert.deepEqual(onB, { waited: true, id: placed });
+    // A call that was on N1 before the drain: nothing shared, the hash answers N1.
+    const [old] = callIdsRanking(N1, FOUR, 2, 'detour').slice(1);
+    const onB2 = await settle(b.pick({ msg: invite(old), callId: old, newCall: false }, draining));
+    assert.deepEqual(onB2, { waited: true, id: N1.id });
+    // With nothing draining, no request reads the shared tier.
+    const reads = tier.reads;
+    for (let i = 0; i < 50; i++) {
+      const m = invite(`calm-${i}@host`);
+      assert.ok(!(b.pick({ msg: m, callId: m.callId, newCall: false }, cluster(FOUR)) instanceof Promise));
+    }
+    assert.equal(tier.reads, reads);
+  });
+});
