@@ -23,9 +23,9 @@ import { StreamFramer } from '../sip/framing.ts';
 import { isParseFailure, parseSipMessage } from '../sip/message.ts';
 import { formatHost } from '../sip/uri.ts';
 import type { NodeEntry, NodeRegistry } from './node-registry.ts';
-import type { NodeObserver } from './passive-health.ts';
+import type { PassiveHealth } from './passive-health.ts';
 
-export interface HealthCheckOptions {
+export interface ActiveHealthOptions {
   intervalMs: number;
   timeoutMs: number;
   failures: number;
@@ -51,10 +51,10 @@ interface Streak {
 
 const RETRANSMIT_MS = [500, 1000, 2000, 4000];
 
-export class HealthChecker {
+export class ActiveHealthCheck {
   private readonly registry: NodeRegistry;
-  private readonly observer: NodeObserver;
-  private readonly opts: HealthCheckOptions;
+  private readonly passiveHealth: PassiveHealth;
+  private readonly opts: ActiveHealthOptions;
   // Keyed by entry, not node id: a node that re-registers (new session) starts with a clean slate.
   private readonly streaks = new WeakMap<NodeEntry, Streak>();
   private readonly inFlight = new Set<string>();
@@ -64,9 +64,9 @@ export class HealthChecker {
   private closed = false;
   probesSent = 0;
 
-  constructor(registry: NodeRegistry, observer: NodeObserver, opts: HealthCheckOptions) {
+  constructor(registry: NodeRegistry, passiveHealth: PassiveHealth, opts: ActiveHealthOptions) {
     this.registry = registry;
-    this.observer = observer;
+    this.passiveHealth = passiveHealth;
     this.opts = opts;
   }
 
@@ -88,7 +88,7 @@ export class HealthChecker {
     for (const e of this.registry.list()) {
       const id = e.node.id;
       if (this.inFlight.has(id)) continue;
-      const heard = this.observer.lastGood(id);
+      const heard = this.passiveHealth.lastGood(id);
       if (e.healthy && !e.passiveDown && heard !== undefined && now - heard <= this.opts.intervalMs) {
         this.record(e, { ok: true, status: 0 });
         continue;

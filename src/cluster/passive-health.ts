@@ -7,20 +7,20 @@
 
 import type { NodeRegistry } from './node-registry.ts';
 
-export interface NodeObserverOptions {
+export interface PassiveHealthOptions {
   errorStatuses: readonly number[];
   maxErrors: number;
   windowMs: number;
 }
 
-export class NodeObserver {
+export class PassiveHealth {
   private readonly good = new Map<string, number>();
   private readonly errors = new Map<string, number[]>();
   private readonly errorStatuses: Set<number>;
   private readonly registry: NodeRegistry;
-  private readonly opts: NodeObserverOptions;
+  private readonly opts: PassiveHealthOptions;
 
-  constructor(registry: NodeRegistry, opts: NodeObserverOptions) {
+  constructor(registry: NodeRegistry, opts: PassiveHealthOptions) {
     this.registry = registry;
     this.opts = opts;
     this.errorStatuses = new Set(opts.errorStatuses);

@@ -39,7 +39,7 @@ export interface ProxyDeps {
   /** Key of the branch MAC; balancers that see each other's responses share it. */
   secret: string;
   /** Told about every message a node sends (passive health, proof of life). */
-  observer?: { fromNode(nodeId: string, status: number): void };
+  passiveHealth?: { fromNode(nodeId: string, status: number): void };
   /** Active calls per node; fed from INVITE, its final responses and BYE. */
   calls?: CallTracker;
 }
@@ -118,7 +118,7 @@ export class SipProxy {
     const fromCluster = this.isFromCluster(src, cluster);
     // The node that sent it, if it came from one (found by its exact address).
     const sender = fromCluster ? cluster.nodeAt(src.ip, src.port) : undefined;
-    if (sender !== undefined) this.d.observer?.fromNode(sender.id, 0);
+    if (sender !== undefined) this.d.passiveHealth?.fromNode(sender.id, 0);
     const callId = msg.callId;
     const fromTag = headerParam(msg.from, 'tag') ?? '';
     // Direction is part of the request's identity here: a node that proxies a request back out
@@ -357,9 +357,9 @@ export class SipProxy {
     if (transport === null) return this.drop('unsupported-transport', src, next.transport);
 
     const cluster = this.d.cluster();
-    if (this.d.observer !== undefined) {
+    if (this.d.passiveHealth !== undefined) {
       const sender = cluster.nodeAt(src.ip, src.port);
-      if (sender !== undefined) this.d.observer.fromNode(sender.id, msg.status);
+      if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status);
     }
     if (this.d.calls !== undefined && msg.status >= 200 && msg.cseqMethod === 'INVITE') {
       if (msg.status < 300) this.d.calls.confirmed(msg.callId);

@@ -11,9 +11,9 @@ import { RegistrySync } from '../cluster/node-registry-sync.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
 import type { StateStore } from '../state/store.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
-import { HealthChecker } from '../cluster/active-health.ts';
+import { ActiveHealthCheck } from '../cluster/active-health.ts';
 import { HeartbeatServer } from '../cluster/heartbeat-server.ts';
-import { NodeObserver } from '../cluster/passive-health.ts';
+import { PassiveHealth } from '../cluster/passive-health.ts';
 import { NodeRegistry } from '../cluster/node-registry.ts';
 import { resolveStaticNodes } from '../cluster/static-nodes.ts';
 import type { Config, Transport } from '../config/types.ts';
@@ -35,7 +35,7 @@ export interface RunningBalancer {
   readonly balancerId: string;
   readonly cluster: () => ClusterSnapshot;
   readonly registry: NodeRegistry;
-  readonly health: HealthChecker;
+  readonly health: ActiveHealthCheck;
   /** Port of the heartbeat endpoint, or null when it could not be opened (default port busy). */
   readonly heartbeatPort: number | null;
   close(): Promise<void>;
@@ -81,11 +81,11 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     rampUpPeriodMs: cfg.trafficRampupCyclePeriod, rampUpPercent: cfg.trafficPercentageIncrease, log,
   });
   registry.addStatic(nodes);
-  const observer = new NodeObserver(registry, {
+  const passiveHealth = new PassiveHealth(registry, {
     errorStatuses: cfg.responsesStatusCodeNodeRemoval, maxErrors: cfg.maxNumberResponsesWithError, windowMs: cfg.maxErrorTime,
   });
   registry.onEvent((e) => {
-    if (e.type === 'removed' || e.type === 'replaced') observer.forget(e.nodeId);
+    if (e.type === 'removed' || e.type === 'replaced') passiveHealth.forget(e.nodeId);
     const snap = registry.snapshot();
     if (e.type === 'removed') algorithm.nodeRemoved?.(e.nodeId, snap);
     else if (e.type === 'added' || e.type === 'replaced') {
@@ -122,7 +122,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     },
   };
   const cluster = (): ClusterSnapshot => registry.snapshot();
-  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, observer, calls });
+  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, passiveHealth, calls });
   const internalErrorLogGate = rateLimit(10_000);
   const onMessage = (data: Buffer, src: Inbound): void => {
     try {
@@ -185,7 +185,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
     heartbeatPort = null;
   }
-  const health = new HealthChecker(registry, observer, {
+  const health = new ActiveHealthCheck(registry, passiveHealth, {
     intervalMs: cfg.healthCheckInterval, timeoutMs: cfg.healthCheckTimeout,
     failures: cfg.healthCheckFailures, successes: cfg.healthCheckSuccesses,
     bindHost: cfg.internalHost, log,

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { pino } from 'pino';
-import { HealthChecker, type HealthCheckOptions } from '../../src/cluster/active-health.ts';
-import { NodeObserver } from '../../src/cluster/passive-health.ts';
+import { ActiveHealthCheck, type ActiveHealthOptions } from '../../src/cluster/active-health.ts';
+import { PassiveHealth } from '../../src/cluster/passive-health.ts';
 import { NodeRegistry, type NodeEntry } from '../../src/cluster/node-registry.ts';
 import { nodeId } from '../../src/cluster/node.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
@@ -134,11 +134,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A HealthChecker that counts probes whose result has been recorded (test observation only). */
-class ObservedChecker extends HealthChecker {
+/** A ActiveHealthCheck that counts probes whose result has been recorded (test observation only). */
+class ObservedChecker extends ActiveHealthCheck {
   settled = 0;
 
-  override probe(e: NodeEntry): ReturnType<HealthChecker['probe']> {
+  override probe(e: NodeEntry): ReturnType<ActiveHealthCheck['probe']> {
     const p = super.probe(e);
     // round() records the result in a `then` registered after this one; setImmediate runs after
     // that microtask, so `settled` moves only once the result has been recorded.
@@ -159,7 +159,7 @@ async function runRound(c: ObservedChecker, ms = 3000): Promise<number> {
 
 interface World {
   registry: NodeRegistry;
-  observer: NodeObserver;
+  passiveHealth: PassiveHealth;
   checker: ObservedChecker;
 }
 
@@ -168,17 +168,17 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-async function world(ports: { udp?: number; tcp?: number }, opts: Partial<HealthCheckOptions> = {}, observerMaxErrors = 3): Promise<World & { id: string }> {
+async function world(ports: { udp?: number; tcp?: number }, opts: Partial<ActiveHealthOptions> = {}, observerMaxErrors = 3): Promise<World & { id: string }> {
   const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
   const id = nodeId('127.0.0.1', (ports.udp ?? ports.tcp) as number);
   registry.addStatic([{ id, ip: '127.0.0.1', ports, weight: 1 }]);
-  const observer = new NodeObserver(registry, { errorStatuses: [503], maxErrors: observerMaxErrors, windowMs: 10_000 });
-  const checker = new ObservedChecker(registry, observer, {
+  const passiveHealth = new PassiveHealth(registry, { errorStatuses: [503], maxErrors: observerMaxErrors, windowMs: 10_000 });
+  const checker = new ObservedChecker(registry, passiveHealth, {
     intervalMs: MANUAL, timeoutMs: 150, failures: 1, successes: 1, bindHost: '127.0.0.1', log, ...opts,
   });
   await checker.start();
   cleanups.push(() => checker.close());
-  return { registry, observer, checker, id };
+  return { registry, passiveHealth, checker, id };
 }
 
 /**
@@ -348,7 +348,7 @@ describe('recovery (successes = 2)', () => {
     await runRound(w.checker);
     await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
-    w.observer.fromNode(w.id, 0);
+    w.passiveHealth.fromNode(w.id, 0);
     assert.equal(await runRound(w.checker), 1);
     assert.equal(fake.received.length, 3);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down', 'traffic does not bring a down node back; a probe does');
@@ -365,7 +365,7 @@ describe('traffic as proof of life', () => {
     test(`a node that just sent ${c.name} is not probed and stays healthy`, async () => {
       const fake = await udpFake(() => 503); // a probe would take it down
       const w = await world({ udp: fake.port });
-      w.observer.fromNode(w.id, c.status);
+      w.passiveHealth.fromNode(w.id, c.status);
       assert.equal(await runRound(w.checker), 0);
       assert.equal(w.checker.probesSent, 0);
       assert.equal(fake.received.length, 0, 'the node saw no OPTIONS');
@@ -376,7 +376,7 @@ describe('traffic as proof of life', () => {
   test('traffic older than the interval does not count: the node is probed', async () => {
     const fake = await udpFake(() => 503);
     const w = await world({ udp: fake.port });
-    w.observer.fromNode(w.id, 200, Date.now() - 2 * MANUAL);
+    w.passiveHealth.fromNode(w.id, 200, Date.now() - 2 * MANUAL);
     assert.equal(await runRound(w.checker), 1);
     assert.equal(fake.received.length, 1);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
@@ -385,7 +385,7 @@ describe('traffic as proof of life', () => {
   test('error responses are not proof of life: the node is probed', async () => {
     const fake = await udpFake(() => 200);
     const w = await world({ udp: fake.port });
-    w.observer.fromNode(w.id, 503);
+    w.passiveHealth.fromNode(w.id, 503);
     assert.equal(await runRound(w.checker), 1);
     assert.equal(fake.received.length, 1);
   });
@@ -393,11 +393,11 @@ describe('traffic as proof of life', () => {
   test('a passively-down node is probed despite its traffic, and a good probe clears passive down', async () => {
     const fake = await udpFake(() => 200);
     const w = await world({ udp: fake.port }, { successes: 1 }, 1);
-    w.observer.fromNode(w.id, 503);
-    w.observer.fromNode(w.id, 503);
+    w.passiveHealth.fromNode(w.id, 503);
+    w.passiveHealth.fromNode(w.id, 503);
     assert.equal(w.registry.get(w.id)?.passiveDown, true);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'draining');
-    w.observer.fromNode(w.id, 0); // fresh good traffic would otherwise skip the probe
+    w.passiveHealth.fromNode(w.id, 0); // fresh good traffic would otherwise skip the probe
 
     assert.equal(await runRound(w.checker), 1);
     assert.equal(fake.received.length, 1, 'the node saw the OPTIONS');
@@ -408,8 +408,8 @@ describe('traffic as proof of life', () => {
   test('a passively-down node that answers 503 stays out and goes down', async () => {
     const fake = await udpFake(() => 503);
     const w = await world({ udp: fake.port }, { successes: 1 }, 1);
-    w.observer.fromNode(w.id, 503);
-    w.observer.fromNode(w.id, 503);
+    w.passiveHealth.fromNode(w.id, 503);
+    w.passiveHealth.fromNode(w.id, 503);
     await runRound(w.checker);
     assert.equal(fake.received.length, 1);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
@@ -518,7 +518,7 @@ describe('with the timer running (intervalMs 200, timeoutMs 300)', () => {
     const w = await world({ udp: fake.port }, { intervalMs: 200, timeoutMs: 300 });
     const busyUntil = Date.now() + 700;
     while (Date.now() < busyUntil) {
-      w.observer.fromNode(w.id, 0);
+      w.passiveHealth.fromNode(w.id, 0);
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(fake.received.length, 0, 'no OPTIONS while busy');

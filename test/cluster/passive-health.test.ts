@@ -1,4 +1,4 @@
-// Passive health: NodeObserver over a real NodeRegistry. More than maxErrors error responses
+// Passive health: PassiveHealth over a real NodeRegistry. More than maxErrors error responses
 // within windowMs take a node out of new-call selection (draining); good traffic is recorded as
 // proof of life; a new session clears the trip. Time is passed explicitly (`now`), so the window
 // arithmetic is exact.
@@ -6,23 +6,23 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { NodeObserver } from '../../src/cluster/passive-health.ts';
+import { PassiveHealth } from '../../src/cluster/passive-health.ts';
 import { NodeRegistry } from '../../src/cluster/node-registry.ts';
 
 const log = pino({ level: 'silent' });
 const ID = '127.0.0.1:5080';
 const OTHER = '127.0.0.1:5090';
 
-function setup(opts: { maxErrors?: number; windowMs?: number; errorStatuses?: number[] } = {}): { registry: NodeRegistry; observer: NodeObserver } {
+function setup(opts: { maxErrors?: number; windowMs?: number; errorStatuses?: number[] } = {}): { registry: NodeRegistry; passiveHealth: PassiveHealth } {
   const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
   registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a1', version: '1' });
   registry.start({ ip: '127.0.0.1', ports: { udp: 5090 }, sessionId: 'b1', version: '1' });
-  const observer = new NodeObserver(registry, {
+  const passiveHealth = new PassiveHealth(registry, {
     errorStatuses: opts.errorStatuses ?? [503],
     maxErrors: opts.maxErrors ?? 3,
     windowMs: opts.windowMs ?? 1000,
   });
-  return { registry, observer };
+  return { registry, passiveHealth };
 }
 
 function assertPassiveDown(registry: NodeRegistry, id: string): void {
@@ -43,7 +43,7 @@ function assertActive(registry: NodeRegistry, id: string): void {
   assert.equal(registry.get(id)?.passiveDown, false);
 }
 
-describe('NodeObserver error window (maxErrors 3, windowMs 1000, errors = [503])', () => {
+describe('PassiveHealth error window (maxErrors 3, windowMs 1000, errors = [503])', () => {
   const T0 = 1_000_000;
   const cases: { name: string; errorsAt: number[]; tripped: boolean }[] = [
     { name: '4 errors within 300 ms trip it', errorsAt: [0, 100, 200, 300], tripped: true },
@@ -56,8 +56,8 @@ describe('NodeObserver error window (maxErrors 3, windowMs 1000, errors = [503])
   ];
   for (const c of cases) {
     test(c.name, () => {
-      const { registry, observer } = setup();
-      for (const t of c.errorsAt) observer.fromNode(ID, 503, T0 + t);
+      const { registry, passiveHealth } = setup();
+      for (const t of c.errorsAt) passiveHealth.fromNode(ID, 503, T0 + t);
       if (c.tripped) assertPassiveDown(registry, ID);
       else assertActive(registry, ID);
       assertActive(registry, OTHER);
@@ -65,48 +65,48 @@ describe('NodeObserver error window (maxErrors 3, windowMs 1000, errors = [503])
   }
 
   test('it trips exactly on the (maxErrors + 1)th error', () => {
-    const { registry, observer } = setup();
+    const { registry, passiveHealth } = setup();
     for (let i = 0; i < 3; i++) {
-      observer.fromNode(ID, 503, T0 + i);
+      passiveHealth.fromNode(ID, 503, T0 + i);
       assertActive(registry, ID);
     }
-    observer.fromNode(ID, 503, T0 + 3);
+    passiveHealth.fromNode(ID, 503, T0 + 3);
     assertPassiveDown(registry, ID);
   });
 
   test('errors are counted per node', () => {
-    const { registry, observer } = setup();
+    const { registry, passiveHealth } = setup();
     for (let i = 0; i < 3; i++) {
-      observer.fromNode(ID, 503, T0 + i);
-      observer.fromNode(OTHER, 503, T0 + i);
+      passiveHealth.fromNode(ID, 503, T0 + i);
+      passiveHealth.fromNode(OTHER, 503, T0 + i);
     }
     assertActive(registry, ID);
     assertActive(registry, OTHER);
   });
 
   test('statuses not in the error list never trip it', () => {
-    const { registry, observer } = setup();
+    const { registry, passiveHealth } = setup();
     for (const status of [500, 486, 404, 408, 603, 200, 180]) {
-      for (let i = 0; i < 10; i++) observer.fromNode(ID, status, T0 + i);
+      for (let i = 0; i < 10; i++) passiveHealth.fromNode(ID, status, T0 + i);
     }
     assertActive(registry, ID);
   });
 
   test('every status in the error list counts', () => {
-    const { registry, observer } = setup({ errorStatuses: [500, 503, 504] });
-    for (const [i, status] of [500, 503, 504, 500].entries()) observer.fromNode(ID, status, T0 + i);
+    const { registry, passiveHealth } = setup({ errorStatuses: [500, 503, 504] });
+    for (const [i, status] of [500, 503, 504, 500].entries()) passiveHealth.fromNode(ID, status, T0 + i);
     assertPassiveDown(registry, ID);
   });
 
   test('errors from an unknown node do not throw or add it', () => {
-    const { registry, observer } = setup({ maxErrors: 0 });
-    observer.fromNode('10.9.9.9:5060', 503, T0);
+    const { registry, passiveHealth } = setup({ maxErrors: 0 });
+    passiveHealth.fromNode('10.9.9.9:5060', 503, T0);
     assert.equal(registry.get('10.9.9.9:5060'), undefined);
     assert.equal(registry.list().length, 2);
   });
 });
 
-describe('NodeObserver lastGood', () => {
+describe('PassiveHealth lastGood', () => {
   const cases: { name: string; status: number; good: boolean }[] = [
     { name: 'a request (status 0)', status: 0, good: true },
     { name: '100 Trying', status: 100, good: true },
@@ -118,41 +118,41 @@ describe('NodeObserver lastGood', () => {
   ];
   for (const c of cases) {
     test(`${c.name} ${c.good ? 'updates' : 'does not update'} lastGood`, () => {
-      const { observer } = setup();
-      assert.equal(observer.lastGood(ID), undefined);
-      observer.fromNode(ID, 0, 1000);
-      assert.equal(observer.lastGood(ID), 1000);
-      observer.fromNode(ID, c.status, 2000);
-      assert.equal(observer.lastGood(ID), c.good ? 2000 : 1000);
-      assert.equal(observer.lastGood(OTHER), undefined, 'per node');
+      const { passiveHealth } = setup();
+      assert.equal(passiveHealth.lastGood(ID), undefined);
+      passiveHealth.fromNode(ID, 0, 1000);
+      assert.equal(passiveHealth.lastGood(ID), 1000);
+      passiveHealth.fromNode(ID, c.status, 2000);
+      assert.equal(passiveHealth.lastGood(ID), c.good ? 2000 : 1000);
+      assert.equal(passiveHealth.lastGood(OTHER), undefined, 'per node');
     });
   }
 
   test('the clock defaults to Date.now()', () => {
-    const { observer } = setup();
+    const { passiveHealth } = setup();
     const before = Date.now();
-    observer.fromNode(ID, 200);
-    const at = observer.lastGood(ID);
+    passiveHealth.fromNode(ID, 200);
+    const at = passiveHealth.lastGood(ID);
     assert.ok(at !== undefined && at >= before && at <= Date.now());
   });
 
   test('forget drops what was seen', () => {
-    const { observer } = setup();
-    observer.fromNode(ID, 0, 1000);
-    observer.forget(ID);
-    assert.equal(observer.lastGood(ID), undefined);
+    const { passiveHealth } = setup();
+    passiveHealth.fromNode(ID, 0, 1000);
+    passiveHealth.forget(ID);
+    assert.equal(passiveHealth.lastGood(ID), undefined);
   });
 });
 
 describe('recovery from passive down', () => {
   const T0 = 5_000_000;
-  function trip(observer: NodeObserver, at: number): void {
-    for (let i = 0; i < 4; i++) observer.fromNode(ID, 503, at + i);
+  function trip(passiveHealth: PassiveHealth, at: number): void {
+    for (let i = 0; i < 4; i++) passiveHealth.fromNode(ID, 503, at + i);
   }
 
   test('a new start session for the node clears passive down', () => {
-    const { registry, observer } = setup();
-    trip(observer, T0);
+    const { registry, passiveHealth } = setup();
+    trip(passiveHealth, T0);
     assertPassiveDown(registry, ID);
     registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a2', version: '1' });
     assertActive(registry, ID);
@@ -160,38 +160,38 @@ describe('recovery from passive down', () => {
   });
 
   test('a repeated start with the same session does not clear it', () => {
-    const { registry, observer } = setup();
-    trip(observer, T0);
+    const { registry, passiveHealth } = setup();
+    trip(passiveHealth, T0);
     registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a1', version: '1' });
     assertPassiveDown(registry, ID);
   });
 
   test('heartbeats and good traffic alone do not clear it', () => {
-    const { registry, observer } = setup();
-    trip(observer, T0);
+    const { registry, passiveHealth } = setup();
+    trip(passiveHealth, T0);
     assert.equal(registry.heartbeat('a1'), true);
-    observer.fromNode(ID, 200, T0 + 10);
-    observer.fromNode(ID, 0, T0 + 11);
+    passiveHealth.fromNode(ID, 200, T0 + 10);
+    passiveHealth.fromNode(ID, 0, T0 + 11);
     assertPassiveDown(registry, ID);
   });
 
   test('after a trip the count starts again: the next trip needs another maxErrors + 1 errors', () => {
-    const { registry, observer } = setup();
-    trip(observer, T0);
+    const { registry, passiveHealth } = setup();
+    trip(passiveHealth, T0);
     registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a2', version: '1' });
-    for (let i = 0; i < 3; i++) observer.fromNode(ID, 503, T0 + 10 + i);
+    for (let i = 0; i < 3; i++) passiveHealth.fromNode(ID, 503, T0 + 10 + i);
     assertActive(registry, ID);
-    observer.fromNode(ID, 503, T0 + 20);
+    passiveHealth.fromNode(ID, 503, T0 + 20);
     assertPassiveDown(registry, ID);
   });
 
   test('a static node trips and shows draining too', () => {
     const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
     registry.addStatic([{ id: '127.0.0.1:5070', ip: '127.0.0.1', ports: { udp: 5070 }, weight: 1 }]);
-    const observer = new NodeObserver(registry, { errorStatuses: [503], maxErrors: 1, windowMs: 1000 });
-    observer.fromNode('127.0.0.1:5070', 503, T0);
+    const passiveHealth = new PassiveHealth(registry, { errorStatuses: [503], maxErrors: 1, windowMs: 1000 });
+    passiveHealth.fromNode('127.0.0.1:5070', 503, T0);
     assert.equal(registry.snapshot().stateOf('127.0.0.1:5070'), 'active');
-    observer.fromNode('127.0.0.1:5070', 503, T0 + 1);
+    passiveHealth.fromNode('127.0.0.1:5070', 503, T0 + 1);
     assertPassiveDown(registry, '127.0.0.1:5070');
   });
 });

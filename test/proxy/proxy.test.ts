@@ -61,7 +61,7 @@ interface HarnessOptions {
   /** Further configuration (IP load balancer addresses...). */
   config?: Partial<Config>;
   extraServerNodes?: HostPort[];
-  observer?: { fromNode(nodeId: string, status: number): void };
+  passiveHealth?: { fromNode(nodeId: string, status: number): void };
   algorithm?: Algorithm;
   calls?: CallTracker;
 }
@@ -102,7 +102,7 @@ function harness(opts: HarnessOptions = {}): Harness {
     log: pino({ level: 'silent' }),
     stats,
     secret: 'proxy-test-secret',
-    observer: opts.observer,
+    passiveHealth: opts.passiveHealth,
     calls: opts.calls,
   });
   return {
@@ -942,9 +942,9 @@ describe('cluster state on the data path: drain, failover, passive health', () =
     assert.deepEqual([s.ip, s.port], [NODE_B.ip, 5080]);
   });
 
-  test('the observer hears every response and request from a node, with its status', () => {
+  test('the passiveHealth hears every response and request from a node, with its status', () => {
     const heard: [string, number][] = [];
-    const h = harness({ observer: { fromNode: (id, status) => heard.push([id, status]) } });
+    const h = harness({ passiveHealth: { fromNode: (id, status) => heard.push([id, status]) } });
     const fwd = toNode(h.feed(request({ callId: 'observed' }), CLIENT), NODE_A);
     h.feed(answer(fwd.data, 503), FROM_A);
     h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKobs`] }), FROM_A);
