@@ -11,13 +11,13 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { DemoNode } from '../demo-node/demo-node.ts';
 import type { DemoTransport } from '../demo-node/demo-node.ts';
-import { SiplbError } from '../core/errors.ts';
+import { BindError, UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
+import { AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent } from './agent-options.ts';
 import {
-  AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent, failUsage, integerArg, logLevelArg, onTerminationSignals,
-  parseCommandLine, UsageError,
-} from './siplb-node.ts';
+  exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg,
+} from './command-line.ts';
 
 const USAGE = 'usage: siplb-demo-node --ip IP --port N [--transport udp,tcp] [--answer-delay ms] [--stats-port N] ' +
   '[--balancers HOST:PORT[;HOST:PORT...] [--version V] [--jvm-route R] [--host-name NAME] [--interval ms] ' +
@@ -61,7 +61,7 @@ function serveStats(node: DemoNode, port: number): Promise<http.Server> {
     res.end(JSON.stringify(node.stats()));
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new SiplbError('ERR_BIND', `cannot bind stats HTTP 127.0.0.1:${port}: ${err.message}`)));
+    server.once('error', (err) => reject(new BindError(`cannot bind stats HTTP 127.0.0.1:${port}: ${err.message}`)));
     server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
   });
 }
@@ -73,9 +73,8 @@ function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent:
     process.stdout.write(USAGE + '\n');
     process.exit(0);
   }
-  const base = createLogger(logLevelArg(values), 'siplb-demo-node');
-  const log = base;
-  const ip = typeof values.ip === 'string' ? values.ip : undefined;
+  const log = createLogger(logLevelArg(stringArg(values, 'log-level')), 'siplb-demo-node');
+  const ip = stringArg(values, 'ip');
   if (ip === undefined) throw new UsageError('--ip is required');
   // The address goes into Contact, SDP and the heartbeat: it must be one peers can send to.
   if (isIP(ip) === 0 || ip === '0.0.0.0' || ip === '::') {
@@ -83,7 +82,7 @@ function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent:
   }
   const port = integerArg(values, 'port', 1, 65535);
   if (port === undefined) throw new UsageError('--port is required');
-  const transports = transportsArg(typeof values.transport === 'string' ? values.transport : undefined);
+  const transports = transportsArg(stringArg(values, 'transport'));
   const settings: Settings = {
     ip, port, transports,
     answerDelayMs: integerArg(values, 'answer-delay', 0, 600_000) ?? 0,
@@ -93,7 +92,7 @@ function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent:
     ip,
     udpPort: transports.includes('udp') ? port : undefined,
     tcpPort: transports.includes('tcp') ? port : undefined,
-  }, base.child({ component: 'node-agent' }), false);
+  }, log.child({ component: 'node-agent' }), false);
   return { settings, log, agent: agentOpts === null ? null : createAgent(agentOpts) };
 }
 
@@ -102,8 +101,7 @@ async function main(): Promise<void> {
   try {
     parsed = parseCommand(process.argv.slice(2));
   } catch (err) {
-    if (err instanceof UsageError) failUsage('siplb-demo-node', err.message, USAGE);
-    throw err;
+    exitOnError('siplb-demo-node', err, USAGE);
   }
   const { settings, log, agent } = parsed;
 
@@ -113,11 +111,7 @@ async function main(): Promise<void> {
     await node.start();
     if (settings.statsPort !== undefined) statsServer = await serveStats(node, settings.statsPort);
   } catch (err) {
-    if (err instanceof SiplbError) {
-      process.stderr.write(`siplb-demo-node: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
+    exitOnError('siplb-demo-node', err, USAGE);
   }
   // Listening before registering: a balancer may send a call as soon as `start` is answered.
   agent?.start();
@@ -156,7 +150,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`siplb-demo-node: fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnBug('siplb-demo-node'));

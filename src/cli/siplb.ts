@@ -3,17 +3,17 @@
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be bound, 2 for a bad command line
 // or configuration (one line on stderr naming the key, the value and the reason).
 
-import { startBalancer } from '../wiring/balancer.ts';
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
-import type { LoadedConfig } from '../config/types.ts';
-import { SiplbError } from '../core/errors.ts';
-import { createLifecycleLogger, createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../core/log.ts';
+import { UsageError } from '../core/errors.ts';
+import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.ts';
+import { startBalancer } from '../wiring/balancer.ts';
+import { exitOnBug, exitOnError, logLevelArg } from './command-line.ts';
 
 const USAGE = 'usage: siplb [path/to/lb.properties] [--log-level error|warn|info|debug]';
 
-function parseArgs(argv: string[]): { file: string | null; level: LogLevel } {
+function parseCommand(argv: string[]): { file: string | null; level: LogLevel } {
   let file: string | null = null;
-  let level = process.env.LOG_LEVEL ?? 'info';
+  let level: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--log-level') level = argv[++i] ?? '';
@@ -21,39 +21,28 @@ function parseArgs(argv: string[]): { file: string | null; level: LogLevel } {
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
-    } else if (a.startsWith('-')) fail(`unknown option ${a}; ${USAGE}`);
+    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (file === null) file = a;
-    else fail(`only one configuration file may be given; ${USAGE}`);
+    else throw new UsageError('only one configuration file may be given');
   }
-  if (!isLogLevel(level)) fail(`invalid log level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(', ')}`);
-  return { file, level };
-}
-
-function fail(line: string, code = 2): never {
-  process.stderr.write(`siplb: ${line}\n`);
-  process.exit(code);
+  return { file, level: logLevelArg(level) };
 }
 
 async function main(): Promise<void> {
-  const { file, level } = parseArgs(process.argv.slice(2));
-  let loaded: LoadedConfig;
+  let started;
+  let file: string | null;
   try {
-    loaded = file === null ? { config: defaultConfig(), warnings: [], infos: [] } : loadConfigFile(file);
+    const command = parseCommand(process.argv.slice(2));
+    file = command.file;
+    const loaded = file === null ? { config: defaultConfig(), warnings: [], infos: [] } : loadConfigFile(file);
+    const log = createLogger(command.level);
+    for (const line of loaded.infos) log.info(line);
+    for (const line of loaded.warnings) log.warn(line);
+    started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log) };
   } catch (err) {
-    if (err instanceof SiplbError) fail(err.message);
-    throw err;
+    exitOnError('siplb', err, USAGE);
   }
-  const log = createLogger(level);
-  for (const line of loaded.infos) log.info(line);
-  for (const line of loaded.warnings) log.warn(line);
-  const cfg = loaded.config;
-  let balancer;
-  try {
-    balancer = await startBalancer(cfg, log);
-  } catch (err) {
-    if (err instanceof SiplbError) fail(err.message, err.code === 'ERR_CONFIG' ? 2 : 1);
-    throw err;
-  }
+  const { cfg, balancer } = started;
   const lifecycle = createLifecycleLogger();
   lifecycle.info({
     external: `${cfg.externalHost}:${cfg.externalPort} ${cfg.externalTransports.join('/')}`,
@@ -77,7 +66,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`siplb: fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnBug('siplb'));

@@ -3,22 +3,22 @@
 // gets 400 with the reason and changes nothing.
 
 import http from 'node:http';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
-import type { NodeRegistration, NodeRegistry } from './node-registry.ts';
-
-const MAX_BODY_BYTES = 64 * 1024;
-const PORT_FIELDS = ['udpPort', 'tcpPort', 'tlsPort', 'wsPort', 'wssPort', 'httpPort', 'sslPort', 'heartbeatPort'] as const;
-const KNOWN_FIELDS = new Set<string>(['ip', 'hostName', 'version', 'sessionId', 'jvmRoute', ...PORT_FIELDS]);
+import {
+  answerBody, MAX_MESSAGE_BYTES, parseRegistration, parseRequest, parseSessionId,
+} from '../heartbeat/protocol.ts';
+import type { NodeRegistry } from './node-registry.ts';
 
 export class HeartbeatServer {
   private readonly server: http.Server;
   private readonly registry: NodeRegistry;
   private readonly log: Logger;
   private readonly badRequestLogGate = rateLimit(10_000);
+  private readonly internalErrorLogGate = rateLimit(10_000);
   badRequests = 0;
+  internalErrors = 0;
 
   constructor(registry: NodeRegistry, log: Logger) {
     this.registry = registry;
@@ -61,53 +61,46 @@ export class HeartbeatServer {
     let tooLarge = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
+      if (size > MAX_MESSAGE_BYTES) tooLarge = true;
       else chunks.push(c);
     });
     req.on('error', () => undefined);
     req.on('end', () => {
-      if (tooLarge) return this.bad(res, `body larger than ${MAX_BODY_BYTES} bytes`);
-      let body: unknown;
+      // The registry's listeners (algorithms, user modules among them) run inside this handler:
+      // whatever they throw is answered with 500 here, never left to take the process down.
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (tooLarge) return this.bad(res, `body larger than ${MAX_MESSAGE_BYTES} bytes`);
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch (err) {
+          return this.bad(res, `body is not JSON: ${(err as Error).message}`);
+        }
+        this.dispatch(body, res);
       } catch (err) {
-        return this.bad(res, `body is not JSON: ${(err as Error).message}`);
+        this.internalErrors++;
+        if (this.internalErrorLogGate()) this.log.error({ err, internalErrorsSoFar: this.internalErrors }, 'internal error while handling a heartbeat request (logged at most every 10 s)');
+        if (!res.headersSent) this.reply(res, 500, { error: 'internal error; see the balancer log' });
       }
-      this.dispatch(body, res);
     });
   }
 
   private dispatch(body: unknown, res: http.ServerResponse): void {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return this.bad(res, 'body must be a JSON object');
-    const keys = Object.keys(body);
-    if (keys.length !== 1) return this.bad(res, `body must have exactly one key (start, heartbeat, shutdown or stop), got ${keys.length}`);
-    const verb = keys[0];
-    const arg = (body as Record<string, unknown>)[verb];
-    if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return this.bad(res, `"${verb}" must hold a JSON object`);
-    const fields = arg as Record<string, unknown>;
-    switch (verb) {
-      case 'start': {
-        const reg = parseRegistration(fields);
-        if (typeof reg === 'string') return this.bad(res, reg);
-        this.registry.start(reg);
-        return this.reply(res, 200, { start: 'OK' });
-      }
-      case 'heartbeat':
-      case 'shutdown':
-      case 'stop': {
-        const sessionId = fields.sessionId;
-        if (typeof sessionId !== 'string' || sessionId.length === 0 || sessionId.length > 256) {
-          return this.bad(res, `"${verb}.sessionId" must be a non-empty string of at most 256 characters`);
-        }
-        if (verb === 'heartbeat') {
-          return this.reply(res, 200, this.registry.heartbeat(sessionId) ? { heartbeat: 'OK' } : { heartbeat: 'UNKNOWN_SESSION', send: 'start' });
-        }
-        const known = verb === 'shutdown' ? this.registry.shutdown(sessionId) : this.registry.stop(sessionId);
-        return this.reply(res, 200, { [verb]: known ? 'OK' : 'UNKNOWN_SESSION' });
-      }
-      default:
-        return this.bad(res, `unknown request "${verb}" (expected start, heartbeat, shutdown or stop)`);
+    const request = parseRequest(body);
+    if (typeof request === 'string') return this.bad(res, request);
+    const { kind, fields } = request;
+    if (kind === 'start') {
+      const reg = parseRegistration(fields);
+      if (typeof reg === 'string') return this.bad(res, reg);
+      this.registry.start(reg);
+      return this.reply(res, 200, answerBody(kind, true));
     }
+    const sessionId = parseSessionId(kind, fields);
+    if (typeof sessionId !== 'string') return this.bad(res, sessionId.problem);
+    const known = kind === 'heartbeat' ? this.registry.heartbeat(sessionId)
+      : kind === 'shutdown' ? this.registry.shutdown(sessionId)
+        : this.registry.stop(sessionId);
+    return this.reply(res, 200, answerBody(kind, known));
   }
 
   private bad(res: http.ServerResponse, reason: string): void {
@@ -121,36 +114,4 @@ export class HeartbeatServer {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
-}
-
-/** A validated registration, or the reason it is not one. */
-export function parseRegistration(f: Record<string, unknown>): NodeRegistration | string {
-  const ip = f.ip;
-  if (typeof ip !== 'string' || isIP(ip) === 0) return '"start.ip" must be an IP address literal';
-  const sessionId = f.sessionId;
-  if (typeof sessionId !== 'string' || sessionId.length === 0 || sessionId.length > 256) return '"start.sessionId" must be a non-empty string of at most 256 characters';
-  const ports: Record<string, number> = {};
-  for (const name of PORT_FIELDS) {
-    const v = f[name];
-    if (v === undefined || v === null || v === 0 || v === '0') continue;
-    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) return `"start.${name}" must be a port from 1 to 65535`;
-    ports[name] = n;
-  }
-  if (ports.udpPort === undefined && ports.tcpPort === undefined) return '"start" needs a udpPort or a tcpPort';
-  const version = f.version === undefined ? '0' : f.version;
-  if (typeof version !== 'string' && typeof version !== 'number') return '"start.version" must be a string';
-  for (const name of ['hostName', 'jvmRoute'] as const) {
-    if (f[name] !== undefined && typeof f[name] !== 'string') return `"start.${name}" must be a string`;
-  }
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(f)) if (!KNOWN_FIELDS.has(k)) extra[k] = v;
-  const sipPorts: NodeRegistration['ports'] = {};
-  if (ports.udpPort !== undefined) sipPorts.udp = ports.udpPort;
-  if (ports.tcpPort !== undefined) sipPorts.tcp = ports.tcpPort;
-  return {
-    ip: ip.toLowerCase(), ports: sipPorts, sessionId, version: String(version),
-    hostName: f.hostName as string | undefined, jvmRoute: f.jvmRoute as string | undefined,
-    httpPort: ports.httpPort, sslPort: ports.sslPort, extra,
-  };
 }

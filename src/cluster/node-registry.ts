@@ -10,22 +10,11 @@
 // Registered nodes that go silent for nodeTimeout are removed (their calls fail over).
 
 import type { Logger } from 'pino';
-import type { HostPort, Transport } from '../config/types.ts';
+import type { HostPort } from '../config/types.ts';
+import { RegistrationError } from '../core/errors.ts';
+import { registrationPort, type NodeRegistration } from '../heartbeat/protocol.ts';
 import { nodeId, type SipNode } from './node.ts';
 import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
-
-export interface NodeRegistration {
-  ip: string;
-  ports: Partial<Record<Transport, number>>;
-  sessionId: string;
-  version: string;
-  hostName?: string;
-  httpPort?: number;
-  sslPort?: number;
-  jvmRoute?: string;
-  /** Other fields the node sent, kept for the admin surface. */
-  extra?: Record<string, unknown>;
-}
 
 export interface NodeEntry {
   readonly node: SipNode;
@@ -105,8 +94,8 @@ export class NodeRegistry {
 
   /** `start` from a node. A new sessionId for the same address replaces the old entry. */
   start(reg: NodeRegistration): NodeEntry {
-    const firstPort = reg.ports.udp ?? reg.ports.tcp;
-    if (firstPort === undefined) throw new RangeError('a node needs a UDP or TCP SIP port');
+    const firstPort = registrationPort(reg);
+    if (firstPort === undefined) throw new RegistrationError(`node ${reg.ip} registered without a UDP or TCP SIP port`);
     const id = nodeId(reg.ip, firstPort);
     const t = this.now();
     const old = this.entries.get(id);
@@ -167,7 +156,7 @@ export class NodeRegistry {
    * record when the record is newer than what this balancer heard itself.
    */
   merge(reg: NodeRegistration, heardAt: number, draining: boolean): void {
-    const firstPort = reg.ports.udp ?? reg.ports.tcp;
+    const firstPort = registrationPort(reg);
     if (firstPort === undefined) return;
     const id = nodeId(reg.ip, firstPort);
     const e = this.entries.get(id);
@@ -286,7 +275,15 @@ export class NodeRegistry {
 
   private emit(e: RegistryEvent): void {
     this.opts.log.info({ node: e.nodeId, event: e.type, detail: e.detail }, `node ${e.type}`);
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners) {
+      // Listeners include the algorithm, possibly a user module; what one throws must not stop
+      // the others or the heartbeat request (or timer) that caused the change.
+      try {
+        l(e);
+      } catch (err) {
+        this.opts.log.error({ err, node: e.nodeId, event: e.type }, 'node registry listener failed');
+      }
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BindError } from '../core/errors.ts';
+import { BindError, ConfigError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import { StreamFramer } from '../sip/framing.ts';
 import { splitCommaRanges } from '../sip/lists.ts';
@@ -169,8 +169,8 @@ export class DemoNode {
   private closing: Promise<void> | null = null;
 
   constructor(opts: DemoNodeOptions) {
-    if (net.isIP(opts.ip) === 0) throw new BindError(`demo node address must be an IP literal, not ${JSON.stringify(opts.ip)}`);
-    if (opts.transports.length === 0) throw new BindError('demo node needs at least one transport');
+    if (net.isIP(opts.ip) === 0) throw new ConfigError('ip', opts.ip, 'the demo node address must be an IP literal');
+    if (opts.transports.length === 0) throw new ConfigError('transports', '', 'the demo node needs at least one transport');
     this.ip = opts.ip;
     this.requestedPort = opts.port;
     this.transports = [...new Set(opts.transports)];

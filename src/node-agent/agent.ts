@@ -11,37 +11,20 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError } from '../core/errors.ts';
+import {
+  DEFAULT_HEARTBEAT_PORT, MAX_MESSAGE_BYTES, nodeInfoProblem, readAnswer, requestBody,
+  type AnswerOutcome, type NodeInfo, type RequestKind,
+} from '../heartbeat/protocol.ts';
 import { formatHost, parseHostPort } from '../sip/uri.ts';
 
-export const DEFAULT_HEARTBEAT_PORT = 2610;
+export type { NodeInfo, RequestKind } from '../heartbeat/protocol.ts';
 export const DEFAULT_INTERVAL_MS = 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 /** Consecutive unanswered requests after which a balancer counts as lost and gets `start` again. */
 export const MISSES_BEFORE_LOST = 3;
-/** Answers are a few dozen bytes; anything much larger is not a balancer speaking the protocol. */
-const MAX_ANSWER_BYTES = 64 * 1024;
-
-/** What the node tells the balancers about itself (the NODE object of the protocol, minus sessionId). */
-export interface NodeInfo {
-  ip: string;
-  hostName?: string;
-  udpPort?: number;
-  tcpPort?: number;
-  tlsPort?: number;
-  wsPort?: number;
-  wssPort?: number;
-  httpPort?: number;
-  sslPort?: number;
-  version?: string;
-  jvmRoute?: string;
-  heartbeatPort?: number;
-}
-
-const PORT_FIELDS = ['udpPort', 'tcpPort', 'tlsPort', 'wsPort', 'wssPort', 'httpPort', 'sslPort', 'heartbeatPort'] as const;
 
 export interface HeartbeatAgentOptions {
   /** `host:port;host:port` (port = the balancer's heartbeatPort, default 2610; IPv6 as [::1]:2610). */
@@ -53,7 +36,6 @@ export interface HeartbeatAgentOptions {
   logger: Logger;
 }
 
-export type RequestKind = 'start' | 'heartbeat' | 'shutdown' | 'stop';
 export type BalancerState = 'starting' | 'registered' | 'lost';
 /** idle: before start(); running; draining: after shutdown(), until stop; stopping: stop requests in flight; stopped. */
 export type AgentPhase = 'idle' | 'running' | 'draining' | 'stopping' | 'stopped';
@@ -111,11 +93,6 @@ export type HeartbeatAgentEvents = {
   phase: [AgentPhase];
 };
 
-type Outcome =
-  | { kind: 'ok' }
-  | { kind: 'unknown-session' }
-  | { kind: 'miss'; reason: string };
-
 interface Link {
   readonly name: string;
   readonly host: string;
@@ -152,55 +129,14 @@ export function parseBalancers(list: string): BalancerAddress[] {
 
 /** Checks what the balancers will reject anyway, so a bad node description fails at construction. */
 function validateNode(node: NodeInfo): void {
-  if (isIP(node.ip) === 0) throw new ConfigError('ip', node.ip, 'must be an IP literal (the balancers send SIP to it)');
-  for (const field of PORT_FIELDS) {
-    const port = node[field];
-    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-      throw new ConfigError(field, String(port), 'must be an integer port 1..65535 (0 = not offered)');
-    }
-  }
-  if (!(node.udpPort ?? 0) && !(node.tcpPort ?? 0)) {
-    throw new ConfigError('udpPort', String(node.udpPort ?? ''), 'a node needs a UDP or a TCP SIP port');
-  }
+  const problem = nodeInfoProblem(node);
+  if (problem !== null) throw new ConfigError(problem.field, problem.value, problem.reason);
 }
 
 function positiveMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(name, String(value), 'must be a positive integer number of milliseconds');
   return value;
-}
-
-/** The NODE object of `start`: absent and 0 ports are left out, as the protocol reads them alike. */
-function nodePayload(node: NodeInfo, sessionId: string): Record<string, string | number> {
-  const out: Record<string, string | number> = { ip: node.ip };
-  if (node.hostName !== undefined) out.hostName = node.hostName;
-  for (const field of PORT_FIELDS) {
-    const port = node[field];
-    if (port !== undefined && port !== 0) out[field] = port;
-  }
-  if (node.version !== undefined) out.version = node.version;
-  if (node.jvmRoute !== undefined) out.jvmRoute = node.jvmRoute;
-  out.sessionId = sessionId;
-  return out;
-}
-
-function interpret(kind: RequestKind, status: number | undefined, body: Buffer): Outcome {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const obj = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : null;
-  if (status !== 200) {
-    const why = obj !== null && typeof obj.error === 'string' ? `: ${obj.error}` : '';
-    return { kind: 'miss', reason: `HTTP ${status ?? '?'}${why}` };
-  }
-  if (obj === null) return { kind: 'miss', reason: 'answer is not a JSON object' };
-  const answer = obj[kind];
-  if (answer === 'OK') return { kind: 'ok' };
-  if (answer === 'UNKNOWN_SESSION') return { kind: 'unknown-session' };
-  return { kind: 'miss', reason: `unexpected answer ${JSON.stringify(parsed).slice(0, 200)}` };
 }
 
 export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
@@ -214,7 +150,6 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private currentPhase: AgentPhase = 'idle';
   private session: string | null = null;
-  private payload: Record<string, string | number> | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private endGrace: (() => void) | null = null;
   private shutdownPromise: Promise<void> | null = null;
@@ -265,9 +200,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   start(): void {
     if (this.currentPhase !== 'idle') return;
     this.session = randomUUID();
-    this.payload = nodePayload(this.node, this.session);
     this.setPhase('running');
-    this.log.info({ sessionId: this.session, balancers: this.links.map((l) => l.name), node: this.payload }, 'registering with balancers');
+    this.log.info({ sessionId: this.session, balancers: this.links.map((l) => l.name), node: this.node }, 'registering with balancers');
     for (const link of this.links) this.kick(link);
   }
 
@@ -354,7 +288,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   }
 
   /** Applies an answer to the link's state; true when the next request should go out at once. */
-  private handle(link: Link, kind: RequestKind, outcome: Outcome): boolean {
+  private handle(link: Link, kind: RequestKind, outcome: AnswerOutcome): boolean {
     this.record(link, kind, outcome);
     const draining = this.currentPhase === 'draining';
     if (outcome.kind === 'ok') {
@@ -384,7 +318,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     return false;
   }
 
-  private record(link: Link, kind: RequestKind, outcome: Outcome): void {
+  private record(link: Link, kind: RequestKind, outcome: AnswerOutcome): void {
     if (outcome.kind === 'ok') link.counters.ok++;
     else if (outcome.kind === 'unknown-session') link.counters.unknownSession++;
     else link.counters.missed++;
@@ -421,14 +355,13 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   }
 
   /** One POST; always resolves (a failure is a miss with its reason). */
-  private send(link: Link, kind: RequestKind): Promise<Outcome> {
+  private send(link: Link, kind: RequestKind): Promise<AnswerOutcome> {
     link.counters.sent[kind]++;
     this.emitSafe('request', { balancer: link.name, request: kind });
-    const value = kind === 'start' ? this.payload : { sessionId: this.session };
-    const body = Buffer.from(JSON.stringify({ [kind]: value }), 'utf8');
-    return new Promise<Outcome>((resolve) => {
+    const body = Buffer.from(requestBody(kind, this.node, this.session ?? ''), 'utf8');
+    return new Promise<AnswerOutcome>((resolve) => {
       let settled = false;
-      const finish = (outcome: Outcome): void => {
+      const finish = (outcome: AnswerOutcome): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -448,12 +381,12 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
           let size = 0;
           res.on('data', (chunk: Buffer) => {
             size += chunk.length;
-            if (size > MAX_ANSWER_BYTES) {
+            if (size > MAX_MESSAGE_BYTES) {
               req.destroy();
-              finish({ kind: 'miss', reason: `answer larger than ${MAX_ANSWER_BYTES} bytes` });
+              finish({ kind: 'miss', reason: `answer larger than ${MAX_MESSAGE_BYTES} bytes` });
             } else chunks.push(chunk);
           });
-          res.on('end', () => finish(interpret(kind, res.statusCode, Buffer.concat(chunks))));
+          res.on('end', () => finish(readAnswer(kind, res.statusCode, Buffer.concat(chunks))));
           res.on('error', (err) => finish({ kind: 'miss', reason: err.message }));
           res.on('close', () => finish({ kind: 'miss', reason: 'connection closed before the answer ended' }));
         });

@@ -3,7 +3,7 @@
 // the same Redis. The data path only ever touches the local tier synchronously; the shared tier is
 // written through without waiting and read only on a local miss, with a bounded wait.
 
-import type { NodeRegistration } from '../cluster/node-registry.ts';
+import type { NodeRegistration } from '../heartbeat/protocol.ts';
 
 export interface AssignmentOptions {
   /** An entry not used for this long is gone (local tier) and expires in the shared tier. */

@@ -24,6 +24,7 @@ import { Resolver } from '../transport/resolver.ts';
 import { TcpEndpoint } from '../transport/tcp.ts';
 import type { Inbound, Outbound } from '../transport/types.ts';
 import { rateLimit } from '../core/log.ts';
+import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
 import { UdpEndpoint } from '../transport/udp.ts';
 
 export interface RunningBalancer {
@@ -40,8 +41,6 @@ export interface RunningBalancer {
   readonly heartbeatPort: number | null;
   close(): Promise<void>;
 }
-
-const DEFAULT_HEARTBEAT_PORT = 2610;
 
 /** Calls counts and registered nodes are exchanged through the store this often (at most). */
 const SHARE_INTERVAL_MS = 1000;

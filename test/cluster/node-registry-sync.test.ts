@@ -6,7 +6,8 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { NodeRegistry, type NodeRegistration, type RegistryEvent } from '../../src/cluster/node-registry.ts';
+import { NodeRegistry, type RegistryEvent } from '../../src/cluster/node-registry.ts';
+import type { NodeRegistration } from '../../src/heartbeat/protocol.ts';
 import { RegistrySync } from '../../src/cluster/node-registry-sync.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';

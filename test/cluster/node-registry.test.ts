@@ -3,7 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { compareVersions, NodeRegistry, type NodeRegistration } from '../../src/cluster/node-registry.ts';
+import { compareVersions, NodeRegistry } from '../../src/cluster/node-registry.ts';
+import type { NodeRegistration } from '../../src/heartbeat/protocol.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 
 const log = pino({ level: 'silent' });

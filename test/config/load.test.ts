@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, loadConfigFile, loadConfigText } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
-import { ConfigError } from '../../src/core/errors.ts';
+import { ConfigError, ERROR_CODES } from '../../src/core/errors.ts';
 
 function assertConfigError(fn: () => unknown, key: string, value: string, reason?: string | RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    assert.equal(err.code, 'ERR_CONFIG');
+    assert.equal(err.code, ERROR_CODES.config);
     assert.equal(err.key, key);
     assert.equal(err.value, value);
     assert.ok(err.reason.length > 0, 'reason must not be empty');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseProperties } from '../../src/config/properties.ts';
-import { ConfigError } from '../../src/core/errors.ts';
+import { ConfigError, ERROR_CODES } from '../../src/core/errors.ts';
 
 // [key, value, line]
 type Row = [string, string, number];
@@ -143,7 +143,7 @@ for (const c of malformed) {
       () => parseProperties(c.input),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.equal(err.code, 'ERR_CONFIG');
+        assert.equal(err.code, ERROR_CODES.config);
         assert.equal(err.key, c.key);
         assert.equal(err.value, c.value);
         assert.match(err.reason, new RegExp(`malformed Unicode escape .* on line ${c.line} `));

@@ -55,7 +55,7 @@ describe('bad configuration stops start-up before anything binds', () => {
   test('a bad command-line option exits 2 with one line', async () => {
     const r = await runSiplbExpectingFailure('', { extraArgs: ['--log-level', 'loud'] });
     assert.equal(r.code, 2);
-    assert.match(r.stderr.trim(), /^siplb: invalid log level "loud"/);
+    assert.match(r.stderr.trim(), /^siplb: --log-level "loud": expected one of error, warn, info, debug; usage: siplb /);
   });
 });
 

@@ -10,7 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createClient, createCluster, RedisClient, type SetOptions } from 'redis';
 import { AffinityTable } from '../affinity-table.ts';
-import type { NodeRegistration } from '../../cluster/node-registry.ts';
+import type { NodeRegistration } from '../../heartbeat/protocol.ts';
 import type { HostPort } from '../../config/types.ts';
 import { rateLimit } from '../../core/log.ts';
 import type {
