@@ -14,6 +14,7 @@ import { ClusterSnapshot } from '../src/cluster/snapshot.ts';
 import { defaultConfig } from '../src/config/load.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../src/sip/message.ts';
 import { MemoryStateStore } from '../src/state/memory-store.ts';
+import { CLIENT } from '../test/helpers/cluster.ts';
 
 const argPicks = process.argv.indexOf('--picks');
 const PICKS = argPicks === -1 ? 50_000 : Number(process.argv[argPicks + 1]);
@@ -60,7 +61,7 @@ function run(a: Algorithm, c: ClusterSnapshot, counts: Map<string, number>, coun
   const t0 = process.cpuUsage();
   for (let i = 0; i < count; i++) {
     const msg = messages[i];
-    const r = a.pick({ msg, callId: msg.callId, newCall }, c);
+    const r = a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c);
     if (r === null || r instanceof Promise) throw new Error(`${a.name}: no synchronous node for ${msg.callId}`);
     if (newCall) counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
   }

@@ -12,7 +12,6 @@ import { defaultConfig } from '../src/config/load.ts';
 import { LocalAddresses } from '../src/proxy/local-addresses.ts';
 import { SipProxy } from '../src/proxy/proxy.ts';
 import { ProxyStats } from '../src/proxy/stats.ts';
-import { Resolver } from '../src/transport/resolver.ts';
 import type { Inbound } from '../src/transport/types.ts';
 
 const argCalls = process.argv.indexOf('--calls');
@@ -27,15 +26,14 @@ const proxy = new SipProxy({
   addresses: new LocalAddresses(cfg),
   cluster: () => cluster,
   algorithm: new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false }),
-  out: { send: (_side, _t, _ip, _port, data) => { lastSent = data; sent++; } },
-  resolver: new Resolver(),
+  out: { send: (_dest, data) => { lastSent = data; sent++; } },
   log: pino({ level: 'warn' }),
   stats: new ProxyStats(),
   secret: 'micro-benchmark-secret',
 });
 
-const client: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5080 };
-const node1: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5071 };
+const client: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5080, connectionId: 0 };
+const node1: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5071, connectionId: 0 };
 
 function request(method: string, callId: string, cseq: number, branch: string, toTag: string): Buffer {
   return Buffer.from(

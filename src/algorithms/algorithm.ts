@@ -6,10 +6,12 @@
 
 import type { Logger } from 'pino';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { LoadView } from '../cluster/call-tracker.ts';
 import type { SipNode } from '../cluster/node.ts';
 import type { Config } from '../config/types.ts';
 import type { SipMessage } from '../sip/message.ts';
 import type { StateStore } from '../state/store.ts';
+import type { Inbound } from '../transport/types.ts';
 
 export interface PickRequest {
   readonly msg: SipMessage;
@@ -20,6 +22,8 @@ export interface PickRequest {
    * tag, ACK, CANCEL), which may also go to a draining node that has the call.
    */
   readonly newCall: boolean;
+  /** Where it came from: transport, side and the peer's address (source-address affinity). */
+  readonly src: Inbound;
 }
 
 /** What an HTTP balancer hands an algorithm. */
@@ -32,11 +36,6 @@ export interface HttpPickRequest {
   readonly remoteAddress: string;
 }
 
-/** Active calls per node as this balancer knows them: its own plus other balancers' (shared store). */
-export interface LoadView {
-  activeCalls(nodeId: string): number;
-}
-
 /** Everything an algorithm is built from. */
 export interface AlgorithmContext {
   readonly config: Config;
@@ -44,6 +43,8 @@ export interface AlgorithmContext {
   readonly loads: LoadView;
   readonly log: Logger;
 }
+
+export type { LoadView } from '../cluster/call-tracker.ts';
 
 export type PickResult = SipNode | null | Promise<SipNode | null>;
 

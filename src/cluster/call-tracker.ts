@@ -5,8 +5,12 @@
 // store; the load of a node is this balancer's count plus the other balancers' last published
 // counts, so the data path never waits for them.
 
-import type { LoadView } from '../algorithms/algorithm.ts';
 import type { CallCountBoard } from '../state/store.ts';
+
+/** Active calls per node as this balancer knows them: its own plus other balancers' (shared store). */
+export interface LoadView {
+  activeCalls(nodeId: string): number;
+}
 
 interface Call {
   nodeId: string;

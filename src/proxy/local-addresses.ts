@@ -5,8 +5,7 @@
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../config/types.ts';
 import { formatHost } from '../sip/uri.ts';
-
-export type Side = 'external' | 'internal';
+import type { Side } from '../transport/types.ts';
 
 export interface SideAddress {
   /** host:port written into our Via on this side. */

@@ -1,7 +1,14 @@
-// What the proxy needs from the transport layer, and what it is told about each message.
+// The contract between the transport layer and what sits on it (the proxy): where a message came
+// from, where one goes, and what every message transport (UDP, TCP, later TLS, WS, WSS) offers.
+// The proxy never sees a socket: it receives (data, Inbound) and hands (Destination, data) to
+// the router, which picks the endpoint or the connection.
 
+import type { Logger } from 'pino';
 import type { Transport } from '../config/types.ts';
-import type { Side } from '../proxy/local-addresses.ts';
+import type { ConnectionTable } from './connections.ts';
+
+/** external: the clients' side; internal: the application servers' side. One port serves both when internalPort is unset. */
+export type Side = 'external' | 'internal';
 
 /** Where a message came from: the socket side it arrived on and the peer's address. */
 export interface Inbound {
@@ -9,12 +16,60 @@ export interface Inbound {
   readonly side: Side;
   readonly ip: string;
   readonly port: number;
+  /** The stream connection it arrived on (ConnectionTable id); 0 for datagrams. */
+  readonly connectionId: number;
 }
 
-export interface Outbound {
-  /**
-   * Send bytes to ip:port from the given side's socket. Never throws: failures are logged and
-   * counted by the transport (UDP is fire-and-forget; TCP reuses or opens a connection).
-   */
-  send(side: Side, transport: Transport, ip: string, port: number, data: Buffer, fallbackPort?: number): void;
+/** Where a message goes. */
+export interface Destination {
+  readonly side: Side;
+  readonly transport: Transport;
+  /** IP literal or host name; the router resolves names. */
+  readonly host: string;
+  readonly port: number;
+  /** Stream transports: send on this connection while it is open (a reply to what came on it). */
+  readonly connectionId?: number;
+  /** Stream transports: where to connect when no connection to host:port is open (RFC 3261 §18.2.2). */
+  readonly fallbackPort?: number;
 }
+
+export type MessageHandler = (data: Buffer, src: Inbound) => void;
+
+/** What the proxy sends through: never throws, failures are counted where they happen. */
+export interface Outbound {
+  send(dest: Destination, data: Buffer): void;
+}
+
+/** Everything an endpoint is built from. */
+export interface EndpointOptions {
+  readonly side: Side;
+  /** Address to bind (IPv4 or IPv6 literal, 0.0.0.0 or ::). */
+  readonly host: string;
+  readonly port: number;
+  /** Largest message accepted, in bytes. */
+  readonly maxMessageSize: number;
+  readonly log: Logger;
+  /** Called for every complete message received; the transport does not interpret it. */
+  readonly onMessage: MessageHandler;
+  /** Where stream transports register their connections. */
+  readonly connections: ConnectionTable;
+}
+
+/** One listening endpoint of one transport on one side. */
+export interface MessageTransport {
+  readonly transport: Transport;
+  readonly side: Side;
+  /** Bind host:port of the options; rejects with BindError. */
+  listen(): Promise<void>;
+  /** Where it listens (port 0 in the options picks a free one). */
+  address(): { address: string; port: number };
+  /**
+   * Send to an IP literal. Never throws: an impossible address, a full queue or a refused
+   * connection is counted. `fallbackPort`: stream transports connect there when no connection
+   * to ip:port is open.
+   */
+  send(ip: string, port: number, data: Buffer, fallbackPort?: number): void;
+  close(): Promise<void>;
+}
+
+export type EndpointFactory = (opts: EndpointOptions) => MessageTransport;

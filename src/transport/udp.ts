@@ -4,12 +4,11 @@
 
 import dgram from 'node:dgram';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
-import { normaliseIp } from './ip.ts';
-import { rateLimit } from '../core/log.ts';
 import type { Logger } from 'pino';
-import type { Side } from '../proxy/local-addresses.ts';
-import type { Inbound } from './types.ts';
 import { BindError } from '../core/errors.ts';
+import { rateLimit } from '../core/log.ts';
+import { normaliseIp } from './ip.ts';
+import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -19,8 +18,11 @@ function literalLookup(address: string, family: unknown, callback: (err: Error |
   else callback(null, address, f);
 }
 
-export class UdpEndpoint {
+export class UdpEndpoint implements MessageTransport {
+  readonly transport = 'udp';
   readonly side: Side;
+  private readonly host: string;
+  private readonly port: number;
   private readonly socket: dgram.Socket;
   private readonly log: Logger;
   private readonly v6: boolean;
@@ -28,18 +30,21 @@ export class UdpEndpoint {
   sendErrors = 0;
   oversized = 0;
 
-  constructor(side: Side, host: string, log: Logger, maxSize: number, onMessage: (data: Buffer, src: Inbound) => void) {
+  constructor(opts: EndpointOptions) {
+    const { side, host, maxMessageSize: maxSize, onMessage } = opts;
     this.side = side;
-    this.log = log;
+    this.host = host;
+    this.port = opts.port;
+    this.log = opts.log;
+    this.v6 = isIPv6(host) || host === '::';
     this.socket = dgram.createSocket({
-      type: isIPv6(host) || host === '::' ? 'udp6' : 'udp4',
+      type: this.v6 ? 'udp6' : 'udp4',
       recvBufferSize: SOCKET_BUFFER_BYTES,
       sendBufferSize: SOCKET_BUFFER_BYTES,
       // The proxy only ever sends to IP literals (names are resolved before); answering the
       // socket's lookup synchronously spares a dns.lookup call and a nextTick per datagram.
       lookup: literalLookup,
     });
-    this.v6 = isIPv6(host) || host === '::';
     this.socket.on('message', (data, rinfo) => {
       if (data.length > maxSize) {
         this.oversized++;
@@ -49,7 +54,7 @@ export class UdpEndpoint {
         }
         return;
       }
-      onMessage(data, { transport: 'udp', side, ip: normaliseIp(rinfo.address), port: rinfo.port });
+      onMessage(data, { transport: 'udp', side, ip: normaliseIp(rinfo.address), port: rinfo.port, connectionId: 0 });
     });
     this.socket.on('error', (err) => {
       this.sendErrors++;
@@ -57,7 +62,8 @@ export class UdpEndpoint {
     });
   }
 
-  bind(host: string, port: number): Promise<void> {
+  listen(): Promise<void> {
+    const { host, port } = this;
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new BindError(`cannot bind UDP ${host}:${port}: ${err.message}`));
       this.socket.once('error', onError);
@@ -66,6 +72,10 @@ export class UdpEndpoint {
         resolve();
       });
     });
+  }
+
+  address(): { address: string; port: number } {
+    return this.socket.address();
   }
 
   send(ip: string, port: number, data: Buffer): void {

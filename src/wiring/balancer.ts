@@ -1,31 +1,29 @@
-// Wires one running balancer: sockets per side and transport, the cluster view, the algorithm
-// and the proxy. Everything that can fail on configuration fails before the first bind.
+// The composition root: builds one running balancer from a Config, lowest layer first (state
+// store, cluster membership, algorithm, proxy, transports, heartbeat endpoint, health checks),
+// and closes it in the reverse order. Everything that can fail on configuration fails before the
+// first bind; a part that fails to start closes what was started before it.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Algorithm } from '../algorithms/algorithm.ts';
-import { CallTracker } from '../cluster/call-tracker.ts';
 import { builtInEntry, createAlgorithm } from '../algorithms/catalog.ts';
-import { RegistrySync } from '../cluster/node-registry-sync.ts';
-import { MemoryStateStore } from '../state/memory-store.ts';
-import type { StateStore } from '../state/store.ts';
-import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { ActiveHealthCheck } from '../cluster/active-health.ts';
+import { CallTracker } from '../cluster/call-tracker.ts';
 import { HeartbeatServer } from '../cluster/heartbeat-server.ts';
-import { PassiveHealth } from '../cluster/passive-health.ts';
 import { NodeRegistry } from '../cluster/node-registry.ts';
+import { RegistrySync } from '../cluster/node-registry-sync.ts';
+import { PassiveHealth } from '../cluster/passive-health.ts';
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { resolveStaticNodes } from '../cluster/static-nodes.ts';
-import type { Config, Transport } from '../config/types.ts';
-import { LocalAddresses, type Side } from '../proxy/local-addresses.ts';
+import type { Config } from '../config/types.ts';
+import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
+import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { SipProxy } from '../proxy/proxy.ts';
 import { ProxyStats } from '../proxy/stats.ts';
-import { Resolver } from '../transport/resolver.ts';
-import { TcpEndpoint } from '../transport/tcp.ts';
-import type { Inbound, Outbound } from '../transport/types.ts';
-import { rateLimit } from '../core/log.ts';
-import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
-import { UdpEndpoint } from '../transport/udp.ts';
+import { MemoryStateStore } from '../state/memory-store.ts';
+import type { StateStore } from '../state/store.ts';
+import { TransportRouter, type Listener } from '../transport/router.ts';
 
 export interface RunningBalancer {
   readonly stats: ProxyStats;
@@ -37,6 +35,7 @@ export interface RunningBalancer {
   readonly cluster: () => ClusterSnapshot;
   readonly registry: NodeRegistry;
   readonly health: ActiveHealthCheck;
+  readonly transports: TransportRouter;
   /** Port of the heartbeat endpoint, or null when it could not be opened (default port busy). */
   readonly heartbeatPort: number | null;
   close(): Promise<void>;
@@ -44,6 +43,26 @@ export interface RunningBalancer {
 
 /** Calls counts and registered nodes are exchanged through the store this often (at most). */
 const SHARE_INTERVAL_MS = 1000;
+
+/** Close functions of the parts started so far, run last-started first. */
+class Closers {
+  private readonly fns: (() => unknown)[] = [];
+
+  add(fn: () => unknown): void {
+    this.fns.push(fn);
+  }
+
+  async run(): Promise<void> {
+    for (const fn of this.fns.reverse()) {
+      try {
+        await fn();
+      } catch {
+        // Closing is best effort: one part that fails to close must not keep the others open.
+      }
+    }
+    this.fns.length = 0;
+  }
+}
 
 async function createStore(cfg: Config, log: Logger): Promise<StateStore> {
   if (cfg.stateStore === 'memory') return new MemoryStateStore();
@@ -54,19 +73,36 @@ async function createStore(cfg: Config, log: Logger): Promise<StateStore> {
   });
 }
 
+/** The endpoints the configuration asks for: every transport of the external side, and of the internal side when it has its own port. */
+function listeners(cfg: Config): Listener[] {
+  const out: Listener[] = cfg.externalTransports.map((transport) => ({ side: 'external', transport, host: cfg.externalHost, port: cfg.externalPort }));
+  if (cfg.internalPort !== null) {
+    for (const transport of cfg.internalTransports) out.push({ side: 'internal', transport, host: cfg.internalHost, port: cfg.internalPort });
+  }
+  return out;
+}
+
 export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBalancer> {
-  const nodes = await resolveStaticNodes(cfg.nodes);
-  const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
-  const store = await createStore(cfg, log);
-  const calls = new CallTracker(cfg.callIdAffinityMaxTimeInCache * 1000, cfg.callIdAffinityMaxEntries);
-  let algorithm: Algorithm;
+  const closers = new Closers();
   try {
-    algorithm = await createAlgorithm({ config: cfg, store, loads: calls, log });
+    return await start(cfg, log, closers);
   } catch (err) {
-    calls.close();
-    await store.close();
+    await closers.run();
     throw err;
   }
+}
+
+async function start(cfg: Config, log: Logger, closers: Closers): Promise<RunningBalancer> {
+  const nodes = await resolveStaticNodes(cfg.nodes);
+  const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+
+  // State, and the active-call counts algorithms balance on.
+  const store = await createStore(cfg, log);
+  closers.add(() => store.close());
+  const calls = new CallTracker(cfg.callIdAffinityMaxTimeInCache * 1000, cfg.callIdAffinityMaxEntries);
+  closers.add(() => calls.close());
+  const algorithm = await createAlgorithm({ config: cfg, store, loads: calls, log });
+  closers.add(() => algorithm.close());
   if (builtInEntry(cfg.algorithmClass)?.weighted === false && cfg.nodes.some((n) => n.weight !== 1)) {
     log.warn(`algorithm ${algorithm.name} ignores node weights; use algorithmClass=wrr, least-calls or a hash algorithm to honour them`);
   }
@@ -75,6 +111,8 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
     log.info({ store: cfg.redisCluster.length > 0 ? 'redis-cluster' : 'redis', available: store.available, balancerId }, 'shared state store');
   }
   calls.share(store.calls, balancerId, SHARE_INTERVAL_MS);
+
+  // Cluster membership: the registry, what takes nodes out, and sharing registrations.
   const registry = new NodeRegistry({
     nodeTimeoutMs: cfg.nodeTimeout, extraServerNodes: cfg.extraServerNodes,
     rampUpPeriodMs: cfg.trafficRampupCyclePeriod, rampUpPercent: cfg.trafficPercentageIncrease, log,
@@ -95,8 +133,10 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   const sync = new RegistrySync(registry, store.nodes, {
     balancerId, nodeTimeoutMs: cfg.nodeTimeout, intervalMs: Math.min(SHARE_INTERVAL_MS, Math.max(100, Math.floor(cfg.nodeTimeout / 8))), log,
   });
+  closers.add(() => sync.close());
   store.onAvailable(() => { void sync.tick(); });
-  const addresses = new LocalAddresses(cfg);
+
+  // The SIP data path: transports in, proxy, transports out.
   const stats = new ProxyStats();
   if (cfg.viaSecret === null && cfg.useIpLoadBalancerAddressInViaHeaders && store.kind === 'memory') {
     log.warn('useIpLoadBalancerAddressInViaHeaders=true without viaSecret: responses routed through another balancer will be dropped; set the same viaSecret on every balancer');
@@ -104,69 +144,16 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   // Balancers sharing a store share the branch secret too, so any of them accepts the others'
   // responses and a restarted one still accepts responses to what it forwarded before.
   const secret = cfg.viaSecret ?? await store.sharedSecret(randomBytes(18).toString('base64url'));
-
-  const udp: Partial<Record<Side, UdpEndpoint>> = {};
-  const tcp: Partial<Record<Side, TcpEndpoint>> = {};
-  const out: Outbound = {
-    send(side: Side, transport: Transport, ip: string, port: number, data: Buffer, fallbackPort?: number): void {
-      if (transport === 'udp') {
-        const ep = udp[side] ?? udp.external;
-        if (ep === undefined) stats.countDrop('no-udp-socket');
-        else ep.send(ip, port, data);
-      } else {
-        const ep = tcp[side] ?? tcp.external;
-        if (ep === undefined) stats.countDrop('no-tcp-socket');
-        else ep.send(ip, port, data, fallbackPort);
-      }
-    },
-  };
   const cluster = (): ClusterSnapshot => registry.snapshot();
-  const proxy = new SipProxy({ addresses, cluster, algorithm, out, resolver: new Resolver(), log, stats, secret, passiveHealth, calls });
-  const internalErrorLogGate = rateLimit(10_000);
-  const onMessage = (data: Buffer, src: Inbound): void => {
-    try {
-      proxy.onMessage(data, src);
-    } catch (err) {
-      // The proxy is written not to throw on input; if it ever does, the message is lost, the
-      // process is not.
-      stats.countDrop('internal-error');
-      if (internalErrorLogGate()) {
-        log.error({ err, from: `${src.ip}:${src.port}`, message: data.toString('latin1', 0, Math.min(data.length, 2048)), count: stats.dropped.get('internal-error') }, 'internal error while handling a SIP message (logged at most every 10 s)');
-      }
-    }
-  };
-
-  const releaseState = async (): Promise<void> => {
-    sync.close();
-    calls.close();
-    algorithm.close();
-    await store.close();
-  };
-  const closeEndpoints = (): Promise<unknown> =>
-    Promise.all([...Object.values(udp), ...Object.values(tcp)].map((e) => e.close().catch(() => undefined)));
-
-  const plans: { side: Side; host: string; port: number; transports: Transport[] }[] = [
-    { side: 'external', host: cfg.externalHost, port: cfg.externalPort, transports: cfg.externalTransports },
-  ];
-  if (cfg.internalPort !== null) plans.push({ side: 'internal', host: cfg.internalHost, port: cfg.internalPort, transports: cfg.internalTransports });
-  try {
-    for (const p of plans) {
-      if (p.transports.includes('udp')) {
-        const ep = new UdpEndpoint(p.side, p.host, log, cfg.maxMessageSize, onMessage);
-        udp[p.side] = ep;
-        await ep.bind(p.host, p.port);
-      }
-      if (p.transports.includes('tcp')) {
-        const ep = new TcpEndpoint(p.side, log, cfg.maxMessageSize, onMessage);
-        tcp[p.side] = ep;
-        await ep.listen(p.host, p.port);
-      }
-    }
-  } catch (err) {
-    await closeEndpoints();
-    await releaseState();
-    throw err;
-  }
+  const transports = new TransportRouter({
+    log, maxMessageSize: cfg.maxMessageSize,
+    // Called only once an endpoint listens, by which time the proxy exists.
+    onMessage: (data, src) => proxy.onMessage(data, src),
+    onDrop: (reason) => stats.countDrop(reason),
+  });
+  const proxy = new SipProxy({ addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls });
+  closers.add(() => transports.close());
+  for (const l of listeners(cfg)) await transports.listen(l);
 
   // Node registration. An unset heartbeatPort is best effort: several balancers on one host
   // must not fail because the default port is taken.
@@ -175,44 +162,31 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
   try {
     await heartbeat.listen(cfg.internalHost, heartbeatPort);
     heartbeatPort = heartbeat.address().port;
+    closers.add(() => heartbeat.close());
   } catch (err) {
-    if (cfg.heartbeatPort !== null) {
-      await closeEndpoints();
-      await releaseState();
-      throw err;
-    }
+    if (cfg.heartbeatPort !== null) throw err;
     log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
     heartbeatPort = null;
   }
+
+  // Timers last: nothing above can fail any more.
   const health = new ActiveHealthCheck(registry, passiveHealth, {
     intervalMs: cfg.healthCheckInterval, timeoutMs: cfg.healthCheckTimeout,
     failures: cfg.healthCheckFailures, successes: cfg.healthCheckSuccesses,
     bindHost: cfg.internalHost, log,
   });
   health.start();
+  closers.add(() => health.close());
   sync.start();
   const membership = setInterval(() => {
     registry.expire();
     registry.rampUpTick();
   }, cfg.heartbeatInterval);
   membership.unref();
+  closers.add(() => clearInterval(membership));
 
   return {
-    stats,
-    algorithm,
-    store,
-    calls,
-    balancerId,
-    cluster,
-    registry,
-    health,
-    heartbeatPort,
-    async close(): Promise<void> {
-      clearInterval(membership);
-      health.close();
-      await closeEndpoints();
-      if (heartbeatPort !== null) await heartbeat.close();
-      await releaseState();
-    },
+    stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort,
+    close: () => closers.run(),
   };
 }

@@ -11,7 +11,7 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { snapshotOf } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -51,7 +51,7 @@ function algorithm(t: TestContext, groupFailover = false): ActiveStandby {
 }
 
 function pick(a: ActiveStandby, c: ClusterSnapshot, callId: string, newCall = true): string | null {
-  const r = a.pick({ msg: MSG, callId, newCall }, c);
+  const r = a.pick({ msg: MSG, callId, newCall, src: CLIENT }, c);
   assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
   return r?.id ?? null;
 }
@@ -125,7 +125,7 @@ describe('active-standby', () => {
   test('repick answers the active node, never the failed one', (t) => {
     const a = algorithm(t);
     const c = cluster({ [N1.id]: 'down' });
-    for (const id of calls('r', 20)) assert.equal(a.repick({ msg: MSG, callId: id, newCall: false }, N1.id, c)?.id, N2.id);
+    for (const id of calls('r', 20)) assert.equal(a.repick({ msg: MSG, callId: id, newCall: false, src: CLIENT }, N1.id, c)?.id, N2.id);
   });
 
   test('no node takes new calls: null, and a draining node still serves its calls', (t) => {

@@ -8,7 +8,7 @@ import { CallIdAffinity, RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/c
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { snapshotOf as cluster } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.1.${n}:5080`, ip: `10.0.1.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -46,7 +46,7 @@ function picks(a: CallIdAffinity, c: ClusterSnapshot, callIds: string[]): (strin
 
 /** With the in-memory store every answer is immediate. */
 function pick(a: CallIdAffinity, c: ClusterSnapshot, callId: string, newCall = true): string | null {
-  const r = a.pick({ msg: MSG, callId, newCall }, c);
+  const r = a.pick({ msg: MSG, callId, newCall, src: CLIENT }, c);
   assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
   return r?.id ?? null;
 }
@@ -178,7 +178,7 @@ describe('CallIdAffinity: node loss and draining', () => {
       const b = algorithm(t, group);
       const down = cluster([N1, N2, N3, N4], { [N3.id]: 'down' });
       for (let i = 0; i < 200; i++) {
-        const req = { msg: MSG, callId: `agree-${i}`, newCall: false };
+        const req = { msg: MSG, callId: `agree-${i}`, newCall: false, src: CLIENT };
         assert.equal(a.repick(req, N3.id, down)?.id, b.repick(req, N3.id, down)?.id);
       }
     }
@@ -187,7 +187,7 @@ describe('CallIdAffinity: node loss and draining', () => {
   test('a call already moved keeps its new node on later failover questions', (t) => {
     const a = algorithm(t);
     const down = cluster([N1, N2, N3], { [N1.id]: 'down' });
-    const req = { msg: MSG, callId: 'moved-once', newCall: false };
+    const req = { msg: MSG, callId: 'moved-once', newCall: false, src: CLIENT };
     const heir = a.repick(req, N1.id, down);
     assert.ok(heir !== null);
     assert.equal(a.repick(req, N1.id, cluster([N1, N2, N3, N4], { [N1.id]: 'down' }))?.id, heir.id, 'a node joining does not move it again');

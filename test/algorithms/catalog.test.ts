@@ -16,6 +16,7 @@ import { ConfigError } from '../../src/core/errors.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { contexts as factoryContexts } from '../fixtures/algorithms/round-robin-factory.ts';
+import { CLIENT } from '../helpers/cluster.ts';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 const ALGORITHMS = join(FIXTURES, 'algorithms');
@@ -69,7 +70,7 @@ const CLUSTER = new ClusterSnapshot(NODES.map((n) => ({ node: n, state: 'active'
 
 async function pickIds(a: Algorithm, c: ClusterSnapshot, n: number): Promise<(string | null)[]> {
   const out: (string | null)[] = [];
-  for (let i = 0; i < n; i++) out.push((await a.pick({ msg: MSG, callId: `p-${i}`, newCall: true }, c))?.id ?? null);
+  for (let i = 0; i < n; i++) out.push((await a.pick({ msg: MSG, callId: `p-${i}`, newCall: true, src: CLIENT }, c))?.id ?? null);
   return out;
 }
 
@@ -104,7 +105,7 @@ describe('createAlgorithm: built-in names', () => {
       assert.equal(a.name, name);
       assert.equal(builtInEntry(value)?.short, name);
       // Every built-in places a call on the cluster it is given.
-      const first = await a.pick({ msg: MSG, callId: 'first', newCall: true }, CLUSTER);
+      const first = await a.pick({ msg: MSG, callId: 'first', newCall: true, src: CLIENT }, CLUSTER);
       assert.ok(first !== null && NODES.some((n) => n.id === first.id), `${name} picked ${first?.id}`);
     });
   }
@@ -174,7 +175,7 @@ describe('createAlgorithm: user modules', () => {
       assert.equal(a.name, 'fixture-round-robin');
       assert.equal(factoryContexts.at(-1), ctx, 'the factory got the context');
       assert.deepEqual(await pickIds(a, CLUSTER, 6), [...NODES, ...NODES].map((n) => n.id));
-      assert.notEqual(a.repick({ msg: MSG, callId: 'x', newCall: false }, NODES[0].id, CLUSTER)?.id, NODES[0].id);
+      assert.notEqual(a.repick({ msg: MSG, callId: 'x', newCall: false, src: CLIENT }, NODES[0].id, CLUSTER)?.id, NODES[0].id);
     });
   }
 
@@ -186,7 +187,7 @@ describe('createAlgorithm: user modules', () => {
     assert.equal(a.name, value);
     assert.equal((a as unknown as { ctx: AlgorithmContext }).ctx, ctx);
     assert.deepEqual(await pickIds(a, CLUSTER, 3), [NODES[0].id, NODES[0].id, NODES[0].id]);
-    assert.equal(a.repick({ msg: MSG, callId: 'x', newCall: false }, NODES[0].id, CLUSTER)?.id, NODES[1].id);
+    assert.equal(a.repick({ msg: MSG, callId: 'x', newCall: false, src: CLIENT }, NODES[0].id, CLUSTER)?.id, NODES[1].id);
   });
 
   test('a path that does not exist: module does not load', async (t) => {

@@ -18,6 +18,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { CLIENT } from '../helpers/cluster.ts';
 
 const KEYS = 60_000;
 
@@ -88,7 +89,7 @@ function algorithmPlacer(t: TestContext, build: (ctx: AlgorithmContext) => { pic
   t.after(() => a.close());
   return (i, c, newCall) => {
     const msg = request(i);
-    return sync(a.pick({ msg, callId: msg.callId, newCall }, c));
+    return sync(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
   };
 }
 

@@ -15,7 +15,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -54,7 +54,7 @@ function algorithm(t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentH
 }
 
 function pick(a: HeaderConsistentHash, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall }, c));
+  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
 }
 
 /** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
@@ -114,7 +114,7 @@ describe('HeaderConsistentHash: keys', () => {
     const msg = invite('none');
     assert.equal(pick(a, cluster([]), msg, true), null);
     assert.equal(pick(a, cluster([N1], { [N1.id]: 'down' }), msg, false), null);
-    assert.equal(a.repick({ msg, callId: msg.callId, newCall: false }, N1.id, cluster([N1])), null);
+    assert.equal(a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, cluster([N1])), null);
   });
 });
 
@@ -183,7 +183,7 @@ describe('HeaderConsistentHash: failover', () => {
     const counts = new Map<string, number>();
     for (const callId of callIdsRanking(N1, FOUR, 6000, 'fail')) {
       const msg = invite(callId);
-      const req = { msg, callId, newCall: false };
+      const req = { msg, callId, newCall: false, src: CLIENT };
       const to = a.repick(req, N1.id, cluster(FOUR));
       assert.ok(to !== null && to !== N1);
       assert.equal(id(a.pick(req, down)), to.id, 'an in-call request after the node is marked down agrees with repick');

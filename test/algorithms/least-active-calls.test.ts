@@ -11,7 +11,7 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { prng } from '../helpers/prng.ts';
-import { snapshotOf as cluster } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number, weight = 1): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight };
@@ -48,7 +48,7 @@ function setup(t: TestContext): { a: CallIdAffinity; loads: CallTracker } {
 
 /** Pick as the proxy does: the pick, then `started` (new call) or `touch` (a request of a call) on the tracker. */
 function pick(s: { a: CallIdAffinity; loads: CallTracker }, c: ClusterSnapshot, callId: string, newCall = true): string | null {
-  const r = s.a.pick({ msg: MSG, callId, newCall }, c);
+  const r = s.a.pick({ msg: MSG, callId, newCall, src: CLIENT }, c);
   assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
   if (r === null) return null;
   if (newCall) s.loads.started(callId, r.id);
@@ -91,7 +91,7 @@ describe('least-calls: new calls', () => {
     const a = leastActiveCalls({ maxIdleSeconds: 500, groupFailover: false }, zero);
     t.after(() => a.close());
     const c = cluster([N1, N2, N3]);
-    const got = Array.from({ length: 6 }, (_, i) => (a.pick({ msg: MSG, callId: `z-${i}`, newCall: true }, c) as SipNode).id);
+    const got = Array.from({ length: 6 }, (_, i) => (a.pick({ msg: MSG, callId: `z-${i}`, newCall: true, src: CLIENT }, c) as SipNode).id);
     assert.deepEqual(got, [N1, N2, N3, N1, N2, N3].map((n) => n.id));
   });
 
@@ -188,7 +188,7 @@ describe('least-calls: failover', () => {
     const s = setup(t);
     const c = cluster([N1, N2, N3, N4], { [N1.id]: 'down', [N2.id]: 'draining' });
     for (let i = 0; i < 10; i++) s.loads.started(`n3-${i}`, N3.id);
-    const req = { msg: MSG, callId: 'orphan', newCall: false };
+    const req = { msg: MSG, callId: 'orphan', newCall: false, src: CLIENT };
     assert.equal(s.a.repick(req, N1.id, c)?.id, N4.id);
   });
 
@@ -196,7 +196,7 @@ describe('least-calls: failover', () => {
     const s = setup(t);
     const c = cluster([N1, N2]);
     for (let i = 0; i < 10; i++) s.loads.started(`n2-${i}`, N2.id);
-    assert.equal(s.a.repick({ msg: MSG, callId: 'r', newCall: false }, N1.id, c)?.id, N2.id);
+    assert.equal(s.a.repick({ msg: MSG, callId: 'r', newCall: false, src: CLIENT }, N1.id, c)?.id, N2.id);
   });
 });
 

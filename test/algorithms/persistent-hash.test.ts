@@ -21,7 +21,7 @@ import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { LocalAssignmentMap, MemoryStateStore } from '../../src/state/memory-store.ts';
 import type { AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore } from '../../src/state/store.ts';
-import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -59,7 +59,7 @@ function persistent(t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView)
 }
 
 function pick(a: Algorithm, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall }, c));
+  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
 }
 
 /** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
@@ -143,7 +143,7 @@ describe('PersistentConsistentHash: draining and failover', () => {
     const movedTo = new Map<string, string>();
     for (const callId of keys) {
       const msg = invite(callId);
-      const to = a.repick({ msg, callId, newCall: false }, N1.id, down);
+      const to = a.repick({ msg, callId, newCall: false, src: CLIENT }, N1.id, down);
       assert.ok(to !== null && to !== N1);
       counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
       movedTo.set(callId, to.id);
@@ -399,10 +399,10 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
       for (let i = 0; i < 200; i++) {
         const msg = s.msg(i);
         const placed = pick(a, three, msg, true);
-        const onB = await settle(b.pick({ msg, callId: msg.callId, newCall: false }, four));
+        const onB = await settle(b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, four));
         assert.ok(onB.waited, 'a local miss for an in-call request reads the shared tier');
         assert.equal(onB.id, placed);
-        const again = b.pick({ msg, callId: msg.callId, newCall: false }, four);
+        const again = b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, four);
         assert.ok(!(again instanceof Promise), 'found once, then known locally');
         assert.equal(id(again), placed);
         if (rendezvous(hashKey(s.name === 'user-based' ? `user${i}` : msg.callId), four.selectable)?.id !== placed) disagreeing++;
@@ -415,23 +415,23 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
       const { a, b } = balancers(t, s.build, s.cfg);
       const all = cluster(FOUR);
       const unknown = s.msg(1000);
-      const fresh = await settle(b.pick({ msg: unknown, callId: unknown.callId, newCall: false }, all));
+      const fresh = await settle(b.pick({ msg: unknown, callId: unknown.callId, newCall: false, src: CLIENT }, all));
       assert.ok(fresh.waited);
       assert.ok(fresh.id !== null);
-      assert.equal(id(b.pick({ msg: unknown, callId: unknown.callId, newCall: false }, all)), fresh.id, 'placed and remembered');
+      assert.equal(id(b.pick({ msg: unknown, callId: unknown.callId, newCall: false, src: CLIENT }, all)), fresh.id, 'placed and remembered');
 
       const msg = s.msg(2000);
       const placed = pick(a, all, msg, true) as string;
       const withoutIt = cluster(FOUR, { [placed]: 'down' });
-      const moved = await settle(b.pick({ msg, callId: msg.callId, newCall: false }, withoutIt));
+      const moved = await settle(b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, withoutIt));
       assert.ok(moved.id !== null && moved.id !== placed);
-      assert.equal(moved.id, a.repick({ msg, callId: msg.callId, newCall: false }, placed, withoutIt)?.id, 'both balancers move it the same way');
+      assert.equal(moved.id, a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, placed, withoutIt)?.id, 'both balancers move it the same way');
     });
 
     test(`${s.name}: a new call never waits for the shared tier`, (t) => {
       const { b, tier } = balancers(t, s.build, s.cfg);
       const msg = s.msg(3000);
-      assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true }, cluster(FOUR)) instanceof Promise));
+      assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(FOUR)) instanceof Promise));
       assert.equal(tier.reads, 0);
     });
   }
@@ -443,17 +443,17 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
     const msg = invite(late);
     const placed = pick(a, draining, msg, true);
     assert.ok(placed !== null && placed !== N1.id);
-    const onB = await settle(b.pick({ msg, callId: late, newCall: false }, draining));
+    const onB = await settle(b.pick({ msg, callId: late, newCall: false, src: CLIENT }, draining));
     assert.deepEqual(onB, { waited: true, id: placed });
     // A call that was on N1 before the drain: nothing shared, the hash answers N1.
     const [old] = callIdsRanking(N1, FOUR, 2, 'detour').slice(1);
-    const onB2 = await settle(b.pick({ msg: invite(old), callId: old, newCall: false }, draining));
+    const onB2 = await settle(b.pick({ msg: invite(old), callId: old, newCall: false, src: CLIENT }, draining));
     assert.deepEqual(onB2, { waited: true, id: N1.id });
     // With nothing draining, no request reads the shared tier.
     const reads = tier.reads;
     for (let i = 0; i < 50; i++) {
       const m = invite(`calm-${i}@host`);
-      assert.ok(!(b.pick({ msg: m, callId: m.callId, newCall: false }, cluster(FOUR)) instanceof Promise));
+      assert.ok(!(b.pick({ msg: m, callId: m.callId, newCall: false, src: CLIENT }, cluster(FOUR)) instanceof Promise));
     }
     assert.equal(tier.reads, reads);
   });

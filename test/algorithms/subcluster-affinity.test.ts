@@ -10,7 +10,7 @@ import { nodeId, type SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { loadConfigText } from '../../src/config/load.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { snapshotOf } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf } from '../helpers/cluster.ts';
 
 function node(ip: string, port = 5080): SipNode {
   return { id: nodeId(ip, port), ip, ports: { udp: port }, weight: 1 };
@@ -86,7 +86,7 @@ function algorithm(t: TestContext, groupFailover = false, groups: string[][] = G
 }
 
 function pick(a: CallIdAffinity, c: ClusterSnapshot, callId: string, newCall = true): string {
-  const r = a.pick({ msg: MSG, callId, newCall }, c);
+  const r = a.pick({ msg: MSG, callId, newCall, src: CLIENT }, c);
   assert.ok(!(r instanceof Promise), 'the in-memory store never makes a pick wait');
   assert.ok(r !== null, `${callId}: no node`);
   return r.id;
@@ -229,7 +229,7 @@ describe('subcluster: failover', () => {
     const b = algorithm(t);
     const down = cluster({ [A3.id]: 'down' });
     for (let i = 0; i < 300; i++) {
-      const req = { msg: MSG, callId: `agree-${i}`, newCall: false };
+      const req = { msg: MSG, callId: `agree-${i}`, newCall: false, src: CLIENT };
       const heir = a.repick(req, A3.id, down);
       assert.ok(heir?.id === A1.id || heir?.id === A2.id);
       assert.equal(b.repick(req, A3.id, down)?.id, heir.id);

@@ -16,7 +16,7 @@ import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.4.${n}:5080`, ip: `10.0.4.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -64,7 +64,7 @@ function algorithm(t: TestContext, cfg: Partial<Config> = {}, loads: LoadView = 
 }
 
 function pick(a: UserBased, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall }, c));
+  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
 }
 
 /** The first `count` users `${prefix}i` whose key ranks `first` highest among `among`. */
@@ -146,7 +146,7 @@ describe('UserBased: membership, draining, failover', () => {
     const counts = new Map<string, number>();
     for (const u of users) {
       const msg = call(`c-${u}`, u);
-      const to = a.repick({ msg, callId: msg.callId, newCall: false }, N1.id, down);
+      const to = a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, down);
       assert.ok(to !== null && to !== N1);
       counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
       assert.equal(pick(a, cluster(FOUR), call(`later-${u}`, u), true), to.id, 'the user stays on its new node');

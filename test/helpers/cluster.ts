@@ -3,6 +3,7 @@
 import type { HttpPickRequest, PickResult } from '../../src/algorithms/algorithm.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import type { Inbound } from '../../src/transport/types.ts';
 
 /** A snapshot of these nodes, each active unless `states` says otherwise. */
 export function snapshotOf(nodes: readonly SipNode[], states: Record<string, NodeState> = {}): ClusterSnapshot {
@@ -19,3 +20,6 @@ export function syncId(r: PickResult): string | null {
 export function httpGet(url: string): HttpPickRequest {
   return { method: 'GET', url, header: () => undefined, remoteAddress: '192.0.2.1' };
 }
+
+/** Where the requests handed to algorithms in these tests come from: a client over UDP. */
+export const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.10', port: 5060, connectionId: 0 };

@@ -4,117 +4,28 @@
 // Topology: balancer 10.0.0.1:5060 (internal port 5065 when two ports are configured), nodes
 // A = 10.0.0.11:5080 and B = 10.0.0.12:5080, clients in 192.0.2.0/24, a victim 192.0.2.1.
 
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isIP } from 'node:net';
-import { pino } from 'pino';
 import type { Algorithm, PickRequest } from '../../src/algorithms/algorithm.ts';
 import { CallTracker } from '../../src/cluster/call-tracker.ts';
 import { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
-import { defaultConfig } from '../../src/config/load.ts';
-import type { Config, HostPort, Transport } from '../../src/config/types.ts';
-import { LocalAddresses, type Side } from '../../src/proxy/local-addresses.ts';
-import { SipProxy } from '../../src/proxy/proxy.ts';
-import { ProxyStats } from '../../src/proxy/stats.ts';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { nameAddrUri, parseSipUri } from '../../src/sip/uri.ts';
 import { parseVia, type Via } from '../../src/sip/via.ts';
-import { Resolver } from '../../src/transport/resolver.ts';
+import type { Transport } from '../../src/config/types.ts';
 import type { Inbound } from '../../src/transport/types.ts';
+import { harness, LB_IP, NODE_A, NODE_B, type Sent } from '../helpers/proxy.ts';
 import { prng } from '../helpers/prng.ts';
 import { elements } from '../helpers/sip.ts';
 
 const CRLF = '\r\n';
-const LB_IP = '10.0.0.1';
-const NODE_A: SipNode = { id: '10.0.0.11:5080', ip: '10.0.0.11', ports: { udp: 5080, tcp: 5080 }, weight: 1 };
-const NODE_B: SipNode = { id: '10.0.0.12:5080', ip: '10.0.0.12', ports: { udp: 5080, tcp: 5080 }, weight: 1 };
 const NODE_IPS = new Set([NODE_A.ip, NODE_B.ip]);
 const VICTIM = '192.0.2.1';
 
-const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.10', port: 5060 };
-const FROM_A: Inbound = { transport: 'udp', side: 'external', ip: NODE_A.ip, port: 5080 };
-
-interface Sent {
-  side: Side;
-  transport: Transport;
-  ip: string;
-  port: number;
-  data: Buffer;
-}
-
-/** IP literals resolve synchronously; names never reach DNS in these tests. */
-class NoDnsResolver extends Resolver {
-  readonly lookups: string[] = [];
-  override resolve(host: string): string | Promise<string | null> {
-    if (isIP(host) !== 0) return host;
-    this.lookups.push(host);
-    return Promise.resolve(null);
-  }
-}
-
-interface HarnessOptions {
-  nodes?: SipNode[];
-  states?: Record<string, NodeState>;
-  internalPort?: number | null;
-  /** Further configuration (IP load balancer addresses...). */
-  config?: Partial<Config>;
-  extraServerNodes?: HostPort[];
-  passiveHealth?: { fromNode(nodeId: string, status: number): void };
-  algorithm?: Algorithm;
-  calls?: CallTracker;
-}
-
-interface Harness {
-  proxy: SipProxy;
-  sent: Sent[];
-  stats: ProxyStats;
-  resolver: NoDnsResolver;
-  setCluster(nodes: SipNode[], states?: Record<string, NodeState>): void;
-  /** Feed one message; returns what the proxy sent because of it. */
-  feed(data: Buffer, src: Inbound): Sent[];
-}
-
-const algorithms: Algorithm[] = [];
-after(() => {
-  for (const a of algorithms) a.close();
-});
-
-function snapshot(nodes: SipNode[], states: Record<string, NodeState> = {}, extra: HostPort[] = []): ClusterSnapshot {
-  return new ClusterSnapshot(nodes.map((node) => ({ node, state: states[node.id] ?? 'active' })), extra);
-}
-
-function harness(opts: HarnessOptions = {}): Harness {
-  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: opts.internalPort ?? null, ...opts.config };
-  let cluster = snapshot(opts.nodes ?? [NODE_A, NODE_B], opts.states, opts.extraServerNodes);
-  const algorithm = opts.algorithm ?? new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
-  algorithms.push(algorithm);
-  const sent: Sent[] = [];
-  const stats = new ProxyStats();
-  const resolver = new NoDnsResolver();
-  const proxy = new SipProxy({
-    addresses: new LocalAddresses(cfg),
-    cluster: () => cluster,
-    algorithm,
-    out: { send: (side, transport, ip, port, data) => { sent.push({ side, transport, ip, port, data: Buffer.from(data) }); } },
-    resolver,
-    log: pino({ level: 'silent' }),
-    stats,
-    secret: 'proxy-test-secret',
-    passiveHealth: opts.passiveHealth,
-    calls: opts.calls,
-  });
-  return {
-    proxy, sent, stats, resolver,
-    setCluster(nodes, states) { cluster = snapshot(nodes, states); },
-    feed(data, src) {
-      const before = sent.length;
-      proxy.onMessage(data, src);
-      return sent.slice(before);
-    },
-  };
-}
+const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.10', port: 5060, connectionId: 0 };
+const FROM_A: Inbound = { transport: 'udp', side: 'external', ip: NODE_A.ip, port: 5080, connectionId: 0 };
 
 interface RequestOptions {
   method?: string;
@@ -540,7 +451,7 @@ describe('requests: local replies', () => {
   test('loop: the forwarded request fed back -> 482 Loop Detected', () => {
     const h = harness();
     const fwd = one(h.feed(request(), CLIENT));
-    const elsewhere: Inbound = { transport: 'udp', side: 'external', ip: '198.51.100.20', port: 5060 };
+    const elsewhere: Inbound = { transport: 'udp', side: 'external', ip: '198.51.100.20', port: 5060, connectionId: 0 };
     replyTo(h.feed(fwd.data, elsewhere), elsewhere, 482);
   });
 
@@ -548,7 +459,7 @@ describe('requests: local replies', () => {
     const h = harness();
     const fwd = one(h.feed(request(), CLIENT)).data.toString('latin1');
     const spiral = fwd.replace(`sip:service@${LB_IP}:5060 SIP/2.0`, `sip:other-service@${LB_IP}:5060 SIP/2.0`);
-    const s = one(h.feed(Buffer.from(spiral, 'latin1'), { transport: 'udp', side: 'external', ip: '198.51.100.20', port: 5060 }));
+    const s = one(h.feed(Buffer.from(spiral, 'latin1'), { transport: 'udp', side: 'external', ip: '198.51.100.20', port: 5060, connectionId: 0 }));
     assert.ok(NODE_IPS.has(s.ip));
     const m = parsed(s.data);
     assert.equal(vias(m).filter((v) => v.host === LB_IP).length, 2);
@@ -577,7 +488,7 @@ describe('requests: no open relay', () => {
         assert.notEqual(s.ip, VICTIM);
         assert.ok(NODE_IPS.has(s.ip), `sent to ${s.ip}`);
       }
-      assert.deepEqual(h.resolver.lookups, []);
+      assert.deepEqual(h.lookups, []);
     });
   }
 
@@ -871,7 +782,7 @@ describe('extraServerNodes: addresses whose requests count as coming from the cl
 
   test('a request from an extraServerNodes host goes to its Request-URI, not to a node', () => {
     const h = harness({ extraServerNodes: [{ host: APP, port: null }] });
-    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 5099 };
+    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 5099, connectionId: 0 };
     const out = one(h.feed(request({ ruri: 'sip:bob@192.0.2.77:5062', via: [`SIP/2.0/UDP ${APP}:5099;branch=z9hG4bK-app-1`] }), src));
     assert.equal(out.ip, '192.0.2.77');
     assert.equal(out.port, 5062);
@@ -879,7 +790,7 @@ describe('extraServerNodes: addresses whose requests count as coming from the cl
 
   test('host:port entries match only that port; another port on the host is a client', () => {
     const h = harness({ extraServerNodes: [{ host: APP, port: 5099 }] });
-    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 6000 };
+    const src: Inbound = { transport: 'udp', side: 'external', ip: APP, port: 6000, connectionId: 0 };
     const out = one(h.feed(request({ ruri: 'sip:bob@192.0.2.77:5062', via: [`SIP/2.0/UDP ${APP}:6000;branch=z9hG4bK-app-2`] }), src));
     assert.ok(NODE_IPS.has(out.ip), `a client request goes to a node, went to ${out.ip}`);
   });
@@ -899,7 +810,7 @@ describe('requests: a node proxying a request back out, and mixed transports', (
   test('one port, TCP client, UDP-only node: two Record-Routes (udp towards the node on top, tcp below for the client)', () => {
     const udpOnly: SipNode = { id: '10.0.0.13:5080', ip: '10.0.0.13', ports: { udp: 5080 }, weight: 1 };
     const h = harness({ nodes: [udpOnly] });
-    const tcpClient: Inbound = { transport: 'tcp', side: 'external', ip: '192.0.2.10', port: 40000 };
+    const tcpClient: Inbound = { transport: 'tcp', side: 'external', ip: '192.0.2.10', port: 40000, connectionId: 7 };
     const out = one(h.feed(request({ via: ['SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-tcp-rr'] }), tcpClient));
     assert.equal(out.transport, 'udp');
     const rr = elements(parsed(out.data), 'record-route');

@@ -3,23 +3,13 @@
 // SipMessage accessors (get/getAll/value/count/cseq/body), the parse outcome (ParseFailure or
 // msg.error/errorStatus) and, for the torture messages, what SipProxy does with them.
 
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isIP } from 'node:net';
-import { pino } from 'pino';
-import { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
-import type { SipNode } from '../../src/cluster/node.ts';
-import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { defaultConfig } from '../../src/config/load.ts';
-import type { Transport } from '../../src/config/types.ts';
-import { LocalAddresses, type Side } from '../../src/proxy/local-addresses.ts';
-import { SipProxy } from '../../src/proxy/proxy.ts';
-import { ProxyStats } from '../../src/proxy/stats.ts';
 import { isParseFailure, parseSipMessage, type ParseFailure, type SipMessage } from '../../src/sip/message.ts';
 import { parseVia } from '../../src/sip/via.ts';
-import { Resolver } from '../../src/transport/resolver.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 import { prng } from '../helpers/prng.ts';
+import { harness, NODE_A, NODE_B, type Sent } from '../helpers/proxy.ts';
 import { elements } from '../helpers/sip.ts';
 
 const CRLF = '\r\n';
@@ -1389,53 +1379,13 @@ const TORTURE: TortureCase[] = [
   },
 ];
 
-// A small SipProxy fixture: two nodes, a client, a capturing Outbound, no DNS.
+// The proxy fixture of test/helpers/proxy.ts: two nodes, a client, a capturing Outbound, no DNS.
 
-interface Sent {
-  side: Side;
-  transport: Transport;
-  ip: string;
-  port: number;
-  data: Buffer;
-}
-
-const LB_IP = '10.0.0.1';
-const NODE_LIST: SipNode[] = [
-  { id: '10.0.0.11:5080', ip: '10.0.0.11', ports: { udp: 5080, tcp: 5080 }, weight: 1 },
-  { id: '10.0.0.12:5080', ip: '10.0.0.12', ports: { udp: 5080, tcp: 5080 }, weight: 1 },
-];
-const NODE_IPS = new Set(NODE_LIST.map((n) => n.ip));
-const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.99', port: 5060 };
-
-class NoDnsResolver extends Resolver {
-  override resolve(host: string): string | Promise<string | null> {
-    return isIP(host) !== 0 ? host : Promise.resolve(null);
-  }
-}
-
-const algorithms: CallIdAffinity[] = [];
-after(() => {
-  for (const a of algorithms) a.close();
-});
+const NODE_IPS = new Set([NODE_A.ip, NODE_B.ip]);
+const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.99', port: 5060, connectionId: 0 };
 
 function throughProxy(data: Buffer, src: Inbound = CLIENT): Sent[] {
-  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: null };
-  const cluster = new ClusterSnapshot(NODE_LIST.map((node) => ({ node, state: 'active' as const })));
-  const algorithm = new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
-  algorithms.push(algorithm);
-  const sent: Sent[] = [];
-  const proxy = new SipProxy({
-    addresses: new LocalAddresses(cfg),
-    cluster: () => cluster,
-    algorithm,
-    out: { send: (side, transport, ip, port, bytes) => { sent.push({ side, transport, ip, port, data: Buffer.from(bytes) }); } },
-    resolver: new NoDnsResolver(),
-    log: pino({ level: 'silent' }),
-    stats: new ProxyStats(),
-    secret: 'parser-test-secret',
-  });
-  proxy.onMessage(data, src);
-  return sent;
+  return harness().feed(data, src);
 }
 
 function describeSent(sent: Sent[]): string {

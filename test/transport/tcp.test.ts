@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { pino } from 'pino';
+import { ConnectionTable } from '../../src/transport/connections.ts';
 import { TcpEndpoint } from '../../src/transport/tcp.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 
@@ -25,11 +26,15 @@ async function until(check: () => boolean, ms = 2000): Promise<void> {
 
 describe('TcpEndpoint', () => {
   const received: { data: string; src: Inbound }[] = [];
-  const ep = new TcpEndpoint('external', pino({ level: 'silent' }), 4096, (data, src) => received.push({ data: data.toString('latin1'), src }));
+  const connections = new ConnectionTable();
+  const ep = new TcpEndpoint({
+    side: 'external', host: '127.0.0.1', port: 0, maxMessageSize: 4096, log: pino({ level: 'silent' }), connections,
+    onMessage: (data, src) => received.push({ data: data.toString('latin1'), src }),
+  });
   let port = 0;
 
   before(async () => {
-    await ep.listen('127.0.0.1', 0);
+    await ep.listen();
     port = ep.address().port;
   });
   after(() => ep.close());

@@ -1,0 +1,109 @@
+// How a response finds its way back, with no transaction state (RFC 3261 §16.7, §16.11, §18.2.2,
+// RFC 3581): the top Via must be ours and its branch must authenticate the Via below it (so a
+// stray or forged response is dropped); ours is removed and the response goes to the next Via's
+// received/rport, else its sent-by. On the way it tells passive health and the call counts what
+// the node answered. A response to a request of a node that has since died goes to the node its
+// calls fail over to.
+
+import type { Logger } from 'pino';
+import type { Algorithm } from '../algorithms/algorithm.ts';
+import type { CallTracker } from '../cluster/call-tracker.ts';
+import { egressTransport } from '../cluster/node.ts';
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import { MessageEdit } from '../sip/edit.ts';
+import { splitCommaRanges, unfold } from '../sip/lists.ts';
+import type { SipMessage } from '../sip/message.ts';
+import { defaultPort, parseVia, responseTarget } from '../sip/via.ts';
+import type { Inbound, Outbound, Side } from '../transport/types.ts';
+import { loopOf, macOf, macPart, viaKey } from './branch.ts';
+import type { LocalAddresses } from './local-addresses.ts';
+import type { ProxyStats } from './stats.ts';
+
+/** What both directions of the proxy are built from. */
+export interface PathDeps {
+  readonly addresses: LocalAddresses;
+  readonly cluster: () => ClusterSnapshot;
+  readonly algorithm: Algorithm;
+  readonly out: Outbound;
+  readonly log: Logger;
+  readonly stats: ProxyStats;
+  /** Key of the branch MAC; balancers that see each other's responses share it. */
+  readonly secret: string;
+  /** Told about every message a node sends (passive health, proof of life). */
+  readonly passiveHealth?: { fromNode(nodeId: string, status: number): void };
+  /** Active calls per node; fed from INVITE, its final responses and BYE. */
+  readonly calls?: CallTracker;
+}
+
+export class ResponsePath {
+  private readonly d: PathDeps;
+  private readonly debug: boolean;
+
+  constructor(deps: PathDeps) {
+    this.d = deps;
+    this.debug = deps.log.isLevelEnabled('debug');
+  }
+
+  handle(msg: SipMessage, src: Inbound): void {
+    if (msg.error !== null) return this.drop('malformed-response', src, msg.error);
+    const head = msg.head;
+    const viaIdx = msg.indexOf('via');
+    const r = splitCommaRanges(head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx]);
+    if (r.length === 0) return this.drop('malformed-response', src, 'empty Via');
+    const top = parseVia(unfold(head.slice(r[0], r[1])));
+    if (top === null || top.branch === null || loopOf(top.branch) === null || !this.d.addresses.isOurs(top.host, top.port)) {
+      return this.drop('stray-response', src, 'top Via is not ours');
+    }
+    let nextText: string | null = null;
+    if (r.length > 2) nextText = head.slice(r[2], r[3]);
+    else {
+      const j = msg.indexOf('via', viaIdx + 1);
+      if (j !== -1) {
+        const r2 = splitCommaRanges(head, msg.valueStarts[j], msg.lineEnds[j]);
+        if (r2.length > 0) nextText = head.slice(r2[0], r2[1]);
+      }
+    }
+    if (nextText === null) return this.drop('stray-response', src, 'no Via below ours');
+    const next = parseVia(unfold(nextText));
+    if (next === null) return this.drop('malformed-response', src, 'malformed second Via');
+    if (macPart(this.d.secret, viaKey(next), msg.callId, msg.cseqNum) !== macOf(top.branch)) {
+      return this.drop('forged-response', src, 'branch does not match the Via below it');
+    }
+    const transport = next.transport === 'UDP' ? 'udp' : next.transport === 'TCP' ? 'tcp' : null;
+    if (transport === null) return this.drop('unsupported-transport', src, next.transport);
+
+    const cluster = this.d.cluster();
+    if (this.d.passiveHealth !== undefined) {
+      const sender = cluster.nodeAt(src.ip, src.port);
+      if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status);
+    }
+    if (this.d.calls !== undefined && msg.status >= 200 && msg.cseqMethod === 'INVITE') {
+      if (msg.status < 300) this.d.calls.confirmed(msg.callId);
+      else this.d.calls.failed(msg.callId);
+    }
+    const edit = new MessageEdit(msg);
+    if (r.length === 2) edit.removeHeader(viaIdx);
+    else edit.replace(r[0], r[2], '');
+    const target = responseTarget(next);
+    const toNode = cluster.nodeAt(target.host, target.port);
+    if (toNode !== undefined && !cluster.isAlive(toNode)) {
+      // With replicated sessions the heir can take the transaction over.
+      const heir = this.d.algorithm.repick({ msg, callId: msg.callId, newCall: false, src }, toNode.id, cluster);
+      if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
+      const t = egressTransport(heir, transport);
+      this.d.stats.responsesForwarded++;
+      this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
+      return;
+    }
+    // The response retraces the request: out of the side opposite to where it came in.
+    const side: Side = this.d.addresses.twoPorts ? (src.side === 'internal' ? 'external' : 'internal') : src.side;
+    const fallbackPort = transport === 'tcp' ? (next.port ?? defaultPort(next.transport)) : undefined;
+    this.d.stats.responsesForwarded++;
+    this.d.out.send({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
+  }
+
+  private drop(reason: string, src: Inbound, detail: string): void {
+    this.d.stats.countDrop(reason);
+    if (this.debug) this.d.log.debug({ from: `${src.ip}:${src.port}`, reason, detail }, 'SIP message dropped');
+  }
+}

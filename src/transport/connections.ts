@@ -1,0 +1,77 @@
+// Every open stream connection (TCP now; TLS, WS and WSS later) of the process, by id and by
+// peer. The id travels with each message (Inbound.connectionId), so a reply or a later request
+// can go back on the exact connection it belongs to, which a WebSocket client (no listening
+// port) or a client behind NAT needs; the peer index lets a message to ip:port reuse a
+// connection the peer opened to us or we opened to it (RFC 3261 §18.2.2, RFC 5923 style).
+
+import type { Transport } from '../config/types.ts';
+import type { Side } from './types.ts';
+
+/** A stream connection as the table and the router see it. */
+export interface StreamConnection {
+  /** Unique for the life of the process; never 0 (0 means "no connection", a datagram). */
+  readonly id: number;
+  readonly transport: Transport;
+  readonly side: Side;
+  /** The peer's address. */
+  readonly ip: string;
+  readonly port: number;
+  /** Writes now, or queues until the connection is up; never throws. */
+  write(data: Buffer): void;
+  /** Closes at once; the owner removes it from the table when the socket has closed. */
+  destroy(): void;
+}
+
+export class ConnectionTable {
+  private lastId = 0;
+  private readonly byId = new Map<number, StreamConnection>();
+  private readonly byPeer = new Map<string, StreamConnection>();
+
+  /** The id for a connection about to be added. */
+  nextId(): number {
+    return ++this.lastId;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Registers a connection. A newer connection from or to the same peer (same transport, side
+   * and address) takes over the peer entry; the one it replaced is returned, for its owner to
+   * close (the same peer address on a new connection means the old one is gone).
+   */
+  add(conn: StreamConnection): StreamConnection | undefined {
+    const key = peerKey(conn.transport, conn.side, conn.ip, conn.port);
+    const replaced = this.byPeer.get(key);
+    this.byId.set(conn.id, conn);
+    this.byPeer.set(key, conn);
+    return replaced;
+  }
+
+  remove(conn: StreamConnection): void {
+    this.byId.delete(conn.id);
+    const key = peerKey(conn.transport, conn.side, conn.ip, conn.port);
+    if (this.byPeer.get(key) === conn) this.byPeer.delete(key);
+  }
+
+  get(id: number): StreamConnection | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The connection to send to a peer on, if one is open. */
+  toPeer(transport: Transport, side: Side, ip: string, port: number): StreamConnection | undefined {
+    return this.byPeer.get(peerKey(transport, side, ip, port));
+  }
+
+  /** Every connection of one transport and side (to close them with their endpoint). */
+  of(transport: Transport, side: Side): StreamConnection[] {
+    const out: StreamConnection[] = [];
+    for (const c of this.byId.values()) if (c.transport === transport && c.side === side) out.push(c);
+    return out;
+  }
+}
+
+function peerKey(transport: Transport, side: Side, ip: string, port: number): string {
+  return `${transport}|${side}|${ip}|${port}`;
+}

@@ -1,0 +1,99 @@
+// One SIP stream over a net.Socket (TCP; a tls.TLSSocket is one too): cuts the bytes into
+// messages, answers RFC 5626 keep-alive pings, queues what is sent before the connection is up
+// (bounded, so a peer that never reads cannot make us buffer without limit), closes when idle,
+// and keeps every socket error to itself. It registers in the ConnectionTable while open.
+
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { Transport } from '../config/types.ts';
+import { rateLimit } from '../core/log.ts';
+import { StreamFramer } from '../sip/framing.ts';
+import type { ConnectionTable, StreamConnection } from './connections.ts';
+import type { Inbound, MessageHandler, Side } from './types.ts';
+
+const IDLE_TIMEOUT_MS = 10 * 60_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+/** A peer that stops reading must not make us buffer without bound. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+
+/** What the connections of one endpoint share. */
+export interface StreamContext {
+  readonly transport: Transport;
+  readonly side: Side;
+  readonly maxMessageSize: number;
+  readonly log: Logger;
+  readonly onMessage: MessageHandler;
+  readonly connections: ConnectionTable;
+  /** Counts framing errors of the endpoint and gates their log lines. */
+  framingError(peer: string, reason: string): void;
+  /** The connection closed and left the table. */
+  closed(conn: SocketConnection): void;
+}
+
+/** Gates "cannot frame" warnings: a flood of bad streams leaves one line per 10 s. */
+export function framingErrorLog(log: Logger, transport: Transport): (peer: string, reason: string, total: number) => void {
+  const gate = rateLimit(10_000);
+  return (peer, reason, total) => {
+    if (gate()) log.warn({ peer, reason, framingErrorsSoFar: total }, `closing ${transport.toUpperCase()} connection: cannot frame SIP stream (logged at most every 10 s)`);
+  };
+}
+
+export class SocketConnection implements StreamConnection {
+  readonly id: number;
+  readonly transport: Transport;
+  readonly side: Side;
+  readonly ip: string;
+  readonly port: number;
+  private readonly socket: net.Socket;
+  private connected: boolean;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+
+  /** `accepted`: the peer connected to us (already up); else we are connecting to ip:port. */
+  constructor(ctx: StreamContext, socket: net.Socket, peer: { ip: string; port: number }, accepted: boolean) {
+    this.id = ctx.connections.nextId();
+    this.transport = ctx.transport;
+    this.side = ctx.side;
+    this.ip = peer.ip;
+    this.port = peer.port;
+    this.socket = socket;
+    this.connected = accepted;
+    const src: Inbound = { transport: ctx.transport, side: ctx.side, ip: peer.ip, port: peer.port, connectionId: this.id };
+    const framer = new StreamFramer(ctx.maxMessageSize, {
+      message: (data) => ctx.onMessage(data, src),
+      ping: () => socket.write('\r\n'),
+      error: (reason) => {
+        ctx.framingError(`${peer.ip}|${peer.port}`, reason);
+        socket.destroy();
+      },
+    });
+    ctx.connections.add(this)?.destroy();
+    socket.setTimeout(accepted ? IDLE_TIMEOUT_MS : CONNECT_TIMEOUT_MS);
+    socket.on('connect', () => {
+      this.connected = true;
+      socket.setTimeout(IDLE_TIMEOUT_MS);
+      for (const b of this.queue) socket.write(b);
+      this.queue = [];
+      this.queuedBytes = 0;
+    });
+    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('timeout', () => socket.destroy());
+    socket.on('error', (err) => ctx.log.debug({ peer: `${peer.ip}|${peer.port}`, err: err.message }, `${ctx.transport.toUpperCase()} connection error`));
+    socket.on('close', () => {
+      ctx.connections.remove(this);
+      ctx.closed(this);
+    });
+  }
+
+  write(data: Buffer): void {
+    if (this.connected) this.socket.write(data);
+    else if (this.queuedBytes + data.length <= MAX_QUEUED_BYTES) {
+      this.queue.push(data);
+      this.queuedBytes += data.length;
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
