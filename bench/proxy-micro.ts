@@ -7,6 +7,7 @@
 
 import { pino } from 'pino';
 import { CallIdAffinity } from '../src/algorithms/callid-affinity.ts';
+import { algorithmContext } from '../test/helpers/cluster.ts';
 import { ClusterSnapshot } from '../src/cluster/snapshot.ts';
 import { defaultConfig } from '../src/config/load.ts';
 import { LocalAddresses } from '../src/proxy/local-addresses.ts';
@@ -25,7 +26,7 @@ let sent = 0;
 const proxy = new SipProxy({
   addresses: new LocalAddresses(cfg),
   cluster: () => cluster,
-  algorithm: new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false }),
+  algorithm: new CallIdAffinity(algorithmContext()),
   out: { send: (_dest, data) => { lastSent = data; sent++; } },
   log: pino({ level: 'warn' }),
   stats: new ProxyStats(),

@@ -6,25 +6,24 @@
 // store: balancers sharing Redis converge on the same one within a second, and a restarted
 // balancer adopts it instead of electing its own.
 
-import { CallIdAffinity, type CallIdAffinityOptions } from './callid-affinity.ts';
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
-import type { AssignmentMap, StateStore } from '../state/store.ts';
+import type { AssignmentMap } from '../state/store.ts';
+import type { AlgorithmContext } from './algorithm.ts';
+import { CallIdAffinity } from './callid-affinity.ts';
 
 const KEY = 'active';
 const SYNC_MS = 1000;
 const DAY_MS = 86_400_000;
 
 export class ActiveStandby extends CallIdAffinity {
+  override readonly name: string = 'active-standby';
   private readonly current: AssignmentMap;
   private readonly sync: NodeJS.Timeout;
 
-  constructor(opts: Omit<CallIdAffinityOptions, 'choose' | 'failover' | 'name' | 'store'>, store: StateStore) {
-    let self: ActiveStandby | null = null;
-    const active = (cluster: ClusterSnapshot): SipNode | null => (self as ActiveStandby).activeNode(cluster);
-    super({ ...opts, store, name: 'active-standby', choose: active, failover: (_r, _f, cluster) => active(cluster) });
-    self = this;
-    this.current = store.assignments('active-standby', { idleMs: DAY_MS, lingerMs: DAY_MS });
+  constructor(ctx: AlgorithmContext) {
+    super(ctx);
+    this.current = ctx.store.assignments('active-standby', { idleMs: DAY_MS, lingerMs: DAY_MS });
     this.sync = setInterval(() => { void this.current.fetch(KEY); }, SYNC_MS);
     this.sync.unref();
   }
@@ -39,6 +38,14 @@ export class ActiveStandby extends CallIdAffinity {
     const next = cluster.selectable[0] ?? null;
     if (next !== null) this.current.set(KEY, next.id);
     return next;
+  }
+
+  protected override choose(_key: string, cluster: ClusterSnapshot): SipNode | null {
+    return this.activeNode(cluster);
+  }
+
+  protected override failover(_callId: string, _failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    return this.activeNode(cluster);
   }
 
   override close(): void {

@@ -63,8 +63,11 @@ export interface Algorithm {
    * must spread evenly over the survivors (or, with group failover, all go to one of them).
    */
   repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
-  /** Node for an HTTP request (the HTTP balancer calls this when no session cookie decides). */
-  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null;
+  /**
+   * Node for an HTTP request, for the HTTP balancer (when no session cookie decides). Optional:
+   * an algorithm without it leaves HTTP requests to the HTTP balancer's own choice.
+   */
+  pickHttp?(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null;
   /** Membership changes, for algorithms that keep per-node state. */
   nodeAdded?(node: SipNode, cluster: ClusterSnapshot): void;
   nodeRemoved?(nodeId: string, cluster: ClusterSnapshot): void;

@@ -4,15 +4,14 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Config } from '../config/types.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Algorithm, AlgorithmContext, AlgorithmFactory } from './algorithm.ts';
 import { ActiveStandby } from './active-standby.ts';
-import { CallIdAffinity, type CallIdAffinityOptions } from './callid-affinity.ts';
+import { CallIdAffinity, WeightedRoundRobin } from './callid-affinity.ts';
 import { HeaderConsistentHash } from './header-hash.ts';
-import { leastActiveCalls } from './least-active-calls.ts';
+import { LeastActiveCalls } from './least-active-calls.ts';
 import { PersistentConsistentHash } from './persistent-hash.ts';
-import { subclusterAffinity } from './subcluster-affinity.ts';
+import { SubclusterAffinity } from './subcluster-affinity.ts';
 import { UserBased } from './user-based.ts';
 
 const RESTCOMM_PACKAGE = 'org.mobicents.tools.sip.balancer.';
@@ -26,20 +25,8 @@ interface AlgorithmEntry {
   create(ctx: AlgorithmContext): Algorithm;
 }
 
-function affinityOptions(cfg: Config, ctx: AlgorithmContext): CallIdAffinityOptions {
-  return {
-    maxIdleSeconds: cfg.callIdAffinityMaxTimeInCache,
-    groupFailover: cfg.callIdAffinityGroupFailover,
-    maxEntries: cfg.callIdAffinityMaxEntries,
-    store: ctx.store,
-  };
-}
-
 export const BUILT_IN: readonly AlgorithmEntry[] = [
-  {
-    short: 'callid', restcomm: ['CallIDAffinityBalancerAlgorithm'], weighted: false,
-    create: (ctx) => new CallIdAffinity(affinityOptions(ctx.config, ctx)),
-  },
+  { short: 'callid', restcomm: ['CallIDAffinityBalancerAlgorithm'], weighted: false, create: (ctx) => new CallIdAffinity(ctx) },
   {
     short: 'hash', restcomm: ['HeaderConsistentHashBalancerAlgorithm', 'PureConsistentHashBalancerAlgorithm'], weighted: true,
     create: (ctx) => new HeaderConsistentHash(ctx),
@@ -48,32 +35,19 @@ export const BUILT_IN: readonly AlgorithmEntry[] = [
     short: 'persistent-hash', restcomm: ['PersistentConsistentHashBalancerAlgorithm'], weighted: true,
     create: (ctx) => new PersistentConsistentHash(ctx),
   },
-  {
-    short: 'subcluster', restcomm: ['ClusterSubdomainAffinityAlgorithm'], weighted: false,
-    create: (ctx) => subclusterAffinity(affinityOptions(ctx.config, ctx), ctx.config.subclusterMap),
-  },
-  {
-    short: 'user', restcomm: ['UserBasedAlgorithm'], weighted: true,
-    create: (ctx) => new UserBased(ctx),
-  },
-  {
-    short: 'active-standby', restcomm: ['ActiveStandbyAlgorithm'], weighted: false,
-    create: (ctx) => new ActiveStandby(affinityOptions(ctx.config, ctx), ctx.store),
-  },
-  {
-    short: 'least-calls', restcomm: [], weighted: true,
-    create: (ctx) => leastActiveCalls(affinityOptions(ctx.config, ctx), ctx.loads),
-  },
-  {
-    short: 'wrr', restcomm: [], weighted: true,
-    create: (ctx) => new CallIdAffinity({ ...affinityOptions(ctx.config, ctx), name: 'wrr', weighted: true }),
-  },
+  { short: 'subcluster', restcomm: ['ClusterSubdomainAffinityAlgorithm'], weighted: false, create: (ctx) => new SubclusterAffinity(ctx) },
+  { short: 'user', restcomm: ['UserBasedAlgorithm'], weighted: true, create: (ctx) => new UserBased(ctx) },
+  { short: 'active-standby', restcomm: ['ActiveStandbyAlgorithm'], weighted: false, create: (ctx) => new ActiveStandby(ctx) },
+  { short: 'least-calls', restcomm: [], weighted: true, create: (ctx) => new LeastActiveCalls(ctx) },
+  { short: 'wrr', restcomm: [], weighted: true, create: (ctx) => new WeightedRoundRobin(ctx) },
 ];
 
 /** Restcomm's own test algorithms: recognised, refused with a reason. */
 const RESTCOMM_TEST_ONLY = new Set(['WorstCaseUdpTestAffinityAlgorithm']);
 
-const METHODS = ['pick', 'repick', 'pickHttp', 'callEnded', 'close'] as const;
+const REQUIRED_METHODS = ['pick', 'repick', 'callEnded', 'close'] as const;
+/** Optional, but a function when present: the balancer calls them when it has something to say. */
+const OPTIONAL_METHODS = ['pickHttp', 'nodeAdded', 'nodeRemoved'] as const;
 
 function simpleName(value: string): string {
   return value.startsWith(RESTCOMM_PACKAGE) ? value.slice(RESTCOMM_PACKAGE.length) : value;
@@ -123,8 +97,11 @@ async function loadUserAlgorithm(value: string, ctx: AlgorithmContext, baseDir: 
   } catch (err) {
     throw new ConfigError('algorithmClass', value, `module failed to create the algorithm: ${(err as Error).message}`);
   }
-  const missing = METHODS.filter((m) => typeof (algorithm as Record<string, unknown> | null)?.[m] !== 'function');
+  const members = algorithm as Record<string, unknown> | null;
+  const missing = REQUIRED_METHODS.filter((m) => typeof members?.[m] !== 'function');
   if (missing.length > 0) throw new ConfigError('algorithmClass', value, `the algorithm lacks ${missing.join(', ')}`);
+  const wrong = OPTIONAL_METHODS.filter((m) => members?.[m] !== undefined && typeof members[m] !== 'function');
+  if (wrong.length > 0) throw new ConfigError('algorithmClass', value, `${wrong.join(', ')} must be a function when present`);
   const a = algorithm as Algorithm;
   return typeof a.name === 'string' && a.name.length > 0 ? a : Object.assign(a, { name: value });
 }

@@ -14,6 +14,7 @@
 // the key goes to the next node in its own ranking, so the spill is spread too.
 
 import type { SipNode } from '../cluster/node.ts';
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 
 /** 32-bit FNV-1a over UTF-16 code units, finished with murmur3's fmix32 for avalanche. */
 export function hashKey(key: string): number {
@@ -136,4 +137,31 @@ export function rendezvousBounded(
     if (loadOf(n) < cap(n)) return n;
   }
   return top;
+}
+
+export interface SnapshotWeights {
+  /** Weights of the nodes taking new calls; undefined when they are all equal. */
+  readonly selectable: WeightOf | undefined;
+  /** The same over active and draining nodes. */
+  readonly alive: WeightOf | undefined;
+}
+
+const weightsBySnapshot = new WeakMap<ClusterSnapshot, SnapshotWeights>();
+
+/**
+ * The weight functions to hash a snapshot's nodes with, worked out once per snapshot. Equal
+ * weights are passed as "unweighted", which ranks the same but spares rendezvous a weight lookup
+ * per node on every pick.
+ */
+export function snapshotWeights(cluster: ClusterSnapshot): SnapshotWeights {
+  let w = weightsBySnapshot.get(cluster);
+  if (w === undefined) {
+    const weightOf: WeightOf = (n) => cluster.weightOf(n);
+    w = {
+      selectable: allEqual(cluster.selectable, weightOf) ? undefined : weightOf,
+      alive: allEqual(cluster.alive, weightOf) ? undefined : weightOf,
+    };
+    weightsBySnapshot.set(cluster, w);
+  }
+  return w;
 }

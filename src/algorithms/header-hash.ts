@@ -15,9 +15,8 @@
 
 import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
 import { affinityKeyReader, httpKeyReader, type HttpKeyReader, type SipKeyReader } from './affinity-key.ts';
-import { snapshotWeights } from './assigned-hash.ts';
-import { RETRANSMISSION_WINDOW_MS } from './callid-affinity.ts';
-import { hashKey, rendezvous } from './hashing.ts';
+import { assignmentsOf } from './assignment-algorithm.ts';
+import { hashKey, rendezvous, snapshotWeights } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { SipNode } from '../cluster/node.ts';
@@ -34,11 +33,7 @@ export class HeaderConsistentHash implements Algorithm {
     const cfg = ctx.config;
     this.key = affinityKeyReader(cfg.sipHeaderAffinityKey);
     this.httpKey = httpKeyReader(cfg.httpAffinityKey);
-    this.detours = ctx.store.assignments('hash-detour', {
-      idleMs: cfg.callIdAffinityMaxTimeInCache * 1000,
-      lingerMs: RETRANSMISSION_WINDOW_MS,
-      maxEntries: cfg.callIdAffinityMaxEntries,
-    });
+    this.detours = assignmentsOf(ctx, 'hash-detour');
   }
 
   pick(req: PickRequest, cluster: ClusterSnapshot): PickResult {

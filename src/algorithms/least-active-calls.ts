@@ -4,10 +4,11 @@
 // node. A dead node's calls move to the least loaded survivors as they show up, and since each
 // move counts at once, a burst of failovers spreads rather than piling on one node.
 
-import type { LoadView } from './algorithm.ts';
-import { CallIdAffinity, type CallIdAffinityOptions } from './callid-affinity.ts';
+import type { LoadView } from '../cluster/call-tracker.ts';
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { AlgorithmContext } from './algorithm.ts';
+import { CallIdAffinity } from './callid-affinity.ts';
 
 /** The node with the lowest load per weight among `nodes`, ties broken by rotating `turn`. */
 export function leastLoaded(nodes: readonly SipNode[], cluster: ClusterSnapshot, loads: LoadView, turn: number, exclude?: string): SipNode | null {
@@ -28,12 +29,21 @@ export function leastLoaded(nodes: readonly SipNode[], cluster: ClusterSnapshot,
   return best;
 }
 
-export function leastActiveCalls(opts: Omit<CallIdAffinityOptions, 'choose' | 'failover' | 'name'>, loads: LoadView): CallIdAffinity {
-  let turn = 0;
-  return new CallIdAffinity({
-    ...opts,
-    name: 'least-calls',
-    choose: (cluster) => leastLoaded(cluster.selectable, cluster, loads, turn++),
-    failover: (_req, failed, cluster) => leastLoaded(cluster.selectable, cluster, loads, turn++, failed),
-  });
+export class LeastActiveCalls extends CallIdAffinity {
+  override readonly name: string = 'least-calls';
+  private readonly loads: LoadView;
+  private turn = 0;
+
+  constructor(ctx: AlgorithmContext) {
+    super(ctx);
+    this.loads = ctx.loads;
+  }
+
+  protected override choose(_key: string, cluster: ClusterSnapshot): SipNode | null {
+    return leastLoaded(cluster.selectable, cluster, this.loads, this.turn++);
+  }
+
+  protected override failover(_callId: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    return leastLoaded(cluster.selectable, cluster, this.loads, this.turn++, failedNodeId);
+  }
 }

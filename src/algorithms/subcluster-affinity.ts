@@ -4,9 +4,11 @@
 // node of the group can take calls, the call moves anywhere. Within a group the dead node's calls
 // spread by rendezvous hashing, so every balancer picks the same heir.
 
-import { CallIdAffinity, type CallIdAffinityOptions } from './callid-affinity.ts';
-import { hashKey, rendezvous } from './hashing.ts';
 import type { SipNode } from '../cluster/node.ts';
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { AlgorithmContext } from './algorithm.ts';
+import { CallIdAffinity } from './callid-affinity.ts';
+import { hashKey, rendezvous } from './hashing.ts';
 
 /** Group index of a node, by its exact ip:port first, then by its IP; -1 when ungrouped. */
 export function subclusterIndex(groups: readonly (readonly string[])[]): (node: { id: string; ip: string }) => number {
@@ -15,22 +17,25 @@ export function subclusterIndex(groups: readonly (readonly string[])[]): (node: 
   return (node) => byMember.get(node.id) ?? byMember.get(node.ip) ?? -1;
 }
 
-export function subclusterAffinity(opts: Omit<CallIdAffinityOptions, 'failover' | 'name'>, groups: readonly (readonly string[])[]): CallIdAffinity {
-  const groupOf = subclusterIndex(groups);
-  return new CallIdAffinity({
-    ...opts,
-    name: 'subcluster',
-    failover: (req, failedNodeId, cluster) => {
-      const key = hashKey(opts.groupFailover ? failedNodeId : req.callId);
-      const failed = cluster.get(failedNodeId);
-      // A node already gone from the registry is found by the address in its id.
-      const group = groupOf(failed ?? { id: failedNodeId, ip: failedNodeId.replace(/^\[?(.*?)\]?:\d+$/, '$1') });
-      const others = (n: SipNode): boolean => n.id !== failedNodeId;
-      if (group !== -1) {
-        const sameGroup = rendezvous(key, cluster.selectable, undefined, (n) => others(n) && groupOf(n) === group);
-        if (sameGroup !== null) return sameGroup;
-      }
-      return rendezvous(key, cluster.selectable, undefined, others);
-    },
-  });
+export class SubclusterAffinity extends CallIdAffinity {
+  override readonly name: string = 'subcluster';
+  private readonly groupOf: (node: { id: string; ip: string }) => number;
+
+  constructor(ctx: AlgorithmContext) {
+    super(ctx);
+    this.groupOf = subclusterIndex(ctx.config.subclusterMap);
+  }
+
+  protected override failover(callId: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    const key = hashKey(this.groupFailover ? failedNodeId : callId);
+    const failed = cluster.get(failedNodeId);
+    // A node already gone from the registry is found by the address in its id.
+    const group = this.groupOf(failed ?? { id: failedNodeId, ip: failedNodeId.replace(/^\[?(.*?)\]?:\d+$/, '$1') });
+    const others = (n: SipNode): boolean => n.id !== failedNodeId;
+    if (group !== -1) {
+      const sameGroup = rendezvous(key, cluster.selectable, undefined, (n) => others(n) && this.groupOf(n) === group);
+      if (sameGroup !== null) return sameGroup;
+    }
+    return rendezvous(key, cluster.selectable, undefined, others);
+  }
 }

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { BindError, ConfigError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import { StreamFramer } from '../sip/framing.ts';
+import { T1_MS, T2_MS, TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
 import { splitCommaRanges } from '../sip/lists.ts';
 import { isParseFailure, parseSipMessage } from '../sip/message.ts';
 import type { SipMessage } from '../sip/message.ts';
@@ -69,10 +70,8 @@ export interface DemoNodeStats {
 type CounterName = Exclude<keyof DemoNodeStats, 'activeCalls'>;
 
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, MESSAGE';
-const T1_MS = 500;
-const T2_MS = 4000;
 /** RFC 3261 Timer H / 13.3.1.4: give up on an ACK after 64*T1. */
-const ACK_WAIT_MS = 64 * T1_MS;
+const ACK_WAIT_MS = TRANSACTION_TIMEOUT_MS;
 /** An established call without BYE is forgotten after this long (the demo has no session timer). */
 const CALL_MAX_MS = 60 * 60_000;
 /** Bound on tracked calls, so a flood of INVITEs without BYE cannot exhaust memory. */

@@ -11,7 +11,7 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { CLIENT, snapshotOf } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -42,7 +42,7 @@ const MSG: SipMessage = (() => {
 
 function algorithm(t: TestContext, groupFailover = false): ActiveStandby {
   const store = new MemoryStateStore();
-  const a = new ActiveStandby({ maxIdleSeconds: 500, groupFailover }, store);
+  const a = new ActiveStandby(algorithmContext({ callIdAffinityGroupFailover: groupFailover }, { store }));
   t.after(async () => {
     a.close();
     await store.close();

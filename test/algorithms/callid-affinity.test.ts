@@ -4,11 +4,12 @@
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { CallIdAffinity, RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { CallIdAffinity, WeightedRoundRobin } from '../../src/algorithms/callid-affinity.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.1.${n}:5080`, ip: `10.0.1.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -34,7 +35,7 @@ const MSG: SipMessage = (() => {
 })();
 
 function algorithm(t: TestContext, groupFailover = false, maxIdleSeconds = 500): CallIdAffinity {
-  const a = new CallIdAffinity({ maxIdleSeconds, groupFailover });
+  const a = new CallIdAffinity(algorithmContext({ callIdAffinityMaxTimeInCache: maxIdleSeconds, callIdAffinityGroupFailover: groupFailover }));
   t.after(() => a.close());
   return a;
 }
@@ -199,7 +200,7 @@ describe('CallIdAffinity: weights', () => {
   const weighted = cluster([N1, heavy]);
   test('callid ignores node weights (Restcomm); wrr honours them', (t) => {
     const plain = algorithm(t);
-    const wrr = new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false, weighted: true, name: 'wrr' });
+    const wrr = new WeightedRoundRobin(algorithmContext());
     t.after(() => wrr.close());
     const ids = Array.from({ length: 400 }, (_, i) => `w-${i}`);
     const count = (a: CallIdAffinity): number => picks(a, weighted, ids).filter((id) => id === heavy.id).length;
@@ -228,7 +229,7 @@ describe('CallIdAffinity: expiry', () => {
     const c = cluster([N1, N2]);
     assert.equal(pick(a, c, 'c1'), N1.id);
     a.callEnded('c1');
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS - 1000);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS - 1000);
     assert.equal(pick(a, c, 'c1'), N1.id, 'retransmitted BYE / 200 within the window');
     t.mock.timers.tick(2000);
     assert.equal(pick(a, c, 'c1'), N2.id, 'forgotten after the window, long before maxIdleSeconds');

@@ -199,6 +199,17 @@ describe('createAlgorithm: user modules', () => {
     await rejects(t, './algorithms/missing-methods.ts', /^the algorithm lacks repick, callEnded$/, FIXTURES);
   });
 
+  test('pickHttp and the membership hooks are optional: a SIP-only module loads and picks', async (t) => {
+    const a = await create(t, './algorithms/sip-only.ts', FIXTURES);
+    assert.equal(a.name, 'fixture-sip-only');
+    assert.equal(a.pickHttp, undefined);
+    assert.deepEqual(await pickIds(a, CLUSTER, 2), [NODES[0].id, NODES[0].id]);
+  });
+
+  test('an optional method that is not a function: refused, naming it', async (t) => {
+    await rejects(t, './algorithms/bad-optional.ts', /^pickHttp must be a function when present$/, FIXTURES);
+  });
+
   test('a factory that throws: refused with its message', async (t) => {
     await rejects(t, './algorithms/throws.ts', /^module failed to create the algorithm: fixture refuses: no tenant map configured$/, FIXTURES);
   });

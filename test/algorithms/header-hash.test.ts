@@ -5,17 +5,14 @@
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -43,12 +40,7 @@ function invite(callId: string, toUser = 'service', extra: string[] = []): SipMe
 }
 
 function algorithm(t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentHash {
-  const a = new HeaderConsistentHash({
-    config: { ...defaultConfig(), ...cfg },
-    store: new MemoryStateStore(),
-    loads: { activeCalls: () => 0 },
-    log: pino({ level: 'silent' }),
-  });
+  const a = new HeaderConsistentHash(algorithmContext(cfg));
   t.after(() => a.close());
   return a;
 }
@@ -169,7 +161,7 @@ describe('HeaderConsistentHash: draining', () => {
     const msg = invite(callId);
     const placed = pick(a, draining, msg, true);
     a.callEnded(callId);
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS - 1000);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS - 1000);
     assert.equal(pick(a, draining, msg, false), placed, 'a retransmitted BYE within the window');
     t.mock.timers.tick(2000);
     assert.equal(pick(a, draining, msg, false), N1.id, 'forgotten: the plain hash answers again');

@@ -6,12 +6,12 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallTracker } from '../../src/cluster/call-tracker.ts';
 import type { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
-import { leastActiveCalls, leastLoaded } from '../../src/algorithms/least-active-calls.ts';
+import { LeastActiveCalls, leastLoaded } from '../../src/algorithms/least-active-calls.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { prng } from '../helpers/prng.ts';
-import { CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
 
 function node(n: number, weight = 1): SipNode {
   return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight };
@@ -38,7 +38,7 @@ const MSG: SipMessage = (() => {
 
 function setup(t: TestContext): { a: CallIdAffinity; loads: CallTracker } {
   const loads = new CallTracker(600_000);
-  const a = leastActiveCalls({ maxIdleSeconds: 500, groupFailover: false }, loads);
+  const a = new LeastActiveCalls(algorithmContext({}, { loads }));
   t.after(() => {
     a.close();
     loads.close();
@@ -88,7 +88,7 @@ describe('least-calls: new calls', () => {
 
   test('ties rotate even when no load is reported (a load view that stays at zero)', (t) => {
     const zero = { activeCalls: (): number => 0 };
-    const a = leastActiveCalls({ maxIdleSeconds: 500, groupFailover: false }, zero);
+    const a = new LeastActiveCalls(algorithmContext({}, { loads: zero }));
     t.after(() => a.close());
     const c = cluster([N1, N2, N3]);
     const got = Array.from({ length: 6 }, (_, i) => (a.pick({ msg: MSG, callId: `z-${i}`, newCall: true, src: CLIENT }, c) as SipNode).id);

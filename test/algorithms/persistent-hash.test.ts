@@ -7,21 +7,19 @@
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import type { Algorithm, AlgorithmContext, LoadView, PickResult } from '../../src/algorithms/algorithm.ts';
-import { RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import { PersistentConsistentHash } from '../../src/algorithms/persistent-hash.ts';
 import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { LocalAssignmentMap, MemoryStateStore } from '../../src/state/memory-store.ts';
 import type { AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore } from '../../src/state/store.ts';
-import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -48,8 +46,8 @@ function invite(callId: string, toUser = 'service', extra: string[] = []): SipMe
   return m;
 }
 
-function context(cfg: Partial<Config>, store: StateStore = new MemoryStateStore(), loads: LoadView = { activeCalls: () => 0 }): AlgorithmContext {
-  return { config: { ...defaultConfig(), ...cfg }, store, loads, log: pino({ level: 'silent' }) };
+function context(cfg: Partial<Config>, store?: StateStore, loads?: LoadView): AlgorithmContext {
+  return algorithmContext(cfg, { store, loads });
 }
 
 function persistent(t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView): PersistentConsistentHash {
@@ -188,7 +186,7 @@ describe('PersistentConsistentHash: release and load', () => {
     const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), msg, false);
     assert.notEqual(moved, N1.id);
     a.callEnded(callId);
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS - 1000);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS - 1000);
     assert.equal(pick(a, cluster(FOUR), msg, false), moved, 'retransmissions within the window');
     t.mock.timers.tick(2000);
     assert.equal(pick(a, cluster(FOUR), msg, true), N1.id, 'released: placed afresh');
@@ -201,7 +199,7 @@ describe('PersistentConsistentHash: release and load', () => {
     const home = pick(a, cluster(FOUR), invite('c1', 'x', tenant), true) as string;
     const moved = pick(a, cluster(FOUR, { [home]: 'down' }), invite('c1', 'x', tenant), false);
     a.callEnded('c1');
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS * 2);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS * 2);
     assert.equal(pick(a, cluster(FOUR), invite('c2', 'x', tenant), true), moved);
   });
 

@@ -5,12 +5,12 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
-import { subclusterAffinity, subclusterIndex } from '../../src/algorithms/subcluster-affinity.ts';
+import { SubclusterAffinity, subclusterIndex } from '../../src/algorithms/subcluster-affinity.ts';
 import { nodeId, type SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { loadConfigText } from '../../src/config/load.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { CLIENT, snapshotOf } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf } from '../helpers/cluster.ts';
 
 function node(ip: string, port = 5080): SipNode {
   return { id: nodeId(ip, port), ip, ports: { udp: port }, weight: 1 };
@@ -80,7 +80,7 @@ function cluster(states: Record<string, NodeState> = {}, nodes: SipNode[] = ALL)
 }
 
 function algorithm(t: TestContext, groupFailover = false, groups: string[][] = GROUPS): CallIdAffinity {
-  const a = subclusterAffinity({ maxIdleSeconds: 500, groupFailover }, groups);
+  const a = new SubclusterAffinity(algorithmContext({ callIdAffinityGroupFailover: groupFailover, subclusterMap: groups }));
   t.after(() => a.close());
   return a;
 }

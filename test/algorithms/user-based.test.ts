@@ -5,18 +5,15 @@
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import type { LoadView } from '../../src/algorithms/algorithm.ts';
-import { RETRANSMISSION_WINDOW_MS } from '../../src/algorithms/callid-affinity.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
 
 function node(n: number): SipNode {
   return { id: `10.0.4.${n}:5080`, ip: `10.0.4.${n}`, ports: { udp: 5080 }, weight: 1 };
@@ -53,12 +50,7 @@ const USER_KEYS: Partial<Config> = {
 };
 
 function algorithm(t: TestContext, cfg: Partial<Config> = {}, loads: LoadView = { activeCalls: () => 0 }): UserBased {
-  const a = new UserBased({
-    config: { ...defaultConfig(), ...USER_KEYS, ...cfg },
-    store: new MemoryStateStore(),
-    loads,
-    log: pino({ level: 'silent' }),
-  });
+  const a = new UserBased(algorithmContext({ ...USER_KEYS, ...cfg }, { loads }));
   t.after(() => a.close());
   return a;
 }
@@ -215,7 +207,7 @@ describe('UserBased: load and expiry', () => {
     const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), call('e1', u), false);
     assert.notEqual(moved, N1.id);
     a.callEnded('e1');
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS * 1.5);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS * 1.5);
     assert.equal(pick(a, cluster(FOUR), call('e2', u), true), moved, 'still the user\'s node after its call ended');
     t.mock.timers.tick(61_000);
     assert.equal(pick(a, cluster(FOUR), call('e3', u), true), N1.id, 'idle longer than 60 s: placed afresh');
@@ -230,7 +222,7 @@ describe('UserBased: load and expiry', () => {
     pick(a, cluster(FOUR), msg, true);
     const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), msg, false);
     a.callEnded(msg.callId);
-    t.mock.timers.tick(RETRANSMISSION_WINDOW_MS + 1000);
+    t.mock.timers.tick(TRANSACTION_TIMEOUT_MS + 1000);
     assert.notEqual(moved, N1.id);
     assert.equal(pick(a, cluster(FOUR), msg, true), N1.id);
   });

@@ -1,8 +1,14 @@
 // Cluster views and algorithm answers, as the balancer tests build and read them.
 
-import type { HttpPickRequest, PickResult } from '../../src/algorithms/algorithm.ts';
+import { pino } from 'pino';
+import type { AlgorithmContext, HttpPickRequest, PickResult } from '../../src/algorithms/algorithm.ts';
+import type { LoadView } from '../../src/cluster/call-tracker.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
+import { defaultConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/types.ts';
+import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import type { StateStore } from '../../src/state/store.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 
 /** A snapshot of these nodes, each active unless `states` says otherwise. */
@@ -23,3 +29,13 @@ export function httpGet(url: string): HttpPickRequest {
 
 /** Where the requests handed to algorithms in these tests come from: a client over UDP. */
 export const CLIENT: Inbound = { transport: 'udp', side: 'external', ip: '192.0.2.10', port: 5060, connectionId: 0 };
+
+/** What an algorithm is built from here: the defaults with `cfg` over them, an in-memory store, no load unless given. */
+export function algorithmContext(cfg: Partial<Config> = {}, parts: { store?: StateStore; loads?: LoadView } = {}): AlgorithmContext {
+  return {
+    config: { ...defaultConfig(), ...cfg },
+    store: parts.store ?? new MemoryStateStore(),
+    loads: parts.loads ?? { activeCalls: () => 0 },
+    log: pino({ level: 'silent' }),
+  };
+}

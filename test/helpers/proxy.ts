@@ -17,6 +17,7 @@ import { LocalAddresses } from '../../src/proxy/local-addresses.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
 import type { Destination, Inbound, Side } from '../../src/transport/types.ts';
+import { algorithmContext } from './cluster.ts';
 
 export const LB_IP = '10.0.0.1';
 export const NODE_A: SipNode = { id: '10.0.0.11:5080', ip: '10.0.0.11', ports: { udp: 5080, tcp: 5080 }, weight: 1 };
@@ -67,7 +68,7 @@ export function snapshot(nodes: SipNode[], states: Record<string, NodeState> = {
 export function harness(opts: HarnessOptions = {}): Harness {
   const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: opts.internalPort ?? null, ...opts.config };
   let cluster = snapshot(opts.nodes ?? [NODE_A, NODE_B], opts.states, opts.extraServerNodes);
-  const algorithm = opts.algorithm ?? new CallIdAffinity({ maxIdleSeconds: 500, groupFailover: false });
+  const algorithm = opts.algorithm ?? new CallIdAffinity(algorithmContext());
   algorithms.push(algorithm);
   const sent: Sent[] = [];
   const lookups: string[] = [];

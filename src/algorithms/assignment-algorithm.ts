@@ -1,0 +1,135 @@
+// The flow every algorithm that writes its answers down shares (Call-ID affinity and its
+// variants, persistent hashing, user-based): a request's key is looked up in the assignments
+// (locally, then, for a request of a call this balancer has not seen, in the shared store); an
+// unknown key is placed by the algorithm's chooser and remembered; a key whose node died is moved
+// by its failover rule and remembered, so every later request of the key follows it. The
+// assignments live in the StateStore, so balancers sharing a store find each other's.
+//
+// A subclass supplies the hooks: which key a request has (keyOf), where a new key goes (choose),
+// where a dead node's key goes (failover), and for HTTP the key of a request (httpKeyOf) and how
+// requests without one are spread (spread).
+
+import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { SipNode } from '../cluster/node.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
+import type { AssignmentMap } from '../state/store.ts';
+import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
+
+/**
+ * One namespace of assignments with the configured idle expiry and bound. An ended call's entry
+ * lingers for the retransmission window, so a retransmitted BYE still reaches the call's node.
+ */
+export function assignmentsOf(ctx: AlgorithmContext, namespace: string): AssignmentMap {
+  return ctx.store.assignments(namespace, {
+    idleMs: ctx.config.callIdAffinityMaxTimeInCache * 1000,
+    lingerMs: TRANSACTION_TIMEOUT_MS,
+    maxEntries: ctx.config.callIdAffinityMaxEntries,
+  });
+}
+
+export abstract class AssignmentAlgorithm implements Algorithm {
+  abstract readonly name: string;
+  protected readonly assignments: AssignmentMap;
+  /** Every key is a Call-ID, so a call's end ends its key (else keys outlive calls and expire when idle). */
+  private readonly callScoped: boolean;
+
+  protected constructor(assignments: AssignmentMap, callScoped: boolean) {
+    this.assignments = assignments;
+    this.callScoped = callScoped;
+  }
+
+  /** The assignment key of a request; never empty (the Call-ID is the last resort). */
+  protected abstract keyOf(req: PickRequest): string;
+  /** Where a key without an assignment goes, among the nodes taking new calls; null when none can. */
+  protected abstract choose(key: string, cluster: ClusterSnapshot): SipNode | null;
+  /** Where a key goes when its node (failedNodeId) is down or gone. */
+  protected abstract failover(key: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
+  /** The key of an HTTP request, or null when it has none. */
+  protected abstract httpKeyOf(req: HttpPickRequest): string | null;
+  /** The node for an HTTP request without a key. */
+  protected abstract spread(cluster: ClusterSnapshot): SipNode | null;
+
+  pick(req: PickRequest, cluster: ClusterSnapshot): PickResult {
+    const key = this.keyOf(req);
+    const known = this.assignments.get(key);
+    // A key that is this very call's Call-ID was placed by an earlier request of the call (an
+    // INVITE retransmission is still a "new call"), so it stays while its node is alive. A longer
+    // lived key (a user, a header value) takes a new call only where new calls may go.
+    if (known !== undefined) return this.follow(key, known, req.newCall && key !== req.callId, cluster);
+    if (!req.newCall) {
+      // A request of a call this balancer has not seen (another balancer placed it, or this one
+      // restarted): ask the shared tier before placing it anew.
+      const shared = this.assignments.fetch(key);
+      if (shared !== null) {
+        return shared.then(
+          (id) => {
+            // A local set() while the read was out is newer than what the store said.
+            const local = this.assignments.get(key) ?? id;
+            return local === undefined ? this.place(key, cluster) : this.follow(key, local, false, cluster);
+          },
+          () => this.place(key, cluster),
+        );
+      }
+    }
+    return this.place(key, cluster);
+  }
+
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    const key = this.keyOf(req);
+    // A key already moved keeps its new node: failover rules need not be deterministic
+    // (least-calls is not), and every later request of the key must land in the same place.
+    const moved = this.assignments.get(key);
+    if (moved !== undefined && moved !== failedNodeId) {
+      const n = cluster.get(moved);
+      if (n !== undefined && cluster.isAlive(n)) return n;
+    }
+    return this.move(key, failedNodeId, cluster);
+  }
+
+  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null {
+    const key = this.httpKeyOf(req);
+    if (key === null) return this.spread(cluster);
+    const known = this.assignments.get(key);
+    // An HTTP request with a key belongs to a session, which stays on a draining node.
+    return known === undefined ? this.place(key, cluster) : this.follow(key, known, false, cluster);
+  }
+
+  callEnded(callId: string): void {
+    // A user's or a header value's assignment is meant to outlive the call (the user's next call
+    // must find the same node). With such keys the Call-ID is only the last-resort key of a
+    // request that had no other, so it is ended only when held here, rather than writing to the
+    // shared tier on every BYE for keys that almost never exist.
+    if (this.callScoped || this.assignments.get(callId) !== undefined) this.assignments.end(callId);
+  }
+
+  close(): void {
+    this.assignments.close();
+  }
+
+  /**
+   * The node of an existing assignment, or the key's new node when that one cannot take it. When
+   * a user's node drains, the user's next call moves the assignment, so a hint-less request of
+   * an older call still on the draining node (a CANCEL of a call being set up as the drain began)
+   * follows the user instead; requests inside a dialog carry the node hint and are not affected.
+   */
+  private follow(key: string, nodeId: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot): SipNode | null {
+    const n = cluster.get(nodeId);
+    if (n !== undefined) {
+      if (cluster.isSelectable(n)) return n;
+      if (cluster.isAlive(n)) return mustTakeNewCalls ? this.place(key, cluster) : n;
+    }
+    return this.move(key, nodeId, cluster);
+  }
+
+  private place(key: string, cluster: ClusterSnapshot): SipNode | null {
+    const n = this.choose(key, cluster);
+    if (n !== null) this.assignments.set(key, n.id);
+    return n;
+  }
+
+  private move(key: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+    const n = this.failover(key, failedNodeId, cluster);
+    if (n !== null) this.assignments.set(key, n.id);
+    return n;
+  }
+}
