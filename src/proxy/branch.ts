@@ -25,13 +25,13 @@ export function viaKey(via: Via): string {
 }
 
 /**
- * Loop detection needs no secret (it only compares our own output with itself), so a fast
- * non-cryptographic hash does: two FNV-1a 32-bit lanes, 48 bits as 8 base64url characters.
+ * `parts`: the Request-URI, the From tag, the Call-ID and the Route entries left after ours, in
+ * that order. Loop detection needs no secret (it only compares our own output with itself), so
+ * a fast non-cryptographic hash does: two FNV-1a 32-bit lanes, 48 bits as 8 base64url characters.
  */
-export function loopPart(requestUri: string, fromTag: string, callId: string, cseqNum: number, routes: readonly string[], outbound: boolean): string {
+export function loopPart(parts: readonly string[], cseqNum: number, outbound: boolean): string {
   let a = outbound ? 0x811c9dc5 : 0x050c5d1f;
   let b = 0x01000193 ^ cseqNum;
-  const parts = [requestUri, fromTag, callId, ...routes];
   for (let p = 0; p < parts.length; p++) {
     const s = parts[p];
     for (let i = 0; i < s.length; i++) {

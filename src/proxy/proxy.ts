@@ -100,7 +100,7 @@ export class SipProxy {
     // Direction is part of the request's identity here: a node that proxies a request back out
     // through the balancer, unchanged, is spiralling, not looping.
     const fromTag = headerParam(msg.from, 'tag') ?? '';
-    ctx.loop = loopPart(ruri, fromTag, ctx.callId, msg.cseqNum, ctx.routes, ctx.fromCluster);
+    ctx.loop = loopPart([ruri, fromTag, ctx.callId, ...ctx.routes], msg.cseqNum, ctx.fromCluster);
     if (msg.head.includes(BRANCH_PREFIX + ctx.loop)) return this.reject(msg, src, 482, null);
     if (!ctx.fromCluster) return this.intoCluster(ctx);
     this.outOfCluster(ctx);

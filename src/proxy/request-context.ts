@@ -51,14 +51,15 @@ export class RequestContext implements PickRequest {
   node: SipNode | null = null;
   hop: Destination | null = null;
 
-  private constructor(msg: SipMessage, src: Inbound, cluster: ClusterSnapshot, topVia: Via, viaStart: number, viaEnd: number) {
+  /** `viaRanges`: where the Via values of the top Via header line start and end (splitCommaRanges). */
+  private constructor(msg: SipMessage, src: Inbound, cluster: ClusterSnapshot, topVia: Via, viaRanges: readonly number[]) {
     this.msg = msg;
     this.src = src;
     this.callId = msg.callId;
     this.edit = new MessageEdit(msg);
     this.topVia = topVia;
-    this.topViaStart = viaStart;
-    this.topViaEnd = viaEnd;
+    this.topViaStart = viaRanges[0];
+    this.topViaEnd = viaRanges[1];
     const mf = msg.indexOf('max-forwards');
     this.maxForwardsIndex = mf;
     this.maxForwards = mf === -1 ? -1 : Number(msg.value(mf));
@@ -74,6 +75,6 @@ export class RequestContext implements PickRequest {
     const ranges = splitCommaRanges(msg.head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx]);
     if (ranges.length === 0) return null;
     const topVia = parseVia(unfold(msg.head.slice(ranges[0], ranges[1])));
-    return topVia === null ? null : new RequestContext(msg, src, cluster, topVia, ranges[0], ranges[1]);
+    return topVia === null ? null : new RequestContext(msg, src, cluster, topVia, ranges);
   }
 }

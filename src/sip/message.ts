@@ -45,18 +45,17 @@ export class SipMessage {
   /** Status to answer an invalid request with (400, or 505 for a version we do not speak). */
   errorStatus = 400;
 
-  constructor(buf: Buffer, head: string, bodyStart: number, bodyEnd: number, isRequest: boolean,
-    method: string, requestUri: string, status: number, startLineEnd: number, headersStart: number) {
+  constructor(buf: Buffer, head: string, bodyStart: number, line: StartLine) {
     this.buf = buf;
     this.head = head;
     this.bodyStart = bodyStart;
-    this.bodyEnd = bodyEnd;
-    this.isRequest = isRequest;
-    this.method = method;
-    this.requestUri = requestUri;
-    this.status = status;
-    this.startLineEnd = startLineEnd;
-    this.headersStart = headersStart;
+    this.bodyEnd = buf.length;
+    this.isRequest = line.isRequest;
+    this.method = line.method;
+    this.requestUri = line.requestUri;
+    this.status = line.status;
+    this.startLineEnd = line.end;
+    this.headersStart = line.headersStart;
   }
 
   get headerCount(): number {
@@ -161,60 +160,75 @@ export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | Pa
   const msgBuf = start === 0 ? buf : buf.subarray(start);
   bodyStart -= start;
 
-  // Start line.
-  let lineEnd = head.indexOf('\n');
-  if (lineEnd === -1) lineEnd = head.length;
-  const startLineEnd = lineEnd > 0 && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
-  const startLine = head.slice(0, startLineEnd);
-  let isRequest: boolean;
-  let method = '';
-  let requestUri = '';
-  let status = 0;
-  let versionOk = true;
-  let lineProblem: string | null = null;
-  if (startLine.startsWith('SIP/')) {
-    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
-    const m = /^SIP\/(\d+\.\d+) ([1-6]\d\d)(?: (.*))?$/.exec(startLine);
-    if (m === null) return { failure: 'malformed status line' };
-    isRequest = false;
-    status = Number(m[2]);
-    versionOk = m[1] === '2.0';
-  } else {
-    // Request-Line = Method SP Request-URI SP SIP-Version; exactly single spaces, no LWS in URI.
-    // A line that breaks only that grammar still names a method, so the request can be answered
-    // with 400 (RFC 3261 §16.3) instead of being dropped unanswered.
-    const sp1 = startLine.indexOf(' ');
-    const sp2 = startLine.lastIndexOf(' ');
-    method = sp1 === -1 ? startLine : startLine.slice(0, sp1);
-    // Without a method token and a trailing SIP version it is not a SIP request line at all.
-    if (!isToken(method) || !/[ \t]SIP\/\d+\.\d+[ \t]*$/i.test(startLine)) return { failure: 'malformed request line' };
-    isRequest = true;
-    if (sp1 > 0 && sp2 > sp1) {
-      requestUri = startLine.slice(sp1 + 1, sp2);
-      const version = startLine.slice(sp2 + 1);
-      if (/^SIP\/\d+\.\d+$/i.test(version)) versionOk = version.toUpperCase() === 'SIP/2.0';
-      else lineProblem = 'malformed request line';
-    } else lineProblem = 'malformed request line';
-  }
-
-  const headersStart = lineEnd < head.length ? lineEnd + 1 : head.length;
-  const msg = new SipMessage(msgBuf, head, bodyStart, msgBuf.length, isRequest, method, requestUri,
-    status, startLineEnd, headersStart);
-  if (!indexHeaders(msg, head, headersStart)) return { failure: 'malformed header line' };
+  const line = parseStartLine(head);
+  if ('failure' in line) return line;
+  const msg = new SipMessage(msgBuf, head, bodyStart, line);
+  if (!indexHeaders(msg, head, line.headersStart)) return { failure: 'malformed header line' };
   msg.terminated = terminated;
 
-  if (lineProblem !== null) msg.error = lineProblem;
-  else if (isRequest) {
-    const bad = requestUriProblem(requestUri);
+  if (line.problem !== null) msg.error = line.problem;
+  else if (line.isRequest) {
+    const bad = requestUriProblem(line.requestUri);
     if (bad !== null) msg.error = bad;
   }
-  if (!versionOk) {
+  if (!line.versionOk) {
     msg.error = 'unsupported SIP version';
     msg.errorStatus = 505;
   }
   applyContentLength(msg, datagram);
   if (msg.error === null) msg.error = validateHeaders(msg);
   return msg;
+}
+
+/** The start line of a message, as parseSipMessage reads it. */
+export interface StartLine {
+  readonly isRequest: boolean;
+  /** Requests: the method; responses: ''. */
+  readonly method: string;
+  /** Requests only. */
+  readonly requestUri: string;
+  /** Responses only, else 0. */
+  readonly status: number;
+  /** Index of the start line's terminator in the head. */
+  readonly end: number;
+  /** Where the first header line starts. */
+  readonly headersStart: number;
+  /** SIP/2.0, the only version a proxy may forward. */
+  readonly versionOk: boolean;
+  /** Why a request line that still names a method is malformed, else null. */
+  readonly problem: string | null;
+}
+
+function parseStartLine(head: string): StartLine | ParseFailure {
+  let lineEnd = head.indexOf('\n');
+  if (lineEnd === -1) lineEnd = head.length;
+  const end = lineEnd > 0 && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+  const headersStart = lineEnd < head.length ? lineEnd + 1 : head.length;
+  const startLine = head.slice(0, end);
+  if (startLine.startsWith('SIP/')) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
+    const m = /^SIP\/(\d+\.\d+) ([1-6]\d\d)(?: (.*))?$/.exec(startLine);
+    if (m === null) return { failure: 'malformed status line' };
+    return { isRequest: false, method: '', requestUri: '', status: Number(m[2]), end, headersStart, versionOk: m[1] === '2.0', problem: null };
+  }
+  // Request-Line = Method SP Request-URI SP SIP-Version; exactly single spaces, no LWS in URI.
+  // A line that breaks only that grammar still names a method, so the request can be answered
+  // with 400 (RFC 3261 §16.3) instead of being dropped unanswered.
+  const sp1 = startLine.indexOf(' ');
+  const sp2 = startLine.lastIndexOf(' ');
+  const method = sp1 === -1 ? startLine : startLine.slice(0, sp1);
+  // Without a method token and a trailing SIP version it is not a SIP request line at all.
+  if (!isToken(method) || !/[ \t]SIP\/\d+\.\d+[ \t]*$/i.test(startLine)) return { failure: 'malformed request line' };
+  let requestUri = '';
+  let versionOk = true;
+  let problem: string | null = null;
+  if (sp1 > 0 && sp2 > sp1) {
+    requestUri = startLine.slice(sp1 + 1, sp2);
+    const version = startLine.slice(sp2 + 1);
+    if (/^SIP\/\d+\.\d+$/i.test(version)) versionOk = version.toUpperCase() === 'SIP/2.0';
+    else problem = 'malformed request line';
+  } else problem = 'malformed request line';
+  return { isRequest: true, method, requestUri, status: 0, end, headersStart, versionOk, problem };
 }
 
 function indexHeaders(msg: SipMessage, head: string, from: number): boolean {
