@@ -76,7 +76,16 @@ export class SocketConnection implements StreamConnection {
       this.queue = [];
       this.queuedBytes = 0;
     });
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      // The framer and the handler behind it are written not to throw on input; should they,
+      // this stream is lost (it cannot be resynchronised), never the process.
+      try {
+        framer.push(chunk);
+      } catch (err) {
+        ctx.framingError(`${peer.ip}|${peer.port}`, `internal error: ${(err as Error).message}`);
+        socket.destroy();
+      }
+    });
     socket.on('timeout', () => socket.destroy());
     socket.on('error', (err) => ctx.log.debug({ peer: `${peer.ip}|${peer.port}`, err: err.message }, `${ctx.transport.toUpperCase()} connection error`));
     socket.on('close', () => {

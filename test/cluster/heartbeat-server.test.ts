@@ -259,3 +259,37 @@ describe('method and path', () => {
     });
   }
 });
+
+describe('nothing thrown behind the endpoint escapes', () => {
+  test('a registry listener that throws (an algorithm or user module bug): the start is answered OK and the node registered', async () => {
+    registry.onEvent(() => { throw new Error('listener bug'); });
+    const a = await post({ start: node() });
+    assert.equal(a.status, 200);
+    assert.deepEqual(a.body, { start: 'OK' });
+    assert.deepEqual(registry.snapshot().selectable.map((n) => n.id), ['127.0.0.1:5080']);
+  });
+
+  test('a registry that throws: 500 with a reason, and the endpoint keeps serving', async () => {
+    await server.close();
+    class FailingOnce extends NodeRegistry {
+      failed = false;
+      override heartbeat(sessionId: string): boolean {
+        if (!this.failed) {
+          this.failed = true;
+          throw new Error('registry bug');
+        }
+        return super.heartbeat(sessionId);
+      }
+    }
+    registry = new FailingOnce({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
+    server = new HeartbeatServer(registry, log);
+    await server.listen('127.0.0.1', 0);
+    base = `http://127.0.0.1:${server.address().port}`;
+    const failed = await post({ heartbeat: { sessionId: 'sess-1' } });
+    assert.equal(failed.status, 500);
+    assert.match(String((failed.body as { error: string }).error), /internal error/);
+    assert.equal(server.internalErrors, 1);
+    assert.equal((await post({ start: node() })).status, 200);
+    assert.deepEqual((await post({ heartbeat: { sessionId: 'sess-1' } })).body, { heartbeat: 'OK' });
+  });
+});

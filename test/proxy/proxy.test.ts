@@ -103,6 +103,8 @@ function replyTo(sent: Sent[], src: Inbound, status: number): SipMessage {
   assert.equal(s.port, src.port);
   assert.equal(s.side, src.side);
   assert.equal(s.transport, src.transport);
+  // A stream reply names the connection the request came on (the router sends it there).
+  assert.equal(s.connectionId, src.connectionId);
   const m = parsed(s.data, s.transport === 'udp');
   assert.equal(m.isRequest, false);
   assert.equal(m.status, status);
@@ -394,6 +396,13 @@ describe('requests: Route (RFC 3261 16.4)', () => {
 });
 
 describe('requests: local replies', () => {
+  test('over TCP the reply names the connection the request came on', () => {
+    const h = harness();
+    const tcpClient: Inbound = { transport: 'tcp', side: 'external', ip: '192.0.2.10', port: 40001, connectionId: 42 };
+    const m = replyTo(h.feed(request({ maxForwards: '0', via: ['SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-tcp-483'] }), tcpClient), tcpClient, 483);
+    assert.equal(m.callId, 'call-1@192.0.2.10');
+  });
+
   test('no nodes -> 503 to the source', () => {
     const h = harness({ nodes: [] });
     replyTo(h.feed(request(), CLIENT), CLIENT, 503);
@@ -909,6 +918,27 @@ describe('algorithm answers on the data path', () => {
     assert.equal(v[0].host, LB_IP);
     assert.equal(m.get('max-forwards'), '69');
     assert.equal(h.stats.requestsForwarded, 1);
+  });
+
+  test('an algorithm that throws (a user module bug): the message is dropped and counted, nothing escapes, the next one is served', () => {
+    const alg = new ScriptedAlgorithm();
+    alg.answer = () => { throw new Error('user module bug'); };
+    const h = harness({ algorithm: alg });
+    assert.doesNotThrow(() => h.feed(request({ callId: 'boom' }), CLIENT));
+    assert.equal(h.stats.dropped.get('internal-error'), 1);
+    alg.answer = () => NODE_A;
+    assert.equal(one(h.feed(request({ callId: 'after' }), CLIENT)).ip, NODE_A.ip);
+  });
+
+  test('a throw while finishing a request after the store answered: counted, nothing escapes', async () => {
+    const alg = new ScriptedAlgorithm();
+    alg.answer = () => Promise.resolve(NODE_B);
+    alg.callEnded = () => { throw new Error('user module bug in callEnded'); };
+    const h = harness({ algorithm: alg });
+    h.feed(request({ method: 'BYE', callId: 'late', cseq: 2, toTag: 't' }), CLIENT);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.stats.dropped.get('internal-error'), 1);
+    assert.equal(h.sent.length, 0, 'the BYE was not half-sent');
   });
 
   test('a waiting pick that finds no node is answered 503', async () => {
