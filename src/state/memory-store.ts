@@ -2,26 +2,12 @@
 // their local table (there is no shared tier to fetch from); the node directory and call board
 // hold what this balancer published, so a single balancer behaves exactly like a group of one.
 
-import { AffinityTable } from './affinity-table.ts';
 import type {
   AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
 } from './store.ts';
+import { TableBackedMap } from './table-backed-map.ts';
 
-export class LocalAssignmentMap implements AssignmentMap {
-  private readonly table: AffinityTable;
-
-  constructor(opts: AssignmentOptions) {
-    this.table = new AffinityTable(opts.idleMs, opts.lingerMs, opts.maxEntries);
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  get evicted(): number {
-    return this.table.evicted;
-  }
-
+export class LocalAssignmentMap extends TableBackedMap implements AssignmentMap {
   get(key: string): string | undefined {
     return this.table.get(key);
   }
@@ -36,10 +22,6 @@ export class LocalAssignmentMap implements AssignmentMap {
 
   end(key: string): void {
     this.table.close(key);
-  }
-
-  close(): void {
-    this.table.clear();
   }
 }
 

@@ -1,0 +1,64 @@
+// The node directory over the shared tier: one hash field per registered node, written by
+// whichever balancer heard its heartbeat. Anything can write to Redis, so every field is
+// validated before it is believed; an invalid one is skipped (and reported, rate-limited).
+
+import type { NodeRegistration } from '../../heartbeat/protocol.ts';
+import { rateLimit } from '../../core/log.ts';
+import type { NodeDirectory, SharedNodeRecord } from '../store.ts';
+import { isObject, parseJson } from './connection.ts';
+import type { SharedTier } from './shared-tier.ts';
+
+function isPort(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v < 65536;
+}
+
+function toRegistration(v: unknown): NodeRegistration | null {
+  if (!isObject(v)) return null;
+  if (typeof v.ip !== 'string' || typeof v.sessionId !== 'string' || typeof v.version !== 'string') return null;
+  if (!isObject(v.ports) || !Object.values(v.ports).every(isPort)) return null;
+  return v as unknown as NodeRegistration;
+}
+
+/** A directory field as written by publish(); null for anything else (another writer, a bad version). */
+function toNodeRecord(field: string, json: string): SharedNodeRecord | null {
+  const v = parseJson(json);
+  if (!isObject(v)) return null;
+  const { id, draining, heardAt, by } = v;
+  if (id !== field || typeof draining !== 'boolean' || typeof by !== 'string') return null;
+  if (typeof heardAt !== 'number' || !Number.isFinite(heardAt)) return null;
+  const registration = toRegistration(v.registration);
+  if (registration === null) return null;
+  return { id, registration, draining, heardAt, by };
+}
+
+export class RedisNodeDirectory implements NodeDirectory {
+  private readonly tier: SharedTier;
+  private readonly key: string;
+  private readonly warnInvalid = rateLimit(60_000);
+
+  constructor(tier: SharedTier, key: string) {
+    this.tier = tier;
+    this.key = key;
+  }
+
+  publish(rec: SharedNodeRecord): void {
+    const json = JSON.stringify(rec);
+    this.tier.fire((c) => c.hSet(this.key, rec.id, json));
+  }
+
+  remove(id: string): void {
+    this.tier.fire((c) => c.hDel(this.key, id));
+  }
+
+  async list(): Promise<SharedNodeRecord[] | null> {
+    const fields = await this.tier.read((c) => c.hGetAll(this.key), this.tier.slowReadMs);
+    if (fields === null) return null;
+    const records: SharedNodeRecord[] = [];
+    for (const [field, json] of Object.entries(fields)) {
+      const rec = toNodeRecord(field, json);
+      if (rec !== null) records.push(rec);
+      else if (this.warnInvalid()) this.tier.log.warn({ key: this.key, field }, 'redis state store: skipping an invalid node record');
+    }
+    return records;
+  }
+}
