@@ -15,9 +15,7 @@ import { BindError, UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
 import { AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent } from './agent-options.ts';
-import {
-  exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg,
-} from './command-line.ts';
+import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg } from './command-line.ts';
 
 const USAGE = 'usage: siplb-demo-node --ip IP --port N [--transport udp,tcp] [--answer-delay ms] [--stats-port N] ' +
   '[--balancers HOST:PORT[;HOST:PORT...] [--version V] [--jvm-route R] [--host-name NAME] [--interval ms] ' +

@@ -8,9 +8,7 @@ import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
 import { AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent } from './agent-options.ts';
-import {
-  exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg,
-} from './command-line.ts';
+import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg } from './command-line.ts';
 
 const USAGE = 'usage: siplb-node --balancers HOST:PORT[;HOST:PORT...] --ip IP (--udp-port N | --tcp-port N) ' +
   '[--tls-port N] [--ws-port N] [--wss-port N] [--http-port N] [--ssl-port N] [--host-name NAME] [--version V] ' +
