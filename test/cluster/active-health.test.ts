@@ -2,7 +2,8 @@
 // fake that answer OPTIONS with a chosen status (or stay silent), and a closed TCP port. Most
 // tests drive rounds by hand (`round()`, with an interval long enough that the checker's own timer
 // never fires, and a 150 ms timeout) and wait until each round's probes have settled, so failure
-// and success counts are exact; two tests let the timer run (intervalMs 200, timeoutMs 300).
+// and success counts are exact; two tests let the timer run (intervalMs 200, timeoutMs 300), one
+// on real time and one on mocked time (node:test mock timers).
 
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,17 +16,15 @@ import { NodeRegistry, type NodeEntry } from '../../src/cluster/node-registry.ts
 import { nodeId } from '../../src/cluster/node.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { parseVia } from '../../src/sip/via.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 /** Long enough that the checker's timer never fires during a test: rounds are driven by hand. */
 const MANUAL = 60_000;
 
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Bounded wait on real time (also while a test mocks the checker's timers). */
+function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  return eventually(what, ms, check, 5);
 }
 
 /** What a fake answers to the `attempt`-th copy (1-based, per Call-ID) of a probe; null = silence. */
@@ -513,18 +512,26 @@ describe('with the timer running (intervalMs 200, timeoutMs 300)', () => {
     await until(() => w.registry.snapshot().stateOf(w.id) === 'active', 'the node to come back');
   });
 
-  test('a node that keeps sending traffic sees no OPTIONS; once it goes quiet it is probed', async () => {
+  test('a node that keeps sending traffic sees no OPTIONS; once it goes quiet it is probed', async (t) => {
+    // The checker's rounds and clock on mocked time: traffic every 20 ms is always within the
+    // 200 ms interval, however loaded the machine (on real time a stalled loop would break that).
+    t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] });
     const fake = await udpFake(() => 200);
     const w = await world({ udp: fake.port }, { intervalMs: 200, timeoutMs: 300 });
-    const busyUntil = Date.now() + 700;
-    while (Date.now() < busyUntil) {
+    for (let ms = 0; ms < 700; ms += 20) {
       w.passiveHealth.fromNode(w.id, 0);
-      await new Promise((r) => setTimeout(r, 20));
+      t.mock.timers.tick(20);
     }
-    assert.equal(fake.received.length, 0, 'no OPTIONS while busy');
-    assert.equal(w.checker.probesSent, 0);
+    assert.equal(w.checker.probesSent, 0, 'no OPTIONS while busy (rounds at 200, 400 and 600 ms)');
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
-    await until(() => fake.received.length > 0, 'a probe once the node is quiet', 2000);
+    // Last traffic at 680 ms: the round at 800 ms still counts it, the one at 1000 ms probes.
+    // (Each tick ends at a round's time, so the round reads that time from the mocked clock.)
+    t.mock.timers.tick(100);
+    assert.equal(w.checker.probesSent, 0, 'traffic 120 ms ago is within the interval');
+    t.mock.timers.tick(200);
+    assert.equal(w.checker.probesSent, 1, 'probed once quiet for longer than the interval');
+    await until(() => w.checker.settled === 1, 'the probe to be answered and recorded');
+    assert.equal(fake.received.length, 1);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
   });
 });

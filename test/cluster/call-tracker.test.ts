@@ -6,6 +6,7 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallTracker } from '../../src/cluster/call-tracker.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const A = '10.0.1.1:5080';
 const B = '10.0.1.2:5080';
@@ -215,13 +216,8 @@ describe('CallTracker: other balancers\' counts', () => {
     one.share(store.calls, 'balancer-1', 20);
     two.share(store.calls, 'balancer-2', 20);
 
-    const want = async (what: string, ok: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 2_000;
-      while (!ok()) {
-        if (Date.now() > deadline) assert.fail(`not within 2 s: ${what}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
+    // Shared every 20 ms: 2 s leaves a loaded machine a hundred periods.
+    const want = (what: string, ok: () => boolean): Promise<void> => eventually(what, 2_000, ok, 5);
     await want('each sees the other', () => one.activeCalls(C) === 1 && two.activeCalls(A) === 2);
     assert.deepEqual(counts(one), { [A]: 2, [B]: 2, [C]: 1 });
     assert.deepEqual(counts(two), { [A]: 2, [B]: 2, [C]: 1 });

@@ -2,7 +2,7 @@
 // tear-down, CANCEL, retransmissions, the other methods, hostile input, a real sipp UAC, and the
 // siplb-demo-node command (stats over HTTP, registration by heartbeats, exit line).
 
-import { afterEach, describe, test } from 'node:test';
+import { afterEach, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -22,6 +22,7 @@ import { startSiplb } from '../e2e/harness/siplb.ts';
 import { describeResult, runSippUac } from '../e2e/harness/sipp.ts';
 import type { SippTransport } from '../e2e/harness/sipp.ts';
 import { runRepoScript, type RepoScript } from '../e2e/harness/repo-script.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const silent = pino({ level: 'silent' });
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -29,14 +30,34 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Bounded wait on real time (also while a test mocks setTimeout for the node's timers). */
+function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  return eventually(what, timeoutMs, condition, 5);
+}
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
+/** RFC 3261 T1, the node's first retransmission interval for final INVITE responses over UDP. */
+const T1 = 500;
+
+/**
+ * The node's timers (answer delay, retransmissions of final INVITE responses) on mocked time from
+ * here on: a test moves time with t.mock.timers.tick() and reads the node's counters, which change
+ * inside the tick, so "sent at T1, not before" and "never sent again" are facts, not time windows.
+ */
+function mockNodeTimers(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+}
+
+let barriers = 0;
+
+/**
+ * Round trip of an OPTIONS on the peer's path to the node. The node handles a peer's messages in
+ * order and answers each at once, and loopback keeps one socket pair's datagrams in order, so
+ * anything the node sent this peer before answering it has arrived once the answer is here.
+ */
+async function barrier(ua: UdpPeer, node: DemoNode): Promise<void> {
+  const callId = `barrier-${++barriers}`;
+  ua.request({ method: 'OPTIONS', callId, cseq: 1, branch: callId }, node);
+  await waitFor(`the answer to ${callId}`, () => ua.received.some((m) => m.callId === callId));
 }
 
 async function startNode(opts: Partial<DemoNodeOptions> = {}): Promise<DemoNode> {
@@ -194,7 +215,8 @@ function pick(stats: DemoNodeStats, ...names: Array<keyof DemoNodeStats>): Parti
 }
 
 describe('demo node over UDP', () => {
-  test('INVITE -> 180 then 200 with SDP, one To tag and a Contact; ACK absorbed; BYE -> 200', async () => {
+  test('INVITE -> 180 then 200 with SDP, one To tag and a Contact; ACK absorbed; BYE -> 200', async (t) => {
+    mockNodeTimers(t);
     const node = await startNode();
     const ua = await UdpPeer.open();
     const rr = '<sip:127.0.0.1:5060;lr;lbnode=x>';
@@ -223,8 +245,11 @@ describe('demo node over UDP', () => {
     assert.equal(Number(ok.get('content-length')), ok.body.length);
 
     ua.request({ method: 'ACK', callId: 'call-1', cseq: 1, branch: 'ack1', toTag: String(toTag(ok)) }, node);
-    await sleep(700); // past T1: an unacknowledged 200 would have been sent again by now
-    assert.equal(ua.received.length, 2, 'the ACK is not answered and stops the 200');
+    await waitFor('the ACK at the node', () => node.stats().acks === 1);
+    // Past every retransmission time of the 200 (64*T1): an unacknowledged 200 would go out again.
+    t.mock.timers.tick(64 * T1);
+    assert.equal(node.stats().responsesRetransmitted, 0, 'the ACK stops the 200');
+    assert.equal(ua.received.length, 2, 'the ACK is not answered');
 
     ua.request({ method: 'BYE', callId: 'call-1', cseq: 2, branch: 'bye1', toTag: String(toTag(ok)) }, node);
     const [, , byeOk] = await ua.waitCount(3);
@@ -248,21 +273,31 @@ describe('demo node over UDP', () => {
       { invites: 1, inviteRetransmissions: 1, callsAnswered: 1, activeCalls: 1 });
   });
 
-  test('an unacknowledged 200 is sent again at T1 then 2*T1 until the ACK', async () => {
+  test('an unacknowledged 200 is sent again at T1 then 2*T1 until the ACK', async (t) => {
+    mockNodeTimers(t);
     const node = await startNode();
     const ua = await UdpPeer.open();
+    const retransmitted = (): number => node.stats().responsesRetransmitted;
     ua.request({ method: 'INVITE', callId: 'call-noack', cseq: 1, branch: 'na', body: OFFER }, node);
     await ua.waitCount(2);
-    const t0 = Date.now();
-    await ua.waitCount(4, 3000);
-    const elapsed = Date.now() - t0;
-    assert.ok(elapsed >= 1400 && elapsed < 2500, `second retransmission after ${elapsed} ms (T1 + 2*T1 = 1500)`);
+    t.mock.timers.tick(T1 - 1);
+    assert.equal(retransmitted(), 0, 'not before T1');
+    t.mock.timers.tick(1);
+    assert.equal(retransmitted(), 1, 'again at T1');
+    await ua.waitCount(3);
+    t.mock.timers.tick(2 * T1 - 1);
+    assert.equal(retransmitted(), 1, 'not before 2*T1 after that');
+    t.mock.timers.tick(1);
+    assert.equal(retransmitted(), 2, 'again 2*T1 after the first retransmission');
+    await ua.waitCount(4);
     assert.deepEqual(ua.raw[2], ua.raw[1]);
     assert.deepEqual(ua.raw[3], ua.raw[1]);
     ua.request({ method: 'ACK', callId: 'call-noack', cseq: 1, branch: 'na-ack', toTag: String(toTag(ua.received[1])) }, node);
-    await sleep(2300);
-    assert.equal(ua.received.length, 4, 'no retransmission after the ACK');
-    assert.equal(node.stats().responsesRetransmitted, 2);
+    await waitFor('the ACK at the node', () => node.stats().acks === 1);
+    t.mock.timers.tick(64 * T1);
+    assert.equal(retransmitted(), 2, 'no retransmission after the ACK');
+    await barrier(ua, node);
+    assert.equal(ua.received.length, 5, 'nothing but the barrier\'s answer after the ACK');
   });
 
   test('responses go to rport when asked for, else to the Via sent-by (received is added)', async () => {
@@ -282,7 +317,8 @@ describe('demo node over UDP', () => {
     assert.equal(listener.received.length, 1);
   });
 
-  test('CANCEL before the answer: 200 for the CANCEL, 487 for the INVITE, ACK absorbed, never a 200', async () => {
+  test('CANCEL before the answer: 200 for the CANCEL, 487 for the INVITE, ACK absorbed, never a 200', async (t) => {
+    mockNodeTimers(t);
     const node = await startNode({ answerDelayMs: 600 });
     const ua = await UdpPeer.open();
     ua.request({ method: 'INVITE', callId: 'call-c', cseq: 3, branch: 'c1', body: OFFER }, node);
@@ -296,13 +332,19 @@ describe('demo node over UDP', () => {
     assertEchoes(terminated, 'call-c', '3 INVITE');
     assert.equal(toTag(terminated), toTag(ringing));
     ua.request({ method: 'ACK', callId: 'call-c', cseq: 3, branch: 'c1', toTag: String(toTag(terminated)) }, node);
-    await sleep(1000); // past the answer delay and T1
-    assert.deepEqual(ua.received.map((m) => m.status), [180, 200, 487]);
+    await waitFor('the ACK at the node', () => node.stats().acks === 1);
+    // Past the answer delay and every retransmission time of the 487.
+    t.mock.timers.tick(600 + 64 * T1);
+    assert.equal(node.stats().responsesRetransmitted, 0, 'the ACK stops the 487');
+    await barrier(ua, node);
+    assert.deepEqual(ua.received.map((m) => m.status), [180, 200, 487, 200], 'nothing but the barrier\'s answer after the 487');
     assert.deepEqual(pick(node.stats(), 'invites', 'cancels', 'callsCancelled', 'callsAnswered', 'acks', 'activeCalls'),
       { invites: 1, cancels: 1, callsCancelled: 1, callsAnswered: 0, acks: 1, activeCalls: 0 });
   });
 
-  test('CANCEL after the answer gets 200 only; CANCEL of an unknown transaction gets 481', async () => {
+  test('CANCEL after the answer gets 200 only; CANCEL of an unknown transaction gets 481', async (t) => {
+    // The 200 stays unacknowledged: its retransmission (at T1) is held by mocked time.
+    mockNodeTimers(t);
     const node = await startNode();
     const ua = await UdpPeer.open();
     ua.request({ method: 'INVITE', callId: 'call-late', cseq: 1, branch: 'l1', body: OFFER }, node);
@@ -311,11 +353,11 @@ describe('demo node over UDP', () => {
     ua.request({ method: 'CANCEL', callId: 'call-late', cseq: 1, branch: 'other' }, node);
     ua.request({ method: 'CANCEL', callId: 'nobody', cseq: 1, branch: 'n1' }, node);
     const msgs = await ua.waitCount(5);
-    await sleep(100);
     assert.deepEqual(msgs.slice(2).map((m) => `${m.status} ${m.callId} ${m.get('cseq')}`), [
       '200 call-late 1 CANCEL', '481 call-late 1 CANCEL', '481 nobody 1 CANCEL',
     ]);
-    assert.equal(ua.received.length, 5, 'no 487 for an answered call');
+    await barrier(ua, node);
+    assert.equal(ua.received.length, 6, 'no 487 for an answered call (only the barrier\'s answer came)');
     assert.equal(node.stats().callsCancelled, 0);
   });
 
@@ -348,10 +390,10 @@ describe('demo node over UDP', () => {
     assert.equal(unknown.get('allow'), 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, MESSAGE');
 
     ua.request({ method: 'ACK', callId: 'm-5', cseq: 1, branch: 'm5', toTag: 'x' }, node);
-    await sleep(200);
-    assert.equal(ua.received.length, 4);
+    await barrier(ua, node);
+    assert.equal(ua.received.length, 5, 'the ACK got no answer (only the barrier\'s OPTIONS did)');
     assert.deepEqual(pick(node.stats(), 'options', 'registers', 'messages', 'unsupported', 'acks'),
-      { options: 1, registers: 1, messages: 1, unsupported: 1, acks: 1 });
+      { options: 2, registers: 1, messages: 1, unsupported: 1, acks: 1 });
   });
 
   test('garbage, invalid requests and stray responses are ignored; the node still answers', async () => {
@@ -371,7 +413,7 @@ describe('demo node over UDP', () => {
     const [answer] = await ua.waitCount(1);
     assert.equal(answer.status, 200);
     assert.equal(answer.callId, 'after-junk');
-    await sleep(100);
+    // The OPTIONS went last: an answer to any of the junk would have arrived before its answer.
     assert.equal(ua.received.length, 1, 'nothing but the OPTIONS was answered');
     const stats = node.stats();
     assert.equal(stats.ignoredResponses, 1);
@@ -380,7 +422,8 @@ describe('demo node over UDP', () => {
 });
 
 describe('demo node over TCP', () => {
-  test('a call over one connection: 180/200 on the connection, Contact with transport=tcp, BYE -> 200', async () => {
+  test('a call over one connection: 180/200 on the connection, Contact with transport=tcp, BYE -> 200', async (t) => {
+    mockNodeTimers(t);
     const node = await startNode();
     const ua = await TcpPeer.connect(node.port);
     ua.request({ method: 'INVITE', callId: 'tcp-1', cseq: 1, branch: 't1', body: OFFER }, node);
@@ -389,24 +432,29 @@ describe('demo node over TCP', () => {
     assert.equal(ok.get('contact'), `<sip:demo@127.0.0.1:${node.port};transport=tcp>`);
     assert.match(ok.body.toString('latin1'), /^v=0\r\n/);
     assert.equal(toTag(ringing), toTag(ok));
+    // Not acknowledged yet, past every time a UDP 200 would be sent again: over TCP it is not.
+    t.mock.timers.tick(64 * T1);
+    assert.equal(node.stats().responsesRetransmitted, 0, 'no 200 retransmission over TCP');
     ua.request({ method: 'ACK', callId: 'tcp-1', cseq: 1, branch: 't1a', toTag: String(toTag(ok)) }, node);
     ua.request({ method: 'BYE', callId: 'tcp-1', cseq: 2, branch: 't1b', toTag: String(toTag(ok)) }, node);
     const [, , bye] = await ua.waitCount(3);
     assert.equal(bye.status, 200);
     assertEchoes(bye, 'tcp-1', '2 BYE');
-    await sleep(700);
-    assert.equal(ua.received.length, 3, 'no 200 retransmission over TCP');
+    assert.equal(ua.received.length, 3, 'nothing else on the connection before the answer to the BYE');
     assert.deepEqual(pick(node.stats(), 'invites', 'callsAnswered', 'acks', 'byes', 'callsEnded'),
       { invites: 1, callsAnswered: 1, acks: 1, byes: 1, callsEnded: 1 });
   });
 
-  test('messages split across writes and pipelined in one write; CRLF keep-alive gets a pong', async () => {
+  test('messages split across writes and pipelined in one write; CRLF keep-alive gets a pong', async (t) => {
+    // Watches what the node's stream framer is given, to know the first part was read on its own.
+    const pushed = t.mock.method(StreamFramer.prototype, 'push');
     const node = await startNode();
     const ua = await TcpPeer.connect(node.port);
     const a = sipRequest({ method: 'OPTIONS', callId: 's-1', cseq: 1, branch: 's1' }, 'TCP', ua.port, node.port);
     const b = sipRequest({ method: 'MESSAGE', callId: 's-2', cseq: 1, branch: 's2', body: 'hello' }, 'TCP', ua.port, node.port);
-    ua.write(a.subarray(0, 20));
-    await sleep(30);
+    const head = a.subarray(0, 20);
+    ua.write(head);
+    await waitFor('the node to read the first 20 bytes on their own', () => pushed.mock.calls.some((c) => head.equals(c.arguments[0])));
     ua.write(Buffer.concat([a.subarray(20), b]));
     const msgs = await ua.waitCount(2);
     assert.deepEqual(msgs.map((m) => `${m.status} ${m.callId}`), ['200 s-1', '200 s-2']);

@@ -1,8 +1,9 @@
 // End to end: several balancers sharing one real redis-server (stateStore=redis), real sipp
-// clients and nodes, real siplb processes. A call whose INVITE passes balancer 1 and whose ACK
-// and BYE pass balancer 2 stays on one node; a restarted balancer still routes the calls it
-// placed before; a node that heartbeats to one balancer gets calls through the other; Redis
-// going away under load costs no calls and its state converges when it returns.
+// clients, nodes that are real siplb-demo-node processes (see bed() for why not sipp UASes), real
+// siplb processes. A call whose INVITE passes balancer 1 and whose ACK and BYE pass balancer 2
+// stays on one node; a restarted balancer still routes the calls it placed before; a node that
+// heartbeats to one balancer gets calls through the other; Redis going away under load costs no
+// calls and its state converges when it returns.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,7 @@ function balancerProps(port: number, hbPort: number, redis: RedisServer, extra: 
   return {
     host: '127.0.0.1', externalPort: String(port), heartbeatPort: String(hbPort),
     stateStore: 'redis', redisUrl: redis.url, redisKeyPrefix: 'e2e:',
-    // Plain sipp nodes ignore OPTIONS; their open port keeps them in (see README, health checks).
+    // The demo nodes answer OPTIONS; a node without traffic is probed once a second.
     healthCheckInterval: '1000',
     ...extra,
   };
@@ -85,6 +86,12 @@ async function bed(balancers: number, nodeCount: number, heartbeatTo: 'first' | 
   }
 }
 
+/** Sum of one counter over the bed's nodes (the decoy left out). */
+async function nodeSum(b: Bed, counter: 'callsAnswered' | 'callsEnded' | 'acks'): Promise<number> {
+  const stats = await Promise.all(b.nodes.map((n) => n.stats()));
+  return stats.reduce((x, s) => x + s[counter], 0);
+}
+
 /** Calls each node completed, and BYEs that reached a node (decoy included) that did not have the call. */
 async function nodeTotals(b: Bed): Promise<{ ended: number[]; strayByes: number }> {
   const stats = await Promise.all(b.nodes.map((n) => n.stats()));
@@ -98,7 +105,9 @@ async function nodeTotals(b: Bed): Promise<{ ended: number[]; strayByes: number 
 describe('balancers sharing state on Redis', { concurrency: true }, () => {
   for (const algorithm of ['callid', 'persistent-hash']) {
     test(`${algorithm}: INVITE through balancer 1, ACK and BYE through balancer 2, every call stays on its node`, { timeout: 60_000 }, async () => {
-      const b = await bed(2, 2, 'all', { algorithmClass: algorithm }, true);
+      // A read that outlasts redisReadTimeout is decided without Redis by design; the default
+      // (100 ms) can be too short on a loaded test machine, and that fallback is not under test.
+      const b = await bed(2, 2, 'all', { algorithmClass: algorithm, redisReadTimeout: '2000' }, true);
       try {
         const calls = 40;
         const r = await runSippUac({
@@ -126,8 +135,10 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
         scenario: 'uac', transport: 'u1', localPort: b.uacPort, remote: `127.0.0.1:${b.lbPorts[0]}`,
         rate: 20, calls, timeoutS: 40, extraArgs: ['-d', '6000'],
       });
-      // All calls established (1 s of INVITEs), then the balancer goes away and comes back empty.
-      await sleep(2000);
+      // All calls established (answered and acknowledged at the nodes) and their assignments in
+      // Redis; then the balancer goes away and comes back empty, long before the BYEs (after 6 s).
+      await eventually(`all ${calls} calls established`, 10_000, async () => (await nodeSum(b, 'callsAnswered')) === calls && (await nodeSum(b, 'acks')) >= calls, 50);
+      await eventually(`the ${calls} assignments in Redis`, 5_000, () => redisKeys(b.redis, 'e2e:a:callid:*').length >= calls, 50);
       await b.lbs[0].stop();
       // Restarted with one more node (the decoy): without shared state it would place BYEs anew.
       b.lbs[0] = await startSiplb(balancerProps(b.lbPorts[0], b.hbPorts[0], b.redis, { nodes: `127.0.0.1:${b.decoy?.port}` }), { logLevel: 'info' });
@@ -143,7 +154,8 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
   });
 
   test('a node heartbeating only to balancer 1 receives calls sent through balancer 2', { timeout: 60_000 }, async () => {
-    const b = await bed(2, 1, 'first', { nodeTimeout: '2000' });
+    const nodeTimeoutMs = 2000;
+    const b = await bed(2, 1, 'first', { nodeTimeout: String(nodeTimeoutMs) });
     try {
       const node = b.nodes[0];
       const id = `127.0.0.1:${node.port}`;
@@ -153,7 +165,13 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
       assert.equal(s.invites, 20, 'the node answered all 20 INVITEs');
       assert.equal(s.callsEnded, 20, 'and every BYE reached it');
       // It keeps heartbeating to balancer 1 only; balancer 2 must keep it past its nodeTimeout.
-      await sleep(3000);
+      // Proving an absence takes a window: had balancer 2 heard of the node only when it added
+      // it, it would drop it nodeTimeout after that, noticed within one check (heartbeatInterval,
+      // 150 ms); the window ends 1 s after that. On a loaded machine siplb's check may run past
+      // the window: the test can then miss a removal, never report one that did not happen.
+      const addedAt = Number(b.lbs[1].jsonLogs().find((l) => l.msg === 'node added' && l.node === id)?.time);
+      assert.ok(Number.isFinite(addedAt), 'balancer 2 logged when it added the node');
+      await sleep(Math.max(0, addedAt + nodeTimeoutMs + 150 + 1_000 - Date.now()));
       assert.ok(!b.lbs[1].jsonLogs().some((l) => l.msg === 'node removed' && l.node === id), 'balancer 2 kept the node alive through balancer 1\'s heartbeats');
     } finally {
       await b.close();
@@ -168,16 +186,20 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
         scenario: 'uac', transport: 'u1', localPort: b.uacPort, remote: `127.0.0.1:${b.lbPorts[0]}`,
         rate: 30, calls, timeoutS: 60, extraArgs: ['-d', '500'],
       });
-      await sleep(3000);
+      // Under load, with the calls' state in Redis.
+      await eventually('30 calls answered', 10_000, async () => (await nodeSum(b, 'callsAnswered')) >= 30, 50);
+      await eventually('assignments in Redis', 5_000, () => redisKeys(b.redis, 'e2e:a:callid:*').length > 0, 50);
       await b.redis.stop();
-      await sleep(3000);
+      // The balancer noticed, and a good number of calls were placed and ended during the outage.
+      await eventually('the outage noticed', 5_000, () => b.lbs[0].jsonLogs().some((l) => l.level === 40 && /redis/i.test(String(l.msg))), 50);
+      const endedAtStop = await nodeSum(b, 'callsEnded');
+      await eventually('60 calls placed and ended without Redis', 15_000, async () => (await nodeSum(b, 'callsEnded')) >= endedAtStop + 60, 50);
       const keysBefore = Date.now();
       await b.redis.restart();
       const r = await uac.done;
       assert.equal(r.stats.failed, 0, describeResult('UAC', r));
       assert.equal(r.stats.successful, calls, describeResult('UAC', r));
-      const exited = await Promise.race([b.lbs[0].exit.then(() => true), sleep(50).then(() => false)]);
-      assert.equal(exited, false, 'siplb is still running');
+      assert.equal(b.lbs[0].hasExited(), false, 'siplb is still running');
       // The restarted Redis is empty: the balancer writes back what it placed while Redis was away.
       await eventually('assignments written back to Redis', 10_000, () => redisKeys(b.redis, 'e2e:a:callid:*').length > 0);
       await eventually('call counts published again', 10_000, () => redisKeys(b.redis, 'e2e:calls').length === 1);

@@ -1,7 +1,8 @@
 // The StateStore contract, one table of cases run against every implementation: the in-memory
 // store, the Redis store on one server and the Redis store on a 3-master Redis Cluster. The Redis
 // kinds also run the cases only a shared tier can pass (two balancers, key prefixes, shared TTLs).
-// Expiry is real time with small windows (idle 300 ms, linger 150 ms); every wait is bounded.
+// Expiry in the local tier runs on a mocked clock (node:test mock timers, Date); expiry in Redis
+// (shared TTLs) is real time, with every wait bounded.
 
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import type { HostPort } from '../../src/config/types.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { RedisStateStore } from '../../src/state/redis/store.ts';
 import type { AssignmentOptions, SharedNodeRecord, StateStore } from '../../src/state/store.ts';
-import { eventually, sleep } from '../helpers/wait.ts';
+import { eventually } from '../helpers/wait.ts';
 import { startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../helpers/redis.ts';
 
 const IDLE_MS = 300;
@@ -55,7 +56,12 @@ const byId = (a: SharedNodeRecord, b: SharedNodeRecord): number => a.id.localeCo
 
 interface Case {
   name: string;
-  run(open: (prefix: string) => Promise<StateStore>, kind: Kind): Promise<void>;
+  run(open: (prefix: string) => Promise<StateStore>, kind: Kind, t: TestContext): Promise<void>;
+}
+
+/** The local tier's clock (Date) on mocked time from here on, continuing from the real one. */
+function mockClock(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
 }
 
 const contract: Case[] = [
@@ -77,26 +83,32 @@ const contract: Case[] = [
   },
   {
     name: 'end(): the entry answers for the linger window, then is gone',
-    async run(open) {
+    async run(open, _kind, t) {
       const m = (await open(uniquePrefix())).assignments(NS, TIMES);
+      mockClock(t);
       m.set('a', 'node-1');
       m.end('a');
       assert.equal(m.get('a'), 'node-1', 'retransmissions right after end() still find the node');
-      await sleep(LINGER_MS + 100);
+      t.mock.timers.tick(LINGER_MS - 1);
+      assert.equal(m.get('a'), 'node-1', 'still there at the end of the linger window');
+      t.mock.timers.tick(2);
       assert.equal(m.get('a'), undefined);
     },
   },
   {
     name: 'idle expiry: gone after idleMs without use; every use restarts the idle time',
-    async run(open) {
+    async run(open, _kind, t) {
       const m = (await open(uniquePrefix())).assignments(NS, TIMES);
+      mockClock(t);
       m.set('used', 'node-1');
       m.set('idle', 'node-2');
       for (let i = 0; i < 5; i++) {
-        await sleep(IDLE_MS / 3);
+        t.mock.timers.tick(IDLE_MS / 3);
         assert.equal(m.get('used'), 'node-1', `use ${i}`);
       }
       assert.equal(m.get('idle'), undefined, 'not used for 500 ms > idleMs');
+      t.mock.timers.tick(IDLE_MS + 1);
+      assert.equal(m.get('used'), undefined, 'gone once not used for idleMs');
     },
   },
   {
@@ -222,18 +234,24 @@ const sharedOnly: Case[] = [
   {
     name: 'shared entries expire after idleMs, unless the call is used (TTL refresh)',
     async run(open) {
+      // Real Redis TTLs. The busy call is used every 20 ms and its shared copy rewritten after
+      // idleMs / 2 without a write, so a loaded machine may stall this process for about 480 ms
+      // before the busy call could lapse.
+      const times: AssignmentOptions = { idleMs: 1000, lingerMs: LINGER_MS };
       const prefix = uniquePrefix();
-      const a = (await open(prefix)).assignments(NS, TIMES);
-      const reader = await open(prefix);
-      a.set('quiet', 'node-1');
+      const a = (await open(prefix)).assignments(NS, times);
+      const reader = (await open(prefix)).assignments(NS, times);
+      // 'busy' is written first: without refreshes its shared copy would expire before 'quiet's.
       a.set('busy', 'node-2');
-      for (let i = 0; i < 7; i++) {
-        await sleep(IDLE_MS / 3);
-        assert.equal(a.get('busy'), 'node-2');
+      a.set('quiet', 'node-1');
+      const use = setInterval(() => a.get('busy'), 20);
+      try {
+        await eventually("'quiet' (written once, PX idleMs) expired in Redis", times.idleMs + 3000, async () => (await reader.fetch('quiet')) === undefined, 50);
+        assert.equal(a.get('busy'), 'node-2', 'the call in use is still known locally');
+      } finally {
+        clearInterval(use);
       }
-      // 700 ms after the set: 'quiet' (written once, PX 300) is gone, 'busy' was rewritten.
-      assert.equal(await reader.assignments(NS, TIMES).fetch('quiet'), undefined);
-      assert.equal(await reader.assignments(NS, TIMES).fetch('busy'), 'node-2');
+      assert.equal(await reader.fetch('busy'), 'node-2', 'the call in use was kept in Redis');
     },
   },
 ];
@@ -289,9 +307,9 @@ for (const kind of kinds) {
   describe(`StateStore contract: ${kind.name}`, () => {
     if (kind.before) before(kind.before);
     if (kind.after) after(kind.after);
-    for (const c of contract) test(c.name, (t) => c.run(opener(kind, t), kind));
+    for (const c of contract) test(c.name, (t) => c.run(opener(kind, t), kind, t));
     if (kind.shared) {
-      for (const c of sharedOnly) test(c.name, (t) => c.run(opener(kind, t), kind));
+      for (const c of sharedOnly) test(c.name, (t) => c.run(opener(kind, t), kind, t));
     }
   });
 }

@@ -39,6 +39,8 @@ export interface SiplbHandle {
   /** Exit code; null if the process died of a signal (e.g. the SIGKILL fallback of stop()). */
   readonly exitCode: Promise<number | null>;
   readonly exit: Promise<ExitStatus>;
+  /** True once the process has exited (whatever the reason). */
+  hasExited(): boolean;
   /** SIGTERM, wait up to stopGraceMs, then SIGKILL. Idempotent; also removes the temp files. */
   stop(): Promise<void>;
   /** stdout and stderr lines, in arrival order (stdout lines are pino JSON). */
@@ -147,6 +149,7 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
     pid: owned.pid,
     propertiesPath,
     exit: owned.exited,
+    hasExited: () => owned.hasExited(),
     exitCode: owned.exited.then((s) => s.code),
     stop,
     logs: () => lines.snapshot(),

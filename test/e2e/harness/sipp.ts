@@ -61,6 +61,11 @@ interface SippCommonOptions {
    * sipp a write per message: for functional checks, never for load.
    */
   traceMessages?: boolean;
+  /**
+   * How often sipp writes its statistics row (-fd), ms; default 1000. Lower it where a test waits
+   * on currentStats() (a UAS counting probes or calls).
+   */
+  statsEveryMs?: number;
   /** Extra sipp arguments, appended last. */
   extraArgs?: string[];
 }
@@ -81,7 +86,8 @@ export interface SippUacOptions extends SippCommonOptions {
 }
 
 export interface SippStats {
-  incoming: number;         // IncomingCall(C): calls a UAS received
+  incoming: number;         // IncomingCall(C): calls a UAS received (out-of-call requests such as OPTIONS included)
+  autoAnswered: number;     // AutoAnswered(C): requests answered by -aa (OPTIONS, INFO, NOTIFY, UPDATE)
   outgoing: number;         // OutgoingCall(C): calls a UAC placed
   successful: number;       // SuccessfulCall(C)
   failed: number;           // FailedCall(C), all reasons
@@ -114,7 +120,7 @@ export interface SippUas {
   readonly port: number;
   readonly transport: SippTransport;
   readonly exited: Promise<ExitStatus>;
-  /** Latest periodic statistics row (up to 1 s old), or null before the first row. */
+  /** Latest periodic statistics row (up to statsEveryMs old), or null before the first row. */
   currentStats(): SippStats | null;
   /**
    * Soft stop (SIGUSR1: take no new calls, finish open ones, which for the built-in uas includes
@@ -160,6 +166,7 @@ export function parseStatFile(text: string): SippStats | null {
     });
     return {
       incoming: num(raw, 'IncomingCall(C)'),
+      autoAnswered: num(raw, 'AutoAnswered(C)'),
       outgoing: num(raw, 'OutgoingCall(C)'),
       successful: num(raw, 'SuccessfulCall(C)'),
       failed: num(raw, 'FailedCall(C)'),
@@ -263,7 +270,7 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
     '-cp', String(controlPort),
     '-nostdin',
     '-timeout', `${common.timeoutS}s`,
-    '-trace_stat', '-stf', statFile, '-fd', '1',
+    '-trace_stat', '-stf', statFile, '-fd', common.statsEveryMs === undefined ? '1' : `${common.statsEveryMs}ms`,
   ];
   if (common.buffSize !== undefined) args.push('-buff_size', String(common.buffSize));
   if (common.traceErrors === true) args.push('-trace_err', '-error_file', errorFile);
@@ -308,7 +315,7 @@ function readStats(file: string): SippStats | null {
 
 function emptyStats(): SippStats {
   return {
-    incoming: 0, outgoing: 0, successful: 0, failed: 0, retransmissions: 0, current: 0,
+    incoming: 0, autoAnswered: 0, outgoing: 0, successful: 0, failed: 0, retransmissions: 0, current: 0,
     outOfCallMessages: 0, deadCallMessages: 0, elapsedSeconds: 0, callRate: 0, raw: {},
   };
 }
