@@ -12,7 +12,7 @@ import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
-function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+function literalLookup(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   const f = isIP(address);
   if (f === 0) callback(Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' }), address, 4);
   else callback(null, address, f);

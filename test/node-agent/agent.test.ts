@@ -13,7 +13,6 @@ import { ConfigError } from '../../src/core/errors.ts';
 import { HeartbeatAgent, parseBalancers } from '../../src/node-agent/agent.ts';
 import type { BalancerState, HeartbeatAgentOptions, StateChange } from '../../src/node-agent/agent.ts';
 import { LineBuffer, terminate } from '../e2e/harness/children.ts';
-import type { OwnedChild } from '../e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
 import { startSiplb } from '../e2e/harness/siplb.ts';
 import { runRepoScript, type RepoScript } from '../e2e/harness/repo-script.ts';
