@@ -9,13 +9,11 @@ import assert from 'node:assert/strict';
 import { ActiveStandby } from '../../src/algorithms/active-standby.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import { algorithmContext, CLIENT, snapshotOf } from '../helpers/cluster.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
+import { algorithmFor, CLIENT, snapshotOf, subnetNode } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
-function node(n: number): SipNode {
-  return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(3, n);
 
 const N1 = node(1);
 const N2 = node(2);
@@ -26,28 +24,10 @@ function cluster(states: Record<string, NodeState> = {}, nodes: SipNode[] = ALL)
   return snapshotOf(nodes, states);
 }
 
-const MSG: SipMessage = (() => {
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKas',
-    'From: <sip:a@example.org>;tag=1',
-    'To: <sip:service@example.com>',
-    'Call-ID: standby',
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m)) throw new Error(m.failure);
-  return m;
-})();
+const MSG: SipMessage = invite('standby');
 
 function algorithm(t: TestContext, groupFailover = false): ActiveStandby {
-  const store = new MemoryStateStore();
-  const a = new ActiveStandby(algorithmContext({ callIdAffinityGroupFailover: groupFailover }, { store }));
-  t.after(async () => {
-    a.close();
-    await store.close();
-  });
-  return a;
+  return algorithmFor(t, (ctx) => new ActiveStandby(ctx), { callIdAffinityGroupFailover: groupFailover });
 }
 
 function pick(a: ActiveStandby, c: ClusterSnapshot, callId: string, newCall = true): string | null {

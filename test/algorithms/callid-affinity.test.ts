@@ -8,36 +8,21 @@ import { CallIdAffinity, WeightedRoundRobin } from '../../src/algorithms/callid-
 import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
+import { algorithmContext, algorithmFor, CLIENT, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
-function node(n: number): SipNode {
-  return { id: `10.0.1.${n}:5080`, ip: `10.0.1.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(1, n);
 
 const N1 = node(1);
 const N2 = node(2);
 const N3 = node(3);
 const N4 = node(4);
 
-const MSG: SipMessage = (() => {
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKaff',
-    'From: <sip:a@example.org>;tag=1',
-    'To: <sip:service@example.com>',
-    'Call-ID: affinity',
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m)) throw new Error(m.failure);
-  return m;
-})();
+const MSG: SipMessage = invite('affinity');
 
 function algorithm(t: TestContext, groupFailover = false, maxIdleSeconds = 500): CallIdAffinity {
-  const a = new CallIdAffinity(algorithmContext({ callIdAffinityMaxTimeInCache: maxIdleSeconds, callIdAffinityGroupFailover: groupFailover }));
-  t.after(() => a.close());
-  return a;
+  return algorithmFor(t, (ctx) => new CallIdAffinity(ctx), { callIdAffinityMaxTimeInCache: maxIdleSeconds, callIdAffinityGroupFailover: groupFailover });
 }
 
 /** Node id picked for each Call-ID in turn (null when none). */

@@ -13,10 +13,11 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/core/errors.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { contexts as factoryContexts } from '../fixtures/algorithms/round-robin-factory.ts';
-import { CLIENT } from '../helpers/cluster.ts';
+import { CLIENT, subnetNode } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 const ALGORITHMS = join(FIXTURES, 'algorithms');
@@ -48,23 +49,9 @@ async function rejects(t: TestContext, algorithmClass: string, reason: RegExp, b
   });
 }
 
-const MSG: SipMessage = (() => {
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKreg',
-    'From: <sip:alice@example.org>;tag=1',
-    'To: <sip:service@example.com>',
-    'Call-ID: registry',
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m)) throw new Error(m.failure);
-  return m;
-})();
+const MSG: SipMessage = invite('registry');
 
-function node(n: number): SipNode {
-  return { id: `10.0.7.${n}:5080`, ip: `10.0.7.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(7, n);
 const NODES = [node(1), node(2), node(3)];
 const CLUSTER = new ClusterSnapshot(NODES.map((n) => ({ node: n, state: 'active' as const })));
 

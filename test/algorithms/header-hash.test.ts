@@ -9,14 +9,12 @@ import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { Config } from '../../src/config/types.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
+import { algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId as id } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
-function node(n: number): SipNode {
-  return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(2, n);
 
 const N1 = node(1);
 const N2 = node(2);
@@ -24,40 +22,9 @@ const N3 = node(3);
 const N4 = node(4);
 const FOUR = [N1, N2, N3, N4];
 
-function invite(callId: string, toUser = 'service', extra: string[] = []): SipMessage {
-  const m = parseSipMessage(Buffer.from([
-    `INVITE sip:${toUser}@10.0.0.1 SIP/2.0`,
-    `Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-${callId}`,
-    'From: <sip:caller@example.org>;tag=1',
-    `To: <sip:${toUser}@example.com>`,
-    `Call-ID: ${callId}`,
-    'CSeq: 1 INVITE',
-    ...extra,
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test message for ${callId}`);
-  return m;
-}
 
-function algorithm(t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentHash {
-  const a = new HeaderConsistentHash(algorithmContext(cfg));
-  t.after(() => a.close());
-  return a;
-}
-
-function pick(a: HeaderConsistentHash, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
-}
-
-/** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
-function callIdsRanking(first: SipNode, among: SipNode[], count: number, prefix: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < count; i++) {
-    const callId = `${prefix}-${i}@host`;
-    if (rendezvous(hashKey(callId), among) === first) out.push(callId);
-  }
-  return out;
-}
+const algorithm = (t: TestContext, cfg: Partial<Config> = {}): HeaderConsistentHash => algorithmFor(t, (ctx) => new HeaderConsistentHash(ctx), cfg);
+const pick = pickId;
 
 describe('HeaderConsistentHash: keys', () => {
   test('every request with the same Call-ID goes to one node, on any balancer, in any snapshot', (t) => {

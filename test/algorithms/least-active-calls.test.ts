@@ -9,32 +9,19 @@ import type { CallIdAffinity } from '../../src/algorithms/callid-affinity.ts';
 import { LeastActiveCalls, leastLoaded } from '../../src/algorithms/least-active-calls.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
 import { prng } from '../helpers/prng.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
-function node(n: number, weight = 1): SipNode {
-  return { id: `10.0.2.${n}:5080`, ip: `10.0.2.${n}`, ports: { udp: 5080 }, weight };
-}
+const node = (n: number, weight = 1): SipNode => subnetNode(2, n, weight);
 
 const N1 = node(1);
 const N2 = node(2);
 const N3 = node(3);
 const N4 = node(4);
 
-const MSG: SipMessage = (() => {
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKlac',
-    'From: <sip:a@example.org>;tag=1',
-    'To: <sip:service@example.com>',
-    'Call-ID: least',
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m)) throw new Error(m.failure);
-  return m;
-})();
+const MSG: SipMessage = invite('least');
 
 function setup(t: TestContext): { a: CallIdAffinity; loads: CallTracker } {
   const loads = new CallTracker(600_000);

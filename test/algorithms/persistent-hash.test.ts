@@ -14,16 +14,14 @@ import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import { PersistentConsistentHash } from '../../src/algorithms/persistent-hash.ts';
 import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { Config } from '../../src/config/types.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
 import { LocalAssignmentMap, MemoryStateStore } from '../../src/state/memory-store.ts';
 import type { AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore } from '../../src/state/store.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import { algorithmContext, algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId as id } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
-function node(n: number): SipNode {
-  return { id: `10.0.3.${n}:5080`, ip: `10.0.3.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(3, n);
 
 const N1 = node(1);
 const N2 = node(2);
@@ -31,44 +29,14 @@ const N3 = node(3);
 const N4 = node(4);
 const FOUR = [N1, N2, N3, N4];
 
-function invite(callId: string, toUser = 'service', extra: string[] = []): SipMessage {
-  const m = parseSipMessage(Buffer.from([
-    `INVITE sip:${toUser}@10.0.0.1 SIP/2.0`,
-    `Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-${callId}`,
-    'From: <sip:caller@example.org>;tag=1',
-    `To: <sip:${toUser}@example.com>`,
-    `Call-ID: ${callId}`,
-    'CSeq: 1 INVITE',
-    ...extra,
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test message for ${callId}`);
-  return m;
-}
 
 function context(cfg: Partial<Config>, store?: StateStore, loads?: LoadView): AlgorithmContext {
   return algorithmContext(cfg, { store, loads });
 }
 
-function persistent(t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView): PersistentConsistentHash {
-  const a = new PersistentConsistentHash(context(cfg, undefined, loads));
-  t.after(() => a.close());
-  return a;
-}
-
-function pick(a: Algorithm, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
-}
-
-/** The first `count` Call-IDs `${prefix}-i` whose key ranks `first` highest among `among`. */
-function callIdsRanking(first: SipNode, among: SipNode[], count: number, prefix: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < count; i++) {
-    const callId = `${prefix}-${i}@host`;
-    if (rendezvous(hashKey(callId), among) === first) out.push(callId);
-  }
-  return out;
-}
+const persistent = (t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView): PersistentConsistentHash =>
+  algorithmFor(t, (ctx) => new PersistentConsistentHash(ctx), cfg, { loads });
+const pick = pickId;
 
 describe('PersistentConsistentHash: assignments', () => {
   test('a key is placed by rendezvous hashing and stays there', (t) => {

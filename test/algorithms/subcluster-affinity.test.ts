@@ -9,8 +9,9 @@ import { SubclusterAffinity, subclusterIndex } from '../../src/algorithms/subclu
 import { nodeId, type SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { loadConfigText } from '../../src/config/load.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { algorithmContext, CLIENT, snapshotOf } from '../helpers/cluster.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
+import { algorithmFor, CLIENT, snapshotOf } from '../helpers/cluster.ts';
+import { invite } from '../helpers/sip.ts';
 
 function node(ip: string, port = 5080): SipNode {
   return { id: nodeId(ip, port), ip, ports: { udp: port }, weight: 1 };
@@ -51,19 +52,7 @@ describe('subclusterIndex', () => {
   test('no groups: everything ungrouped', () => assert.equal(subclusterIndex([])({ id: '10.0.0.1:5080', ip: '10.0.0.1' }), -1));
 });
 
-const MSG: SipMessage = (() => {
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKsub',
-    'From: <sip:a@example.org>;tag=1',
-    'To: <sip:service@example.com>',
-    'Call-ID: sub',
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m)) throw new Error(m.failure);
-  return m;
-})();
+const MSG: SipMessage = invite('sub');
 
 // Group 0: A1 A2 A3; group 1: B1 (by IP) and B2 (by ip:port); C is in no group.
 const A1 = node('10.0.4.1');
@@ -80,9 +69,7 @@ function cluster(states: Record<string, NodeState> = {}, nodes: SipNode[] = ALL)
 }
 
 function algorithm(t: TestContext, groupFailover = false, groups: string[][] = GROUPS): CallIdAffinity {
-  const a = new SubclusterAffinity(algorithmContext({ callIdAffinityGroupFailover: groupFailover, subclusterMap: groups }));
-  t.after(() => a.close());
-  return a;
+  return algorithmFor(t, (ctx) => new SubclusterAffinity(ctx), { callIdAffinityGroupFailover: groupFailover, subclusterMap: groups });
 }
 
 function pick(a: CallIdAffinity, c: ClusterSnapshot, callId: string, newCall = true): string {

@@ -10,14 +10,12 @@ import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { Config } from '../../src/config/types.ts';
-import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster, syncId as id, httpGet as http } from '../helpers/cluster.ts';
+import type { SipMessage } from '../../src/sip/message.ts';
+import { algorithmFor, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
+import { inviteWith } from '../helpers/sip.ts';
 
-function node(n: number): SipNode {
-  return { id: `10.0.4.${n}:5080`, ip: `10.0.4.${n}`, ports: { udp: 5080 }, weight: 1 };
-}
+const node = (n: number): SipNode => subnetNode(4, n);
 
 const N1 = node(1);
 const N2 = node(2);
@@ -29,18 +27,7 @@ const SIX = [1, 2, 3, 4, 5, 6].map(node);
 /** A request from `from` to `to` (each a header value; a plain word becomes <sip:word@example.com>). */
 function call(callId: string, to: string, from = 'caller', extra: string[] = []): SipMessage {
   const addr = (v: string): string => (/[:<]/.test(v) ? v : `<sip:${v}@example.com>`);
-  const m = parseSipMessage(Buffer.from([
-    'INVITE sip:service@10.0.0.1 SIP/2.0',
-    `Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-${callId}`,
-    `From: ${addr(from)};tag=f-${callId}`,
-    `To: ${addr(to)}`,
-    `Call-ID: ${callId}`,
-    'CSeq: 1 INVITE',
-    ...extra,
-    'Content-Length: 0',
-  ].join('\r\n') + '\r\n\r\n', 'latin1'), true);
-  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test message for ${callId}`);
-  return m;
+  return inviteWith(callId, { from: `${addr(from)};tag=f-${callId}`, to: addr(to), extra });
 }
 
 const USER_KEYS: Partial<Config> = {
@@ -49,15 +36,9 @@ const USER_KEYS: Partial<Config> = {
   sipHeaderAffinityExclusionPattern: /^(?:anonymous|unknown)$/,
 };
 
-function algorithm(t: TestContext, cfg: Partial<Config> = {}, loads: LoadView = { activeCalls: () => 0 }): UserBased {
-  const a = new UserBased(algorithmContext({ ...USER_KEYS, ...cfg }, { loads }));
-  t.after(() => a.close());
-  return a;
-}
-
-function pick(a: UserBased, c: ClusterSnapshot, msg: SipMessage, newCall: boolean): string | null {
-  return id(a.pick({ msg, callId: msg.callId, newCall, src: CLIENT }, c));
-}
+const algorithm = (t: TestContext, cfg: Partial<Config> = {}, loads?: LoadView): UserBased =>
+  algorithmFor(t, (ctx) => new UserBased(ctx), { ...USER_KEYS, ...cfg }, { loads });
+const pick = pickId;
 
 /** The first `count` users `${prefix}i` whose key ranks `first` highest among `among`. */
 function usersRanking(first: SipNode, among: SipNode[], count: number, prefix: string): string[] {
