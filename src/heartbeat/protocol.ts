@@ -66,7 +66,7 @@ export function requestBody(kind: RequestKind, node: NodeInfo, sessionId: string
 }
 
 /** The NODE object of `start`: absent and 0 ports are left out, as the protocol reads them alike. */
-export function startFields(node: NodeInfo, sessionId: string): Record<string, string | number> {
+function startFields(node: NodeInfo, sessionId: string): Record<string, string | number> {
   const out: Record<string, string | number> = { ip: node.ip };
   if (node.hostName !== undefined) out.hostName = node.hostName;
   for (const field of PORT_FIELDS) {

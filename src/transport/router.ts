@@ -51,10 +51,6 @@ export class TransportRouter implements Outbound {
     return ep;
   }
 
-  endpoint(side: Side, transport: Transport): MessageTransport | undefined {
-    return this.endpoints[side][transport];
-  }
-
   send(dest: Destination, data: Buffer): void {
     if (dest.connectionId !== undefined && dest.connectionId !== 0) {
       const conn = this.connections.get(dest.connectionId);
