@@ -4,6 +4,8 @@
 // or configuration (one line on stderr naming the key, the value and the reason).
 
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
+import { isOnePortMode, sidePorts } from '../config/ports.ts';
+import type { PortSet } from '../config/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.ts';
 import { startBalancer } from '../wiring/balancer.ts';
@@ -45,8 +47,8 @@ async function main(): Promise<void> {
   const { cfg, balancer } = started;
   const lifecycle = createLifecycleLogger();
   lifecycle.info({
-    external: `${cfg.externalHost}:${cfg.externalPort} ${cfg.externalTransports.join('/')}`,
-    internal: cfg.internalPort === null ? 'same as external' : `${cfg.internalHost}:${cfg.internalPort} ${cfg.internalTransports.join('/')}`,
+    external: listenerText(cfg.externalHost, sidePorts(cfg, 'external')),
+    internal: isOnePortMode(cfg) ? 'same as external' : listenerText(cfg.internalHost, sidePorts(cfg, 'internal')),
     heartbeat: balancer.heartbeatPort === null ? 'off (port busy)' : `${cfg.internalHost}:${balancer.heartbeatPort}`,
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,
@@ -64,6 +66,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** e.g. "127.0.0.1 udp:5060 tcp:5060" (only the transports siplb opens today). */
+function listenerText(host: string, ports: PortSet): string {
+  const open = (['udp', 'tcp'] as const).filter((t) => ports[t] !== null).map((t) => `${t}:${ports[t]}`);
+  return `${host} ${open.join(' ')}`;
 }
 
 main().catch(exitOnBug('siplb'));

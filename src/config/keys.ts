@@ -1,11 +1,17 @@
-// Every lb.properties key siplb reads, in one table. Validation (load.ts) and the reference in
-// docs/configuration.md (scripts/config-table.ts) are both driven from here so they cannot
-// disagree. The table is keyed by Config field, so adding a Config field without a key here is a
-// compile error. Rules that involve two keys (derived defaults, port clashes) live in load.ts.
+// Every configuration key siplb reads, in one table, for both of Restcomm's formats: the
+// properties name (lb.properties, lb-configuration.properties) and where the same setting sits in
+// lb-configuration.xml. Validation (load.ts, xml.ts) and the reference in docs/configuration.md
+// (scripts/config-table.ts) are all driven from here so they cannot disagree. The table is keyed
+// by Config field, so adding a Config field without a key here is a compile error. Rules that
+// involve two keys (derived defaults, port clashes) live in load.ts; Restcomm keys siplb does not
+// act on are listed in restcomm-keys.ts.
 
 import { isIP, SocketAddress } from 'node:net';
 import { ConfigError } from '../core/errors.ts';
-import type { Config, HostPort, StaticNodeSpec, Transport } from './types.ts';
+import {
+  PORT_KEY_PREFIXES, SIP_TRANSPORTS,
+  type Config, type HostPort, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticNodeSpec, type Transport,
+} from './types.ts';
 
 /** Turns a property value (already unescaped and trimmed) into a typed value, or throws ConfigError. */
 export type Parser<T> = (raw: string, key: string) => T;
@@ -17,6 +23,19 @@ export interface KeySpec<F extends keyof Config> {
   readonly description: string;  // one line
   readonly defaultValue: Config[F];
   readonly parse: Parser<Config[F]>;
+  /** Other properties names Restcomm used for the same setting (e.g. public-ip). */
+  readonly aliases?: readonly string[];
+  /**
+   * Where lb-configuration.xml holds it, as element paths below <load-balancer-properties>;
+   * several when Restcomm's own files put it in more than one place. Absent: siplb's own key,
+   * written in XML as <siplb><key>value</key></siplb>.
+   */
+  readonly xml?: readonly string[];
+  /**
+   * For keys a later part of siplb acts on: what is not available yet. Given a value that
+   * turns the feature on, the loader warns with this text instead of staying silent.
+   */
+  readonly notYet?: string;
 }
 
 export type AnyKeySpec = { [F in keyof Config]: KeySpec<F> }[keyof Config];
@@ -59,6 +78,10 @@ function portNumber(text: string, reject: Reject): number {
 
 const port: Parser<number> = (raw, key) => portNumber(raw, rejecter(key, raw));
 
+// Restcomm's files write 0 for "no listener on this transport".
+const portOrOff: Parser<number> = (raw, key) =>
+  integerIn(raw, 0, 65535, rejecter(key, raw), 'port must be an integer from 0 (off) to 65535');
+
 function positiveInt(unit: string): Parser<number> {
   return (raw, key) =>
     integerIn(raw, 1, MAX_JAVA_INT, rejecter(key, raw), `must be an integer from 1 to ${MAX_JAVA_INT} (${unit})`);
@@ -78,6 +101,48 @@ const statusCodes: Parser<number[]> = (raw, key) => {
   if (items.some((x) => x.length === 0)) reject('expected a comma list of SIP status codes, e.g. 503,500');
   return [...new Set(items.map((x) => integerIn(x, 100, 699, reject, `'${x}' is not a SIP status code (100 to 699)`)))];
 };
+
+const errorStatus: Parser<number> = (raw, key) =>
+  integerIn(raw, 500, 599, rejecter(key, raw), 'must be a 5xx SIP status code (500 to 599)');
+
+const text: Parser<string> = (raw, key) => {
+  // Written into SIP headers as a quoted string: control characters and quotes would break it.
+  if (/[\x00-\x1f\x7f"\\]/.test(raw)) rejecter(key, raw)('must not contain control characters, quotes or backslashes');
+  return raw;
+};
+
+// Restcomm splits on commas and matches case-insensitively; empty items (a trailing comma) are
+// dropped rather than refused because an empty item would block every request.
+const blockedList: Parser<string[]> = (raw) =>
+  [...new Set(raw.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x.length > 0))];
+
+const bindAddressV6: Parser<string> = (raw, key) => {
+  if (isIP(raw) !== 6) rejecter(key, raw)('expected an IPv6 address such as ::1 or :: (no brackets)');
+  return canonicalIp(raw);
+};
+
+// Properties form of Restcomm's <routingRulesIpv4/6>: comma list of pattern=true|false, e.g.
+// default=true,10.0.0.*=false (the XML loader builds the same list from <rule> elements).
+function routingRules(family: 4 | 6): Parser<RoutingRule[]> {
+  return (raw, key) => listItems(raw, key).map((item) => {
+    const reject = entryRejecter(key, raw, item);
+    const eq = item.lastIndexOf('=');
+    if (eq === -1) reject('expected pattern=true or pattern=false, e.g. 10.0.0.*=false');
+    return routingRule(item.slice(0, eq).trim(), item.slice(eq + 1).trim(), family, reject);
+  });
+}
+
+export function routingRule(pattern: string, patchText: string, family: 4 | 6, reject: Reject): RoutingRule {
+  const patch = patchText.toLowerCase();
+  if (patch !== 'true' && patch !== 'false') reject(`patch must be true or false, not '${patchText}'`);
+  const p = pattern.toLowerCase();
+  if (p === 'default') return { pattern: p, patch: patch === 'true' };
+  const allowed = family === 4 ? /^[0-9.]+\*?$/ : /^[0-9a-f:.]+\*?$/;
+  if (p === '' || !allowed.test(p) || (!p.endsWith('*') && isIP(p) !== family)) {
+    reject(`ipPattern '${pattern}' is not 'default', an IPv${family} address, or an address prefix ending in * (e.g. ${family === 4 ? '10.0.0.*' : 'fd30:*'})`);
+  }
+  return { pattern: p, patch: patch === 'true' };
+}
 
 const messageSize: Parser<number> = (raw, key) =>
   integerIn(raw, 1024, 1048576, rejecter(key, raw), 'message size must be an integer from 1024 to 1048576 (bytes)');
@@ -324,42 +389,107 @@ const secret: Parser<string> = (raw, key) => {
   return raw;
 };
 
+const HTTP_NOT_YET = 'the HTTP balancer is not available yet: nothing listens for HTTP';
+const API_NOT_YET = 'the admin API is not available yet: nothing listens on apiPort';
+const IPV6_NOT_YET = 'IPv6 listeners are not available yet: siplb binds IPv4 (host, externalHost, internalHost) only';
+const ALGORITHM_XML = (name: string): readonly string[] => [`sip/algorithm/${name}`, `sip/${name}`];
+const SIP_XML = (name: string): readonly string[] => [`sip/${name}`];
+
+/** Restcomm's per-transport port keys, generated: same rules for all five transports. */
+function portKeySpecs(): { readonly [F in PortKeyName]: KeySpec<F> } {
+  const specs: Partial<Record<PortKeyName, KeySpec<PortKeyName>>> = {};
+  for (const prefix of PORT_KEY_PREFIXES) {
+    for (const transport of SIP_TRANSPORTS) {
+      const key = `${prefix}${transport[0].toUpperCase()}${transport.slice(1)}Port` as PortKeyName;
+      specs[key] = portKeySpec(prefix, transport, key);
+    }
+  }
+  return specs as { readonly [F in PortKeyName]: KeySpec<F> };
+}
+
+function portKeySpec(prefix: PortKeyPrefix, transport: (typeof SIP_TRANSPORTS)[number], key: PortKeyName): KeySpec<PortKeyName> {
+  const side = prefix.startsWith('external') ? 'external' : 'internal';
+  const rest = prefix.slice(side.length); // '', 'IpLoadBalancer', 'Ipv6', 'Ipv6LoadBalancer'
+  const name = transport.toUpperCase();
+  const xmlLeaf = rest === '' ? `${transport}Port` : `${rest[0].toLowerCase()}${rest.slice(1)}${transport[0].toUpperCase()}${transport.slice(1)}Port`;
+  const vip = rest.endsWith('LoadBalancer');
+  const v6 = rest.startsWith('Ipv6');
+  const plain = transport === 'udp' || transport === 'tcp';
+  let description: string;
+  let shownDefault: string;
+  if (!vip) {
+    description = side === 'external'
+      ? `SIP ${name} port clients send to${v6 ? ' on ipv6Host' : ''}; 0 = no ${name} listener.`
+      : `SIP ${name} port application servers send to${v6 ? ' on ipv6Host' : ''}; 0 = none. No internal port at all: one port for both sides.`;
+    shownDefault = v6 ? 'none'
+      : plain ? (side === 'external' ? 'externalPort, else 5060 when no per-transport port is set' : 'internalPort') : 'none';
+  } else {
+    description = `Port of the ${side} IP load balancer for ${name}${v6 ? ' over IPv6' : ''}, written into Via/Record-Route of that transport.`;
+    shownDefault = v6 ? 'none' : `${side}IpLoadBalancerPort`;
+  }
+  const notYet = v6 ? IPV6_NOT_YET
+    : plain ? undefined
+    : `SIP over ${name} is not available yet: no ${name} listener is opened`;
+  // Older Restcomm releases called the TLS port the secure port.
+  const aliases = rest === '' && transport === 'tls' ? [`${side}SecurePort`] : [];
+  return {
+    key, field: key, shownDefault, description, defaultValue: null, parse: optional(portOrOff), aliases,
+    xml: [`sip/${side}/${xmlLeaf}`], ...(notYet === undefined ? {} : { notYet }),
+  };
+}
+
 const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   host: {
-    key: 'host', field: 'host', shownDefault: '127.0.0.1', defaultValue: '127.0.0.1',
+    key: 'host', field: 'host', shownDefault: '127.0.0.1', defaultValue: '127.0.0.1', xml: ['common/host'],
     description: 'Address to bind when externalHost / internalHost are not given (IPv4 or IPv6 literal, 0.0.0.0 or :: for all).',
     parse: bindAddress,
   },
   externalHost: {
     key: 'externalHost', field: 'externalHost', shownDefault: 'value of host', defaultValue: '127.0.0.1',
     description: 'Address to bind for the client-facing side.',
-    parse: bindAddress,
+    parse: bindAddress, xml: ['sip/external/host'],
   },
   internalHost: {
     key: 'internalHost', field: 'internalHost', shownDefault: 'value of host', defaultValue: '127.0.0.1',
     description: 'Address to bind for the application-server-facing side.',
-    parse: bindAddress,
+    parse: bindAddress, xml: ['sip/internal/host'],
+  },
+  ipv6Host: {
+    key: 'ipv6Host', field: 'ipv6Host', shownDefault: 'none', defaultValue: null,
+    description: 'IPv6 address to bind when externalIpv6Host / internalIpv6Host are not given.',
+    parse: optional(bindAddressV6), xml: ['common/ipv6Host'], notYet: IPV6_NOT_YET,
+  },
+  externalIpv6Host: {
+    key: 'externalIpv6Host', field: 'externalIpv6Host', shownDefault: 'value of ipv6Host', defaultValue: null,
+    description: 'IPv6 address to bind for the client-facing side.',
+    parse: optional(bindAddressV6), xml: ['sip/external/ipv6Host'], notYet: IPV6_NOT_YET,
+  },
+  internalIpv6Host: {
+    key: 'internalIpv6Host', field: 'internalIpv6Host', shownDefault: 'value of ipv6Host', defaultValue: null,
+    description: 'IPv6 address to bind for the application-server-facing side.',
+    parse: optional(bindAddressV6), xml: ['sip/internal/ipv6Host'], notYet: IPV6_NOT_YET,
   },
   externalPort: {
-    key: 'externalPort', field: 'externalPort', shownDefault: '5060', defaultValue: 5060,
-    description: 'SIP port clients send to.',
-    parse: port,
+    key: 'externalPort', field: 'externalPort', shownDefault: '5060 when no external*Port is set', defaultValue: null,
+    description: 'SIP port clients send to, UDP and TCP together (older Restcomm key); externalUdpPort / externalTcpPort override it per transport.',
+    parse: optional(port),
   },
   internalPort: {
     key: 'internalPort', field: 'internalPort', shownDefault: 'none (one port for both sides)', defaultValue: null,
-    description: 'SIP port application servers send to; must differ from externalPort on the same address.',
+    description: 'SIP port application servers send to, UDP and TCP together (older Restcomm key); internalUdpPort / internalTcpPort override it. No internal port at all: one port for both sides.',
     parse: optional(port),
   },
   externalTransports: {
     key: 'externalTransport', field: 'externalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
-    description: 'Comma list of transports on the external side: udp, tcp (any case).',
+    description: 'Comma list of the transports externalPort opens on the external side: udp, tcp (any case).',
     parse: transports,
   },
   internalTransports: {
     key: 'internalTransport', field: 'internalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
-    description: 'Comma list of transports on the internal side: udp, tcp (any case).',
-    parse: transports,
+    description: 'Comma list of the transports internalPort opens on the internal side: udp, tcp (any case).',
+    parse: transports, xml: ['sip/internalTransport'],
   },
+  ...portKeySpecs(),
   nodes: {
     key: 'nodes', field: 'nodes', shownDefault: 'none', defaultValue: [],
     description:
@@ -368,20 +498,26 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   extraServerNodes: {
     key: 'extraServerNodes', field: 'extraServerNodes', shownDefault: 'none', defaultValue: [],
-    description: 'Comma list of host or host:port ([v6]:port) whose traffic counts as coming from the cluster.',
-    parse: hostPortList,
+    description: 'Comma list of host or host:port ([v6]:port) whose traffic counts as coming from the cluster; with performanceTestingMode they are nodes.',
+    parse: hostPortList, xml: SIP_XML('extraServerNodes'),
+  },
+  performanceTestingMode: {
+    key: 'performanceTestingMode', field: 'performanceTestingMode', shownDefault: 'false', defaultValue: false,
+    description: 'Make every extraServerNodes entry an active node (UDP and TCP on its port, 5060 if none) that never expires, for load tests without heartbeats.',
+    parse: bool, xml: SIP_XML('performanceTestingMode'),
   },
   algorithmClass: {
     key: 'algorithmClass', field: 'algorithmClass',
     shownDefault: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
     defaultValue: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
-    description: 'Balancing algorithm, by Restcomm class name.',
-    parse: className,
+    description: 'Balancing algorithm, by Restcomm class name, siplb short name, or a module path (relative to the configuration file).',
+    parse: className, xml: ALGORITHM_XML('algorithmClass'),
   },
   callIdAffinityMaxTimeInCache: {
     key: 'callIdAffinityMaxTimeInCache', field: 'callIdAffinityMaxTimeInCache', shownDefault: '500', defaultValue: 500,
     description: 'Seconds a Call-ID to node association is kept before it is evicted.',
-    parse: positiveInt('seconds'),
+    // 0 is read (Restcomm's own lb-configuration.xml ships it) and replaced in load.ts.
+    parse: nonNegativeInt('seconds'), xml: ALGORITHM_XML('callIdAffinityMaxTimeInCache'),
   },
   callIdAffinityMaxEntries: {
     key: 'callIdAffinityMaxEntries', field: 'callIdAffinityMaxEntries', shownDefault: '2000000', defaultValue: 2_000_000,
@@ -391,32 +527,42 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   callIdAffinityGroupFailover: {
     key: 'callIdAffinityGroupFailover', field: 'callIdAffinityGroupFailover', shownDefault: 'false', defaultValue: false,
     description: 'On node failure, move all its calls to one new node (true) or spread them (false).',
-    parse: bool,
+    parse: bool, xml: ALGORITHM_XML('callIdAffinityGroupFailover'),
+  },
+  userAffinityMaxTimeInCache: {
+    key: 'userAffinityMaxTimeInCache', field: 'userAffinityMaxTimeInCache', shownDefault: 'callIdAffinityMaxTimeInCache', defaultValue: null,
+    description: 'User-based algorithm: seconds a user to node association is kept after its last use.',
+    parse: optional(positiveInt('seconds')), xml: ALGORITHM_XML('userAffinityMaxTimeInCache'),
+  },
+  userAffinityGroupFailover: {
+    key: 'userAffinityGroupFailover', field: 'userAffinityGroupFailover', shownDefault: 'callIdAffinityGroupFailover', defaultValue: null,
+    description: 'User-based algorithm: on node failure, move all its users to one new node (true) or spread them (false).',
+    parse: optional(bool), xml: ALGORITHM_XML('userAffinityGroupFailover'),
   },
   sipHeaderAffinityKey: {
     key: 'sipHeaderAffinityKey', field: 'sipHeaderAffinityKey', shownDefault: 'Call-ID', defaultValue: 'Call-ID',
     description: 'Key of the hash and user-based algorithms: Call-ID, From or To (the URI user), from.user, to.user, from.uri, to.uri, or any header name (its whole value).',
-    parse: affinityKey,
+    parse: affinityKey, xml: ALGORITHM_XML('sipHeaderAffinityKey'),
   },
   sipHeaderAffinityExclusionPattern: {
     key: 'sipHeaderAffinityExclusionPattern', field: 'sipHeaderAffinityExclusionPattern', shownDefault: 'none', defaultValue: null,
     description: 'User-based algorithm: a regular expression; a key it matches in full (e.g. anonymous) is replaced by the sipHeaderAffinityFallbackKey.',
-    parse: optional(regex),
+    parse: optional(regex), xml: ALGORITHM_XML('sipHeaderAffinityExclusionPattern'),
   },
   sipHeaderAffinityFallbackKey: {
     key: 'sipHeaderAffinityFallbackKey', field: 'sipHeaderAffinityFallbackKey', shownDefault: 'From', defaultValue: 'From',
     description: 'User-based algorithm: key used when the affinity key matches the exclusion pattern or is missing (same forms as sipHeaderAffinityKey).',
-    parse: affinityKey,
+    parse: affinityKey, xml: ALGORITHM_XML('sipHeaderAffinityFallbackKey'),
   },
   httpAffinityKey: {
     key: 'httpAffinityKey', field: 'httpAffinityKey', shownDefault: 'appsession', defaultValue: 'appsession',
     description: 'URL query parameter whose value the hash algorithms use to pick a node for HTTP requests.',
-    parse: headerName,
+    parse: headerName, xml: ALGORITHM_XML('httpAffinityKey'),
   },
   subclusterMap: {
     key: 'subclusterMap', field: 'subclusterMap', shownDefault: 'none', defaultValue: [],
     description: 'Cluster-subdomain algorithm: node groups, e.g. (10.0.0.1,10.0.0.2)(10.0.0.3); a failed node\'s calls move within its group first.',
-    parse: subclusters,
+    parse: subclusters, xml: ALGORITHM_XML('subclusterMap'),
   },
   hashLoadFactor: {
     key: 'hashLoadFactor', field: 'hashLoadFactor', shownDefault: '0 (off)', defaultValue: 0,
@@ -456,17 +602,17 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   nodeTimeout: {
     key: 'nodeTimeout', field: 'nodeTimeout', shownDefault: '8400', defaultValue: 8400,
     description: 'Milliseconds without a heartbeat after which a registered node is dead and its calls fail over.',
-    parse: positiveInt('milliseconds'),
+    parse: positiveInt('milliseconds'), xml: ['common/nodeTimeout'],
   },
   heartbeatInterval: {
     key: 'heartbeatInterval', field: 'heartbeatInterval', shownDefault: '150', defaultValue: 150,
     description: 'Milliseconds between checks for registered nodes that missed nodeTimeout.',
-    parse: positiveInt('milliseconds'),
+    parse: positiveInt('milliseconds'), xml: ['common/heartbeatInterval'],
   },
   heartbeatPort: {
     key: 'heartbeatPort', field: 'heartbeatPort', shownDefault: '2610 if free', defaultValue: null,
     description: 'HTTP port (on internalHost) where nodes register with start / heartbeat / shutdown / stop (docs/heartbeat-protocol.md). Unset: 2610, and when that is busy siplb runs without it and warns; set: a busy port stops start-up.',
-    parse: optional(port),
+    parse: optional(port), xml: ['heartbeat/heartbeatConfig/heartbeatPort', 'common/heartbeatPort', 'common/heartbeatPorts'],
   },
   healthCheckInterval: {
     key: 'healthCheckInterval', field: 'healthCheckInterval', shownDefault: '7000', defaultValue: 7000,
@@ -491,55 +637,189 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   responsesStatusCodeNodeRemoval: {
     key: 'responsesStatusCodeNodeRemoval', field: 'responsesStatusCodeNodeRemoval', shownDefault: '503', defaultValue: [503],
     description: 'Comma list of response codes that count as errors of the node that sent them (passive health).',
-    parse: statusCodes,
+    parse: statusCodes, aliases: ['responseStatusCodeNodeRemoval'],
+    xml: ['sip/responsesStatusCodeNodeRemoval', 'sip/responseStatusCodeNodeRemoval'],
+  },
+  responseReasonNodeRemoval: {
+    key: 'responseReasonNodeRemoval', field: 'responseReasonNodeRemoval', shownDefault: 'none (any reason)', defaultValue: null,
+    description: 'Reason phrase (case-insensitive) a response must also carry to count as a node error, e.g. Unable to setup media services.',
+    parse: optional(text), aliases: ['responsesReasonNodeRemoval'],
+    xml: ['sip/responseReasonNodeRemoval', 'sip/responsesReasonNodeRemoval'],
   },
   maxNumberResponsesWithError: {
     key: 'maxNumberResponsesWithError', field: 'maxNumberResponsesWithError', shownDefault: '5', defaultValue: 5,
     description: 'A node sending more error responses than this within maxErrorTime takes no new calls until a probe succeeds or it restarts.',
-    parse: positiveInt('responses'),
+    parse: positiveInt('responses'), xml: SIP_XML('maxNumberResponsesWithError'),
   },
   maxErrorTime: {
     key: 'maxErrorTime', field: 'maxErrorTime', shownDefault: '300000', defaultValue: 300000,
     description: 'Window, in milliseconds, in which maxNumberResponsesWithError is counted.',
-    parse: positiveInt('milliseconds'),
+    parse: positiveInt('milliseconds'), xml: SIP_XML('maxErrorTime'),
+  },
+  maxRequestNumberWithoutResponse: {
+    key: 'maxRequestNumberWithoutResponse', field: 'maxRequestNumberWithoutResponse', shownDefault: 'none (off)', defaultValue: null,
+    description: 'With maxResponseTime: a node that has left more than this many requests unanswered, and sent no response for maxResponseTime ms, takes no new calls until it answers again.',
+    parse: optional(positiveInt('requests')), xml: SIP_XML('maxRequestNumberWithoutResponse'),
+  },
+  maxResponseTime: {
+    key: 'maxResponseTime', field: 'maxResponseTime', shownDefault: 'none (off)', defaultValue: null,
+    description: 'Milliseconds since a node\'s last response after which maxRequestNumberWithoutResponse applies.',
+    parse: optional(positiveInt('milliseconds')), xml: SIP_XML('maxResponseTime'),
   },
   trafficRampupCyclePeriod: {
     key: 'trafficRampupCyclePeriod', field: 'trafficRampupCyclePeriod', shownDefault: '0 (no ramp-up)', defaultValue: 0,
     description: 'Milliseconds per ramp-up step: a (re)joined node gets trafficPercentageIncrease % more of its share of new calls each period.',
-    parse: nonNegativeInt('milliseconds'),
+    parse: nonNegativeInt('milliseconds'), xml: SIP_XML('trafficRampupCyclePeriod'),
   },
   trafficPercentageIncrease: {
     key: 'trafficPercentageIncrease', field: 'trafficPercentageIncrease', shownDefault: '10', defaultValue: 10,
     description: 'Ramp-up step, in percent of the node\'s full share.',
-    parse: percent,
+    parse: percent, xml: SIP_XML('trafficPercentageIncrease'),
   },
   externalIpLoadBalancerAddress: {
     key: 'externalIpLoadBalancerAddress', field: 'externalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'Address of an IP load balancer in front of the external side (IP or host name).',
-    parse: optional(peerAddress),
+    parse: optional(peerAddress), xml: ['sip/external/ipLoadBalancerAddress'],
   },
   externalIpLoadBalancerPort: {
     key: 'externalIpLoadBalancerPort', field: 'externalIpLoadBalancerPort',
     shownDefault: 'externalPort when the address is set', defaultValue: null,
-    description: 'Port of that external IP load balancer.',
+    description: 'Port of that external IP load balancer for UDP and TCP (older key; externalIpLoadBalancerUdpPort etc. override it).',
     parse: optional(port),
   },
   internalIpLoadBalancerAddress: {
     key: 'internalIpLoadBalancerAddress', field: 'internalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'Address of an IP load balancer in front of the internal side (IP or host name).',
-    parse: optional(peerAddress),
+    parse: optional(peerAddress), xml: ['sip/internal/ipLoadBalancerAddress'],
   },
   internalIpLoadBalancerPort: {
     key: 'internalIpLoadBalancerPort', field: 'internalIpLoadBalancerPort',
     shownDefault: 'internalPort (or externalPort) when the address is set', defaultValue: null,
-    description: 'Port of that internal IP load balancer.',
+    description: 'Port of that internal IP load balancer for UDP and TCP (older key; internalIpLoadBalancerUdpPort etc. override it).',
     parse: optional(port),
+  },
+  externalIpv6LoadBalancerAddress: {
+    key: 'externalIpv6LoadBalancerAddress', field: 'externalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
+    description: 'IPv6 address of an IP load balancer in front of the external side.',
+    parse: optional(peerAddress), xml: ['sip/external/ipv6LoadBalancerAddress'], notYet: IPV6_NOT_YET,
+  },
+  internalIpv6LoadBalancerAddress: {
+    key: 'internalIpv6LoadBalancerAddress', field: 'internalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
+    description: 'IPv6 address of an IP load balancer in front of the internal side.',
+    parse: optional(peerAddress), xml: ['sip/internal/ipv6LoadBalancerAddress'], notYet: IPV6_NOT_YET,
   },
   useIpLoadBalancerAddressInViaHeaders: {
     key: 'useIpLoadBalancerAddressInViaHeaders', field: 'useIpLoadBalancerAddressInViaHeaders',
     shownDefault: 'false', defaultValue: false,
     description: 'Put the IP load balancer addresses, not siplb\'s own, in the Via headers siplb adds.',
-    parse: bool,
+    parse: bool, xml: SIP_XML('useIpLoadBalancerAddressInViaHeaders'),
+  },
+  publicIp: {
+    key: 'publicIp', field: 'publicIp', shownDefault: 'none', defaultValue: null,
+    description: 'Public IPv4 address (NAT) written into the Record-Route clients see, for clients the routingRulesIpv4 select.',
+    parse: optional(peerAddress), aliases: ['public-ip'], xml: SIP_XML('publicIp'),
+  },
+  publicIpv6: {
+    key: 'publicIpv6', field: 'publicIpv6', shownDefault: 'none', defaultValue: null,
+    description: 'Public IPv6 address, as publicIp, for clients the routingRulesIpv6 select.',
+    parse: optional(peerAddress), xml: ['sip/publicIpv6', 'sip/external/publicIpv6'],
+  },
+  routingRulesIpv4: {
+    key: 'routingRulesIpv4', field: 'routingRulesIpv4', shownDefault: 'none (every client)', defaultValue: [],
+    description: 'Which IPv4 clients get publicIp: comma list of pattern=true|false (XML: <rule><ipPattern>/<patch>); pattern is default, an address, or a prefix with * (10.0.0.*); the most specific match wins.',
+    parse: routingRules(4), xml: SIP_XML('routingRulesIpv4'),
+  },
+  routingRulesIpv6: {
+    key: 'routingRulesIpv6', field: 'routingRulesIpv6', shownDefault: 'none (every client)', defaultValue: [],
+    description: 'Which IPv6 clients get publicIpv6, as routingRulesIpv4 (e.g. fd30:*=false).',
+    parse: routingRules(6), xml: SIP_XML('routingRulesIpv6'),
+  },
+  matchingHostnameForRoute: {
+    key: 'matchingHostnameForRoute', field: 'matchingHostnameForRoute', shownDefault: 'none', defaultValue: null,
+    description: 'A Route entry naming this host (e.g. a DNS name of the balancer) is the balancer itself and is removed.',
+    parse: optional(peerAddress), xml: SIP_XML('matchingHostnameForRoute'),
+  },
+  isFilterSubdomain: {
+    key: 'isFilterSubdomain', field: 'isFilterSubdomain', shownDefault: 'false', defaultValue: false,
+    description: 'With matchingHostnameForRoute: a Route naming any subdomain of that host is the balancer too.',
+    parse: bool, xml: SIP_XML('isFilterSubdomain'),
+  },
+  isSendTrying: {
+    key: 'isSendTrying', field: 'isSendTrying', shownDefault: 'true', defaultValue: true,
+    description: 'Answer each INVITE with 100 Trying at once (stops client retransmissions early); the node\'s own 100 is then not relayed.',
+    parse: bool, xml: SIP_XML('isSendTrying'),
+  },
+  blockedValues: {
+    key: 'blockedValues', field: 'blockedValues', shownDefault: 'sipvicious,sipcli,friendly-scanner',
+    defaultValue: ['sipvicious', 'sipcli', 'friendly-scanner'],
+    description: 'Comma list; a request from outside whose User-Agent, From or To contains one (any case) is dropped unanswered and counted. Empty: block nothing.',
+    parse: blockedList, aliases: ['blocked-values'], xml: SIP_XML('blockedValues'),
+  },
+  isSend5xxResponse: {
+    key: 'isSend5xxResponse', field: 'isSend5xxResponse', shownDefault: 'false', defaultValue: false,
+    description: 'A request siplb cannot forward is answered with isSend5xxResponseSatusCode and a Reason header carrying isSend5xxResponseReasonHeader (false: a plain 503).',
+    parse: bool, xml: SIP_XML('isSend5xxResponse'),
+  },
+  isSend5xxResponseSatusCode: {
+    key: 'isSend5xxResponseSatusCode', field: 'isSend5xxResponseSatusCode', shownDefault: '503', defaultValue: 503,
+    description: 'Status (500 to 599) of that reply when isSend5xxResponse is true; Restcomm\'s spelling.',
+    parse: errorStatus, aliases: ['isSend5xxResponseStatusCode'], xml: ['sip/isSend5xxResponseSatusCode', 'sip/isSend5xxResponseStatusCode'],
+  },
+  isSend5xxResponseReasonHeader: {
+    key: 'isSend5xxResponseReasonHeader', field: 'isSend5xxResponseReasonHeader', shownDefault: 'none', defaultValue: null,
+    description: 'Text of the Reason header of that reply, e.g. Destination not available.',
+    parse: optional(text), xml: SIP_XML('isSend5xxResponseReasonHeader'),
+  },
+  apiPort: {
+    key: 'apiPort', field: 'apiPort', shownDefault: 'none', defaultValue: null,
+    description: 'Port of the admin API and statistics; statisticPort is the same setting (Restcomm reads apiPort).',
+    parse: optional(port), aliases: ['statisticPort'], xml: ['common/apiPort', 'common/statisticPort'], notYet: API_NOT_YET,
+  },
+  securityRequired: {
+    key: 'securityRequired', field: 'securityRequired', shownDefault: 'false', defaultValue: false,
+    description: 'Admin API: require login / password (HTTP basic authentication) on Restcomm\'s endpoints.',
+    parse: bool, xml: ['common/securityRequired'], notYet: API_NOT_YET,
+  },
+  login: {
+    key: 'login', field: 'login', shownDefault: 'none', defaultValue: null,
+    description: 'Admin API user name for securityRequired.',
+    parse: optional(text), xml: ['common/login'], notYet: API_NOT_YET,
+  },
+  password: {
+    key: 'password', field: 'password', shownDefault: 'none', defaultValue: null,
+    description: 'Admin API password for securityRequired.',
+    parse: optional((raw) => raw), xml: ['common/password'], notYet: API_NOT_YET,
+  },
+  shutdownTimeout: {
+    key: 'shutdownTimeout', field: 'shutdownTimeout', shownDefault: '10000', defaultValue: 10000,
+    description: 'Milliseconds a graceful stop waits for calls to end before closing.',
+    parse: positiveInt('milliseconds'), xml: ['common/shutdownTimeout'],
+    notYet: 'graceful stop is not available yet: SIGTERM closes the listeners at once',
+  },
+  httpPort: {
+    key: 'httpPort', field: 'httpPort', shownDefault: 'none (no HTTP listener)', defaultValue: null,
+    description: 'Port of the HTTP balancer (Restcomm: 2080).',
+    parse: optional(port), xml: ['http/httpPort'], notYet: HTTP_NOT_YET,
+  },
+  httpsPort: {
+    key: 'httpsPort', field: 'httpsPort', shownDefault: 'none (no HTTPS listener)', defaultValue: null,
+    description: 'Port of the HTTPS balancer.',
+    parse: optional(port), xml: ['http/httpsPort'], notYet: HTTP_NOT_YET,
+  },
+  maxContentLength: {
+    key: 'maxContentLength', field: 'maxContentLength', shownDefault: '1048576', defaultValue: 1048576,
+    description: 'Largest HTTP request body the HTTP balancer accepts, in bytes.',
+    parse: positiveInt('bytes'), xml: ['http/maxContentLength'], notYet: HTTP_NOT_YET,
+  },
+  unavailableHost: {
+    key: 'unavailableHost', field: 'unavailableHost', shownDefault: 'none', defaultValue: null,
+    description: 'HTTP: host to redirect to when no node is available (else 503).',
+    parse: optional(peerAddress), xml: ['http/unavailableHost'], notYet: HTTP_NOT_YET,
+  },
+  requestCheckPattern: {
+    key: 'requestCheckPattern', field: 'requestCheckPattern', shownDefault: 'none', defaultValue: null,
+    description: 'HTTP: regular expression a request URL must match to be balanced.',
+    parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'], notYet: HTTP_NOT_YET,
   },
   maxMessageSize: {
     key: 'maxMessageSize', field: 'maxMessageSize', shownDefault: '65535', defaultValue: 65535,
@@ -556,7 +836,23 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
 /** All keys, in the order the reference documentation lists them. */
 export const KEYS: readonly AnyKeySpec[] = Object.values(KEY_TABLE);
 
-const BY_NAME: ReadonlyMap<string, AnyKeySpec> = new Map(KEYS.map((spec) => [spec.key, spec]));
+const BY_NAME: ReadonlyMap<string, AnyKeySpec> = new Map(
+  KEYS.flatMap((spec) => [spec.key, ...(spec.aliases ?? [])].map((name) => [name, spec] as const)),
+);
+
+const BY_XML_PATH: ReadonlyMap<string, AnyKeySpec> = new Map(
+  KEYS.flatMap((spec) => xmlPaths(spec).map((path) => [path.toLowerCase(), spec] as const)),
+);
+
+/** Where the key sits in lb-configuration.xml: Restcomm's place(s), else <siplb><key>. */
+export function xmlPaths(spec: AnyKeySpec): readonly string[] {
+  return spec.xml ?? [`siplb/${spec.key}`];
+}
+
+/** The key an lb-configuration.xml element path (a/b/c, any case) sets. */
+export function keyForXmlPath(path: string): AnyKeySpec | undefined {
+  return BY_XML_PATH.get(path.toLowerCase());
+}
 
 export function keySpec(name: string): AnyKeySpec | undefined {
   return BY_NAME.get(name);

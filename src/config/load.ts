@@ -1,12 +1,21 @@
-// Turns lb.properties text into a fully validated Config. Single keys are checked by the table in
-// keys.ts; this file adds what needs more than one key: defaults derived from other keys and
-// combinations that cannot work. The loader never logs; it hands its remarks back to the caller.
+// Turns a configuration file into a fully validated Config. Both of Restcomm's formats are read:
+// properties text (lb.properties, lb-configuration.properties) and lb-configuration.xml, told
+// apart by content, not by file name. Each format is flattened into the same entries (key name,
+// value, where it was written); from there one pipeline applies the key table in keys.ts and the
+// rules that need more than one key: defaults derived from other keys, settings given twice under
+// two names, combinations that cannot work. The loader never logs; it hands its remarks back.
 
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { ConfigError } from '../core/errors.ts';
-import { isSipStackKey, keyForField, keySpec, KEYS, type KeySpec } from './keys.ts';
-import { parseProperties, type PropertyEntry } from './properties.ts';
-import type { Config, LoadedConfig } from './types.ts';
+import type { ConfigEntry, FlatConfig } from './entries.ts';
+import { isSipStackKey, keyForField, keySpec, KEYS, type AnyKeySpec, type KeySpec } from './keys.ts';
+import { ipLoadBalancerPortKey, isOnePortMode, portKey, sidePorts } from './ports.ts';
+import { parseProperties } from './properties.ts';
+import { KEYSTORE_KEYS, KEYSTORE_WARNING, NO_MEANING_KEYS, SMPP_KEYS, SMPP_WARNING } from './restcomm-keys.ts';
+import { SIP_TRANSPORTS, type Config, type LoadedConfig, type PortKeyName } from './types.ts';
+import { isXmlConfig, xmlEntries } from './xml.ts';
 
 /** Built-in defaults: what siplb runs with given an empty file. */
 export function defaultConfig(): Config {
@@ -28,92 +37,146 @@ export function loadConfigFile(path: string): LoadedConfig {
   } catch (err) {
     throw new ConfigError('(file)', path, err instanceof Error ? err.message : String(err));
   }
-  return loadConfigText(text);
+  const loaded = loadConfigText(text);
+  resolveAlgorithmPath(loaded.config, dirname(resolve(path)));
+  return loaded;
 }
 
-type GivenEntries = Map<keyof Config, PropertyEntry>;
-
 export function loadConfigText(text: string): LoadedConfig {
+  return loadEntries(isXmlConfig(text) ? xmlEntries(text) : propertiesEntries(text));
+}
+
+function propertiesEntries(text: string): FlatConfig {
   const parsed = parseProperties(text);
-  const warnings = [...parsed.warnings];
+  const flat: FlatConfig = { entries: [], warnings: [...parsed.warnings], sipStackKeys: 0, noMeaning: [] };
+  for (const e of parsed.entries) {
+    if (isSipStackKey(e.key)) flat.sipStackKeys += 1;
+    else flat.entries.push({ key: e.key, value: e.value, where: `line ${e.line}` });
+  }
+  return flat;
+}
+
+type GivenEntries = Map<keyof Config, ConfigEntry>;
+
+function loadEntries(flat: FlatConfig): LoadedConfig {
+  const warnings = [...flat.warnings];
   const infos: string[] = [];
   const config = defaultConfig();
   const given: GivenEntries = new Map();
-  let sipStackKeys = 0;
+  const noMeaning = new Set(flat.noMeaning);
+  const smpp: string[] = [];
+  const keystore: string[] = [];
 
-  for (const entry of parsed.entries) {
-    if (isSipStackKey(entry.key)) {
-      sipStackKeys += 1;
-      continue;
-    }
+  for (const entry of flat.entries) {
     const spec = keySpec(entry.key);
     if (spec === undefined) {
-      warnings.push(unknownKeyWarning(entry));
+      if (NO_MEANING_KEYS.has(entry.key)) noMeaning.add(entry.key);
+      else if (SMPP_KEYS.has(entry.key)) smpp.push(entry.key);
+      else if (KEYSTORE_KEYS.has(entry.key)) keystore.push(entry.key);
+      else warnings.push(unknownKeyWarning(entry));
+      continue;
+    }
+    const earlier = given.get(spec.field);
+    if (earlier !== undefined) {
+      // One setting written twice under two names or in two places (statisticPort and apiPort,
+      // public-ip and publicIp, <common><heartbeatPorts> and <heartbeatConfig><heartbeatPort>).
+      if (normalised(spec, earlier.value) !== normalised(spec, entry.value)) {
+        throw new ConfigError(entry.key, entry.value,
+          `${entry.key} (${entry.where}) and ${earlier.key} (${earlier.where}) are the same setting and must not differ`);
+      }
       continue;
     }
     assign(config, spec, entry);
     given.set(spec.field, entry);
   }
 
-  deriveDefaults(config, given);
+  deriveDefaults(config, given, warnings);
   checkPortClash(config, given);
+  notYetWarnings(config, given, warnings);
 
-  if (sipStackKeys > 0) {
-    const noun = sipStackKeys === 1 ? 'key' : 'keys';
-    infos.push(`ignored ${sipStackKeys} SIP-stack ${noun} (javax.sip.*, gov.nist.*): siplb has its own SIP stack`);
+  if (smpp.some((k) => k === 'smppPort' || k === 'smppSslPort')) warnings.push(`${SMPP_WARNING}: ${smpp.join(', ')}`);
+  // Without smppPort Restcomm's SMPP balancer is off too; its tuning keys change nothing anywhere.
+  else if (smpp.length > 0) infos.push(`ignored SMPP balancer settings (no smppPort, so the SMPP balancer is off; siplb has none): ${smpp.join(', ')}`);
+  if (keystore.length > 0) warnings.push(`${KEYSTORE_WARNING}: ${keystore.join(', ')}`);
+  if (flat.sipStackKeys > 0) {
+    const noun = flat.sipStackKeys === 1 ? 'key' : 'keys';
+    infos.push(`ignored ${flat.sipStackKeys} SIP-stack ${noun} (javax.sip.*, gov.nist.*): siplb has its own SIP stack`);
+  }
+  if (noMeaning.size > 0) {
+    const reasons = [...noMeaning].map((k) => `${k} (${NO_MEANING_KEYS.get(k) ?? 'no meaning in siplb'})`);
+    infos.push(`ignored Restcomm keys that have no meaning in siplb: ${reasons.join('; ')}`);
   }
   return { config, warnings, infos };
 }
 
-function assign<F extends keyof Config>(config: Config, spec: KeySpec<F>, entry: PropertyEntry): void {
+function normalised(spec: AnyKeySpec, value: string): string {
   try {
-    config[spec.field] = spec.parse(entry.value, spec.key);
+    return JSON.stringify(spec.parse(value, spec.key));
+  } catch {
+    return value;
+  }
+}
+
+function assign<F extends keyof Config>(config: Config, spec: KeySpec<F>, entry: ConfigEntry): void {
+  try {
+    config[spec.field] = spec.parse(entry.value, entry.key);
   } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(err.key, err.value, `${err.reason} (line ${entry.line})`);
+    if (err instanceof ConfigError) throw new ConfigError(err.key, err.value, `${err.reason} (${entry.where})`);
     throw err;
   }
 }
 
 const KEY_BY_LOWER_CASE = new Map(KEYS.map((spec) => [spec.key.toLowerCase(), spec.key]));
 
-function unknownKeyWarning(entry: PropertyEntry): string {
-  const warning = `unknown configuration key '${entry.key}' ignored (line ${entry.line})`;
+function unknownKeyWarning(entry: ConfigEntry): string {
+  const warning = `unknown configuration key '${entry.key}' ignored (${entry.where})`;
   // Java keys are case-sensitive; a wrong case is the likeliest reason a known key goes unseen.
   const meant = KEY_BY_LOWER_CASE.get(entry.key.toLowerCase());
   return meant === undefined ? warning : `${warning}; did you mean '${meant}'?`;
 }
 
-function lineOf(given: GivenEntries, field: keyof Config): string {
+function whereOf(given: GivenEntries, field: keyof Config): string {
   const entry = given.get(field);
-  return entry === undefined ? '' : ` (line ${entry.line})`;
+  return entry === undefined ? '' : ` (${entry.where})`;
 }
 
-function deriveDefaults(config: Config, given: GivenEntries): void {
+function nameOf(given: GivenEntries, field: keyof Config): string {
+  return given.get(field)?.key ?? keyForField(field).key;
+}
+
+function deriveDefaults(config: Config, given: GivenEntries, warnings: string[]): void {
   if (!given.has('externalHost')) config.externalHost = config.host;
   if (!given.has('internalHost')) config.internalHost = config.host;
+  if (!given.has('externalIpv6Host')) config.externalIpv6Host = config.ipv6Host;
+  if (!given.has('internalIpv6Host')) config.internalIpv6Host = config.ipv6Host;
 
-  const externalAddress = keyForField('externalIpLoadBalancerAddress').key;
-  const internalAddress = keyForField('internalIpLoadBalancerAddress').key;
-
-  if (config.externalIpLoadBalancerAddress !== null) {
-    config.externalIpLoadBalancerPort ??= config.externalPort;
-  } else if (config.externalIpLoadBalancerPort !== null) {
-    throw portWithoutAddress(given, 'externalIpLoadBalancerPort', externalAddress);
+  if (config.callIdAffinityMaxTimeInCache === 0) {
+    // Restcomm's own lb-configuration.xml ships 0, which there evicts every call at the next sweep.
+    const fallback = keyForField('callIdAffinityMaxTimeInCache').defaultValue;
+    warnings.push(`callIdAffinityMaxTimeInCache=0 would forget every call at once; using ${fallback} seconds${whereOf(given, 'callIdAffinityMaxTimeInCache')}`);
+    config.callIdAffinityMaxTimeInCache = fallback;
   }
 
-  if (config.internalIpLoadBalancerAddress !== null) {
-    config.internalIpLoadBalancerPort ??= config.internalPort ?? config.externalPort;
-  } else if (config.internalIpLoadBalancerPort !== null) {
-    throw portWithoutAddress(given, 'internalIpLoadBalancerPort', internalAddress);
+  for (const side of ['external', 'internal'] as const) {
+    const addressField = side === 'external' ? 'externalIpLoadBalancerAddress' : 'internalIpLoadBalancerAddress';
+    const portField = side === 'external' ? 'externalIpLoadBalancerPort' : 'internalIpLoadBalancerPort';
+    if (config[addressField] !== null) continue;
+    const fields: (PortKeyName | typeof portField)[] = [portField, ...SIP_TRANSPORTS.map((t) => ipLoadBalancerPortKey(side, t))];
+    for (const field of fields) {
+      const value = config[field];
+      if (value !== null && value !== 0) {
+        throw new ConfigError(nameOf(given, field), given.get(field)?.value ?? String(value),
+          `${keyForField(addressField).key} must be set as well: a port alone does not say where the IP load balancer is${whereOf(given, field)}`);
+      }
+    }
   }
-}
+  if (isOnePortMode(config) && config.internalIpLoadBalancerAddress !== null) {
+    warnings.push(`internalIpLoadBalancerAddress=${config.internalIpLoadBalancerAddress} has no effect in one-port mode (no internal port is set): clients and nodes both see the external address${whereOf(given, 'internalIpLoadBalancerAddress')}`);
+  }
 
-function portWithoutAddress(given: GivenEntries, field: keyof Config, addressKey: string): ConfigError {
-  return new ConfigError(
-    keyForField(field).key,
-    given.get(field)?.value ?? '',
-    `${addressKey} must be set as well: a port alone does not say where the IP load balancer is${lineOf(given, field)}`,
-  );
+  if (config.performanceTestingMode && config.extraServerNodes.length === 0) {
+    warnings.push(`performanceTestingMode=true without extraServerNodes: there are no nodes to put in${whereOf(given, 'performanceTestingMode')}`);
+  }
 }
 
 /** Whether binding the same port on both addresses would collide. */
@@ -126,12 +189,44 @@ function bindsOverlap(a: string, b: string): boolean {
 }
 
 function checkPortClash(config: Config, given: GivenEntries): void {
-  const { externalPort, internalPort, externalHost, internalHost } = config;
-  if (internalPort === null || internalPort !== externalPort || !bindsOverlap(externalHost, internalHost)) return;
-  const where = externalHost === internalHost ? externalHost : `${externalHost} and ${internalHost}`;
-  throw new ConfigError(
-    keyForField('internalPort').key,
-    given.get('internalPort')?.value ?? String(internalPort),
-    `internalPort must differ from externalPort (${externalPort}) when both sides bind ${where}${lineOf(given, 'internalPort')}`,
-  );
+  const external = sidePorts(config, 'external');
+  if (external.udp === null && external.tcp === null) {
+    const field = (['externalUdpPort', 'externalTcpPort', 'externalPort'] as const).find((f) => given.has(f)) ?? 'externalUdpPort';
+    throw new ConfigError(nameOf(given, field), given.get(field)?.value ?? '0',
+      `no external UDP or TCP port is left, so siplb would not listen for clients; set externalUdpPort or externalTcpPort${whereOf(given, field)}`);
+  }
+  if (!bindsOverlap(config.externalHost, config.internalHost)) return;
+  const internal = sidePorts(config, 'internal');
+  // TCP-based transports share one port space, UDP another.
+  const space = (t: string): string => (t === 'udp' ? 'udp' : 'tcp');
+  for (const ti of SIP_TRANSPORTS) {
+    const p = internal[ti];
+    if (p === null) continue;
+    for (const te of SIP_TRANSPORTS) {
+      if (external[te] !== p || space(te) !== space(ti)) continue;
+      const field = given.has(portKey('internal', ti)) ? portKey('internal', ti) : 'internalPort';
+      const where = config.externalHost === config.internalHost ? config.externalHost : `${config.externalHost} and ${config.internalHost}`;
+      throw new ConfigError(nameOf(given, field), given.get(field)?.value ?? String(p),
+        `the internal ${ti.toUpperCase()} port must differ from the external ${te.toUpperCase()} port (${p}) when both sides bind ${where}${whereOf(given, field)}`);
+    }
+  }
+}
+
+/** Keys a later part of siplb acts on: given a value that would turn something on, say it is not there yet. */
+function notYetWarnings(config: Config, given: GivenEntries, warnings: string[]): void {
+  for (const spec of KEYS) {
+    if (spec.notYet === undefined) continue;
+    const entry = given.get(spec.field);
+    if (entry === undefined) continue;
+    const value: unknown = config[spec.field];
+    if (value === null || value === 0 || value === false || isDeepStrictEqual(value, spec.defaultValue)) continue;
+    warnings.push(`${entry.key}=${spec.field === 'password' ? '(hidden)' : entry.value}: ${spec.notYet} (${entry.where})`);
+  }
+}
+
+/** algorithmClass naming a module file (./x.ts, ../lib/x.js): relative to the configuration file. */
+function resolveAlgorithmPath(config: Config, folder: string): void {
+  const cls = config.algorithmClass;
+  if (isAbsolute(cls) || !(/^\.\.?[\\/]/.test(cls) || /\.(m?js|ts)$/.test(cls))) return;
+  config.algorithmClass = resolve(folder, cls);
 }

@@ -4,6 +4,7 @@
 // values, and a leading byte-order mark is ignored instead of becoming part of the first key.
 
 import { ConfigError } from '../core/errors.ts';
+import { isSipStackKey } from './keys.ts';
 
 export interface PropertyEntry {
   key: string;
@@ -31,7 +32,8 @@ export function parseProperties(text: string): ParsedProperties {
   for (const logical of logicalLines(text)) {
     const entry = splitEntry(logical);
     const earlier = byKey.get(entry.key);
-    if (earlier !== undefined) {
+    // Restcomm's own files repeat JAIN-SIP stack keys, which siplb ignores anyway: no noise for those.
+    if (earlier !== undefined && !isSipStackKey(entry.key)) {
       // Java keeps the last value silently; an operator editing a long file rarely means that.
       warnings.push(
         `duplicate key '${entry.key}' on line ${entry.line} overrides the value from line ${earlier.line}`,

@@ -1,7 +1,45 @@
-// The one typed configuration every part reads. Produced by loadConfig() from lb.properties
-// (Restcomm key names) or from built-in defaults; never mutated after start-up.
+// The one typed configuration every part reads. Produced by loadConfig() from a Restcomm
+// lb.properties / lb-configuration.properties file, a Restcomm lb-configuration.xml file, or the
+// built-in defaults; never mutated after start-up. Field names are Restcomm's key names (the
+// properties spelling), so an operator's key and the code's field are the same word.
 
+/** Transports siplb balances today on both sides. */
 export type Transport = 'udp' | 'tcp';
+
+/** Every SIP transport a Restcomm file can give a port for. */
+export const SIP_TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
+export type SipTransport = (typeof SIP_TRANSPORTS)[number];
+
+/** One port per SIP transport; null: no listener for that transport. */
+export type PortSet = Record<SipTransport, number | null>;
+
+/**
+ * Restcomm's per-transport port keys, e.g. externalUdpPort, internalIpLoadBalancerWssPort.
+ * Raw as written: null when absent, 0 when explicitly off. src/config/ports.ts resolves them
+ * together with externalPort / internalPort into the listeners to open.
+ */
+export type PortKeys<P extends string> = { [T in SipTransport as `${P}${Capitalize<T>}Port`]: number | null };
+
+export type PortKeyPrefix =
+  | 'external' | 'internal'
+  | 'externalIpLoadBalancer' | 'internalIpLoadBalancer'
+  | 'externalIpv6' | 'internalIpv6'
+  | 'externalIpv6LoadBalancer' | 'internalIpv6LoadBalancer';
+
+export const PORT_KEY_PREFIXES: readonly PortKeyPrefix[] = [
+  'external', 'internal',
+  'externalIpLoadBalancer', 'internalIpLoadBalancer',
+  'externalIpv6', 'internalIpv6',
+  'externalIpv6LoadBalancer', 'internalIpv6LoadBalancer',
+];
+
+export type PortKeyName = keyof AllPortKeys;
+
+interface AllPortKeys
+  extends PortKeys<'external'>, PortKeys<'internal'>,
+    PortKeys<'externalIpLoadBalancer'>, PortKeys<'internalIpLoadBalancer'>,
+    PortKeys<'externalIpv6'>, PortKeys<'internalIpv6'>,
+    PortKeys<'externalIpv6LoadBalancer'>, PortKeys<'internalIpv6LoadBalancer'> {}
 
 export interface StaticNodeSpec {
   host: string;        // IP literal (v4 or v6, no brackets) or DNS name
@@ -15,20 +53,35 @@ export interface HostPort {
   port: number | null; // null: any port on that host
 }
 
-export interface Config {
+/**
+ * Restcomm's routingRulesIpv4/6 rule: whether responses towards clients whose address matches
+ * `pattern` get publicIp (publicIpv6) in place of the balancer's own address.
+ */
+export interface RoutingRule {
+  pattern: string;     // 'default', an exact address, or a prefix ending in '*' (10.0.0.*, fd30:*)
+  patch: boolean;
+}
+
+export interface Config extends AllPortKeys {
   host: string;                         // host; default 127.0.0.1
   externalHost: string;                 // externalHost; default = host
   internalHost: string;                 // internalHost; default = host
-  externalPort: number;                 // externalPort; default 5060
-  internalPort: number | null;          // internalPort; default null = one port for both sides
+  externalPort: number | null;          // externalPort: UDP and TCP together; null: see config/ports.ts
+  internalPort: number | null;          // internalPort; null and no internal*Port = one port for both sides
   externalTransports: Transport[];      // externalTransport (comma list); default ['udp','tcp']
   internalTransports: Transport[];      // internalTransport (comma list); default ['udp','tcp']
+  ipv6Host: string | null;              // ipv6Host: IPv6 bind address of both sides (Restcomm <common>)
+  externalIpv6Host: string | null;      // default ipv6Host
+  internalIpv6Host: string | null;      // default ipv6Host
   nodes: StaticNodeSpec[];              // nodes (siplb key); default []
   extraServerNodes: HostPort[];         // extraServerNodes; default []
+  performanceTestingMode: boolean;      // extraServerNodes become static nodes that never expire
   algorithmClass: string;               // algorithmClass, raw; resolved by src/algorithms/catalog.ts
   callIdAffinityMaxTimeInCache: number; // seconds; default 500
   callIdAffinityGroupFailover: boolean; // default false
   callIdAffinityMaxEntries: number;     // siplb key; default 2_000_000 (oldest evicted beyond it)
+  userAffinityMaxTimeInCache: number | null; // user algorithm, seconds; null = callIdAffinityMaxTimeInCache
+  userAffinityGroupFailover: boolean | null;  // user algorithm; null = callIdAffinityGroupFailover
   sipHeaderAffinityKey: string;         // default 'Call-ID'; see src/algorithms/affinity-key.ts
   sipHeaderAffinityExclusionPattern: RegExp | null; // user-based: keys matching it use the fallback key
   sipHeaderAffinityFallbackKey: string; // default 'From'
@@ -48,15 +101,41 @@ export interface Config {
   healthCheckFailures: number;          // default 1
   healthCheckSuccesses: number;         // default 1
   responsesStatusCodeNodeRemoval: number[]; // default [503]
+  responseReasonNodeRemoval: string | null; // reason phrase a removal status must also carry; null = any
   maxNumberResponsesWithError: number;  // default 5
   maxErrorTime: number;                 // ms; default 300000
+  maxRequestNumberWithoutResponse: number | null; // requests a node may leave unanswered; null = off
+  maxResponseTime: number | null;       // ms since the node's last response; null = off
   trafficRampupCyclePeriod: number;     // ms; default 0 = no ramp-up
   trafficPercentageIncrease: number;    // %; default 10
   externalIpLoadBalancerAddress: string | null;
   externalIpLoadBalancerPort: number | null;
   internalIpLoadBalancerAddress: string | null;
   internalIpLoadBalancerPort: number | null;
+  externalIpv6LoadBalancerAddress: string | null;
+  internalIpv6LoadBalancerAddress: string | null;
   useIpLoadBalancerAddressInViaHeaders: boolean; // default false
+  publicIp: string | null;              // publicIp (public-ip): address clients behind NAT are told
+  publicIpv6: string | null;
+  routingRulesIpv4: RoutingRule[];      // which IPv4 clients get publicIp; default: all
+  routingRulesIpv6: RoutingRule[];      // which IPv6 clients get publicIpv6; default: all
+  matchingHostnameForRoute: string | null; // a Route naming this host is the balancer itself
+  isFilterSubdomain: boolean;           // ... and so is one naming a subdomain of it
+  isSendTrying: boolean;                // answer INVITE with 100 Trying; default true
+  blockedValues: string[];              // lower case; User-Agent/From/To containing one is dropped
+  isSend5xxResponse: boolean;           // add a Reason header to the local 5xx reply
+  isSend5xxResponseSatusCode: number;   // (sic, Restcomm's spelling) status of the local reply; default 503
+  isSend5xxResponseReasonHeader: string | null; // text of that Reason header
+  apiPort: number | null;               // apiPort = statisticPort (Restcomm: one port); admin API
+  securityRequired: boolean;            // Restcomm API basic auth
+  login: string | null;
+  password: string | null;
+  shutdownTimeout: number;              // ms a graceful stop waits for calls; default 10000
+  httpPort: number | null;              // HTTP balancer (not yet available)
+  httpsPort: number | null;
+  maxContentLength: number;             // HTTP body limit, bytes; default 1048576
+  unavailableHost: string | null;       // HTTP redirect target when no node is available
+  requestCheckPattern: string | null;   // HTTP request filter (Restcomm)
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   viaSecret: string | null;             // siplb key; null = random per process
 }

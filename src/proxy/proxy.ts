@@ -207,7 +207,7 @@ export class SipProxy {
     const addresses = this.d.addresses;
     const branch = makeBranch(ctx.loop, macPart(this.d.secret, viaKey(topVia), ctx.callId, msg.cseqNum));
     const egressSide = hop.side;
-    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.side(egressSide).via};branch=${branch}`);
+    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.via(egressSide, hop.transport)};branch=${branch}`);
 
     if (DIALOG_CREATING.has(msg.method) && ctx.toTag === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : ctx.fromCluster ? this.sourceNodeId(ctx) : null;

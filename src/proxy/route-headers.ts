@@ -7,16 +7,18 @@ import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import { formatHost, nameAddrUri, parseSipUri } from '../sip/uri.ts';
 import type { Side } from '../transport/types.ts';
 import type { LocalAddresses } from './local-addresses.ts';
+import type { OwnTargets } from './policy.ts';
 import type { RequestContext } from './request-context.ts';
 
 /** Record-Route URI parameter that carries the node of the dialog. */
 export const NODE_HINT_PARAM = 'lbnode';
 
 /**
- * Removes the leading Route entries that name this balancer and records, on the context, the
- * node hint they carry and the entries left (as text).
+ * Removes the leading Route entries that name this balancer (its addresses, and the names
+ * OwnTargets adds: matchingHostnameForRoute, the public addresses) and records, on the context,
+ * the node hint they carry and the entries left (as text).
  */
-export function popOwnRoutes(ctx: RequestContext, addresses: LocalAddresses): void {
+export function popOwnRoutes(ctx: RequestContext, ours: Pick<OwnTargets, 'isOurs'>): void {
   const { msg, edit } = ctx;
   const head = msg.head;
   let popping = true;
@@ -28,7 +30,7 @@ export function popOwnRoutes(ctx: RequestContext, addresses: LocalAddresses): vo
       if (popping) {
         const uriText = nameAddrUri(text);
         const uri = uriText === null ? null : parseSipUri(uriText);
-        if (uri !== null && addresses.isOurs(uri.host, uri.port)) {
+        if (uri !== null && ours.isOurs(uri.host, uri.port)) {
           popped++;
           ctx.hint = uri.params.get(NODE_HINT_PARAM) ?? ctx.hint;
           continue;
@@ -43,11 +45,14 @@ export function popOwnRoutes(ctx: RequestContext, addresses: LocalAddresses): vo
   }
 }
 
-/** Our Record-Route for one side: the address that side's peers reach us on, and the dialog's node. */
-export function recordRoute(addresses: LocalAddresses, side: Side, transport: Transport, nodeId: string | null): string {
+/**
+ * Our Record-Route for one side: the address that side's peers reach us on (or `hostPort`: the
+ * public address a client behind NAT is given), and the dialog's node.
+ */
+export function recordRoute(addresses: LocalAddresses, side: Side, transport: Transport, nodeId: string | null, hostPort: string | null = null): string {
   const t = transport === 'udp' ? '' : `;transport=${transport}`;
   const h = nodeId === null ? '' : `;${NODE_HINT_PARAM}=${nodeId}`;
-  return `Record-Route: <sip:${addresses.side(side).recordRoute}${t};lr${h}>`;
+  return `Record-Route: <sip:${hostPort ?? addresses.recordRoute(side, transport)}${t};lr${h}>`;
 }
 
 /** The Via value with received (and rport, when given) set, replacing any the sender put there. */

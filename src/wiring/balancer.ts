@@ -16,6 +16,7 @@ import { RegistrySync } from '../cluster/node-registry-sync.ts';
 import { PassiveHealth } from '../cluster/passive-health.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { resolveStaticNodes } from '../cluster/static-nodes.ts';
+import { isOnePortMode, sidePorts } from '../config/ports.ts';
 import type { Config } from '../config/types.ts';
 import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
@@ -73,11 +74,17 @@ async function createStore(cfg: Config, log: Logger): Promise<StateStore> {
   });
 }
 
-/** The endpoints the configuration asks for: every transport of the external side, and of the internal side when it has its own port. */
+/** The endpoints the configuration asks for: UDP and TCP of each side that has its own ports (config/ports.ts). */
 function listeners(cfg: Config): Listener[] {
-  const out: Listener[] = cfg.externalTransports.map((transport) => ({ side: 'external', transport, host: cfg.externalHost, port: cfg.externalPort }));
-  if (cfg.internalPort !== null) {
-    for (const transport of cfg.internalTransports) out.push({ side: 'internal', transport, host: cfg.internalHost, port: cfg.internalPort });
+  const out: Listener[] = [];
+  const sides = isOnePortMode(cfg) ? (['external'] as const) : (['external', 'internal'] as const);
+  for (const side of sides) {
+    const ports = sidePorts(cfg, side);
+    const host = side === 'external' ? cfg.externalHost : cfg.internalHost;
+    for (const transport of ['udp', 'tcp'] as const) {
+      const port = ports[transport];
+      if (port !== null) out.push({ side, transport, host, port });
+    }
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, loadConfigFile, loadConfigText } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/types.ts';
+import { PORT_KEY_PREFIXES, SIP_TRANSPORTS, type Config, type PortKeyName } from '../../src/config/types.ts';
 import { ConfigError, ERROR_CODES } from '../../src/core/errors.ts';
 
 function assertConfigError(fn: () => unknown, key: string, value: string, reason?: string | RegExp): void {
@@ -23,20 +23,32 @@ function assertConfigError(fn: () => unknown, key: string, value: string, reason
 // ---------------------------------------------------------------------------------------------
 // Defaults
 
+// Every per-transport port key (externalUdpPort ... internalIpv6LoadBalancerWssPort) is unset.
+const PORT_KEY_DEFAULTS = Object.fromEntries(
+  PORT_KEY_PREFIXES.flatMap((prefix) => SIP_TRANSPORTS.map((t) => [`${prefix}${t[0].toUpperCase()}${t.slice(1)}Port`, null])),
+) as Pick<Config, PortKeyName>;
+
 const DEFAULTS: Config = {
+  ...PORT_KEY_DEFAULTS,
   host: '127.0.0.1',
   externalHost: '127.0.0.1',
   internalHost: '127.0.0.1',
-  externalPort: 5060,
+  externalPort: null,
   internalPort: null,
   externalTransports: ['udp', 'tcp'],
   internalTransports: ['udp', 'tcp'],
+  ipv6Host: null,
+  externalIpv6Host: null,
+  internalIpv6Host: null,
   nodes: [],
   extraServerNodes: [],
+  performanceTestingMode: false,
   algorithmClass: 'org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm',
   callIdAffinityMaxTimeInCache: 500,
   callIdAffinityGroupFailover: false,
   callIdAffinityMaxEntries: 2_000_000,
+  userAffinityMaxTimeInCache: null,
+  userAffinityGroupFailover: null,
   sipHeaderAffinityKey: 'Call-ID',
   sipHeaderAffinityExclusionPattern: null,
   sipHeaderAffinityFallbackKey: 'From',
@@ -56,15 +68,41 @@ const DEFAULTS: Config = {
   healthCheckFailures: 1,
   healthCheckSuccesses: 1,
   responsesStatusCodeNodeRemoval: [503],
+  responseReasonNodeRemoval: null,
   maxNumberResponsesWithError: 5,
   maxErrorTime: 300000,
+  maxRequestNumberWithoutResponse: null,
+  maxResponseTime: null,
   trafficRampupCyclePeriod: 0,
   trafficPercentageIncrease: 10,
   externalIpLoadBalancerAddress: null,
   externalIpLoadBalancerPort: null,
   internalIpLoadBalancerAddress: null,
   internalIpLoadBalancerPort: null,
+  externalIpv6LoadBalancerAddress: null,
+  internalIpv6LoadBalancerAddress: null,
   useIpLoadBalancerAddressInViaHeaders: false,
+  publicIp: null,
+  publicIpv6: null,
+  routingRulesIpv4: [],
+  routingRulesIpv6: [],
+  matchingHostnameForRoute: null,
+  isFilterSubdomain: false,
+  isSendTrying: true,
+  blockedValues: ['sipvicious', 'sipcli', 'friendly-scanner'],
+  isSend5xxResponse: false,
+  isSend5xxResponseSatusCode: 503,
+  isSend5xxResponseReasonHeader: null,
+  apiPort: null,
+  securityRequired: false,
+  login: null,
+  password: null,
+  shutdownTimeout: 10000,
+  httpPort: null,
+  httpsPort: null,
+  maxContentLength: 1048576,
+  unavailableHost: null,
+  requestCheckPattern: null,
   maxMessageSize: 65535,
   viaSecret: null,
 };
@@ -130,12 +168,12 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
   { name: 'externalPort 1', input: 'externalPort=1', expected: { externalPort: 1 } },
   { name: 'externalPort 65535', input: 'externalPort=65535', expected: { externalPort: 65535 } },
   { name: 'externalPort with leading zero', input: 'externalPort=05080', expected: { externalPort: 5080 } },
-  { name: 'internalPort set', input: 'internalPort=5065', expected: { externalPort: 5060, internalPort: 5065 } },
+  { name: 'internalPort set', input: 'internalPort=5065', expected: { externalPort: null, internalPort: 5065 } },
   { name: 'internalPort empty means one port', input: 'internalPort=', expected: { internalPort: null } },
   {
     name: 'equal ports on different addresses',
     input: 'externalHost=192.0.2.1\ninternalHost=10.0.0.1\ninternalPort=5060',
-    expected: { externalPort: 5060, internalPort: 5060 },
+    expected: { externalPort: null, internalPort: 5060 },
   },
   {
     name: 'equal ports on 0.0.0.0 and an IPv6 address',
@@ -313,9 +351,10 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
 
   // IP load balancer
   {
-    name: 'external IP LB address alone takes externalPort',
+    // The port is taken from the listener at use time (config/ports.ts), per transport.
+    name: 'external IP LB address alone leaves the port to the listener',
     input: 'externalPort=5070\nexternalIpLoadBalancerAddress=192.0.2.10',
-    expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: 5070 },
+    expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: null },
   },
   {
     name: 'external IP LB address and port',
@@ -323,14 +362,14 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
     expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: 111 },
   },
   {
-    name: 'internal IP LB address alone takes internalPort',
+    name: 'internal IP LB address alone leaves the port to the listener',
     input: 'internalPort=5065\ninternalIpLoadBalancerAddress=10.9.9.9',
-    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: 5065 },
+    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: null },
   },
   {
-    name: 'internal IP LB address alone without internalPort takes externalPort',
+    name: 'internal IP LB address in one-port mode is read (and warned about)',
     input: 'externalPort=5070\ninternalIpLoadBalancerAddress=10.9.9.9',
-    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: 5070 },
+    expected: { internalIpLoadBalancerAddress: '10.9.9.9', internalIpLoadBalancerPort: null },
   },
   {
     name: 'internal IP LB address and port',
@@ -397,12 +436,11 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'exponent port', input: 'externalPort=5e3', key: 'externalPort', value: '5e3' },
   { name: 'signed port', input: 'externalPort=+5060', key: 'externalPort', value: '+5060' },
   { name: 'word port', input: 'externalPort=sip', key: 'externalPort', value: 'sip' },
-  { name: 'empty externalPort', input: 'externalPort=', key: 'externalPort', value: '' },
   { name: 'internalPort 70000', input: 'internalPort=70000', key: 'internalPort', value: '70000', reason: 'port must be an integer from 1 to 65535' },
   { name: 'internalPort with space inside', input: 'internalPort=50 65', key: 'internalPort', value: '50 65' },
 
   // port clash
-  { name: 'internalPort equals default externalPort on one host', input: 'internalPort=5060', key: 'internalPort', value: '5060', reason: 'must differ from externalPort (5060)' },
+  { name: 'internalPort equals default externalPort on one host', input: 'internalPort=5060', key: 'internalPort', value: '5060', reason: 'must differ from the external UDP port (5060)' },
   { name: 'both ports equal explicitly', input: 'externalPort=5070\ninternalPort=5070', key: 'internalPort', value: '5070', reason: /bind 127\.0\.0\.1/ },
   { name: 'equal ports, external binds 0.0.0.0', input: 'externalHost=0.0.0.0\ninternalHost=10.0.0.1\ninternalPort=5060', key: 'internalPort', value: '5060', reason: '0.0.0.0 and 10.0.0.1' },
   { name: 'equal ports, internal binds ::', input: 'externalHost=192.0.2.1\ninternalHost=::\ninternalPort=5060', key: 'internalPort', value: '5060' },
@@ -481,7 +519,6 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
 
   // algorithm
   { name: 'empty algorithmClass', input: 'algorithmClass=', key: 'algorithmClass', value: '', reason: 'must not be empty' },
-  { name: 'callIdAffinityMaxTimeInCache 0', input: 'callIdAffinityMaxTimeInCache=0', key: 'callIdAffinityMaxTimeInCache', value: '0', reason: 'integer from 1 to 2147483647 (seconds)' },
   { name: 'callIdAffinityMaxTimeInCache negative', input: 'callIdAffinityMaxTimeInCache=-5', key: 'callIdAffinityMaxTimeInCache', value: '-5' },
   { name: 'callIdAffinityMaxTimeInCache fractional', input: 'callIdAffinityMaxTimeInCache=1.5', key: 'callIdAffinityMaxTimeInCache', value: '1.5' },
   { name: 'callIdAffinityMaxTimeInCache beyond Java int', input: 'callIdAffinityMaxTimeInCache=2147483648', key: 'callIdAffinityMaxTimeInCache', value: '2147483648' },
@@ -605,14 +642,13 @@ for (const c of lineCases) {
 const remarks: { name: string; input: string; warnings: string[]; infos: string[] }[] = [
   { name: 'known keys only', input: 'host=10.0.0.1\nexternalPort=5070', warnings: [], infos: [] },
   {
-    name: 'unknown Restcomm keys with lines',
+    name: 'Restcomm keys siplb does not act on yet, with lines',
     input: 'host=127.0.0.1\nrmiRegistryPort=2000\n\nhttpPort=2080\nstatisticPort=2006',
     warnings: [
-      "unknown configuration key 'rmiRegistryPort' ignored (line 2)",
-      "unknown configuration key 'httpPort' ignored (line 4)",
-      "unknown configuration key 'statisticPort' ignored (line 5)",
+      'statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 5)',
+      'httpPort=2080: the HTTP balancer is not available yet: nothing listens for HTTP (line 4)',
     ],
-    infos: [],
+    infos: ['ignored Restcomm keys that have no meaning in siplb: rmiRegistryPort (nodes register over HTTP heartbeats (heartbeatPort), not RMI)'],
   },
   {
     name: 'wrong case suggests the key',
@@ -645,15 +681,16 @@ const remarks: { name: string; input: string; warnings: string[]; infos: string[
     infos: ['ignored 5 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack'],
   },
   {
-    name: 'a SIP-stack key given twice counts once and warns as a duplicate',
+    // Restcomm's own lb-configuration.properties repeats one; siplb ignores them anyway.
+    name: 'a SIP-stack key given twice counts once, without a duplicate warning',
     input: 'gov.nist.javax.sip.AGGRESSIVE_CLEANUP=true\ngov.nist.javax.sip.AGGRESSIVE_CLEANUP=true',
-    warnings: ["duplicate key 'gov.nist.javax.sip.AGGRESSIVE_CLEANUP' on line 2 overrides the value from line 1"],
+    warnings: [],
     infos: ['ignored 1 SIP-stack key (javax.sip.*, gov.nist.*): siplb has its own SIP stack'],
   },
   {
-    name: 'javax.net.ssl is not a SIP-stack prefix',
+    name: 'javax.net.ssl is not a SIP-stack prefix: a keystore, refused with a warning',
     input: 'javax.net.ssl.keyStore=/opt/keystore',
-    warnings: ["unknown configuration key 'javax.net.ssl.keyStore' ignored (line 1)"],
+    warnings: ['Java keystores are not read (siplb will take PEM files for TLS); these keys are ignored: javax.net.ssl.keyStore'],
     infos: [],
   },
   {
@@ -697,22 +734,27 @@ gov.nist.javax.sip.MESSAGE_PROCESSOR_FACTORY=gov.nist.javax.sip.stack.NioMessage
 statisticPort=2006
 `;
 
-test('Restcomm-style lb.properties loads with warnings for the keys siplb does not read', () => {
+test('Restcomm-style lb.properties loads, saying what siplb does not act on', () => {
   const loaded = loadConfigText(RESTCOMM_STYLE);
   assert.deepEqual(loaded.config, {
     ...DEFAULTS,
+    externalPort: 5060,
     internalPort: 5065,
+    externalTlsPort: 5061,
     externalTransports: ['udp'],
     internalTransports: ['udp'],
+    httpPort: 2080,
+    apiPort: 2006,
   });
   assert.deepEqual(loaded.warnings, [
-    "unknown configuration key 'rmiRegistryPort' ignored (line 3)",
-    "unknown configuration key 'externalSecurePort' ignored (line 5)",
-    "unknown configuration key 'httpPort' ignored (line 7)",
-    "unknown configuration key 'performanceTestingMode' ignored (line 12)",
-    "unknown configuration key 'statisticPort' ignored (line 22)",
+    'externalSecurePort=5061: SIP over TLS is not available yet: no TLS listener is opened (line 5)',
+    'statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 22)',
+    'httpPort=2080: the HTTP balancer is not available yet: nothing listens for HTTP (line 7)',
   ]);
-  assert.deepEqual(loaded.infos, ['ignored 6 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack']);
+  assert.deepEqual(loaded.infos, [
+    'ignored 6 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack',
+    'ignored Restcomm keys that have no meaning in siplb: rmiRegistryPort (nodes register over HTTP heartbeats (heartbeatPort), not RMI)',
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
