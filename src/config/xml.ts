@@ -30,7 +30,8 @@ interface Element {
   attributes: Record<string, string>;
 }
 
-export function xmlEntries(text: string): FlatConfig {
+export function xmlEntries(withBom: string): FlatConfig {
+  const text = withBom.replace(/^\uFEFF/, '').trimStart();
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     throw new ConfigError('(file)', '(XML)', `not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);

@@ -4,7 +4,7 @@
 // JSON lines on stdout, one of which has msg "siplb ready" once every socket is bound; SIGTERM
 // and SIGINT end it with exit code 0; a bad configuration prints one line on stderr and exits 2.
 
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,14 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
   const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
   const propertiesPath = join(dir, 'lb.properties');
   writeFileSync(propertiesPath, propertiesText(props));
+  return startSiplbWithFile(propertiesPath, opts, dir);
+}
+
+/**
+ * Starts siplb on a configuration file as it is (e.g. one of Restcomm's own, either format);
+ * `ownedDir`, when given, is removed on stop.
+ */
+export async function startSiplbWithFile(propertiesPath: string, opts: SiplbOptions = {}, ownedDir?: string): Promise<SiplbHandle> {
   const { owned, lines } = spawnCli(propertiesPath, opts);
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
 
@@ -112,7 +120,7 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
       (status) =>
         reject(new Error(
           `siplb exited before ready (code ${status.code}, signal ${status.signal}); config:\n` +
-            `${propertiesText(props)}output:\n${describeOutput(lines.snapshot())}`,
+            `${readFileSync(propertiesPath, 'utf8')}\noutput:\n${describeOutput(lines.snapshot())}`,
         )),
       (err: unknown) => reject(new Error(`siplb could not be started: ${String(err)}`)),
     );
@@ -131,7 +139,7 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
       await terminate(owned, 'SIGTERM', opts.stopGraceMs ?? 3_000);
       // Let the stream 'end' events flush the last lines before logs() is read.
       await new Promise((resolve) => setImmediate(resolve));
-      rmSync(dir, { recursive: true, force: true });
+      if (ownedDir !== undefined) rmSync(ownedDir, { recursive: true, force: true });
     })();
     return stopping;
   };
