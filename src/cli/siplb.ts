@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// siplb [path/to/lb.properties] [--log-level error|warn|info|debug]
+// siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug]
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be bound, 2 for a bad command line
 // or configuration (one line on stderr naming the key, the value and the reason).
 
@@ -11,7 +11,7 @@ import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.
 import { startBalancer } from '../wiring/balancer.ts';
 import { exitOnBug, exitOnError, logLevelArg } from './command-line.ts';
 
-const USAGE = 'usage: siplb [path/to/lb.properties] [--log-level error|warn|info|debug]';
+const USAGE = 'usage: siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug]';
 
 function parseCommand(argv: string[]): { file: string | null; level: LogLevel } {
   let file: string | null = null;

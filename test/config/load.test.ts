@@ -418,6 +418,20 @@ for (const c of accepted) {
 // Rejected values
 
 const rejected: { name: string; input: string; key: string; value: string; reason?: string | RegExp }[] = [
+  { name: 'no external UDP or TCP listener left', input: 'externalUdpPort=0\nexternalTlsPort=5061', key: 'externalUdpPort', value: '0', reason: 'would not listen for clients' },
+  { name: 'externalPort with both transports turned off', input: 'externalPort=5070\nexternalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0' },
+  { name: 'per-transport port clash on one host', input: 'externalUdpPort=5060\ninternalUdpPort=5060', key: 'internalUdpPort', value: '5060', reason: 'must differ from the external UDP port' },
+  { name: 'internal TCP equal to external TLS (one TCP port space)', input: 'externalUdpPort=5060\nexternalTlsPort=5061\ninternalTcpPort=5061', key: 'internalTcpPort', value: '5061', reason: 'external TLS port' },
+  { name: 'VIP UDP port without VIP address', input: 'externalIpLoadBalancerUdpPort=111', key: 'externalIpLoadBalancerUdpPort', value: '111', reason: 'externalIpLoadBalancerAddress must be set' },
+  { name: 'statisticPort and apiPort disagree', input: 'statisticPort=2006\napiPort=2007', key: 'apiPort', value: '2007', reason: 'same setting' },
+  { name: 'public-ip and publicIp disagree', input: 'public-ip=203.0.113.1\npublicIp=203.0.113.2', key: 'publicIp', value: '203.0.113.2' },
+  { name: 'isSend5xxResponseSatusCode not 5xx', input: 'isSend5xxResponseSatusCode=404', key: 'isSend5xxResponseSatusCode', value: '404', reason: '5xx' },
+  { name: 'reason header text with a quote', input: 'isSend5xxResponseReasonHeader=say "hi"', key: 'isSend5xxResponseReasonHeader', value: 'say "hi"' },
+  { name: 'routing rule without patch', input: 'routingRulesIpv4=10.0.0.*', key: 'routingRulesIpv4', value: '10.0.0.*' },
+  { name: 'routing rule IPv6 pattern in the IPv4 list', input: 'routingRulesIpv4=fd30:*=false', key: 'routingRulesIpv4', value: 'fd30:*=false' },
+  { name: 'ipv6Host given an IPv4 address', input: 'ipv6Host=127.0.0.1', key: 'ipv6Host', value: '127.0.0.1', reason: 'IPv6' },
+  { name: 'maxRequestNumberWithoutResponse 0', input: 'maxRequestNumberWithoutResponse=0', key: 'maxRequestNumberWithoutResponse', value: '0' },
+  { name: 'a port key of 70000', input: 'internalWsPort=70000', key: 'internalWsPort', value: '70000', reason: '0 (off) to 65535' },
   // addresses to bind
   { name: 'host name as host', input: 'host=localhost', key: 'host', value: 'localhost', reason: 'expected an IP address' },
   { name: 'bracketed host', input: 'host=[::1]', key: 'host', value: '[::1]' },
@@ -640,6 +654,46 @@ for (const c of lineCases) {
 // Warnings and infos
 
 const remarks: { name: string; input: string; warnings: string[]; infos: string[] }[] = [
+  {
+    name: "callIdAffinityMaxTimeInCache=0 (Restcomm's shipped XML) becomes the default",
+    input: 'callIdAffinityMaxTimeInCache=0',
+    warnings: ['callIdAffinityMaxTimeInCache=0 would forget every call at once; using 500 seconds (line 1)'],
+    infos: [],
+  },
+  {
+    name: 'internalIpLoadBalancerAddress in one-port mode',
+    input: 'internalIpLoadBalancerAddress=10.9.9.9',
+    warnings: ['internalIpLoadBalancerAddress=10.9.9.9 has no effect in one-port mode (no internal port is set): clients and nodes both see the external address (line 1)'],
+    infos: [],
+  },
+  {
+    name: 'performanceTestingMode without extraServerNodes',
+    input: 'performanceTestingMode=true',
+    warnings: ['performanceTestingMode=true without extraServerNodes: there are no nodes to put in (line 1)'],
+    infos: [],
+  },
+  {
+    name: 'a TLS port is read but not opened yet',
+    input: 'externalUdpPort=5060\nexternalTlsPort=5061\ninternalWssPort=0',
+    warnings: ['externalTlsPort=5061: SIP over TLS is not available yet: no TLS listener is opened (line 2)'],
+    infos: [],
+  },
+  {
+    name: 'the admin password is never echoed',
+    input: 'securityRequired=true\nlogin=admin\npassword=s3cr3t',
+    warnings: [
+      'securityRequired=true: the admin API is not available yet: nothing listens on apiPort (line 1)',
+      'login=admin: the admin API is not available yet: nothing listens on apiPort (line 2)',
+      'password=(hidden): the admin API is not available yet: nothing listens on apiPort (line 3)',
+    ],
+    infos: [],
+  },
+  {
+    name: 'keys with no meaning in siplb make one info line',
+    input: 'rmiRegistryPort=2000\njmxHtmlAdapterPort=8000\nisUseWithNexmo=true',
+    warnings: [],
+    infos: ['ignored Restcomm keys that have no meaning in siplb: rmiRegistryPort (nodes register over HTTP heartbeats (heartbeatPort), not RMI); jmxHtmlAdapterPort (there is no JMX; the admin API and metrics take its place); isUseWithNexmo (siplb never relies on received/rport in its own Via, so there is nothing to strip)'],
+  },
   { name: 'known keys only', input: 'host=10.0.0.1\nexternalPort=5070', warnings: [], infos: [] },
   {
     name: 'Restcomm keys siplb does not act on yet, with lines',
@@ -759,6 +813,16 @@ test('Restcomm-style lb.properties loads, saying what siplb does not act on', ()
 
 // ---------------------------------------------------------------------------------------------
 // Files
+
+test('loadConfigFile: a relative algorithmClass module path resolves against the file\'s folder', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'lb.properties');
+  writeFileSync(path, 'algorithmClass=./algorithms/mine.ts\n');
+  assert.equal(loadConfigFile(path).config.algorithmClass, join(dir, 'algorithms', 'mine.ts'));
+  writeFileSync(path, 'algorithmClass=org.mobicents.tools.sip.balancer.UserBasedAlgorithm\n');
+  assert.equal(loadConfigFile(path).config.algorithmClass, 'org.mobicents.tools.sip.balancer.UserBasedAlgorithm');
+});
 
 test('loadConfigFile reads a file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'siplb-config-'));
