@@ -294,6 +294,10 @@ async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options
       externalPort: String(lbPort),
       externalTransport: 'udp,tcp',
       nodes,
+      // Like for like with Kamailio's stateless forward(), which sends no 100 either. Real nodes
+      // send their own 100, which siplb then absorbs, so isSendTrying costs no send there; sipp's
+      // uas sends none, so here it would add one send per call that Kamailio does not make.
+      isSendTrying: 'false',
       ...(redis === null ? {} : { stateStore: 'redis', redisUrl: redis.url }),
     }, { logLevel });
     return {

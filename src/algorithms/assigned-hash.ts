@@ -20,6 +20,12 @@ import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 
 const unit: WeightOf = () => 1;
 
+/** How long an idle assignment is kept, and whether a dead node's keys all move to one survivor. */
+export interface AssignmentPolicy {
+  idleSeconds: number;
+  groupFailover: boolean;
+}
+
 export abstract class AssignedHash extends AssignmentAlgorithm {
   private readonly factor: number;
   private readonly groupFailover: boolean;
@@ -27,12 +33,16 @@ export abstract class AssignedHash extends AssignmentAlgorithm {
   private readonly httpKey: HttpKeyReader;
   private readonly rotation = new SmoothWeightedRoundRobin();
 
-  /** `callScoped`: every key is a Call-ID (the key spec reads the Call-ID). */
-  protected constructor(ctx: AlgorithmContext, namespace: string, callScoped: boolean) {
-    super(assignmentsOf(ctx, namespace), callScoped);
+  /**
+   * `callScoped`: every key is a Call-ID (the key spec reads the Call-ID). `policy`: the idle
+   * expiry (seconds) and failover rule of this algorithm's table when it has its own keys for
+   * them; by default callIdAffinityMaxTimeInCache and callIdAffinityGroupFailover.
+   */
+  protected constructor(ctx: AlgorithmContext, namespace: string, callScoped: boolean, policy?: AssignmentPolicy) {
     const cfg = ctx.config;
+    super(assignmentsOf(ctx, namespace, policy?.idleSeconds ?? cfg.callIdAffinityMaxTimeInCache), callScoped);
     this.factor = cfg.hashLoadFactor;
-    this.groupFailover = cfg.callIdAffinityGroupFailover;
+    this.groupFailover = policy?.groupFailover ?? cfg.callIdAffinityGroupFailover;
     const loads = ctx.loads;
     this.loadOf = (n) => loads.activeCalls(n.id);
     this.httpKey = httpKeyReader(cfg.httpAffinityKey);

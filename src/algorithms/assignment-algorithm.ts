@@ -16,12 +16,13 @@ import type { AssignmentMap } from '../state/store.ts';
 import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
 
 /**
- * One namespace of assignments with the configured idle expiry and bound. An ended call's entry
- * lingers for the retransmission window, so a retransmitted BYE still reaches the call's node.
+ * One namespace of assignments with the configured idle expiry (callIdAffinityMaxTimeInCache
+ * unless the algorithm has its own, in seconds) and bound. An ended call's entry lingers for the
+ * retransmission window, so a retransmitted BYE still reaches the call's node.
  */
-export function assignmentsOf(ctx: AlgorithmContext, namespace: string): AssignmentMap {
+export function assignmentsOf(ctx: AlgorithmContext, namespace: string, idleSeconds = ctx.config.callIdAffinityMaxTimeInCache): AssignmentMap {
   return ctx.store.assignments(namespace, {
-    idleMs: ctx.config.callIdAffinityMaxTimeInCache * 1000,
+    idleMs: idleSeconds * 1000,
     lingerMs: TRANSACTION_TIMEOUT_MS,
     maxEntries: ctx.config.callIdAffinityMaxEntries,
   });

@@ -5,9 +5,13 @@
 // instead; the pattern applies to that key too, so that anonymous callers calling anonymous
 // callees do not all share one node. Without either, the Call-ID is the key.
 //
-// Assignments are kept (namespace 'user') with idle expiry callIdAffinityMaxTimeInCache. A new
-// user is placed by bounded-load rendezvous hashing rather than Restcomm's round robin: two
-// balancers that see the same user before the shared store has the assignment pick the same node.
+// Assignments are kept (namespace 'user') with idle expiry userAffinityMaxTimeInCache and fail
+// over by userAffinityGroupFailover; unset, they follow callIdAffinityMaxTimeInCache and
+// callIdAffinityGroupFailover (Restcomm's sample file names the user keys, its algorithm reads
+// only the Call-ID ones). A user registers once and calls for hours, so its table often wants a
+// longer life than a call's. A new user is placed by bounded-load rendezvous hashing rather than
+// Restcomm's round robin: two balancers that see the same user before the shared store has the
+// assignment pick the same node.
 
 import type { AlgorithmContext, PickRequest } from './algorithm.ts';
 import { affinityKeyReader, isCallIdSpec, type SipKeyReader } from './affinity-key.ts';
@@ -21,7 +25,10 @@ export class UserBased extends AssignedHash {
 
   constructor(ctx: AlgorithmContext) {
     const cfg = ctx.config;
-    super(ctx, 'user', isCallIdSpec(cfg.sipHeaderAffinityKey));
+    super(ctx, 'user', isCallIdSpec(cfg.sipHeaderAffinityKey), {
+      idleSeconds: cfg.userAffinityMaxTimeInCache ?? cfg.callIdAffinityMaxTimeInCache,
+      groupFailover: cfg.userAffinityGroupFailover ?? cfg.callIdAffinityGroupFailover,
+    });
     this.key = affinityKeyReader(cfg.sipHeaderAffinityKey);
     this.fallback = affinityKeyReader(cfg.sipHeaderAffinityFallbackKey);
     this.exclude = cfg.sipHeaderAffinityExclusionPattern;

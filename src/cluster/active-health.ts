@@ -12,8 +12,9 @@
 // Silence is only evidence against a node that is known to answer OPTIONS. A node that has never
 // answered one (some SIP stacks, sipp's built-in UAS among them, ignore OPTIONS) is judged by its
 // port: an ICMP port-unreachable on the UDP probe (each probe uses its own connected socket, so
-// the kernel reports it) or a refused TCP connection is a failure, an open port a success. A
-// 5xx/6xx answer counts as a failure for every node.
+// the kernel reports it) or a refused TCP connection is a failure, an open port a success (but
+// not for a node passive health took out for leaving requests unanswered: a hung node's port is
+// open too). A 5xx/6xx answer counts as a failure for every node.
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -118,6 +119,11 @@ export class ActiveHealthCheck {
     s.passive = e.passiveDown;
     if ((r.ok && r.status > 0) || (!r.ok && r.answered)) s.answers = true;
     if (!r.ok && !r.answered && !r.refused && !s.answers) {
+      // An open port that says nothing is all a hung node shows too: for a node passive health
+      // took out because it left requests unanswered, it proves nothing either way. Once its
+      // port refused (the hung process is gone, the node is down) it is judged by probes again,
+      // so a restarted node still comes back.
+      if (e.passiveCause === 'silence' && e.healthy) return;
       // A node that never answered OPTIONS is judged by its port alone: open (silent, not
       // refused) counts as up, so such a node also comes back once it listens again.
       if (!s.notedSilent) {

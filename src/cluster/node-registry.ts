@@ -4,8 +4,9 @@
 //
 // A node's state in the snapshot follows from its flags:
 //   down      active health check failing
-//   draining  graceful shutdown announced, passive health tripped, or an older version while a
-//             newer one is live: keeps the calls it has, takes no new ones
+//   draining  graceful shutdown announced, passive health tripped (error responses, or requests
+//             left unanswered), or an older version while a newer one is live: keeps the calls
+//             it has, takes no new ones
 //   active    everything else
 // Registered nodes that go silent for nodeTimeout are removed (their calls fail over).
 
@@ -27,14 +28,23 @@ export interface NodeEntry {
   draining: boolean;
   /** Set by active health checks; a node starts healthy. */
   healthy: boolean;
-  /** Set by passive health (error responses); cleared by a good probe or a new session. */
+  /** Set by passive health; cleared by a good probe or a new session. */
   passiveDown: boolean;
+  /**
+   * Why passive health took the node out, null while it has not. A node out for silence also
+   * comes back when it answers again; one out for error responses does not, since its answers
+   * are the very problem.
+   */
+  passiveCause: PassiveCause | null;
   /**
    * Registered nodes: whether this balancer heard the node itself (local) or only learned of it
    * from another balancer through the shared store (remote).
    */
   origin: 'local' | 'remote';
 }
+
+/** errors: too many error responses; silence: too many requests left unanswered for too long. */
+export type PassiveCause = 'errors' | 'silence';
 
 export interface RegistryOptions {
   nodeTimeoutMs: number;
@@ -85,7 +95,7 @@ export class NodeRegistry {
     for (const node of nodes) {
       this.entries.set(node.id, {
         node, source: 'static', sessionId: null, version: '0', registration: null,
-        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, origin: 'local',
+        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
       });
       this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
     }
@@ -112,7 +122,7 @@ export class NodeRegistry {
       node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1 },
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
-      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, origin: 'local',
+      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
     };
     this.entries.set(id, entry);
     this.bySession.set(reg.sessionId, id);
@@ -197,19 +207,40 @@ export class NodeRegistry {
     if (e === undefined) return;
     const changed = e.healthy !== healthy || (healthy && e.passiveDown);
     e.healthy = healthy;
-    if (healthy) e.passiveDown = false; // a good probe is the recovery passive health waits for
+    if (healthy) {
+      // A good probe is the recovery passive health waits for.
+      e.passiveDown = false;
+      e.passiveCause = null;
+    }
     if (changed) {
       this.emit({ type: 'state', nodeId: id, detail: healthy ? `healthy (${detail})` : `down (${detail})` });
       this.rebuild();
     }
   }
 
-  setPassiveDown(id: string, detail: string): void {
+  /** Take a node out of new-call selection; false when it is unknown or already out. */
+  setPassiveDown(id: string, detail: string, cause: PassiveCause = 'errors'): boolean {
     const e = this.entries.get(id);
-    if (e === undefined || e.passiveDown) return;
+    if (e === undefined || e.passiveDown) return false;
     e.passiveDown = true;
+    e.passiveCause = cause;
     this.emit({ type: 'state', nodeId: id, detail: `out of new-call selection (${detail})` });
     this.rebuild();
+    return true;
+  }
+
+  /**
+   * Undo setPassiveDown when the node is out for `cause` (and for nothing else: a node out for
+   * errors stays out when silence ends). Returns whether the node came back.
+   */
+  clearPassiveDown(id: string, cause: PassiveCause, detail: string): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined || !e.passiveDown || e.passiveCause !== cause) return false;
+    e.passiveDown = false;
+    e.passiveCause = null;
+    this.emit({ type: 'state', nodeId: id, detail: `back in new-call selection (${detail})` });
+    this.rebuild();
+    return true;
   }
 
   /** Remove registered nodes not heard from for nodeTimeout. Returns the ids removed. */

@@ -1,9 +1,23 @@
-// Passive health: what the data path sees nodes send. Good traffic (requests, responses whose
-// status is not in responsesStatusCodeNodeRemoval) is proof of life for the active checker;
-// more than maxNumberResponsesWithError error responses within maxErrorTime take the node out of
-// new-call selection until a probe succeeds or it registers with a new session.
+// Passive health: what the data path sees nodes send, and what it sends them.
 //
-// Called for every message from a node, so it does a Map update and nothing else on the good path.
+// Error responses. A response whose status is in responsesStatusCodeNodeRemoval (and, when
+// responseReasonNodeRemoval is set, whose reason phrase is that text) is an error of the node
+// that sent it; more than maxNumberResponsesWithError of them within maxErrorTime take the node
+// out of new-call selection until a probe succeeds or it registers with a new session.
+//
+// Requests left unanswered (Restcomm's maxRequestNumberWithoutResponse with maxResponseTime). A
+// node whose SIP stack hangs with its port open still looks alive to an OPTIONS probe that it
+// never answered anyway (active-health.ts judges such nodes by their port), so the requests the
+// proxy forwards are the evidence: once more than maxRequestNumberWithoutResponse of them are
+// unanswered and the oldest of them is older than maxResponseTime, the node is taken out, and it
+// comes back when it answers anything again, when a probe gets an answer, or when it registers
+// with a new session. Restcomm measures the time from the node's last response instead of from
+// the first unanswered request; that takes out a healthy node that was idle and then receives a
+// burst faster than it answers, which this does not.
+//
+// Everything else (requests from the node, other responses) is proof of life for the active
+// checker. Both directions are called per message: the good path is one Map lookup and a few
+// field writes on a per-node record allocated once.
 
 import type { NodeRegistry } from './node-registry.ts';
 
@@ -11,12 +25,43 @@ export interface PassiveHealthOptions {
   errorStatuses: readonly number[];
   maxErrors: number;
   windowMs: number;
+  /** Reason phrase an error status must also carry (case-insensitive, trimmed); null: any. */
+  errorReason?: string | null;
+  /** Unanswered-request detection is on when both are set. */
+  maxUnanswered?: number | null;
+  maxResponseTimeMs?: number | null;
+}
+
+/**
+ * The status line a response came in, read only when a reason phrase has to be compared: a
+ * SipMessage is one (head is latin1 over buf, so offsets in one are offsets in the other).
+ */
+export interface StatusLineSource {
+  readonly buf: Buffer;
+  readonly head: string;
+  readonly startLineEnd: number;
+}
+
+interface NodeHealth {
+  /** Last good traffic; -1: none yet. */
+  lastGood: number;
+  /** Times of recent error responses, oldest first; null until the first one. */
+  errors: number[] | null;
+  /** Requests forwarded to the node since its last response. */
+  unanswered: number;
+  /** When the first of those was forwarded. */
+  unansweredSince: number;
+  /** This took the node out for silence (the registry may have let it back in since). */
+  silent: boolean;
 }
 
 export class PassiveHealth {
-  private readonly good = new Map<string, number>();
-  private readonly errors = new Map<string, number[]>();
+  private readonly nodes = new Map<string, NodeHealth>();
   private readonly errorStatuses: Set<number>;
+  private readonly errorReason: string | null;
+  /** 0: unanswered-request detection is off. */
+  private readonly maxUnanswered: number;
+  private readonly maxResponseTimeMs: number;
   private readonly registry: NodeRegistry;
   private readonly opts: PassiveHealthOptions;
 
@@ -24,34 +69,117 @@ export class PassiveHealth {
     this.registry = registry;
     this.opts = opts;
     this.errorStatuses = new Set(opts.errorStatuses);
+    const reason = opts.errorReason?.trim().toLowerCase() ?? '';
+    this.errorReason = reason === '' ? null : reason;
+    const on = opts.maxUnanswered != null && opts.maxResponseTimeMs != null;
+    this.maxUnanswered = on ? Math.max(1, opts.maxUnanswered as number) : 0;
+    this.maxResponseTimeMs = on ? (opts.maxResponseTimeMs as number) : 0;
   }
 
-  /** A message from node `nodeId`: status 0 for a request, else the response status. */
-  fromNode(nodeId: string, status: number, now = Date.now()): void {
-    if (status === 0 || !this.errorStatuses.has(status)) {
-      this.good.set(nodeId, now);
+  /**
+   * A message from node `nodeId`: status 0 for a request, else the response status. `response`
+   * is the response itself (or its reason phrase); its reason is read only for an error status
+   * while responseReasonNodeRemoval is set.
+   */
+  fromNode(nodeId: string, status: number, response?: StatusLineSource | string, now = Date.now()): void {
+    const h = this.health(nodeId);
+    if (status === 0) {
+      h.lastGood = now;
       return;
     }
-    let times = this.errors.get(nodeId);
-    if (times === undefined) {
+    if (this.maxUnanswered !== 0) {
+      h.unanswered = 0;
+      if (h.silent) {
+        h.silent = false;
+        this.registry.clearPassiveDown(nodeId, 'silence', `answered again with ${status}`);
+      }
+    }
+    if (!this.errorStatuses.has(status) || (this.errorReason !== null && !this.reasonMatches(response))) {
+      h.lastGood = now;
+      return;
+    }
+    let times = h.errors;
+    if (times === null) {
       times = [];
-      this.errors.set(nodeId, times);
+      h.errors = times;
     }
     times.push(now);
     while (times.length > 0 && now - times[0] > this.opts.windowMs) times.shift();
     if (times.length > this.opts.maxErrors) {
-      this.errors.delete(nodeId);
-      this.registry.setPassiveDown(nodeId, `${times.length} responses ${[...this.errorStatuses].join('/')} within ${this.opts.windowMs} ms`);
+      const count = times.length;
+      times.length = 0;
+      const what = [...this.errorStatuses].join('/') + (this.errorReason === null ? '' : ` "${this.opts.errorReason?.trim()}"`);
+      this.registry.setPassiveDown(nodeId, `${count} responses ${what} within ${this.opts.windowMs} ms`, 'errors');
     }
+  }
+
+  /**
+   * A request (not an ACK, which is never answered) forwarded to node `nodeId`. Does nothing
+   * unless maxRequestNumberWithoutResponse and maxResponseTime are both set.
+   */
+  requestSent(nodeId: string, now?: number): void {
+    if (this.maxUnanswered === 0) return;
+    const t = now ?? Date.now();
+    const h = this.health(nodeId);
+    if (h.silent && this.registry.get(nodeId)?.passiveCause !== 'silence') {
+      // Let back in (a probe got an answer): judged on what it does from now on, not on the
+      // requests of its old calls it left unanswered while it was out.
+      h.silent = false;
+      h.unanswered = 0;
+    }
+    if (h.unanswered === 0) h.unansweredSince = t;
+    h.unanswered++;
+    if (h.unanswered > this.maxUnanswered && t - h.unansweredSince > this.maxResponseTimeMs) this.silenced(nodeId, h, t);
   }
 
   /** When the node last sent good traffic, if ever. */
   lastGood(nodeId: string): number | undefined {
-    return this.good.get(nodeId);
+    const h = this.nodes.get(nodeId);
+    return h === undefined || h.lastGood < 0 ? undefined : h.lastGood;
+  }
+
+  /** Requests forwarded to the node since its last response (0 while detection is off). */
+  unanswered(nodeId: string): number {
+    return this.nodes.get(nodeId)?.unanswered ?? 0;
   }
 
   forget(nodeId: string): void {
-    this.good.delete(nodeId);
-    this.errors.delete(nodeId);
+    this.nodes.delete(nodeId);
+  }
+
+  private health(nodeId: string): NodeHealth {
+    let h = this.nodes.get(nodeId);
+    if (h === undefined) {
+      h = { lastGood: -1, errors: null, unanswered: 0, unansweredSince: 0, silent: false };
+      this.nodes.set(nodeId, h);
+    }
+    return h;
+  }
+
+  /** Past both limits: take the node out, unless it is out already (then only note why). */
+  private silenced(nodeId: string, h: NodeHealth, now: number): void {
+    const count = h.unanswered;
+    h.unanswered = 0;
+    const e = this.registry.get(nodeId);
+    if (e === undefined) return;
+    if (e.passiveDown) {
+      h.silent = e.passiveCause === 'silence';
+      return;
+    }
+    h.silent = this.registry.setPassiveDown(nodeId, `${count} requests unanswered for ${now - h.unansweredSince} ms`, 'silence');
+  }
+
+  private reasonMatches(response: StatusLineSource | string | undefined): boolean {
+    if (response === undefined) return false;
+    let reason: string;
+    if (typeof response === 'string') reason = response;
+    else {
+      // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase; the parser has checked it, so
+      // the reason starts 5 characters after the first space. Decoded as UTF-8 (RFC 3261 §25.1).
+      const start = response.head.indexOf(' ') + 5;
+      const end = response.startLineEnd;
+      reason = start > 4 && start <= end ? response.buf.toString('utf8', start, end) : '';
+    }
+    return reason.trim().toLowerCase() === this.errorReason;
   }
 }

@@ -658,12 +658,12 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   maxRequestNumberWithoutResponse: {
     key: 'maxRequestNumberWithoutResponse', field: 'maxRequestNumberWithoutResponse', shownDefault: 'none (off)', defaultValue: null,
-    description: 'With maxResponseTime: a node that has left more than this many requests unanswered, and sent no response for maxResponseTime ms, takes no new calls until it answers again.',
+    description: 'With maxResponseTime: a node that has left more than this many requests unanswered, the oldest for over maxResponseTime ms, takes no new calls until it answers again (this catches a hung node whose port stays open).',
     parse: optional(positiveInt('requests')), xml: SIP_XML('maxRequestNumberWithoutResponse'),
   },
   maxResponseTime: {
     key: 'maxResponseTime', field: 'maxResponseTime', shownDefault: 'none (off)', defaultValue: null,
-    description: 'Milliseconds since a node\'s last response after which maxRequestNumberWithoutResponse applies.',
+    description: 'Milliseconds the oldest request left unanswered since the node\'s last response may wait before maxRequestNumberWithoutResponse takes the node out.',
     parse: optional(positiveInt('milliseconds')), xml: SIP_XML('maxResponseTime'),
   },
   trafficRampupCyclePeriod: {

@@ -1,12 +1,14 @@
-// Responses siplb generates itself (400, 416, 420, 482, 483, 503, 505). A stateless proxy answers
-// only what it must refuse; everything else is the nodes' business.
+// Responses siplb generates itself: the refusals (400, 416, 420, 482, 483, 503 or the configured
+// 5xx, 505) and the 100 Trying it sends for an INVITE it forwards (isSendTrying). A stateless
+// proxy answers only what it must; everything else is the nodes' business.
 
 import { hash } from 'node:crypto';
 import type { SipMessage } from '../sip/message.ts';
 
 export const REASONS: Record<number, string> = {
   400: 'Bad Request', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 482: 'Loop Detected',
-  483: 'Too Many Hops', 503: 'Service Unavailable', 505: 'Version Not Supported', 513: 'Message Too Large',
+  483: 'Too Many Hops', 500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
 };
 
 /**
@@ -30,4 +32,24 @@ export function buildLocalReply(req: SipMessage, status: number, detail: string 
   lines.push(`From: ${from}`, `To: ${toValue}`, `Call-ID: ${callId}`, `CSeq: ${cseq}`, ...extraHeaders,
     'Server: siplb', 'Content-Length: 0', '', '');
   return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+/**
+ * 100 Trying for an INVITE, built on the per-call path: one pass over the header index, the
+ * lines it must echo (Via, From, To, Call-ID, CSeq; Timestamp, RFC 3261 §8.2.6.1) copied as
+ * they arrived, no value parsing. No To tag: a 100 establishes nothing (RFC 3261 §8.2.6.2), and
+ * a tag of ours would be a second, bogus early dialog to a UAC that records it. The request has
+ * passed validation, so every line it needs is there.
+ */
+export function buildTrying(req: SipMessage): Buffer {
+  const head = req.head;
+  const names = req.names;
+  let out = 'SIP/2.0 100 Trying\r\n';
+  for (let i = 0; i < names.length; i++) {
+    switch (names[i]) {
+      case 'via': case 'from': case 'to': case 'call-id': case 'cseq': case 'timestamp':
+        out += head.slice(req.lineStarts[i], req.lineEnds[i]) + '\r\n';
+    }
+  }
+  return Buffer.from(out + 'Content-Length: 0\r\n\r\n', 'latin1');
 }

@@ -9,6 +9,11 @@
 // the algorithm (intoCluster, maybe waiting for the shared store in awaitPick); out of it the
 // next hop is the next Route entry or the Request-URI (outOfCluster); forward rewrites it (Via
 // with the deterministic branch, Record-Route, Max-Forwards) and hands it to the router.
+//
+// The Restcomm switches (policy.ts) act at four points: blockedValues before anything else,
+// matchingHostnameForRoute and the public addresses wherever a Route or Request-URI is asked
+// whether it names us (OwnTargets), isSendTrying and publicIp in forward, the 5xx settings in
+// unavailable().
 
 import type { Algorithm, PickResult } from '../algorithms/algorithm.ts';
 import { rateLimit } from '../core/log.ts';
@@ -17,7 +22,8 @@ import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message
 import { headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import type { Inbound, Side } from '../transport/types.ts';
 import { BRANCH_PREFIX, loopPart, macPart, makeBranch, viaKey } from './branch.ts';
-import { buildLocalReply } from './local-reply.ts';
+import { buildLocalReply, buildTrying } from './local-reply.ts';
+import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
 import { ResponsePath, type PathDeps } from './response-path.ts';
 import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, withReceived } from './route-headers.ts';
@@ -36,6 +42,11 @@ export class SipProxy {
   private readonly responses: ResponsePath;
   private readonly debug: boolean;
   private readonly internalErrorLogGate = rateLimit(10_000);
+  private readonly policy: ProxyPolicy;
+  /** What names us in a Route entry or Request-URI (LocalAddresses plus the policy's names). */
+  private readonly ours: OwnTargets;
+  /** Public Record-Route addresses for clients behind NAT; null (one check per INVITE) when publicIp(v6) is unset. */
+  private readonly publicRecordRoutes: PublicRecordRoutes | null;
   /** Requests waiting for an algorithm's answer from the shared store. */
   private pendingPicks = 0;
 
@@ -44,6 +55,9 @@ export class SipProxy {
     this.algorithm = deps.algorithm;
     this.responses = new ResponsePath(deps);
     this.debug = deps.log.isLevelEnabled('debug');
+    this.policy = deps.policy;
+    this.publicRecordRoutes = PublicRecordRoutes.of(deps.policy, deps.addresses);
+    this.ours = new OwnTargets(deps.addresses, deps.policy, this.publicRecordRoutes);
   }
 
   /** Entry point for every message a transport receives. Never throws. */
@@ -71,29 +85,37 @@ export class SipProxy {
   // ---------------------------------------------------------------- requests
 
   private onRequest(msg: SipMessage, src: Inbound): void {
+    const cluster = this.d.cluster();
+    const addresses = this.d.addresses;
+    // With two ports, only the internal port hears nodes; an unknown source there is still a
+    // client (never relayed outwards). With one port, only a node's exact address counts.
+    const fromCluster = addresses.twoPorts
+      ? src.side === 'internal' && cluster.isClusterIp(src.ip)
+      : cluster.isClusterAddress(src.ip, src.port);
+    // First of all, before any answer (a 400 included): what scanners probe for is whether
+    // anything answers. Restcomm replies 500 to them; siplb drops, so a scan of the address
+    // space learns nothing, not even that a SIP server listens here.
+    if (!fromCluster && this.policy.blocked !== null && this.isBlocked(msg, this.policy.blocked)) {
+      this.d.stats.countDrop('blocked');
+      return;
+    }
     if (msg.error !== null) return this.reject(msg, src, msg.errorStatus, msg.error);
-    const ctx = RequestContext.of(msg, src, this.d.cluster());
+    const ctx = RequestContext.of(msg, src, cluster);
     if (ctx === null) return this.reject(msg, src, 400, 'malformed Via');
     if (ctx.maxForwards === 0) return this.reject(msg, src, 483, null);
     if (msg.indexOf('proxy-require') !== -1) {
       // RFC 3261 §16.3 step 5: siplb supports no option tags a proxy could be required to.
       return this.reject(msg, src, 420, null, [`Unsupported: ${msg.getAll('proxy-require').join(', ')}`]);
     }
-    const addresses = this.d.addresses;
-    popOwnRoutes(ctx, addresses);
+    popOwnRoutes(ctx, this.ours);
     const ruri = msg.requestUri;
     if (ctx.hint === null && ruri.includes(NODE_HINT_PARAM)) {
       // A strict router upstream put our Record-Route URI into the Request-URI (RFC 3261 §16.4).
       const u = parseSipUri(ruri);
-      if (u !== null && addresses.isOurs(u.host, u.port)) ctx.hint = u.params.get(NODE_HINT_PARAM) ?? null;
+      if (u !== null && this.ours.isOurs(u.host, u.port)) ctx.hint = u.params.get(NODE_HINT_PARAM) ?? null;
     }
-    const cluster = ctx.cluster;
-    // With two ports, only the internal port hears nodes; an unknown source there is still a
-    // client (never relayed outwards). With one port, only a node's exact address counts.
-    ctx.fromCluster = addresses.twoPorts
-      ? src.side === 'internal' && cluster.isClusterIp(src.ip)
-      : cluster.isClusterAddress(src.ip, src.port);
-    if (ctx.fromCluster) {
+    ctx.fromCluster = fromCluster;
+    if (fromCluster) {
       ctx.sender = cluster.nodeAt(src.ip, src.port);
       if (ctx.sender !== undefined) this.d.passiveHealth?.fromNode(ctx.sender.id, 0);
     }
@@ -116,15 +138,15 @@ export class SipProxy {
       return this.reject(msg, src, otherScheme ? 416 : 400, 'cannot route to this URI');
     }
     // A node addressed the balancer itself: balance it like a client request.
-    if (this.d.addresses.isOurs(target.host, target.port)) return this.intoCluster(ctx);
+    if (this.ours.isOurs(target.host, target.port)) return this.intoCluster(ctx);
     const node = ctx.cluster.nodeAt(target.host, target.port ?? 5060);
     if (node !== undefined) {
       ctx.node = node;
       return this.forward(ctx);
     }
     const t = (target.params.get('transport') ?? '').toLowerCase();
-    if (t !== '' && t !== 'udp' && t !== 'tcp') return this.reject(msg, src, 503, `transport ${t} not available`);
-    if (target.scheme === 'sips') return this.reject(msg, src, 503, 'sips not available');
+    if (t !== '' && t !== 'udp' && t !== 'tcp') return this.unavailable(msg, src, `transport ${t} not available`);
+    if (target.scheme === 'sips') return this.unavailable(msg, src, 'sips not available');
     ctx.hop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
     this.forward(ctx);
   }
@@ -175,7 +197,7 @@ export class SipProxy {
     const named = ctx.routes.length > 0 ? nameAddrUri(ctx.routes[0]) : ctx.msg.requestUri;
     if (named !== null) {
       const u = sipUriHostPort(named);
-      if (u !== null && !this.d.addresses.isOurs(u.host, u.port)) {
+      if (u !== null && !this.ours.isOurs(u.host, u.port)) {
         const n = cluster.nodeAt(u.host, u.port ?? 5060);
         if (n !== undefined && cluster.isAlive(n)) return n;
       }
@@ -191,7 +213,7 @@ export class SipProxy {
       ctx.hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     const hop = ctx.hop;
-    if (hop === null) return this.reject(msg, src, 503, 'no node available');
+    if (hop === null) return this.unavailable(msg, src, 'no node available');
     // received/rport on the sender's Via (RFC 3261 §18.2.1, RFC 3581). Over streams they are
     // always set, so the response finds the connection the request came on.
     const stream = src.transport !== 'udp';
@@ -211,22 +233,58 @@ export class SipProxy {
 
     if (DIALOG_CREATING.has(msg.method) && ctx.toTag === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : ctx.fromCluster ? this.sourceNodeId(ctx) : null;
+      // A client behind NAT (publicIp) must be given the public address in the entry that faces
+      // it, and only there: the node keeps reaching the balancer on its real address.
+      const publicHostPort = this.publicRecordRoutes === null ? null : this.publicRecordRouteFor(ctx, this.publicRecordRoutes);
+      const publicEgress = publicHostPort !== null && ctx.fromCluster;
       // Top entry faces the next hop, so its side's address is what that peer's route set starts
       // with. Two entries when the two sides differ in address or transport (RFC 3261 §16.6
-      // step 4, double record-routing), so each peer reaches siplb the way it can.
-      edit.insertHeaderFirst(recordRoute(addresses, egressSide, hop.transport, dialogNode));
-      if (addresses.twoPorts || hop.transport !== src.transport) {
+      // step 4, double record-routing), so each peer reaches siplb the way it can; a public
+      // address for the client is such a difference even with one port.
+      edit.insertHeaderFirst(recordRoute(addresses, egressSide, hop.transport, dialogNode, publicEgress ? publicHostPort : null));
+      if (addresses.twoPorts || hop.transport !== src.transport || publicHostPort !== null) {
         const ingressSide: Side = egressSide === 'internal' ? 'external' : 'internal';
-        edit.insertHeaderFirst(recordRoute(addresses, ingressSide, src.transport, dialogNode));
+        edit.insertHeaderFirst(recordRoute(addresses, ingressSide, src.transport, dialogNode, publicEgress ? null : publicHostPort));
       }
     }
     if (ctx.maxForwardsIndex === -1) edit.insertHeaderFirst('Max-Forwards: 70');
     else edit.replace(msg.valueStarts[ctx.maxForwardsIndex], msg.lineEnds[ctx.maxForwardsIndex], ` ${ctx.maxForwards - 1}`);
     if (hop.transport !== 'udp' && msg.indexOf('content-length') === -1) edit.appendHeader(`Content-Length: ${msg.bodyEnd - msg.bodyStart}`);
 
+    if (node !== null && hop.side === 'internal' && msg.method !== 'ACK') this.d.passiveHealth?.requestSent?.(node.id);
     this.countCall(ctx);
+    if (msg.method === 'INVITE' && this.policy.sendTrying) this.sendTrying(msg, src);
     this.d.stats.requestsForwarded++;
     this.d.out.send(hop, edit.toBuffer());
+  }
+
+  /**
+   * isSendTrying (Restcomm's default): the 100 goes back at once, before the INVITE is forwarded,
+   * so a UDP client stops retransmitting now rather than when a busy node's 100 comes back. A
+   * stateless proxy should not generate provisional responses (RFC 3261 §16.11); siplb does it
+   * because Restcomm does and operators rely on it, and it is safe because the 100 carries no
+   * To tag and the response path drops the next hop's 100. INVITE only: RFC 4320 forbids an
+   * immediate 100 to a non-INVITE over UDP (it stretches the client's timers to their maximum);
+   * Restcomm also sends one for SUBSCRIBE, NOTIFY, MESSAGE, REFER, PUBLISH and UPDATE, siplb
+   * deliberately does not. Any INVITE, whichever way it goes: a node's INVITE to a client is
+   * answered to the node the same way.
+   */
+  private sendTrying(msg: SipMessage, src: Inbound): void {
+    this.d.stats.countReply(100);
+    this.d.out.send({ side: src.side, transport: src.transport, host: src.ip, port: src.port, connectionId: src.connectionId }, buildTrying(msg));
+  }
+
+  /**
+   * The client of an initial request (its source coming in, its destination going out) and the
+   * public host:port to record-route it with, or null: no client (node to node), or the routing
+   * rules keep this client on our real address. A next hop named by host name matches only the
+   * 'default' rule; rules are about addresses.
+   */
+  private publicRecordRouteFor(ctx: RequestContext, publicRecordRoutes: PublicRecordRoutes): string | null {
+    if (!ctx.fromCluster) return publicRecordRoutes.forClient(ctx.src.ip, ctx.src.transport);
+    const hop = ctx.hop;
+    if (hop === null || hop.side !== 'external') return null;
+    return publicRecordRoutes.forClient(hop.host, hop.transport);
   }
 
   /** Active-call accounting: the call is on the node it goes to, or (sent by a node) on the node that sent it. */
@@ -249,6 +307,29 @@ export class SipProxy {
   private sourceNodeId(ctx: RequestContext): string | null {
     const n = ctx.sender ?? ctx.cluster.nodeAt(ctx.src.ip, ctx.topVia.port ?? 5060);
     return n === undefined ? null : n.id;
+  }
+
+  /**
+   * A request siplb cannot forward (no node, a transport it does not speak): 503, or with
+   * isSend5xxResponse the configured 5xx and an RFC 3326 Reason header.
+   */
+  private unavailable(msg: SipMessage, src: Inbound, detail: string): void {
+    this.reject(msg, src, this.policy.unavailableStatus, detail, this.policy.unavailableHeaders);
+  }
+
+  /** User-Agent, From or To contains a blockedValues entry (any case). */
+  private isBlocked(msg: SipMessage, blocked: RegExp): boolean {
+    // A valid request has exactly one From and one To, already read by the parser; an invalid
+    // one (about to get a 400) may lack them or repeat them, so its header lines are read.
+    const valid = msg.error === null;
+    if (valid && (blocked.test(msg.from) || blocked.test(msg.to))) return true;
+    const names = msg.names;
+    const head = msg.head;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i];
+      if ((n === 'user-agent' || (!valid && (n === 'from' || n === 'to'))) && blocked.test(head.slice(msg.valueStarts[i], msg.lineEnds[i]))) return true;
+    }
+    return false;
   }
 
   private reject(msg: SipMessage, src: Inbound, status: number, detail: string | null, extra: readonly string[] = []): void {

@@ -17,6 +17,7 @@ import { defaultPort, parseVia, responseTarget } from '../sip/via.ts';
 import type { Inbound, Outbound, Side } from '../transport/types.ts';
 import { loopOf, macOf, macPart, viaKey } from './branch.ts';
 import type { LocalAddresses } from './local-addresses.ts';
+import type { ProxyPolicy } from './policy.ts';
 import type { ProxyStats } from './stats.ts';
 
 /** What both directions of the proxy are built from. */
@@ -29,8 +30,10 @@ export interface PathDeps {
   readonly stats: ProxyStats;
   /** Key of the branch MAC; balancers that see each other's responses share it. */
   readonly secret: string;
+  /** What the Restcomm switches of the configuration turn on (policy.ts). */
+  readonly policy: ProxyPolicy;
   /** Told about every message a node sends (passive health, proof of life). */
-  readonly passiveHealth?: { fromNode(nodeId: string, status: number): void };
+  readonly passiveHealth?: { fromNode(nodeId: string, status: number, response?: SipMessage): void; requestSent?(nodeId: string): void };
   /** Active calls per node; fed from INVITE, its final responses and BYE. */
   readonly calls?: CallTracker;
 }
@@ -38,10 +41,12 @@ export interface PathDeps {
 export class ResponsePath {
   private readonly d: PathDeps;
   private readonly debug: boolean;
+  private readonly absorbTrying: boolean;
 
   constructor(deps: PathDeps) {
     this.d = deps;
     this.debug = deps.log.isLevelEnabled('debug');
+    this.absorbTrying = deps.policy.sendTrying;
   }
 
   handle(msg: SipMessage, src: Inbound): void {
@@ -75,7 +80,16 @@ export class ResponsePath {
     const cluster = this.d.cluster();
     if (this.d.passiveHealth !== undefined) {
       const sender = cluster.nodeAt(src.ip, src.port);
-      if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status);
+      if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status, msg);
+    }
+    if (msg.status === 100 && this.absorbTrying && msg.cseqMethod === 'INVITE') {
+      // The proxy answered this INVITE with its own 100 before forwarding it (isSendTrying), and a
+      // 100 is hop-by-hop (a proxy forwards every provisional response but 100, RFC 3261 §16.7):
+      // relaying the next hop's would only repeat it.
+      // Checked after the branch, so a forged 100 still counts as forged; after passive health,
+      // so a node's 100 still proves it alive.
+      this.d.stats.countDrop('trying-absorbed');
+      return;
     }
     if (this.d.calls !== undefined && msg.status >= 200 && msg.cseqMethod === 'INVITE') {
       if (msg.status < 300) this.d.calls.confirmed(msg.callId);

@@ -20,6 +20,7 @@ import { isOnePortMode, sidePorts } from '../config/ports.ts';
 import type { Config } from '../config/types.ts';
 import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
+import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
 import { ProxyStats } from '../proxy/stats.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
@@ -100,7 +101,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
 }
 
 async function start(cfg: Config, log: Logger, closers: Closers): Promise<RunningBalancer> {
-  const nodes = await resolveStaticNodes(cfg.nodes);
+  const nodes = await resolveStaticNodes(cfg.nodes, cfg.performanceTestingMode ? cfg.extraServerNodes : []);
   const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
 
   // State, and the active-call counts algorithms balance on.
@@ -127,9 +128,11 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   registry.addStatic(nodes);
   const passiveHealth = new PassiveHealth(registry, {
     errorStatuses: cfg.responsesStatusCodeNodeRemoval, maxErrors: cfg.maxNumberResponsesWithError, windowMs: cfg.maxErrorTime,
+    errorReason: cfg.responseReasonNodeRemoval,
+    maxUnanswered: cfg.maxRequestNumberWithoutResponse, maxResponseTimeMs: cfg.maxResponseTime,
   });
   registry.onEvent((e) => {
-    if (e.type === 'removed' || e.type === 'replaced') passiveHealth.forget(e.nodeId);
+    if (e.type === 'removed' || e.type === 'replaced' || e.type === 'added') passiveHealth.forget(e.nodeId);
     const snap = registry.snapshot();
     if (e.type === 'removed') algorithm.nodeRemoved?.(e.nodeId, snap);
     else if (e.type === 'added' || e.type === 'replaced') {
@@ -158,7 +161,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     onMessage: (data, src) => proxy.onMessage(data, src),
     onDrop: (reason) => stats.countDrop(reason),
   });
-  const proxy = new SipProxy({ addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls });
+  const proxy = new SipProxy({ addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls, policy: proxyPolicy(cfg) });
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
 

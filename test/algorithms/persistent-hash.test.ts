@@ -184,6 +184,17 @@ describe('PersistentConsistentHash: release and load', () => {
     assert.equal(pick(a, cluster(FOUR), msg, true), N1.id);
   });
 
+  test('the user-based keys do not apply: userAffinityMaxTimeInCache and userAffinityGroupFailover are ignored', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const a = persistent(t, { callIdAffinityMaxTimeInCache: 60, userAffinityMaxTimeInCache: 3600, callIdAffinityGroupFailover: false, userAffinityGroupFailover: true });
+    const keys = callIdsRanking(N1, FOUR, 100, 'useronly');
+    for (const callId of keys) pick(a, cluster(FOUR), invite(callId), true);
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    assert.equal(new Set(keys.map((callId) => pick(a, down, invite(callId), false))).size, 3, 'spread, not group');
+    t.mock.timers.tick(61_000);
+    assert.equal(pick(a, cluster(FOUR), invite(keys[0]), true), N1.id, 'expired after 60 s, not 3600 s');
+  });
+
   test('hashLoadFactor: new keys avoid a node the LoadView shows overloaded', (t) => {
     // Another balancer's calls pile up on N1; this balancer's placements count too.
     const counts = new Map<string, number>([[N1.id, 1000]]);

@@ -209,6 +209,49 @@ describe('UserBased: load and expiry', () => {
   });
 });
 
+describe('UserBased: userAffinityMaxTimeInCache and userAffinityGroupFailover', () => {
+  // A user's assignment is kept while used within the idle time: placed on N1, moved off it by a
+  // failover, it stays on the new node until it has been idle for longer, then goes back to N1.
+  const expiry: { name: string; cfg: Partial<Config>; idleS: number }[] = [
+    { name: 'unset: callIdAffinityMaxTimeInCache (60 s)', cfg: { callIdAffinityMaxTimeInCache: 60, userAffinityMaxTimeInCache: null }, idleS: 60 },
+    { name: 'longer than the Call-ID one (300 s over 60 s)', cfg: { callIdAffinityMaxTimeInCache: 60, userAffinityMaxTimeInCache: 300 }, idleS: 300 },
+    { name: 'shorter than the Call-ID one (10 s under 500 s)', cfg: { callIdAffinityMaxTimeInCache: 500, userAffinityMaxTimeInCache: 10 }, idleS: 10 },
+  ];
+  for (const c of expiry) {
+    test(`idle expiry, ${c.name}`, (t) => {
+      t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+      const a = algorithm(t, c.cfg);
+      const [u] = usersRanking(N1, FOUR, 1, `idle${c.idleS}-`);
+      assert.equal(pick(a, cluster(FOUR), call('i1', u), true), N1.id);
+      const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), call('i1', u), false);
+      assert.ok(moved !== null && moved !== N1.id);
+      t.mock.timers.tick(c.idleS * 1000 - 1000);
+      assert.equal(pick(a, cluster(FOUR), call('i2', u), true), moved, `idle ${c.idleS - 1} s: kept`);
+      t.mock.timers.tick(c.idleS * 1000 + 1000);
+      assert.equal(pick(a, cluster(FOUR), call('i3', u), true), N1.id, `idle ${c.idleS + 1} s: placed afresh`);
+    });
+  }
+
+  const failover: { name: string; cfg: Partial<Config>; group: boolean }[] = [
+    { name: 'unset, Call-ID spread -> spread', cfg: { callIdAffinityGroupFailover: false, userAffinityGroupFailover: null }, group: false },
+    { name: 'unset, Call-ID group -> group', cfg: { callIdAffinityGroupFailover: true, userAffinityGroupFailover: null }, group: true },
+    { name: 'true over Call-ID spread -> group', cfg: { callIdAffinityGroupFailover: false, userAffinityGroupFailover: true }, group: true },
+    { name: 'false over Call-ID group -> spread', cfg: { callIdAffinityGroupFailover: true, userAffinityGroupFailover: false }, group: false },
+  ];
+  for (const c of failover) {
+    test(`failover, ${c.name}`, (t) => {
+      const a = algorithm(t, c.cfg);
+      const users = usersRanking(N2, FOUR, 200, `fo-${c.name.length}-`);
+      for (const u of users) assert.equal(pick(a, cluster(FOUR), call(`c-${u}`, u), true), N2.id);
+      const down = cluster(FOUR, { [N2.id]: 'down' });
+      const targets = new Set(users.map((u) => pick(a, down, call(`c-${u}`, u), false)));
+      assert.ok(!targets.has(N2.id) && !targets.has(null));
+      // 200 users spread over 3 survivors all land on one with probability 3 * 3^-200.
+      assert.equal(targets.size, c.group ? 1 : 3, JSON.stringify([...targets]));
+    });
+  }
+});
+
 describe('UserBased: HTTP', () => {
   test('with the parameter: placed by hash and remembered; without: round robin', (t) => {
     const a = algorithm(t);

@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { pino } from 'pino';
 import { ActiveHealthCheck, type ActiveHealthOptions } from '../../src/cluster/active-health.ts';
-import { PassiveHealth } from '../../src/cluster/passive-health.ts';
+import { PassiveHealth, type PassiveHealthOptions } from '../../src/cluster/passive-health.ts';
 import { NodeRegistry, type NodeEntry } from '../../src/cluster/node-registry.ts';
 import { nodeId } from '../../src/cluster/node.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
@@ -167,11 +167,12 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-async function world(ports: { udp?: number; tcp?: number }, opts: Partial<ActiveHealthOptions> = {}, observerMaxErrors = 3): Promise<World & { id: string }> {
+async function world(ports: { udp?: number; tcp?: number }, opts: Partial<ActiveHealthOptions> = {}, observerMaxErrors = 3,
+  passiveOpts: Partial<PassiveHealthOptions> = {}): Promise<World & { id: string }> {
   const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
   const id = nodeId('127.0.0.1', (ports.udp ?? ports.tcp) as number);
   registry.addStatic([{ id, ip: '127.0.0.1', ports, weight: 1 }]);
-  const passiveHealth = new PassiveHealth(registry, { errorStatuses: [503], maxErrors: observerMaxErrors, windowMs: 10_000 });
+  const passiveHealth = new PassiveHealth(registry, { errorStatuses: [503], maxErrors: observerMaxErrors, windowMs: 10_000, ...passiveOpts });
   const checker = new ObservedChecker(registry, passiveHealth, {
     intervalMs: MANUAL, timeoutMs: 150, failures: 1, successes: 1, bindHost: '127.0.0.1', log, ...opts,
   });
@@ -375,7 +376,7 @@ describe('traffic as proof of life', () => {
   test('traffic older than the interval does not count: the node is probed', async () => {
     const fake = await udpFake(() => 503);
     const w = await world({ udp: fake.port });
-    w.passiveHealth.fromNode(w.id, 200, Date.now() - 2 * MANUAL);
+    w.passiveHealth.fromNode(w.id, 200, undefined, Date.now() - 2 * MANUAL);
     assert.equal(await runRound(w.checker), 1);
     assert.equal(fake.received.length, 1);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
@@ -499,6 +500,68 @@ describe('node replaced by a new session', () => {
     await runRound(w.checker);
     await runRound(w.checker);
     assert.equal(w.registry.snapshot().stateOf(w.id), 'active', 'the new session has failed once, not three times');
+  });
+});
+
+describe('a node passive health took out for leaving requests unanswered (maxUnanswered 1, 100 ms)', () => {
+  const T0 = 1_000_000;
+  /** Two requests 200 ms apart, neither answered: out for silence. */
+  function silence(w: World & { id: string }): void {
+    w.passiveHealth.requestSent(w.id, T0);
+    w.passiveHealth.requestSent(w.id, T0 + 200);
+    assert.equal(w.registry.get(w.id)?.passiveCause, 'silence');
+  }
+  const SILENCE = { maxUnanswered: 1, maxResponseTimeMs: 100 };
+
+  // A hung SIP stack keeps its port open and says nothing, which is also what a stack that
+  // ignores OPTIONS shows: only an answer proves it works again.
+  const cases: { name: string; make: () => Promise<{ udp?: number; tcp?: number }>; after: 'draining' | 'active' | 'down' }[] = [
+    { name: 'UDP port open, OPTIONS unanswered (never answered one): stays out', make: async () => ({ udp: (await udpFake(() => null)).port }), after: 'draining' },
+    { name: 'TCP port open, OPTIONS unanswered (never answered one): stays out', make: async () => ({ tcp: (await tcpFake(() => null)).port }), after: 'draining' },
+    { name: 'OPTIONS answered 200: back', make: async () => ({ udp: (await udpFake(() => 200)).port }), after: 'active' },
+    { name: 'OPTIONS answered 503: down', make: async () => ({ udp: (await udpFake(() => 503)).port }), after: 'down' },
+    { name: 'UDP port refuses: down', make: async () => ({ udp: await closedUdpPort() }), after: 'down' },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const w = await world(await c.make(), { failures: 1, successes: 1 }, 3, SILENCE);
+      silence(w);
+      for (let i = 0; i < 2; i++) assert.equal(await runRound(w.checker), 1, 'probed while out');
+      assert.equal(w.registry.snapshot().stateOf(w.id), c.after);
+    });
+  }
+
+  test('out for error responses instead, the same silent port lets it back in (as before)', async () => {
+    const fake = await udpFake(() => null);
+    const w = await world({ udp: fake.port }, { failures: 1, successes: 1 }, 0, SILENCE);
+    w.passiveHealth.fromNode(w.id, 503);
+    assert.equal(w.registry.get(w.id)?.passiveCause, 'errors');
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
+  });
+
+  test('taken down once its port refused, it comes back when the port is open again, silent or not', async () => {
+    const port = await closedUdpPort();
+    const w = await world({ udp: port }, { failures: 1, successes: 1 }, 3, SILENCE);
+    silence(w);
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'down');
+    const restarted = dgram.createSocket('udp4'); // listens, ignores OPTIONS
+    await new Promise<void>((r) => restarted.bind(port, '127.0.0.1', () => r()));
+    cleanups.push(() => restarted.close());
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
+    assert.equal(w.registry.get(w.id)?.passiveCause, null);
+  });
+
+  test('a SIP response brings it back without a probe', async () => {
+    const fake = await udpFake(() => null);
+    const w = await world({ udp: fake.port }, { failures: 1, successes: 1 }, 3, SILENCE);
+    silence(w);
+    await runRound(w.checker);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'draining');
+    w.passiveHealth.fromNode(w.id, 200);
+    assert.equal(w.registry.snapshot().stateOf(w.id), 'active');
   });
 });
 

@@ -33,6 +33,10 @@ describe('node states from flags', () => {
     { name: 'passive health tripped', act: (r) => r.setPassiveDown(STATIC_A.id, 'test'), state: 'draining' },
     { name: 'passive down, then a good probe', act: (r) => { r.setPassiveDown(STATIC_A.id, 'test'); r.setHealthy(STATIC_A.id, true, 'probe'); }, state: 'active' },
     { name: 'down, then healthy again', act: (r) => { r.setHealthy(STATIC_A.id, false, 'x'); r.setHealthy(STATIC_A.id, true, 'y'); }, state: 'active' },
+    { name: 'out for silence', act: (r) => r.setPassiveDown(STATIC_A.id, 'test', 'silence'), state: 'draining' },
+    { name: 'out for silence, then it answers', act: (r) => { r.setPassiveDown(STATIC_A.id, 'test', 'silence'); r.clearPassiveDown(STATIC_A.id, 'silence', 'answered'); }, state: 'active' },
+    { name: 'out for errors: the end of silence does not bring it back', act: (r) => { r.setPassiveDown(STATIC_A.id, 'test', 'errors'); r.clearPassiveDown(STATIC_A.id, 'silence', 'answered'); }, state: 'draining' },
+    { name: 'out for silence, then a good probe', act: (r) => { r.setPassiveDown(STATIC_A.id, 'test', 'silence'); r.setHealthy(STATIC_A.id, true, 'probe'); }, state: 'active' },
   ];
   for (const c of CASES) {
     test(c.name, () => {
@@ -45,6 +49,47 @@ describe('node states from flags', () => {
       assert.equal(r.snapshot().isAlive(node), c.state !== 'down');
     });
   }
+});
+
+describe('passive causes', () => {
+  test('setPassiveDown reports whether it took the node out, and keeps the first cause', () => {
+    const { r } = registry();
+    r.addStatic([STATIC_A]);
+    assert.equal(r.get(STATIC_A.id)?.passiveCause, null);
+    assert.equal(r.setPassiveDown(STATIC_A.id, 'x', 'silence'), true);
+    assert.equal(r.setPassiveDown(STATIC_A.id, 'y', 'errors'), false, 'already out');
+    assert.equal(r.get(STATIC_A.id)?.passiveCause, 'silence');
+    assert.equal(r.setPassiveDown('10.9.9.9:5060', 'z'), false, 'unknown node');
+  });
+
+  test('the default cause is errors', () => {
+    const { r } = registry();
+    r.addStatic([STATIC_A]);
+    r.setPassiveDown(STATIC_A.id, 'x');
+    assert.equal(r.get(STATIC_A.id)?.passiveCause, 'errors');
+  });
+
+  test('clearPassiveDown: only for the cause the node is out for; events say why', () => {
+    const { r } = registry();
+    r.addStatic([STATIC_A]);
+    const details: (string | undefined)[] = [];
+    r.onEvent((e) => details.push(e.detail));
+    assert.equal(r.clearPassiveDown(STATIC_A.id, 'silence', 'answered'), false, 'not out');
+    r.setPassiveDown(STATIC_A.id, '4 requests unanswered for 600 ms', 'silence');
+    assert.equal(r.clearPassiveDown(STATIC_A.id, 'errors', 'x'), false);
+    assert.equal(r.clearPassiveDown(STATIC_A.id, 'silence', 'answered again with 200'), true);
+    assert.equal(r.get(STATIC_A.id)?.passiveDown, false);
+    assert.equal(r.get(STATIC_A.id)?.passiveCause, null);
+    assert.deepEqual(details, ['out of new-call selection (4 requests unanswered for 600 ms)', 'back in new-call selection (answered again with 200)']);
+  });
+
+  test('a new session clears the cause', () => {
+    const { r } = registry();
+    r.start(reg('10.0.0.2', 5080, 's1'));
+    r.setPassiveDown('10.0.0.2:5080', 'x', 'silence');
+    r.start(reg('10.0.0.2', 5080, 's2'));
+    assert.equal(r.get('10.0.0.2:5080')?.passiveCause, null);
+  });
 });
 
 describe('heartbeat registrations', () => {

@@ -6,14 +6,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PassiveHealth } from '../../src/cluster/passive-health.ts';
-import { NodeRegistry } from '../../src/cluster/node-registry.ts';
+import { PassiveHealth, type PassiveHealthOptions } from '../../src/cluster/passive-health.ts';
+import { NodeRegistry, type RegistryEvent } from '../../src/cluster/node-registry.ts';
+import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 
 const log = pino({ level: 'silent' });
 const ID = '127.0.0.1:5080';
 const OTHER = '127.0.0.1:5090';
 
-function setup(opts: { maxErrors?: number; windowMs?: number; errorStatuses?: number[] } = {}): { registry: NodeRegistry; passiveHealth: PassiveHealth } {
+function setup(opts: Partial<PassiveHealthOptions> = {}): { registry: NodeRegistry; passiveHealth: PassiveHealth } {
   const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
   registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a1', version: '1' });
   registry.start({ ip: '127.0.0.1', ports: { udp: 5090 }, sessionId: 'b1', version: '1' });
@@ -21,6 +22,9 @@ function setup(opts: { maxErrors?: number; windowMs?: number; errorStatuses?: nu
     errorStatuses: opts.errorStatuses ?? [503],
     maxErrors: opts.maxErrors ?? 3,
     windowMs: opts.windowMs ?? 1000,
+    errorReason: opts.errorReason,
+    maxUnanswered: opts.maxUnanswered,
+    maxResponseTimeMs: opts.maxResponseTimeMs,
   });
   return { registry, passiveHealth };
 }
@@ -57,7 +61,7 @@ describe('PassiveHealth error window (maxErrors 3, windowMs 1000, errors = [503]
   for (const c of cases) {
     test(c.name, () => {
       const { registry, passiveHealth } = setup();
-      for (const t of c.errorsAt) passiveHealth.fromNode(ID, 503, T0 + t);
+      for (const t of c.errorsAt) passiveHealth.fromNode(ID, 503, undefined, T0 + t);
       if (c.tripped) assertPassiveDown(registry, ID);
       else assertActive(registry, ID);
       assertActive(registry, OTHER);
@@ -67,18 +71,18 @@ describe('PassiveHealth error window (maxErrors 3, windowMs 1000, errors = [503]
   test('it trips exactly on the (maxErrors + 1)th error', () => {
     const { registry, passiveHealth } = setup();
     for (let i = 0; i < 3; i++) {
-      passiveHealth.fromNode(ID, 503, T0 + i);
+      passiveHealth.fromNode(ID, 503, undefined, T0 + i);
       assertActive(registry, ID);
     }
-    passiveHealth.fromNode(ID, 503, T0 + 3);
+    passiveHealth.fromNode(ID, 503, undefined, T0 + 3);
     assertPassiveDown(registry, ID);
   });
 
   test('errors are counted per node', () => {
     const { registry, passiveHealth } = setup();
     for (let i = 0; i < 3; i++) {
-      passiveHealth.fromNode(ID, 503, T0 + i);
-      passiveHealth.fromNode(OTHER, 503, T0 + i);
+      passiveHealth.fromNode(ID, 503, undefined, T0 + i);
+      passiveHealth.fromNode(OTHER, 503, undefined, T0 + i);
     }
     assertActive(registry, ID);
     assertActive(registry, OTHER);
@@ -87,20 +91,20 @@ describe('PassiveHealth error window (maxErrors 3, windowMs 1000, errors = [503]
   test('statuses not in the error list never trip it', () => {
     const { registry, passiveHealth } = setup();
     for (const status of [500, 486, 404, 408, 603, 200, 180]) {
-      for (let i = 0; i < 10; i++) passiveHealth.fromNode(ID, status, T0 + i);
+      for (let i = 0; i < 10; i++) passiveHealth.fromNode(ID, status, undefined, T0 + i);
     }
     assertActive(registry, ID);
   });
 
   test('every status in the error list counts', () => {
     const { registry, passiveHealth } = setup({ errorStatuses: [500, 503, 504] });
-    for (const [i, status] of [500, 503, 504, 500].entries()) passiveHealth.fromNode(ID, status, T0 + i);
+    for (const [i, status] of [500, 503, 504, 500].entries()) passiveHealth.fromNode(ID, status, undefined, T0 + i);
     assertPassiveDown(registry, ID);
   });
 
   test('errors from an unknown node do not throw or add it', () => {
     const { registry, passiveHealth } = setup({ maxErrors: 0 });
-    passiveHealth.fromNode('10.9.9.9:5060', 503, T0);
+    passiveHealth.fromNode('10.9.9.9:5060', 503, undefined, T0);
     assert.equal(registry.get('10.9.9.9:5060'), undefined);
     assert.equal(registry.list().length, 2);
   });
@@ -120,9 +124,9 @@ describe('PassiveHealth lastGood', () => {
     test(`${c.name} ${c.good ? 'updates' : 'does not update'} lastGood`, () => {
       const { passiveHealth } = setup();
       assert.equal(passiveHealth.lastGood(ID), undefined);
-      passiveHealth.fromNode(ID, 0, 1000);
+      passiveHealth.fromNode(ID, 0, undefined, 1000);
       assert.equal(passiveHealth.lastGood(ID), 1000);
-      passiveHealth.fromNode(ID, c.status, 2000);
+      passiveHealth.fromNode(ID, c.status, undefined, 2000);
       assert.equal(passiveHealth.lastGood(ID), c.good ? 2000 : 1000);
       assert.equal(passiveHealth.lastGood(OTHER), undefined, 'per node');
     });
@@ -138,7 +142,7 @@ describe('PassiveHealth lastGood', () => {
 
   test('forget drops what was seen', () => {
     const { passiveHealth } = setup();
-    passiveHealth.fromNode(ID, 0, 1000);
+    passiveHealth.fromNode(ID, 0, undefined, 1000);
     passiveHealth.forget(ID);
     assert.equal(passiveHealth.lastGood(ID), undefined);
   });
@@ -147,7 +151,7 @@ describe('PassiveHealth lastGood', () => {
 describe('recovery from passive down', () => {
   const T0 = 5_000_000;
   function trip(passiveHealth: PassiveHealth, at: number): void {
-    for (let i = 0; i < 4; i++) passiveHealth.fromNode(ID, 503, at + i);
+    for (let i = 0; i < 4; i++) passiveHealth.fromNode(ID, 503, undefined, at + i);
   }
 
   test('a new start session for the node clears passive down', () => {
@@ -170,8 +174,8 @@ describe('recovery from passive down', () => {
     const { registry, passiveHealth } = setup();
     trip(passiveHealth, T0);
     assert.equal(registry.heartbeat('a1'), true);
-    passiveHealth.fromNode(ID, 200, T0 + 10);
-    passiveHealth.fromNode(ID, 0, T0 + 11);
+    passiveHealth.fromNode(ID, 200, undefined, T0 + 10);
+    passiveHealth.fromNode(ID, 0, undefined, T0 + 11);
     assertPassiveDown(registry, ID);
   });
 
@@ -179,9 +183,9 @@ describe('recovery from passive down', () => {
     const { registry, passiveHealth } = setup();
     trip(passiveHealth, T0);
     registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a2', version: '1' });
-    for (let i = 0; i < 3; i++) passiveHealth.fromNode(ID, 503, T0 + 10 + i);
+    for (let i = 0; i < 3; i++) passiveHealth.fromNode(ID, 503, undefined, T0 + 10 + i);
     assertActive(registry, ID);
-    passiveHealth.fromNode(ID, 503, T0 + 20);
+    passiveHealth.fromNode(ID, 503, undefined, T0 + 20);
     assertPassiveDown(registry, ID);
   });
 
@@ -189,9 +193,212 @@ describe('recovery from passive down', () => {
     const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
     registry.addStatic([{ id: '127.0.0.1:5070', ip: '127.0.0.1', ports: { udp: 5070 }, weight: 1 }]);
     const passiveHealth = new PassiveHealth(registry, { errorStatuses: [503], maxErrors: 1, windowMs: 1000 });
-    passiveHealth.fromNode('127.0.0.1:5070', 503, T0);
+    passiveHealth.fromNode('127.0.0.1:5070', 503, undefined, T0);
     assert.equal(registry.snapshot().stateOf('127.0.0.1:5070'), 'active');
-    passiveHealth.fromNode('127.0.0.1:5070', 503, T0 + 1);
+    passiveHealth.fromNode('127.0.0.1:5070', 503, undefined, T0 + 1);
     assertPassiveDown(registry, '127.0.0.1:5070');
+  });
+});
+
+/** A parsed response whose status line is exactly `statusLine` (as a node would send it). */
+function response(statusLine: string): SipMessage {
+  const m = parseSipMessage(Buffer.from([
+    statusLine,
+    'Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-lb',
+    'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-c',
+    'From: <sip:a@example.org>;tag=1',
+    'To: <sip:b@example.org>;tag=2',
+    'Call-ID: r1',
+    'CSeq: 1 INVITE',
+    'Content-Length: 0',
+  ].join('\r\n') + '\r\n\r\n', 'utf8'), true);
+  if (isParseFailure(m) || m.error !== null) throw new Error(`bad test response ${statusLine}`);
+  return m;
+}
+
+describe('PassiveHealth responseReasonNodeRemoval (maxErrors 0: one error trips)', () => {
+  const REASON = 'Unable to setup media services';
+  const cases: { name: string; errorReason: string | null; status: number; reason: () => SipMessage | string | undefined; error: boolean }[] = [
+    { name: 'no reason configured: a 503 with any reason', errorReason: null, status: 503, reason: () => response('SIP/2.0 503 Whatever'), error: true },
+    { name: 'no reason configured: a 503 given no reason at all', errorReason: null, status: 503, reason: () => undefined, error: true },
+    { name: 'the configured reason, exact', errorReason: REASON, status: 503, reason: () => response(`SIP/2.0 503 ${REASON}`), error: true },
+    { name: 'the configured reason, other case', errorReason: REASON, status: 503, reason: () => response('SIP/2.0 503 UNABLE TO SETUP MEDIA SERVICES'), error: true },
+    { name: 'the configured reason with trailing blanks', errorReason: REASON, status: 503, reason: () => response(`SIP/2.0 503 ${REASON}  `), error: true },
+    { name: 'the configured reason given as a string', errorReason: REASON, status: 503, reason: () => ` ${REASON.toLowerCase()} `, error: true },
+    { name: 'a configured reason with blanks around it', errorReason: `  ${REASON} `, status: 503, reason: () => response(`SIP/2.0 503 ${REASON}`), error: true },
+    { name: 'a non-ASCII reason (UTF-8 on the wire)', errorReason: 'Médias indisponibles', status: 503, reason: () => response('SIP/2.0 503 Médias indisponibles'), error: true },
+    { name: 'another reason', errorReason: REASON, status: 503, reason: () => response('SIP/2.0 503 Service Unavailable'), error: false },
+    { name: 'a reason that only contains it', errorReason: REASON, status: 503, reason: () => response(`SIP/2.0 503 ${REASON} now`), error: false },
+    { name: 'an empty reason', errorReason: REASON, status: 503, reason: () => response('SIP/2.0 503 '), error: false },
+    { name: 'no reason phrase at all', errorReason: REASON, status: 503, reason: () => response('SIP/2.0 503'), error: false },
+    { name: 'no response given', errorReason: REASON, status: 503, reason: () => undefined, error: false },
+    { name: 'the reason on a status not in the list', errorReason: REASON, status: 500, reason: () => response(`SIP/2.0 500 ${REASON}`), error: false },
+    { name: 'a blank configured reason means any', errorReason: '  ', status: 503, reason: () => response('SIP/2.0 503 Whatever'), error: true },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: ${c.error ? 'a node error' : 'not a node error (proof of life)'}`, () => {
+      const { registry, passiveHealth } = setup({ maxErrors: 0, errorReason: c.errorReason });
+      passiveHealth.fromNode(ID, c.status, c.reason(), 1000);
+      assert.equal(registry.get(ID)?.passiveDown, c.error);
+      assert.equal(passiveHealth.lastGood(ID), c.error ? undefined : 1000);
+    });
+  }
+
+  test('the trip names the reason', () => {
+    const { registry, passiveHealth } = setup({ maxErrors: 0, errorReason: REASON });
+    const events: RegistryEvent[] = [];
+    registry.onEvent((e) => events.push(e));
+    passiveHealth.fromNode(ID, 503, response(`SIP/2.0 503 ${REASON}`), 1000);
+    assert.deepEqual(events.map((e) => e.detail), [`out of new-call selection (1 responses 503 "${REASON}" within 1000 ms)`]);
+  });
+});
+
+describe('PassiveHealth requests left unanswered (maxUnanswered 3, maxResponseTimeMs 500)', () => {
+  const T0 = 7_000_000;
+  type Step = [at: number, what: 'req' | 'resp' | 'err' | 'fromNode'];
+  const req = (...ats: number[]): Step[] => ats.map((at) => [at, 'req']);
+  const cases: { name: string; steps: Step[]; tripped: boolean }[] = [
+    { name: '4 unanswered over 600 ms', steps: req(0, 200, 400, 600), tripped: true },
+    { name: '3 unanswered (not more than 3) over 10 s', steps: req(0, 5000, 10_000), tripped: false },
+    { name: '4 unanswered within 500 ms (not more than 500 ms)', steps: req(0, 100, 200, 500), tripped: false },
+    { name: '4 within 400 ms, a 5th at 501 ms', steps: req(0, 100, 200, 400, 501), tripped: true },
+    { name: 'a node that never answered: timed from the first request', steps: req(0, 1000, 1001, 1002), tripped: true },
+    { name: 'a response in between starts the count again', steps: [...req(0, 100, 200), [300, 'resp'], ...req(400, 500, 600, 700)], tripped: false },
+    { name: 'an error response is an answer too', steps: [...req(0, 100, 200), [300, 'err'], ...req(400, 500, 600, 700)], tripped: false },
+    { name: 'requests from the node are not answers', steps: [...req(0, 100, 200), [300, 'fromNode'], ...req(600)], tripped: true },
+    { name: 'answers keep up: 100 requests, each answered', steps: Array.from({ length: 100 }, (_, i): Step[] => [[i * 100, 'req'], [i * 100 + 50, 'resp']]).flat(), tripped: false },
+    // Restcomm times from the last response: a burst after an idle hour would trip it.
+    { name: 'idle for an hour after a response, then a burst of 10 within 5 ms', steps: [[0, 'resp'], ...req(3_600_000, 3_600_001, 3_600_002, 3_600_003, 3_600_004, 3_600_005)], tripped: false },
+    { name: 'idle for an hour, then the burst stays unanswered past 500 ms', steps: [[0, 'resp'], ...req(3_600_000, 3_600_001, 3_600_002, 3_600_003, 3_600_600)], tripped: true },
+  ];
+  for (const c of cases) {
+    test(`${c.name} -> ${c.tripped ? 'out of new-call selection' : 'stays in'}`, () => {
+      const { registry, passiveHealth } = setup({ maxUnanswered: 3, maxResponseTimeMs: 500 });
+      for (const [at, what] of c.steps) {
+        if (what === 'req') passiveHealth.requestSent(ID, T0 + at);
+        else passiveHealth.fromNode(ID, what === 'resp' ? 200 : what === 'err' ? 503 : 0, undefined, T0 + at);
+      }
+      if (c.tripped) {
+        assertPassiveDown(registry, ID);
+        assert.equal(registry.get(ID)?.passiveCause, 'silence');
+      } else assertActive(registry, ID);
+      assertActive(registry, OTHER);
+    });
+  }
+
+  const off: { name: string; opts: Partial<PassiveHealthOptions> }[] = [
+    { name: 'both unset', opts: {} },
+    { name: 'only maxRequestNumberWithoutResponse', opts: { maxUnanswered: 3, maxResponseTimeMs: null } },
+    { name: 'only maxResponseTime', opts: { maxUnanswered: null, maxResponseTimeMs: 500 } },
+  ];
+  for (const c of off) {
+    test(`off with ${c.name}: nothing is counted`, () => {
+      const { registry, passiveHealth } = setup(c.opts);
+      for (let i = 0; i < 100; i++) passiveHealth.requestSent(ID, T0 + i * 1000);
+      assert.equal(passiveHealth.unanswered(ID), 0);
+      assertActive(registry, ID);
+    });
+  }
+
+  test('the clock defaults to Date.now(); the trip says how many and for how long', () => {
+    const { registry, passiveHealth } = setup({ maxUnanswered: 1, maxResponseTimeMs: 1 });
+    const events: RegistryEvent[] = [];
+    registry.onEvent((e) => events.push(e));
+    passiveHealth.requestSent(ID, Date.now() - 1000);
+    passiveHealth.requestSent(ID);
+    assertPassiveDown(registry, ID);
+    assert.equal(events.length, 1);
+    assert.match(String(events[0].detail), /^out of new-call selection \(2 requests unanswered for \d+ ms\)$/);
+  });
+
+  test('an unknown node does not throw and is not added', () => {
+    const { registry, passiveHealth } = setup({ maxUnanswered: 1, maxResponseTimeMs: 1 });
+    for (let i = 0; i < 5; i++) passiveHealth.requestSent('10.9.9.9:5060', T0 + i * 100);
+    assert.equal(registry.get('10.9.9.9:5060'), undefined);
+    assert.equal(registry.list().length, 2);
+  });
+});
+
+describe('recovery from unanswered requests', () => {
+  const T0 = 9_000_000;
+  function silence(passiveHealth: PassiveHealth, at: number): void {
+    for (let i = 0; i < 4; i++) passiveHealth.requestSent(ID, at + i * 200);
+  }
+  const opts = { maxUnanswered: 3, maxResponseTimeMs: 500 };
+
+  const answers: { name: string; status: number }[] = [
+    { name: '100 Trying', status: 100 },
+    { name: '200 OK', status: 200 },
+    { name: '503 (an answer, even an error one)', status: 503 },
+  ];
+  for (const c of answers) {
+    test(`a response (${c.name}) brings it back`, () => {
+      const { registry, passiveHealth } = setup(opts);
+      const events: RegistryEvent[] = [];
+      registry.onEvent((e) => events.push(e));
+      silence(passiveHealth, T0);
+      assertPassiveDown(registry, ID);
+      passiveHealth.fromNode(ID, c.status, undefined, T0 + 2000);
+      assertActive(registry, ID);
+      assert.equal(registry.get(ID)?.passiveCause, null);
+      assert.equal(events.at(-1)?.detail, `back in new-call selection (answered again with ${c.status})`);
+    });
+  }
+
+  test('a request from the node does not bring it back', () => {
+    const { registry, passiveHealth } = setup(opts);
+    silence(passiveHealth, T0);
+    passiveHealth.fromNode(ID, 0, undefined, T0 + 2000);
+    assertPassiveDown(registry, ID);
+  });
+
+  test('a node out for error responses stays out when it answers (its answers are the problem)', () => {
+    const { registry, passiveHealth } = setup({ ...opts, maxErrors: 0 });
+    passiveHealth.fromNode(ID, 503, undefined, T0);
+    assert.equal(registry.get(ID)?.passiveCause, 'errors');
+    silence(passiveHealth, T0 + 10);
+    passiveHealth.fromNode(ID, 200, undefined, T0 + 2000);
+    assertPassiveDown(registry, ID);
+    assert.equal(registry.get(ID)?.passiveCause, 'errors');
+  });
+
+  test('a good probe brings it back; it is then judged afresh: another 4 unanswered over 500 ms take it out again', () => {
+    const { registry, passiveHealth } = setup(opts);
+    silence(passiveHealth, T0);
+    // Requests of calls it still has keep reaching it while it is out.
+    for (let i = 0; i < 10; i++) passiveHealth.requestSent(ID, T0 + 1000 + i * 100);
+    registry.setHealthy(ID, true, 'OPTIONS answered 200');
+    assertActive(registry, ID);
+    passiveHealth.requestSent(ID, T0 + 5000);
+    assertActive(registry, ID);
+    silence(passiveHealth, T0 + 5100);
+    assertPassiveDown(registry, ID);
+    assert.equal(registry.get(ID)?.passiveCause, 'silence');
+    passiveHealth.fromNode(ID, 200, undefined, T0 + 6000);
+    assertActive(registry, ID);
+  });
+
+  test('a new session brings it back and starts the count again', () => {
+    const { registry, passiveHealth } = setup(opts);
+    registry.onEvent((e) => {
+      if (e.type === 'removed' || e.type === 'replaced') passiveHealth.forget(e.nodeId);
+    });
+    silence(passiveHealth, T0);
+    registry.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a2', version: '1' });
+    assertActive(registry, ID);
+    assert.equal(passiveHealth.unanswered(ID), 0);
+    for (let i = 0; i < 3; i++) passiveHealth.requestSent(ID, T0 + 10_000 + i * 300);
+    assertActive(registry, ID);
+  });
+
+  test('per node: the silent node goes, the other stays', () => {
+    const { registry, passiveHealth } = setup(opts);
+    for (let i = 0; i < 10; i++) {
+      passiveHealth.requestSent(ID, T0 + i * 100);
+      passiveHealth.requestSent(OTHER, T0 + i * 100);
+      passiveHealth.fromNode(OTHER, 200, undefined, T0 + i * 100 + 10);
+    }
+    assertPassiveDown(registry, ID);
+    assertActive(registry, OTHER);
   });
 });

@@ -23,21 +23,29 @@ for (const [file, text] of [['docs/configuration.md', DOC], ['README.md', README
 test('the generated table has one row per key', () => {
   const rows = configTable().trimEnd().split('\n').slice(2);
   assert.deepEqual(
-    rows.map((row) => /^\| `([^`]+)` \|/.exec(row)?.[1]),
+    rows.map((row) => /^\| `([^`]+)`/.exec(row)?.[1]),
     KEYS.map((spec) => spec.key),
   );
 });
 
-test('a | inside a cell is escaped so the row keeps three columns', () => {
+test('a | inside a cell is escaped so the row keeps its four columns', () => {
   const nodesRow = configTable().split('\n').find((row) => row.startsWith('| `nodes` |'));
   assert.ok(nodesRow !== undefined);
   assert.ok(nodesRow.includes('udp\\|tcp'));
-  assert.equal(nodesRow.split(/(?<!\\)\|/).length, 5);
+  assert.equal(nodesRow.split(/(?<!\\)\|/).length, 6);
+});
+
+test('every row names the key in both formats: properties name(s) and XML element(s)', () => {
+  for (const row of configTable().trimEnd().split('\n').slice(2)) {
+    const cells = row.split(/(?<!\\)\|/).map((c) => c.trim());
+    assert.match(cells[1], /^`[A-Za-z0-9.-]+`( or `[A-Za-z0-9.-]+`)*$/, row);
+    assert.match(cells[2], /^`(<[A-Za-z0-9]+>)+`( or `(<[A-Za-z0-9]+>)+`)*$/, row);
+  }
 });
 
 for (const prefix of SIP_STACK_KEY_PREFIXES) {
   test(`docs list the ignored SIP-stack prefix ${prefix}*`, () => {
-    const section = DOC.slice(DOC.indexOf('## Restcomm keys that are accepted and ignored'));
+    const section = DOC.slice(DOC.indexOf("## Restcomm keys siplb does not act on"));
     assert.ok(section.includes(`\`${prefix}*\``));
   });
 }

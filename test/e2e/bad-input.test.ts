@@ -188,6 +188,12 @@ describe('malformed and hostile SIP on a running siplb', () => {
     assert.equal(got.length, 3);
     assert.deepEqual(got.map((m) => /Call-ID: (\S+)/.exec(m)?.[1]), ['relay-1', 'relay-2', 'relay-barrier']);
     assert.equal(victim.received.length, 0, 'nothing sent to the third party');
+    // The INVITE's 100 Trying (isSendTrying, on by default) went back to its sender, not to the
+    // host its Request-URI named.
+    await eventually('the 100 Trying for the INVITE at the client', 2000, () => client.received.some((m) => /Call-ID: relay-1\r\n/.test(m)));
+    const relayAnswers = client.received.filter((m) => /Call-ID: relay-/.test(m));
+    assert.equal(relayAnswers.length, 1, relayAnswers.join('\n---\n'));
+    assert.match(relayAnswers[0], /^SIP\/2\.0 100 Trying\r\n/);
   });
 
   test('stray and forged responses are dropped', async () => {
@@ -206,9 +212,13 @@ describe('malformed and hostile SIP on a running siplb', () => {
     // node's datagrams in order, so once it is there the forged one was dealt with.
     const genuine = forwarded.split('\r\n').filter((l) => /^(Via|From|To|Call-ID|CSeq):/.test(l)).map((l) => (l.startsWith('To:') ? l + ';tag=2' : l));
     node.send(`SIP/2.0 200 OK\r\n${genuine.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`, ports[0]);
-    const answered = await client.waitFor(1);
-    assert.match(answered[0] ?? '', /^SIP\/2\.0 200 OK\r\n/);
-    assert.equal(/branch=z9hG4bKLb/.test(answered[0]), false, "siplb's Via removed");
+    // The client's INVITE got siplb's 100 Trying (isSendTrying, on by default) first.
+    const forCall = (): string[] => client.received.filter((m) => /\r\nCall-ID: forge\r\n/.test(m));
+    await eventually('the 100 Trying and the genuine 200 at the client', 2000, () => forCall().length >= 2);
+    const answered = forCall();
+    assert.match(answered[0], /^SIP\/2\.0 100 Trying\r\n/);
+    assert.match(answered[1], /^SIP\/2\.0 200 OK\r\n/);
+    assert.equal(/branch=z9hG4bKLb/.test(answered[1]), false, "siplb's Via removed");
     assert.equal(victim.received.length, 0, 'forged response not relayed');
   });
 

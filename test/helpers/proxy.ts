@@ -14,6 +14,7 @@ import { ClusterSnapshot, type NodeState } from '../../src/cluster/snapshot.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import type { Config, HostPort, Transport } from '../../src/config/types.ts';
 import { LocalAddresses } from '../../src/proxy/local-addresses.ts';
+import { proxyPolicy } from '../../src/proxy/policy.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
 import type { Destination, Inbound, Side } from '../../src/transport/types.ts';
@@ -87,6 +88,7 @@ export function harness(opts: HarnessOptions = {}): Harness {
     log: pino({ level: 'silent' }),
     stats,
     secret: 'proxy-test-secret',
+    policy: proxyPolicy(cfg),
     passiveHealth: opts.passiveHealth,
     calls: opts.calls,
   });
