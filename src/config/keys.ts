@@ -746,7 +746,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   isSendTrying: {
     key: 'isSendTrying', field: 'isSendTrying', shownDefault: 'true', defaultValue: true,
-    description: 'Answer each INVITE with 100 Trying at once (stops client retransmissions early); the node\'s own 100 is then not relayed.',
+    description: 'Answer each INVITE siplb forwards with 100 Trying at once (stops client retransmissions early); the node\'s own 100 is then not relayed. Since the client no longer retransmits, siplb keeps each INVITE until its node answers and places it again if the node goes down first.',
     parse: bool, xml: SIP_XML('isSendTrying'),
   },
   blockedValues: {

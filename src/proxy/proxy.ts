@@ -25,6 +25,7 @@ import { BRANCH_PREFIX, loopPart, macPart, makeBranch, viaKey } from './branch.t
 import { buildLocalReply, buildTrying } from './local-reply.ts';
 import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
+import { UnansweredInvites } from './unanswered-invites.ts';
 import { ResponsePath, type PathDeps } from './response-path.ts';
 import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, withReceived } from './route-headers.ts';
 
@@ -49,11 +50,14 @@ export class SipProxy {
   private readonly publicRecordRoutes: PublicRecordRoutes | null;
   /** Requests waiting for an algorithm's answer from the shared store. */
   private pendingPicks = 0;
+  /** With isSendTrying: INVITEs forwarded and not yet answered, to place again if their node dies. */
+  private readonly invites: UnansweredInvites | null;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
     this.algorithm = deps.algorithm;
-    this.responses = new ResponsePath(deps);
+    this.invites = deps.policy.sendTrying ? new UnansweredInvites() : null;
+    this.responses = new ResponsePath(deps, this.invites);
     this.debug = deps.log.isLevelEnabled('debug');
     this.policy = deps.policy;
     this.publicRecordRoutes = PublicRecordRoutes.of(deps.policy, deps.addresses);
@@ -253,9 +257,33 @@ export class SipProxy {
 
     if (node !== null && hop.side === 'internal' && msg.method !== 'ACK') this.d.passiveHealth?.requestSent?.(node.id);
     this.countCall(ctx);
-    if (msg.method === 'INVITE' && this.policy.sendTrying) this.sendTrying(msg, src);
+    if (msg.method === 'INVITE' && this.policy.sendTrying) {
+      this.sendTrying(msg, src);
+      if (node !== null && hop.side === 'internal') this.invites?.forwarded(branch, node.id, msg.buf, src, Date.now());
+    }
     this.d.stats.requestsForwarded++;
     this.d.out.send(hop, edit.toBuffer());
+  }
+
+  /**
+   * Node `nodeId` went down, or was taken out for leaving requests unanswered: the INVITEs it was
+   * given and never answered, whose clients siplb's 100 Trying keeps from retransmitting, are
+   * received again, so the algorithm places them as it would the client's retransmission.
+   * Returns how many. Never throws.
+   */
+  replaceUnansweredInvites(nodeId: string): number {
+    if (this.invites === null) return 0;
+    const invites = this.invites.takeFor(nodeId, Date.now());
+    if (invites.length === 0) return 0;
+    // On the next turn: the news of the node can come from inside forward() (passive health
+    // counting a request), which must finish its own message first.
+    setImmediate(() => {
+      for (const invite of invites) {
+        this.d.stats.invitesReplaced++;
+        this.onMessage(invite.data, invite.src);
+      }
+    });
+    return invites.length;
   }
 
   /**

@@ -19,6 +19,7 @@ import { loopOf, macOf, macPart, viaKey } from './branch.ts';
 import type { LocalAddresses } from './local-addresses.ts';
 import type { ProxyPolicy } from './policy.ts';
 import type { ProxyStats } from './stats.ts';
+import type { UnansweredInvites } from './unanswered-invites.ts';
 
 /** What both directions of the proxy are built from. */
 export interface PathDeps {
@@ -43,8 +44,12 @@ export class ResponsePath {
   private readonly debug: boolean;
   private readonly absorbTrying: boolean;
 
-  constructor(deps: PathDeps) {
+  /** INVITEs the proxy answered with its own 100 and forwarded, until their node answers (isSendTrying). */
+  private readonly invites: UnansweredInvites | null;
+
+  constructor(deps: PathDeps, invites: UnansweredInvites | null = null) {
     this.d = deps;
+    this.invites = invites;
     this.debug = deps.log.isLevelEnabled('debug');
     this.absorbTrying = deps.policy.sendTrying;
   }
@@ -82,6 +87,8 @@ export class ResponsePath {
       const sender = cluster.nodeAt(src.ip, src.port);
       if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status, msg);
     }
+    // Any answer, a 100 included, means the node holds the INVITE: no need to place it again.
+    if (this.invites !== null && msg.cseqMethod === 'INVITE') this.invites.answered(top.branch);
     if (msg.status === 100 && this.absorbTrying && msg.cseqMethod === 'INVITE') {
       // The proxy answered this INVITE with its own 100 before forwarding it (isSendTrying), and a
       // 100 is hop-by-hop (a proxy forwards every provisional response but 100, RFC 3261 §16.7):

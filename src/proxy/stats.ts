@@ -7,6 +7,8 @@ export class ProxyStats {
   requestsForwarded = 0;
   responsesForwarded = 0;
   unparseable = 0;
+  /** INVITEs placed again because their node went down before answering (isSendTrying). */
+  invitesReplaced = 0;
   readonly localReplies = new Map<number, number>();
   readonly dropped = new Map<string, number>();
 
@@ -22,7 +24,7 @@ export class ProxyStats {
     return {
       requestsIn: this.requestsIn, responsesIn: this.responsesIn,
       requestsForwarded: this.requestsForwarded, responsesForwarded: this.responsesForwarded,
-      unparseable: this.unparseable,
+      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced,
       localReplies: Object.fromEntries(this.localReplies), dropped: Object.fromEntries(this.dropped),
     };
   }

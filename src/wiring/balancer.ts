@@ -131,6 +131,8 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     errorReason: cfg.responseReasonNodeRemoval,
     maxUnanswered: cfg.maxRequestNumberWithoutResponse, maxResponseTimeMs: cfg.maxResponseTime,
   });
+  // Set once the data path exists; registry events can come before (static nodes, shared registrations).
+  let proxyForEvents: SipProxy | null = null;
   registry.onEvent((e) => {
     if (e.type === 'removed' || e.type === 'replaced' || e.type === 'added') passiveHealth.forget(e.nodeId);
     const snap = registry.snapshot();
@@ -138,6 +140,12 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     else if (e.type === 'added' || e.type === 'replaced') {
       const n = snap.get(e.nodeId);
       if (n !== undefined) algorithm.nodeAdded?.(n, snap);
+    }
+    // INVITEs the node never answered move on, as the clients' retransmissions would have made
+    // them.
+    if (e.type === 'removed' || (e.type === 'state' && (snap.stateOf(e.nodeId) === 'down' || registry.get(e.nodeId)?.passiveCause === 'silence'))) {
+      const moved = proxyForEvents?.replaceUnansweredInvites(e.nodeId) ?? 0;
+      if (moved > 0) log.warn({ node: e.nodeId, invites: moved }, 'INVITEs the node had not answered placed again');
     }
   });
   const sync = new RegistrySync(registry, store.nodes, {
@@ -162,6 +170,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     onDrop: (reason) => stats.countDrop(reason),
   });
   const proxy = new SipProxy({ addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls, policy: proxyPolicy(cfg) });
+  proxyForEvents = proxy;
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
 

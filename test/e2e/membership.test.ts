@@ -55,12 +55,6 @@ async function cluster(nodeOpts: { version?: string; graceMs?: number }[]): Prom
     lb = await startSiplb({
       host: '127.0.0.1', externalPort: String(lbPort), heartbeatPort: String(hbPort),
       nodeTimeout: String(NODE_TIMEOUT_MS), heartbeatInterval: String(HEARTBEAT_CHECK_MS), healthCheckInterval: '300', healthCheckTimeout: '250',
-      // These tests measure failover as a stateless proxy gets it: an INVITE sent to a node that
-      // has just died is saved by the client's own retransmission, which reaches the survivor
-      // once the node is out. siplb's immediate 100 Trying (isSendTrying, on by default as in
-      // Restcomm) stops those retransmissions (RFC 3261 17.1.1.2), so with it such a call is lost;
-      // that trade-off is the operator's, and is not what these tests are about.
-      isSendTrying: 'false',
     }, { logLevel: 'info' });
     for (const [i, o] of nodeOpts.entries()) {
       nodes.push(await startDemoNode({ port: ports[3 + i], balancers: `127.0.0.1:${hbPort}`, version: o.version, graceMs: o.graceMs }));
