@@ -34,7 +34,7 @@ export function xmlEntries(withBom: string): FlatConfig {
   const text = withBom.replace(/^\uFEFF/, '').trimStart();
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
-    throw new ConfigError('(file)', '(XML)', `not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
+    throw new ConfigError('(file)', '(XML)', `not well-formed XML: ${validatorMessage(valid.err.msg)} (line ${valid.err.line}, column ${valid.err.col})`);
   }
   const parser = new XMLParser({
     preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false,
@@ -48,6 +48,19 @@ export function xmlEntries(withBom: string): FlatConfig {
   const reader = new XmlReader();
   for (const section of roots[0].children) reader.section(section);
   return reader.result();
+}
+
+/** The validator reports elements left open as a JSON list of their names; say it in words. */
+function validatorMessage(msg: string): string {
+  const open = /^Invalid '(\[[\s\S]*\])' found\.$/.exec(msg);
+  if (open === null) return msg;
+  try {
+    const names = JSON.parse(open[1]) as unknown;
+    if (Array.isArray(names)) return `elements never closed: ${names.map((n) => `<${String(n)}>`).join(', ')}`;
+  } catch {
+    // Not the list it looked like: the validator's own words.
+  }
+  return msg;
 }
 
 function toElements(nodes: XmlNode[]): Element[] {

@@ -163,6 +163,7 @@ test('xml: an unknown element is named in a warning', () => {
 
 const errors: { name: string; text: string; key: string; reason: RegExp }[] = [
   { name: 'not well-formed', text: '<load-balancer-properties><sip></load-balancer-properties>', key: '(file)', reason: /not well-formed XML: .*line 1/ },
+  { name: 'elements left open are named', text: '<load-balancer-properties><sip>', key: '(file)', reason: /elements never closed: <load-balancer-properties>, <sip>/ },
   { name: 'wrong root', text: '<?xml version="1.0"?><configuration/>', key: '(file)', reason: /expected one <load-balancer-properties> root element/ },
   { name: 'bad value names the element', text: xml('<sip><external><udpPort>70000</udpPort></external></sip>'), key: 'externalUdpPort', reason: /\(<sip><external><udpPort>\)$/ },
   { name: 'bad rule', text: xml('<sip><routingRulesIpv4><rule><ipPattern>10.0.0.*</ipPattern></rule></routingRulesIpv4></sip>'), key: 'routingRulesIpv4', reason: /<rule><ipPattern>/ },
