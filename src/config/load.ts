@@ -13,7 +13,7 @@ import type { ConfigEntry, FlatConfig } from './entries.ts';
 import { isSipStackKey, keyForField, keySpec, KEYS, type AnyKeySpec, type KeySpec } from './keys.ts';
 import { ipLoadBalancerPortKey, isOnePortMode, portKey, sidePorts } from './ports.ts';
 import { parseProperties } from './properties.ts';
-import { KEYSTORE_KEYS, KEYSTORE_WARNING, NO_MEANING_KEYS, SMPP_KEYS, SMPP_WARNING } from './restcomm-keys.ts';
+import { KEYSTORE_KEYS, KEYSTORE_WARNING, NO_MEANING_KEYS, SMPP_KEYS, SMPP_WARNING, SUPERSEDED_KEYS } from './restcomm-keys.ts';
 import { SIP_TRANSPORTS, type Config, type LoadedConfig, type PortKeyName } from './types.ts';
 import { isXmlConfig, xmlEntries } from './xml.ts';
 
@@ -73,6 +73,7 @@ function loadEntries(flat: FlatConfig): LoadedConfig {
       if (NO_MEANING_KEYS.has(entry.key)) noMeaning.add(entry.key);
       else if (SMPP_KEYS.has(entry.key)) smpp.push(entry.key);
       else if (KEYSTORE_KEYS.has(entry.key)) keystore.push(entry.key);
+      else if (SUPERSEDED_KEYS.has(entry.key)) warnings.push(`${entry.key} is an older Restcomm key siplb does not read: ${SUPERSEDED_KEYS.get(entry.key)} (${entry.where})`);
       else warnings.push(unknownKeyWarning(entry));
       continue;
     }

@@ -20,6 +20,11 @@ export const NO_MEANING_KEYS: ReadonlyMap<string, string> = new Map([
   ['terminateTLSTraffic', 'siplb terminates TLS itself whenever it listens for TLS'],
 ]);
 
+/** Older Restcomm switches a newer key replaced: what to write instead. */
+export const SUPERSEDED_KEYS: ReadonlyMap<string, string> = new Map([
+  ['removeNodesOn500Response', 'write responsesStatusCodeNodeRemoval=500,503 to count 500 responses as node errors'],
+]);
+
 /** Restcomm's SMPP load balancer: not part of siplb. */
 export const SMPP_KEYS: ReadonlySet<string> = new Set([
   'smppName', 'smppHost', 'smppPort', 'smppSslPort', 'smppInternalHost', 'smppExternalHost', 'remoteServers',

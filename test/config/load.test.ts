@@ -655,6 +655,12 @@ for (const c of lineCases) {
 
 const remarks: { name: string; input: string; warnings: string[]; infos: string[] }[] = [
   {
+    name: 'an older Restcomm switch names its replacement',
+    input: 'removeNodesOn500Response=true',
+    warnings: ['removeNodesOn500Response is an older Restcomm key siplb does not read: write responsesStatusCodeNodeRemoval=500,503 to count 500 responses as node errors (line 1)'],
+    infos: [],
+  },
+  {
     name: "callIdAffinityMaxTimeInCache=0 (Restcomm's shipped XML) becomes the default",
     input: 'callIdAffinityMaxTimeInCache=0',
     warnings: ['callIdAffinityMaxTimeInCache=0 would forget every call at once; using 500 seconds (line 1)'],
