@@ -97,9 +97,9 @@ export class NodeRegistry {
         node, source: 'static', sessionId: null, version: '0', registration: null,
         lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
       });
-      this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
     }
     this.rebuild();
+    for (const node of nodes) this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
   }
 
   /** `start` from a node. A new sessionId for the same address replaces the old entry. */
@@ -126,8 +126,8 @@ export class NodeRegistry {
     };
     this.entries.set(id, entry);
     this.bySession.set(reg.sessionId, id);
-    this.emit({ type: old === undefined ? 'added' : 'replaced', nodeId: id, detail: `session ${reg.sessionId} version ${reg.version}` });
     this.rebuild();
+    this.emit({ type: old === undefined ? 'added' : 'replaced', nodeId: id, detail: `session ${reg.sessionId} version ${reg.version}` });
     return entry;
   }
 
@@ -147,8 +147,8 @@ export class NodeRegistry {
     e.lastHeard = this.now();
     if (!e.draining) {
       e.draining = true;
-      this.emit({ type: 'state', nodeId: e.node.id, detail: 'draining (shutdown)' });
       this.rebuild();
+      this.emit({ type: 'state', nodeId: e.node.id, detail: 'draining (shutdown)' });
     }
     return true;
   }
@@ -196,8 +196,8 @@ export class NodeRegistry {
     if (e === undefined) return false;
     if (e.draining !== draining) {
       e.draining = draining;
-      this.emit({ type: 'state', nodeId: id, detail: draining ? 'draining' : 'undrained' });
       this.rebuild();
+      this.emit({ type: 'state', nodeId: id, detail: draining ? 'draining' : 'undrained' });
     }
     return true;
   }
@@ -213,8 +213,8 @@ export class NodeRegistry {
       e.passiveCause = null;
     }
     if (changed) {
-      this.emit({ type: 'state', nodeId: id, detail: healthy ? `healthy (${detail})` : `down (${detail})` });
       this.rebuild();
+      this.emit({ type: 'state', nodeId: id, detail: healthy ? `healthy (${detail})` : `down (${detail})` });
     }
   }
 
@@ -224,8 +224,8 @@ export class NodeRegistry {
     if (e === undefined || e.passiveDown) return false;
     e.passiveDown = true;
     e.passiveCause = cause;
-    this.emit({ type: 'state', nodeId: id, detail: `out of new-call selection (${detail})` });
     this.rebuild();
+    this.emit({ type: 'state', nodeId: id, detail: `out of new-call selection (${detail})` });
     return true;
   }
 
@@ -238,8 +238,8 @@ export class NodeRegistry {
     if (e === undefined || !e.passiveDown || e.passiveCause !== cause) return false;
     e.passiveDown = false;
     e.passiveCause = null;
-    this.emit({ type: 'state', nodeId: id, detail: `back in new-call selection (${detail})` });
     this.rebuild();
+    this.emit({ type: 'state', nodeId: id, detail: `back in new-call selection (${detail})` });
     return true;
   }
 
@@ -273,8 +273,8 @@ export class NodeRegistry {
     if (e === undefined) return;
     this.entries.delete(id);
     if (e.sessionId !== null) this.bySession.delete(e.sessionId);
-    this.emit({ type: 'removed', nodeId: id, detail: why });
     this.rebuild();
+    this.emit({ type: 'removed', nodeId: id, detail: why });
   }
 
   private entryOf(sessionId: string): NodeEntry | undefined {
@@ -304,6 +304,7 @@ export class NodeRegistry {
     this.snap = new ClusterSnapshot(views, this.opts.extraServerNodes);
   }
 
+  /** Called after rebuild(), so a listener's snapshot() already shows the change it is told of. */
   private emit(e: RegistryEvent): void {
     this.opts.log.info({ node: e.nodeId, event: e.type, detail: e.detail }, `node ${e.type}`);
     for (const l of this.listeners) {

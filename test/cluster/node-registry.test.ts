@@ -184,3 +184,31 @@ describe('ramp-up', () => {
     assert.equal(r.snapshot().weightOf(r.snapshot().get('10.0.0.2:5080')!), 1);
   });
 });
+
+describe('a listener is told of a change after the snapshot shows it', () => {
+  // [event, act, the state (undefined: gone) snapshot() must show for the node inside the listener]
+  const CASES: { name: string; act: (r: NodeRegistry, advance: (ms: number) => void) => void; node: string; state: string | undefined }[] = [
+    { name: 'static node added', act: (r) => r.addStatic([{ ...STATIC_A, id: '10.0.0.2:5080', ip: '10.0.0.2' }]), node: '10.0.0.2:5080', state: 'active' },
+    { name: 'registered node added', act: (r) => r.start(reg('10.0.0.3', 5080, 's3')), node: '10.0.0.3:5080', state: 'active' },
+    { name: 'down', act: (r) => r.setHealthy(STATIC_A.id, false, 'probe'), node: STATIC_A.id, state: 'down' },
+    { name: 'drained', act: (r) => r.setDraining(STATIC_A.id, true), node: STATIC_A.id, state: 'draining' },
+    { name: 'passive down', act: (r) => r.setPassiveDown(STATIC_A.id, 'test', 'silence'), node: STATIC_A.id, state: 'draining' },
+    {
+      name: 'removed after nodeTimeout',
+      act: (r, advance) => { r.start(reg('10.0.0.4', 5080, 's4')); advance(9000); r.expire(); },
+      node: '10.0.0.4:5080', state: undefined,
+    },
+  ];
+  for (const c of CASES) {
+    test(c.name, () => {
+      const { r, advance } = registry();
+      r.addStatic([STATIC_A]);
+      const seen: (string | undefined)[] = [];
+      r.onEvent((e) => {
+        if (e.nodeId === c.node) seen.push(r.snapshot().stateOf(c.node));
+      });
+      c.act(r, advance);
+      assert.equal(seen.at(-1), c.state);
+    });
+  }
+});
