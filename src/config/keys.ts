@@ -291,6 +291,13 @@ const hostPortList: Parser<HostPort[]> = (raw, key) => {
 
 const peerAddress: Parser<string> = (raw, key) => remoteHost(raw, rejecter(key, raw));
 
+// Restcomm's XML loader also takes a comma list here (it advertises the first and recognises
+// all); siplb advertises one address, and says so rather than reading the list as a host name.
+const vipAddress: Parser<string> = (raw, key) => {
+  if (raw.includes(',')) rejecter(key, raw)('one address is expected: siplb does not take a list of IP load balancer addresses');
+  return peerAddress(raw, key);
+};
+
 const className: Parser<string> = (raw, key) =>
   raw === '' ? rejecter(key, raw)('algorithm class name must not be empty') : raw;
 
@@ -679,7 +686,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   externalIpLoadBalancerAddress: {
     key: 'externalIpLoadBalancerAddress', field: 'externalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'Address of an IP load balancer in front of the external side (IP or host name).',
-    parse: optional(peerAddress), xml: ['sip/external/ipLoadBalancerAddress'],
+    parse: optional(vipAddress), xml: ['sip/external/ipLoadBalancerAddress'],
   },
   externalIpLoadBalancerPort: {
     key: 'externalIpLoadBalancerPort', field: 'externalIpLoadBalancerPort',
@@ -690,7 +697,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   internalIpLoadBalancerAddress: {
     key: 'internalIpLoadBalancerAddress', field: 'internalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'Address of an IP load balancer in front of the internal side (IP or host name).',
-    parse: optional(peerAddress), xml: ['sip/internal/ipLoadBalancerAddress'],
+    parse: optional(vipAddress), xml: ['sip/internal/ipLoadBalancerAddress'],
   },
   internalIpLoadBalancerPort: {
     key: 'internalIpLoadBalancerPort', field: 'internalIpLoadBalancerPort',

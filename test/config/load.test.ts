@@ -418,6 +418,7 @@ for (const c of accepted) {
 // Rejected values
 
 const rejected: { name: string; input: string; key: string; value: string; reason?: string | RegExp }[] = [
+  { name: 'a list of IP load balancer addresses', input: 'externalIpLoadBalancerAddress=192.0.2.1,192.0.2.2', key: 'externalIpLoadBalancerAddress', value: '192.0.2.1,192.0.2.2', reason: 'one address is expected' },
   { name: 'no external UDP or TCP listener left', input: 'externalUdpPort=0\nexternalTlsPort=5061', key: 'externalUdpPort', value: '0', reason: 'would not listen for clients' },
   { name: 'externalPort with both transports turned off', input: 'externalPort=5070\nexternalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0' },
   { name: 'per-transport port clash on one host', input: 'externalUdpPort=5060\ninternalUdpPort=5060', key: 'internalUdpPort', value: '5060', reason: 'must differ from the external UDP port' },
