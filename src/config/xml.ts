@@ -7,12 +7,20 @@
 // <heartbeat configclass=...>, and the sections siplb does not offer (<smpp>, <ssl> keystores,
 // <http><urlrewrite>).
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
+import type * as FastXmlParser from 'fast-xml-parser';
 import { ConfigError } from '../core/errors.ts';
 import type { FlatConfig } from './entries.ts';
 import { keyForXmlPath, keySpec, type AnyKeySpec } from './keys.ts';
 
 const ROOT = 'load-balancer-properties';
+
+// Loaded only for an XML file: the parser adds several MB to a balancer whose file is properties.
+let parserModule: typeof FastXmlParser | null = null;
+function fastXmlParser(): typeof FastXmlParser {
+  parserModule ??= createRequire(import.meta.url)('fast-xml-parser') as typeof FastXmlParser;
+  return parserModule;
+}
 
 /** Restcomm's XML file starts with a declaration or its root element; a properties file never starts with '<'. */
 export function isXmlConfig(text: string): boolean {
@@ -32,6 +40,7 @@ interface Element {
 
 export function xmlEntries(withBom: string): FlatConfig {
   const text = withBom.replace(/^\uFEFF/, '').trimStart();
+  const { XMLParser, XMLValidator } = fastXmlParser();
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     throw new ConfigError('(file)', '(XML)', `not well-formed XML: ${validatorMessage(valid.err.msg)} (line ${valid.err.line}, column ${valid.err.col})`);
