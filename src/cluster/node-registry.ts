@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.ts';
 import { RegistrationError } from '../core/errors.ts';
 import { registrationPort, type NodeRegistration } from '../heartbeat/protocol.ts';
-import { nodeId, type SipNode } from './node.ts';
+import { nodeId, type HttpTarget, type SipNode } from './node.ts';
 import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
 
 export interface NodeEntry {
@@ -119,7 +119,7 @@ export class NodeRegistry {
     const moved = this.bySession.get(reg.sessionId);
     if (moved !== undefined && moved !== id) this.remove(moved, `session ${reg.sessionId} re-registered as ${id}`);
     const entry: NodeEntry = {
-      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1 },
+      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
       lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
@@ -332,4 +332,21 @@ export function compareVersions(a: string, b: string): number {
     if (c !== 0) return c < 0 ? -1 : 1;
   }
   return 0;
+}
+
+/**
+ * The HTTP side a registration announces (httpPort, sslPort, wsPort, jvmRoute); a static node
+ * that registers keeps what `nodes=` gave it where the registration says nothing.
+ */
+function httpOf(reg: NodeRegistration, configured: HttpTarget | undefined): { http?: HttpTarget } {
+  const port = reg.httpPort ?? configured?.port;
+  if (port === undefined) return {};
+  const http: { -readonly [K in keyof HttpTarget]: HttpTarget[K] } = { port };
+  const sslPort = reg.sslPort ?? configured?.sslPort;
+  const wsPort = reg.wsPort ?? configured?.wsPort;
+  const jvmRoute = reg.jvmRoute ?? configured?.jvmRoute;
+  if (sslPort !== undefined) http.sslPort = sslPort;
+  if (wsPort !== undefined) http.wsPort = wsPort;
+  if (jvmRoute !== undefined && jvmRoute !== '') http.jvmRoute = jvmRoute;
+  return { http };
 }

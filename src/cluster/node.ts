@@ -10,6 +10,20 @@ export interface SipNode {
   /** SIP ports by transport; at least one is present. */
   readonly ports: Readonly<Partial<Record<Transport, number>>>;
   readonly weight: number;
+  /** The node's HTTP side, when it has one: only such a node is an HTTP target. */
+  readonly http?: HttpTarget;
+}
+
+/** What a node serves over HTTP (from its heartbeat `start`, or `nodes=` parameters). */
+export interface HttpTarget {
+  /** Plain HTTP port. */
+  readonly port: number;
+  /** HTTPS port, if the node offers one. */
+  readonly sslPort?: number;
+  /** SIP over WebSocket port: a WebSocket with `Sec-WebSocket-Protocol: sip` goes there. */
+  readonly wsPort?: number;
+  /** Tomcat/JBoss jvmRoute: the suffix of the session ids the node issues (`<id>.<jvmRoute>`). */
+  readonly jvmRoute?: string;
 }
 
 export function nodeId(ip: string, port: number): string {

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { HostPort, StaticNodeSpec, Transport } from '../config/types.ts';
 import { ConfigError } from '../core/errors.ts';
-import { nodeId, type SipNode } from './node.ts';
+import { nodeId, type HttpTarget, type SipNode } from './node.ts';
 
 /** Restcomm's port for an extraServerNodes entry without one. */
 export const EXTRA_SERVER_DEFAULT_PORT = 5060;
@@ -30,7 +30,7 @@ export function performanceTestingNodes(extraServerNodes: readonly HostPort[]): 
  */
 export async function resolveStaticNodes(specs: readonly StaticNodeSpec[], performanceNodes: readonly HostPort[] = []): Promise<SipNode[]> {
   // One node per ip:port; `host:5080;transport=udp` and `host:5080;transport=tcp` are one node.
-  const merged = new Map<string, { ip: string; ports: Partial<Record<Transport, number>>; weight: number }>();
+  const merged = new Map<string, { ip: string; ports: Partial<Record<Transport, number>>; weight: number; http?: HttpTarget }>();
   const all: [StaticNodeSpec, string][] = [
     ...specs.map((s): [StaticNodeSpec, string] => [s, 'nodes']),
     ...performanceTestingNodes(performanceNodes).map((s): [StaticNodeSpec, string] => [s, 'extraServerNodes']),
@@ -51,7 +51,8 @@ export async function resolveStaticNodes(specs: readonly StaticNodeSpec[], perfo
     const id = nodeId(ip, spec.port);
     const entry = merged.get(id) ?? { ip, ports: {}, weight: spec.weight };
     entry.ports[spec.transport] = spec.port;
+    entry.http ??= spec.http;
     merged.set(id, entry);
   }
-  return [...merged.entries()].map(([id, e]) => ({ id, ip: e.ip, ports: e.ports, weight: e.weight }));
+  return [...merged.entries()].map(([id, e]) => ({ id, ip: e.ip, ports: e.ports, weight: e.weight, ...(e.http === undefined ? {} : { http: e.http }) }));
 }

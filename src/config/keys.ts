@@ -10,7 +10,7 @@ import { isIP, SocketAddress } from 'node:net';
 import { ConfigError } from '../core/errors.ts';
 import {
   PORT_KEY_PREFIXES, SIP_TRANSPORTS,
-  type Config, type HostPort, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticNodeSpec, type Transport,
+  type Config, type HostPort, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticHttpSpec, type StaticNodeSpec, type Transport,
 } from './types.ts';
 
 /** Turns a property value (already unescaped and trimmed) into a typed value, or throws ConfigError. */
@@ -249,6 +249,7 @@ function nodeSpec(entry: string, reject: Reject): StaticNodeSpec {
   const { host, port } = hostAndPort(address, reject);
   if (port === null) reject('port is missing (expected host:port, or [v6]:port for IPv6)');
   const node: StaticNodeSpec = { host, port, transport: 'udp', weight: 1 };
+  const http: Partial<StaticHttpSpec> = {};
   const seen = new Set<string>();
   for (const param of params) {
     if (param === '') reject("empty parameter (stray ';'?)");
@@ -260,8 +261,17 @@ function nodeSpec(entry: string, reject: Reject): StaticNodeSpec {
     seen.add(name);
     if (name === 'transport') node.transport = transportName(value, reject);
     else if (name === 'weight') node.weight = integerIn(value, 1, 1000, reject, 'weight must be an integer from 1 to 1000');
-    else reject(`unknown parameter '${name}' (expected transport or weight)`);
+    else if (name === 'http') http.port = portNumber(value, reject);
+    else if (name === 'https') http.sslPort = portNumber(value, reject);
+    else if (name === 'ws') http.wsPort = portNumber(value, reject);
+    else if (name === 'jvmroute') {
+      // A jvmRoute ends a session id after its last '.', so it cannot hold one itself.
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) reject('jvmRoute must be 1 to 64 letters, digits, _ or -');
+      http.jvmRoute = value;
+    } else reject(`unknown parameter '${name}' (expected transport, weight, http, https, ws or jvmRoute)`);
   }
+  if (http.port !== undefined) node.http = { ...http, port: http.port };
+  else if (Object.keys(http).length > 0) reject('https, ws and jvmRoute need http=<port> as well (a node without an HTTP port is not an HTTP target)');
   return node;
 }
 
@@ -500,7 +510,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   nodes: {
     key: 'nodes', field: 'nodes', shownDefault: 'none', defaultValue: [],
     description:
-      'Static backends, comma separated host:port[;transport=udp|tcp][;weight=1..1000], IPv6 as [::1]:5080 (siplb key).',
+      'Static backends, comma separated host:port[;transport=udp|tcp][;weight=1..1000][;http=port[;https=port][;ws=port][;jvmRoute=name]], IPv6 as [::1]:5080 (siplb key).',
     parse: nodes,
   },
   extraServerNodes: {
@@ -827,6 +837,31 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     key: 'requestCheckPattern', field: 'requestCheckPattern', shownDefault: 'none', defaultValue: null,
     description: 'HTTP: regular expression a request URL must match to be balanced.',
     parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'], notYet: HTTP_NOT_YET,
+  },
+  httpResponseTimeout: {
+    key: 'httpResponseTimeout', field: 'httpResponseTimeout', shownDefault: '60000', defaultValue: 60000,
+    description: 'HTTP: milliseconds a node may take to send the head of its response before the client gets 504 (siplb key).',
+    parse: positiveInt('milliseconds'),
+  },
+  httpWebSocketIdleTimeout: {
+    key: 'httpWebSocketIdleTimeout', field: 'httpWebSocketIdleTimeout', shownDefault: '600000', defaultValue: 600000,
+    description: 'HTTP: milliseconds a WebSocket tunnel may carry nothing either way before siplb closes it (siplb key).',
+    parse: positiveInt('milliseconds'),
+  },
+  httpMaxHeaderSize: {
+    key: 'httpMaxHeaderSize', field: 'httpMaxHeaderSize', shownDefault: '16384', defaultValue: 16384,
+    description: 'HTTP: largest request header section in bytes; beyond it the client gets 431 (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1024, 1048576, rejecter(key, raw), 'must be an integer from 1024 to 1048576 (bytes)'),
+  },
+  tlsCertFile: {
+    key: 'tlsCertFile', field: 'tlsCertFile', shownDefault: 'none', defaultValue: null,
+    description: 'PEM certificate (with its chain) for HTTPS, relative to the configuration file; needed with httpsPort (siplb key).',
+    parse: optional((raw) => raw),
+  },
+  tlsKeyFile: {
+    key: 'tlsKeyFile', field: 'tlsKeyFile', shownDefault: 'none', defaultValue: null,
+    description: 'PEM private key of tlsCertFile (siplb key).',
+    parse: optional((raw) => raw),
   },
   maxMessageSize: {
     key: 'maxMessageSize', field: 'maxMessageSize', shownDefault: '65535', defaultValue: 65535,

@@ -46,6 +46,14 @@ export interface StaticNodeSpec {
   port: number;
   transport: Transport;
   weight: number;      // >= 1, default 1
+  http?: StaticHttpSpec; // ;http=8080[;https=8443][;ws=5062][;jvmRoute=node1]
+}
+
+export interface StaticHttpSpec {
+  port: number;
+  sslPort?: number;
+  wsPort?: number;
+  jvmRoute?: string;
 }
 
 export interface HostPort {
@@ -136,6 +144,11 @@ export interface Config extends AllPortKeys {
   maxContentLength: number;             // HTTP body limit, bytes; default 1048576
   unavailableHost: string | null;       // HTTP redirect target when no node is available
   requestCheckPattern: string | null;   // HTTP request filter (Restcomm)
+  httpResponseTimeout: number;          // ms a node may take to send a response head; default 60000
+  httpWebSocketIdleTimeout: number;     // ms an idle WebSocket tunnel stays open; default 600000
+  httpMaxHeaderSize: number;            // bytes of a request's header section; default 16384
+  tlsCertFile: string | null;           // PEM certificate (chain) for HTTPS (and SIP TLS/WSS later)
+  tlsKeyFile: string | null;            // PEM private key for it
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   viaSecret: string | null;             // siplb key; null = random per process
 }

@@ -48,6 +48,8 @@ export interface NodeRegistration {
   hostName?: string;
   httpPort?: number;
   sslPort?: number;
+  /** SIP over WebSocket port. */
+  wsPort?: number;
   jvmRoute?: string;
   /** Other fields the node sent, kept for the admin surface. */
   extra?: Record<string, unknown>;
@@ -179,7 +181,7 @@ export function parseRegistration(f: Record<string, unknown>): NodeRegistration 
   return {
     ip: ip.toLowerCase(), ports: sipPorts, sessionId, version: String(version),
     hostName: f.hostName as string | undefined, jvmRoute: f.jvmRoute as string | undefined,
-    httpPort: ports.httpPort, sslPort: ports.sslPort, extra,
+    httpPort: ports.httpPort, sslPort: ports.sslPort, wsPort: ports.wsPort, extra,
   };
 }
 

@@ -103,6 +103,11 @@ const DEFAULTS: Config = {
   maxContentLength: 1048576,
   unavailableHost: null,
   requestCheckPattern: null,
+  httpResponseTimeout: 60000,
+  httpWebSocketIdleTimeout: 600000,
+  httpMaxHeaderSize: 16384,
+  tlsCertFile: null,
+  tlsKeyFile: null,
   maxMessageSize: 65535,
   viaSecret: null,
 };
@@ -194,6 +199,14 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
 
   // nodes
   { name: 'nodes empty', input: 'nodes=', expected: { nodes: [] } },
+  {
+    name: 'nodes with an HTTP side',
+    input: 'nodes=10.0.0.1:5080;http=8080;jvmRoute=node1,10.0.0.2:5080;http=8081;https=8443;ws=5062',
+    expected: { nodes: [
+      { host: '10.0.0.1', port: 5080, transport: 'udp', weight: 1, http: { port: 8080, jvmRoute: 'node1' } },
+      { host: '10.0.0.2', port: 5080, transport: 'udp', weight: 1, http: { port: 8081, sslPort: 8443, wsPort: 5062 } },
+    ] },
+  },
   {
     name: 'one node with defaults',
     input: 'nodes=10.0.0.1:5080',
@@ -498,6 +511,9 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'node unknown parameter', input: 'nodes=10.0.0.1:5080;color=red', key: 'nodes', value: '10.0.0.1:5080;color=red', reason: "unknown parameter 'color'" },
   { name: 'node parameter twice', input: 'nodes=10.0.0.1:5080;weight=2;WEIGHT=3', key: 'nodes', value: '10.0.0.1:5080;weight=2;WEIGHT=3', reason: "parameter 'weight' given twice" },
   { name: 'node stray semicolon', input: 'nodes=10.0.0.1:5080;', key: 'nodes', value: '10.0.0.1:5080;', reason: 'empty parameter' },
+  { name: 'nodes: jvmRoute without http', input: 'nodes=10.0.0.1:5080;jvmRoute=n1', key: 'nodes', value: '10.0.0.1:5080;jvmRoute=n1', reason: 'need http=<port>' },
+  { name: 'nodes: jvmRoute with a dot', input: 'nodes=10.0.0.1:5080;http=8080;jvmRoute=a.b', key: 'nodes', value: '10.0.0.1:5080;http=8080;jvmRoute=a.b', reason: 'jvmRoute must be' },
+  { name: 'nodes: bad http port', input: 'nodes=10.0.0.1:5080;http=0', key: 'nodes', value: '10.0.0.1:5080;http=0', reason: 'port must be' },
   { name: 'nodes leading comma', input: 'nodes=,10.0.0.1:5080', key: 'nodes', value: ',10.0.0.1:5080', reason: 'empty entry' },
   {
     name: 'duplicate node, default transport written out',

@@ -43,6 +43,8 @@ const SAMPLES: Record<string, string> = {
   isSend5xxResponseReasonHeader: 'Destination not available',
   securityRequired: 'true', login: 'admin', password: 'secret', shutdownTimeout: '30000',
   maxContentLength: '2048', unavailableHost: 'sorry.example.com', requestCheckPattern: '^/api/.*',
+  httpResponseTimeout: '5000', httpWebSocketIdleTimeout: '30000', httpMaxHeaderSize: '8192',
+  tlsCertFile: '/etc/siplb/cert.pem', tlsKeyFile: '/etc/siplb/key.pem',
   maxMessageSize: '10000', viaSecret: 'a-long-enough-shared-secret',
 };
 
