@@ -64,10 +64,12 @@ export interface Algorithm {
    */
   repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
   /**
-   * Node for an HTTP request, for the HTTP balancer (when no session cookie decides). Optional:
-   * an algorithm without it leaves HTTP requests to the HTTP balancer's own choice.
+   * Node for an HTTP request, for the HTTP balancer (when no session cookie decides): converged
+   * affinity, its key maps like the SIP key. May answer later, like pick, when the shared store
+   * has to be asked. Optional: an algorithm without it leaves HTTP requests to the HTTP
+   * balancer's own choice.
    */
-  pickHttp?(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null;
+  pickHttp?(req: HttpPickRequest, cluster: ClusterSnapshot): PickResult;
   /** Membership changes, for algorithms that keep per-node state. */
   nodeAdded?(node: SipNode, cluster: ClusterSnapshot): void;
   nodeRemoved?(nodeId: string, cluster: ClusterSnapshot): void;

@@ -1,6 +1,7 @@
 // The flow every algorithm that writes its answers down shares (Call-ID affinity and its
 // variants, persistent hashing, user-based): a request's key is looked up in the assignments
-// (locally, then, for a request of a call this balancer has not seen, in the shared store); an
+// (locally, then, for a request of a call this balancer has not seen or a key that outlives
+// calls, such as a user, in the shared store); an
 // unknown key is placed by the algorithm's chooser and remembered; a key whose node died is moved
 // by its failover rule and remembered, so every later request of the key follows it. The
 // assignments live in the StateStore, so balancers sharing a store find each other's.
@@ -52,26 +53,17 @@ export abstract class AssignmentAlgorithm implements Algorithm {
 
   pick(req: PickRequest, cluster: ClusterSnapshot): PickResult {
     const key = this.keyOf(req);
-    const known = this.assignments.get(key);
     // A key that is this very call's Call-ID was placed by an earlier request of the call (an
     // INVITE retransmission is still a "new call"), so it stays while its node is alive. A longer
     // lived key (a user, a header value) takes a new call only where new calls may go.
-    if (known !== undefined) return this.follow(key, known, req.newCall && key !== req.callId, cluster);
-    if (!req.newCall) {
-      // A request of a call this balancer has not seen (another balancer placed it, or this one
-      // restarted): ask the shared tier before placing it anew.
-      const shared = this.assignments.fetch(key);
-      if (shared !== null) {
-        return shared.then(
-          (id) => {
-            // A local set() while the read was out is newer than what the store said.
-            const local = this.assignments.get(key) ?? id;
-            return local === undefined ? this.place(key, cluster) : this.follow(key, local, false, cluster);
-          },
-          () => this.place(key, cluster),
-        );
-      }
-    }
+    const mustTakeNewCalls = req.newCall && key !== req.callId;
+    const known = this.assignments.get(key);
+    if (known !== undefined) return this.follow(key, known, mustTakeNewCalls, cluster);
+    // Ask the shared tier before placing anew: for a request of a call this balancer has not
+    // seen (another balancer placed it, or this one restarted), and for a longer lived key, which
+    // another balancer may have placed on an earlier call or HTTP request. A brand-new call keyed
+    // by its own Call-ID is unknown everywhere, so it does not wait.
+    if (!req.newCall || key !== req.callId) return this.sharedOrPlace(key, mustTakeNewCalls, cluster);
     return this.place(key, cluster);
   }
 
@@ -87,12 +79,27 @@ export abstract class AssignmentAlgorithm implements Algorithm {
     return this.move(key, failedNodeId, cluster);
   }
 
-  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null {
+  pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): PickResult {
     const key = this.httpKeyOf(req);
     if (key === null) return this.spread(cluster);
     const known = this.assignments.get(key);
-    // An HTTP request with a key belongs to a session, which stays on a draining node.
-    return known === undefined ? this.place(key, cluster) : this.follow(key, known, false, cluster);
+    // An HTTP request with a key belongs to a session, which stays on a draining node. Its key
+    // is the SIP side's too, which another balancer may have placed: ask the shared tier first.
+    return known === undefined ? this.sharedOrPlace(key, false, cluster) : this.follow(key, known, false, cluster);
+  }
+
+  /** The shared tier's assignment of a key this balancer does not hold, else a new placement. */
+  private sharedOrPlace(key: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot): PickResult {
+    const shared = this.assignments.fetch(key);
+    if (shared === null) return this.place(key, cluster);
+    return shared.then(
+      (id) => {
+        // A local set() while the read was out is newer than what the store said.
+        const local = this.assignments.get(key) ?? id;
+        return local === undefined ? this.place(key, cluster) : this.follow(key, local, mustTakeNewCalls, cluster);
+      },
+      () => this.place(key, cluster),
+    );
   }
 
   callEnded(callId: string): void {

@@ -221,24 +221,24 @@ describe('PersistentConsistentHash: HTTP', () => {
     const [callId] = callIdsRanking(N1, FOUR, 1, 'conv');
     pick(a, cluster(FOUR), invite(callId), true);
     const moved = pick(a, cluster(FOUR, { [N1.id]: 'down' }), invite(callId), false);
-    assert.equal(a.pickHttp(http(`/app?appsession=${encodeURIComponent(callId)}`), cluster(FOUR))?.id, moved);
+    assert.equal(id(a.pickHttp(http(`/app?appsession=${encodeURIComponent(callId)}`), cluster(FOUR))), moved);
   });
 
   test('a new appsession value is placed and remembered', (t) => {
     const a = persistent(t);
     const three = cluster([N1, N2, N3]);
     const placed = new Map<string, string | undefined>();
-    for (let i = 0; i < 300; i++) placed.set(`s${i}`, a.pickHttp(http(`/app?appsession=s${i}`), three)?.id);
+    for (let i = 0; i < 300; i++) placed.set(`s${i}`, id(a.pickHttp(http(`/app?appsession=s${i}`), three)) ?? undefined);
     for (const [s, n] of placed) {
       assert.equal(n, rendezvous(hashKey(s), three.selectable)?.id);
-      assert.equal(a.pickHttp(http(`/app?appsession=${s}`), cluster(FOUR))?.id, n, 'kept when a node joins');
+      assert.equal(id(a.pickHttp(http(`/app?appsession=${s}`), cluster(FOUR))), n, 'kept when a node joins');
     }
   });
 
   test('without the parameter: weighted round robin', (t) => {
     const a = persistent(t);
     const c = cluster([N2, N1, N3]);
-    assert.deepEqual(Array.from({ length: 6 }, () => a.pickHttp(http('/app'), c)?.id), [N1, N2, N3, N1, N2, N3].map((n) => n.id));
+    assert.deepEqual(Array.from({ length: 6 }, () => id(a.pickHttp(http('/app'), c))), [N1, N2, N3, N1, N2, N3].map((n) => n.id));
   });
 });
 
@@ -375,7 +375,7 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
       let disagreeing = 0;
       for (let i = 0; i < 200; i++) {
         const msg = s.msg(i);
-        const placed = pick(a, three, msg, true);
+        const placed = (await settle(a.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, three))).id;
         const onB = await settle(b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, four));
         assert.ok(onB.waited, 'a local miss for an in-call request reads the shared tier');
         assert.equal(onB.id, placed);
@@ -385,7 +385,8 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
         if (rendezvous(hashKey(s.name === 'user-based' ? `user${i}` : msg.callId), four.selectable)?.id !== placed) disagreeing++;
       }
       assert.ok(disagreeing > 20, `the shared tier decided ${disagreeing} keys a fresh hash would have placed elsewhere`);
-      assert.equal(tier.reads, 200);
+      // B reads each key once; A (a user's first call there) also asks before placing a user.
+      assert.equal(tier.reads, s.name === 'user-based' ? 400 : 200);
     });
 
     test(`${s.name}: nothing shared -> a fresh placement; shared node dead -> failover`, async (t) => {
@@ -398,20 +399,48 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
       assert.equal(id(b.pick({ msg: unknown, callId: unknown.callId, newCall: false, src: CLIENT }, all)), fresh.id, 'placed and remembered');
 
       const msg = s.msg(2000);
-      const placed = pick(a, all, msg, true) as string;
+      const placed = (await settle(a.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, all))).id as string;
       const withoutIt = cluster(FOUR, { [placed]: 'down' });
       const moved = await settle(b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, withoutIt));
       assert.ok(moved.id !== null && moved.id !== placed);
       assert.equal(moved.id, a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, placed, withoutIt)?.id, 'both balancers move it the same way');
     });
 
-    test(`${s.name}: a new call never waits for the shared tier`, (t) => {
-      const { b, tier } = balancers(t, s.build, s.cfg);
-      const msg = s.msg(3000);
-      assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(FOUR)) instanceof Promise));
-      assert.equal(tier.reads, 0);
-    });
   }
+
+  test('persistent hash: a new call keyed by its own Call-ID never waits for the shared tier', (t) => {
+    const { b, tier } = balancers(t, (ctx) => new PersistentConsistentHash(ctx));
+    const msg = invite('shared-3000@host');
+    assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(FOUR)) instanceof Promise));
+    assert.equal(tier.reads, 0);
+  });
+
+  // A user outlives calls: the other balancer placed it on an earlier call, possibly with another
+  // view of the cluster (a node has joined since), and the user's next call, or HTTP request, must
+  // find that node, not a fresh hash.
+  test("user-based: a user's new call and HTTP request on the other balancer find the user's node after a node joined", async (t) => {
+    const { a, b, tier } = balancers(t, (ctx) => new UserBased(ctx), { sipHeaderAffinityKey: 'To' });
+    const three = cluster([N1, N2, N3]);
+    const four = cluster(FOUR);
+    let moved = 0;
+    for (let i = 0; i < 100; i++) {
+      const first = invite(`u-first-${i}@host`, `user${i}`);
+      const placed = (await settle(a.pick({ msg: first, callId: first.callId, newCall: true, src: CLIENT }, three))).id;
+      if (rendezvous(hashKey(`user${i}`), four.selectable)?.id !== placed) moved++;
+      const next = invite(`u-next-${i}@host`, `user${i}`);
+      const onB = await settle(b.pick({ msg: next, callId: next.callId, newCall: true, src: CLIENT }, four));
+      assert.deepEqual(onB, { waited: true, id: placed }, `user${i}: new call on B`);
+      const again = invite(`u-again-${i}@host`, `user${i}`);
+      assert.equal(id(b.pick({ msg: again, callId: again.callId, newCall: true, src: CLIENT }, four)), placed, 'known locally from then on');
+    }
+    assert.ok(moved > 10, `a fresh hash over four nodes would have moved ${moved} users`);
+    assert.equal(tier.reads, 200, 'A asks once per user, B once per user; then both know it');
+    const httpB = balancers(t, (ctx) => new UserBased(ctx), { sipHeaderAffinityKey: 'To', httpAffinityKey: 'appsession' });
+    const first = invite('h-first@host', 'httpuser');
+    const placed = (await settle(httpB.a.pick({ msg: first, callId: first.callId, newCall: true, src: CLIENT }, three))).id;
+    const pickHttp = httpB.b.pickHttp?.bind(httpB.b) ?? assert.fail('user-based has pickHttp');
+    assert.deepEqual(await settle(pickHttp(http('/app?appsession=httpuser'), four)), { waited: true, id: placed }, 'HTTP request for the user on B');
+  });
 
   test('header hash: a call detoured around a draining node is found by the other balancer', async (t) => {
     const { a, b, tier } = balancers(t, (ctx) => new HeaderConsistentHash(ctx));
