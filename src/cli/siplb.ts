@@ -5,9 +5,11 @@
 
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import { isOnePortMode, sidePorts } from '../config/ports.ts';
-import type { PortSet } from '../config/types.ts';
+import type { Config, PortSet } from '../config/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.ts';
+import type { HttpListenerAddress } from '../http/http-balancer.ts';
+import { formatHost } from '../sip/uri.ts';
 import { startBalancer } from '../wiring/balancer.ts';
 import { exitOnBug, exitOnError, logLevelArg } from './command-line.ts';
 
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     external: listenerText(cfg.externalHost, sidePorts(cfg, 'external')),
     internal: isOnePortMode(cfg) ? 'same as external' : listenerText(cfg.internalHost, sidePorts(cfg, 'internal')),
     heartbeat: balancer.heartbeatPort === null ? 'off (port busy)' : `${cfg.internalHost}:${balancer.heartbeatPort}`,
+    http: httpText(cfg, balancer.http?.addresses() ?? null),
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,
     nodes: balancer.cluster().selectable.map((n) => n.id),
@@ -66,6 +69,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The HTTP listeners: "127.0.0.1:2080", "https 127.0.0.1:2081", both joined by ", ", or why
+ * there is none.
+ */
+function httpText(cfg: Config, bound: { http: HttpListenerAddress | null; https: HttpListenerAddress | null } | null): string {
+  const httpsOff = cfg.httpsPort !== null && (cfg.tlsCertFile === null || cfg.tlsKeyFile === null)
+    ? `https off (httpsPort=${cfg.httpsPort} needs tlsCertFile and tlsKeyFile)` : null;
+  const parts: string[] = [];
+  if (bound?.http != null) parts.push(`${formatHost(bound.http.host)}:${bound.http.port}`);
+  if (bound?.https != null) parts.push(`https ${formatHost(bound.https.host)}:${bound.https.port}`);
+  if (httpsOff !== null) parts.push(httpsOff);
+  return parts.length === 0 ? 'off (no httpPort/httpsPort)' : parts.join(', ');
 }
 
 /** e.g. "127.0.0.1 udp:5060 tcp:5060" (only the transports siplb opens today). */

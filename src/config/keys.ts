@@ -406,7 +406,7 @@ const secret: Parser<string> = (raw, key) => {
   return raw;
 };
 
-const HTTP_NOT_YET = 'the HTTP balancer is not available yet: nothing listens for HTTP';
+const REQUEST_CHECK_NOT_YET = 'requestCheckPattern is not applied yet: every HTTP request is balanced';
 const API_NOT_YET = 'the admin API is not available yet: nothing listens on apiPort';
 const IPV6_NOT_YET = 'IPv6 listeners are not available yet: siplb binds IPv4 (host, externalHost, internalHost) only';
 const ALGORITHM_XML = (name: string): readonly string[] => [`sip/algorithm/${name}`, `sip/${name}`];
@@ -815,32 +815,32 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   httpPort: {
     key: 'httpPort', field: 'httpPort', shownDefault: 'none (no HTTP listener)', defaultValue: null,
-    description: 'Port of the HTTP balancer (Restcomm: 2080).',
-    parse: optional(port), xml: ['http/httpPort'], notYet: HTTP_NOT_YET,
+    description: 'Port of the HTTP balancer on externalHost (Restcomm: 2080): requests and WebSocket handshakes go to the nodes\' HTTP side, sticky by JSESSIONID route.',
+    parse: optional(port), xml: ['http/httpPort'],
   },
   httpsPort: {
     key: 'httpsPort', field: 'httpsPort', shownDefault: 'none (no HTTPS listener)', defaultValue: null,
-    description: 'Port of the HTTPS balancer.',
-    parse: optional(port), xml: ['http/httpsPort'], notYet: HTTP_NOT_YET,
+    description: 'Port of the HTTPS balancer on externalHost; needs tlsCertFile and tlsKeyFile (given neither: a warning and no HTTPS listener).',
+    parse: optional(port), xml: ['http/httpsPort'],
   },
   maxContentLength: {
     key: 'maxContentLength', field: 'maxContentLength', shownDefault: '1048576', defaultValue: 1048576,
     description: 'Largest HTTP request body the HTTP balancer accepts, in bytes.',
-    parse: positiveInt('bytes'), xml: ['http/maxContentLength'], notYet: HTTP_NOT_YET,
+    parse: positiveInt('bytes'), xml: ['http/maxContentLength'],
   },
   unavailableHost: {
     key: 'unavailableHost', field: 'unavailableHost', shownDefault: 'none', defaultValue: null,
-    description: 'HTTP: host to redirect to when no node is available (else 503).',
-    parse: optional(peerAddress), xml: ['http/unavailableHost'], notYet: HTTP_NOT_YET,
+    description: 'HTTP: host to redirect to (302, same path) when no node can take a request; unset: 503 with Retry-After.',
+    parse: optional(peerAddress), xml: ['http/unavailableHost'],
   },
   requestCheckPattern: {
     key: 'requestCheckPattern', field: 'requestCheckPattern', shownDefault: 'none', defaultValue: null,
     description: 'HTTP: regular expression a request URL must match to be balanced.',
-    parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'], notYet: HTTP_NOT_YET,
+    parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'], notYet: REQUEST_CHECK_NOT_YET,
   },
   httpResponseTimeout: {
     key: 'httpResponseTimeout', field: 'httpResponseTimeout', shownDefault: '60000', defaultValue: 60000,
-    description: 'HTTP: milliseconds a node may take to send the head of its response before the client gets 504 (siplb key).',
+    description: 'HTTP: milliseconds a node may take to send the head of its response before the client gets 504, and the longest pause inside a response body before the client connection is cut (siplb key).',
     parse: positiveInt('milliseconds'),
   },
   httpWebSocketIdleTimeout: {
@@ -855,12 +855,12 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   tlsCertFile: {
     key: 'tlsCertFile', field: 'tlsCertFile', shownDefault: 'none', defaultValue: null,
-    description: 'PEM certificate (with its chain) for HTTPS, relative to the configuration file; needed with httpsPort (siplb key).',
+    description: 'PEM certificate (with its chain) for HTTPS, relative to the configuration file; needed with httpsPort; a missing or unusable file stops start-up (siplb key).',
     parse: optional((raw) => raw),
   },
   tlsKeyFile: {
     key: 'tlsKeyFile', field: 'tlsKeyFile', shownDefault: 'none', defaultValue: null,
-    description: 'PEM private key of tlsCertFile (siplb key).',
+    description: 'PEM private key of tlsCertFile, relative to the configuration file (siplb key).',
     parse: optional((raw) => raw),
   },
   maxMessageSize: {

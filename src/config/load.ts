@@ -39,6 +39,7 @@ export function loadConfigFile(path: string): LoadedConfig {
   }
   const loaded = loadConfigText(text);
   resolveAlgorithmPath(loaded.config, dirname(resolve(path)));
+  resolveTlsPaths(loaded.config, dirname(resolve(path)));
   return loaded;
 }
 
@@ -93,6 +94,7 @@ function loadEntries(flat: FlatConfig): LoadedConfig {
 
   deriveDefaults(config, given, warnings);
   checkPortClash(config, given);
+  checkHttpListeners(config, given, warnings);
   notYetWarnings(config, given, warnings);
 
   if (smpp.some((k) => k === 'smppPort' || k === 'smppSslPort')) warnings.push(`${SMPP_WARNING}: ${smpp.join(', ')}`);
@@ -213,6 +215,39 @@ function checkPortClash(config: Config, given: GivenEntries): void {
   }
 }
 
+/**
+ * The HTTP listeners: httpsPort needs both PEM files. Restcomm's own files set httpsPort=2081
+ * with no certificate at all (Restcomm read a Java keystore instead), and must keep starting: so
+ * given neither file, HTTPS stays off with a warning; given only one, the operator meant HTTPS
+ * and the missing one is an error. Both ports are TCP on externalHost, so they must differ from
+ * each other and from the external SIP TCP port.
+ */
+function checkHttpListeners(config: Config, given: GivenEntries, warnings: string[]): void {
+  const https = config.httpsPort;
+  if (https !== null) {
+    const cert = config.tlsCertFile !== null;
+    const key = config.tlsKeyFile !== null;
+    if (!cert && !key) {
+      warnings.push(`${nameOf(given, 'httpsPort')}=${https} needs tlsCertFile and tlsKeyFile: no HTTPS listener${whereOf(given, 'httpsPort')}`);
+    } else if (cert !== key) {
+      const missing = cert ? 'tlsKeyFile' : 'tlsCertFile';
+      const present = cert ? 'tlsCertFile' : 'tlsKeyFile';
+      throw new ConfigError(missing, '', `httpsPort=${https} needs ${missing} as well as ${present}${whereOf(given, 'httpsPort')}`);
+    }
+  }
+  const sipTcp = sidePorts(config, 'external').tcp;
+  for (const field of ['httpPort', 'httpsPort'] as const) {
+    const p = config[field];
+    if (p === null) continue;
+    if (field === 'httpsPort' && p === config.httpPort) {
+      throw new ConfigError(nameOf(given, field), String(p), `httpsPort and httpPort must differ${whereOf(given, field)}`);
+    }
+    if (p === sipTcp) {
+      throw new ConfigError(nameOf(given, field), String(p), `the external SIP TCP port is ${p} too; both bind ${config.externalHost}${whereOf(given, field)}`);
+    }
+  }
+}
+
 /** Keys a later part of siplb acts on: given a value that would turn something on, say it is not there yet. */
 function notYetWarnings(config: Config, given: GivenEntries, warnings: string[]): void {
   for (const spec of KEYS) {
@@ -223,6 +258,12 @@ function notYetWarnings(config: Config, given: GivenEntries, warnings: string[])
     if (value === null || value === 0 || value === false || isDeepStrictEqual(value, spec.defaultValue)) continue;
     warnings.push(`${entry.key}=${spec.field === 'password' ? '(hidden)' : entry.value}: ${spec.notYet} (${entry.where})`);
   }
+}
+
+/** tlsCertFile and tlsKeyFile: relative to the configuration file, as the key table says. */
+function resolveTlsPaths(config: Config, folder: string): void {
+  if (config.tlsCertFile !== null && !isAbsolute(config.tlsCertFile)) config.tlsCertFile = resolve(folder, config.tlsCertFile);
+  if (config.tlsKeyFile !== null && !isAbsolute(config.tlsKeyFile)) config.tlsKeyFile = resolve(folder, config.tlsKeyFile);
 }
 
 /** algorithmClass naming a module file (./x.ts, ../lib/x.js): relative to the configuration file. */

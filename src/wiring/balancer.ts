@@ -1,7 +1,8 @@
 // The composition root: builds one running balancer from a Config, lowest layer first (state
-// store, cluster membership, algorithm, proxy, transports, heartbeat endpoint, health checks),
-// and closes it in the reverse order. Everything that can fail on configuration fails before the
-// first bind; a part that fails to start closes what was started before it.
+// store, cluster membership, algorithm, proxy, transports, the HTTP balancer, heartbeat
+// endpoint, health checks), and closes it in the reverse order. Everything that can fail on
+// configuration fails before the first bind; a part that fails to start closes what was started
+// before it.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -19,6 +20,8 @@ import { resolveStaticNodes } from '../cluster/static-nodes.ts';
 import { isOnePortMode, sidePorts } from '../config/ports.ts';
 import type { Config } from '../config/types.ts';
 import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
+import type { HttpBalancer } from '../http/http-balancer.ts';
+import { readTlsFiles, type TlsFiles } from '../http/tls-files.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -40,7 +43,18 @@ export interface RunningBalancer {
   readonly transports: TransportRouter;
   /** Port of the heartbeat endpoint, or null when it could not be opened (default port busy). */
   readonly heartbeatPort: number | null;
+  /** The HTTP balancer, or null when neither httpPort nor httpsPort is set. */
+  readonly http: HttpBalancer | null;
   close(): Promise<void>;
+}
+
+/**
+ * The HTTPS listener's PEM files, read and checked (ConfigError naming the key), when httpsPort
+ * comes with both; without them the loader has warned that HTTPS stays off.
+ */
+function httpsFiles(cfg: Config): TlsFiles | null {
+  if (cfg.httpsPort === null || cfg.tlsCertFile === null || cfg.tlsKeyFile === null) return null;
+  return readTlsFiles(cfg.tlsCertFile, cfg.tlsKeyFile);
 }
 
 /** Calls counts and registered nodes are exchanged through the store this often (at most). */
@@ -102,6 +116,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
 
 async function start(cfg: Config, log: Logger, closers: Closers): Promise<RunningBalancer> {
   const nodes = await resolveStaticNodes(cfg.nodes, cfg.performanceTestingMode ? cfg.extraServerNodes : []);
+  const tls = httpsFiles(cfg);
   const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
 
   // State, and the active-call counts algorithms balance on.
@@ -133,6 +148,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   });
   // Set once the data path exists; registry events can come before (static nodes, shared registrations).
   let proxyForEvents: SipProxy | null = null;
+  let httpForEvents: HttpBalancer | null = null;
   registry.onEvent((e) => {
     if (e.type === 'removed' || e.type === 'replaced' || e.type === 'added') passiveHealth.forget(e.nodeId);
     const snap = registry.snapshot();
@@ -146,6 +162,14 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     if (e.type === 'removed' || (e.type === 'state' && (snap.stateOf(e.nodeId) === 'down' || registry.get(e.nodeId)?.passiveCause === 'silence'))) {
       const moved = proxyForEvents?.replaceUnansweredInvites(e.nodeId) ?? 0;
       if (moved > 0) log.warn({ node: e.nodeId, invites: moved }, 'INVITEs the node had not answered placed again');
+    }
+    // The HTTP side's passive health lets a node back in the ways SIP's does: the node is new or
+    // re-registered, or the registry has it active again (a good probe, undrained).
+    if (httpForEvents !== null) {
+      if (e.type === 'removed') httpForEvents.nodeRemoved(e.nodeId);
+      else if (e.type === 'added' || e.type === 'replaced' || (e.type === 'state' && snap.stateOf(e.nodeId) === 'active')) {
+        httpForEvents.nodeRecovered(e.nodeId, `${e.type}${e.detail === undefined ? '' : ` (${e.detail})`}`);
+      }
     }
   });
   const sync = new RegistrySync(registry, store.nodes, {
@@ -173,6 +197,18 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   proxyForEvents = proxy;
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
+
+  // The HTTP balancer beside the SIP proxy, on the same cluster view and algorithm. Loaded only
+  // when it has a listener to open: undici and the servers cost a SIP-only balancer nothing.
+  let httpBalancer: HttpBalancer | null = null;
+  if (cfg.httpPort !== null || tls !== null) {
+    const { HttpBalancer: Balancer } = await import('../http/http-balancer.ts');
+    const created = new Balancer({ config: cfg, tls, algorithm, cluster, knownNodes: () => registry.list().map((e) => e.node), log });
+    closers.add(() => created.close());
+    await created.start();
+    httpBalancer = created;
+    httpForEvents = created;
+  }
 
   // Node registration. An unset heartbeatPort is best effort: several balancers on one host
   // must not fail because the default port is taken.
@@ -205,7 +241,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   closers.add(() => clearInterval(membership));
 
   return {
-    stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort,
+    stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
     close: () => closers.run(),
   };
 }

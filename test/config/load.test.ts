@@ -474,6 +474,12 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'equal ports, internal binds ::', input: 'externalHost=192.0.2.1\ninternalHost=::\ninternalPort=5060', key: 'internalPort', value: '5060' },
   { name: 'equal ports, same IPv6 written two ways', input: 'externalHost=::1\ninternalHost=0:0:0:0:0:0:0:1\ninternalPort=5060', key: 'internalPort', value: '5060' },
 
+  // HTTP listeners
+  { name: 'httpsPort with a certificate but no key', input: 'httpsPort=8443\ntlsCertFile=/etc/siplb/cert.pem', key: 'tlsKeyFile', value: '', reason: 'httpsPort=8443 needs tlsKeyFile as well as tlsCertFile (line 1)' },
+  { name: 'httpsPort with a key but no certificate', input: 'httpsPort=8443\ntlsKeyFile=/etc/siplb/key.pem', key: 'tlsCertFile', value: '', reason: 'needs tlsCertFile as well as tlsKeyFile' },
+  { name: 'httpsPort equal to httpPort', input: 'httpPort=8080\nhttpsPort=8080\ntlsCertFile=c.pem\ntlsKeyFile=k.pem', key: 'httpsPort', value: '8080', reason: 'must differ' },
+  { name: 'httpPort equal to the external SIP TCP port', input: 'httpPort=5060', key: 'httpPort', value: '5060', reason: 'the external SIP TCP port is 5060 too' },
+
   // transports
   { name: 'sctp', input: 'externalTransport=sctp', key: 'externalTransport', value: 'sctp', reason: "unknown transport 'sctp' (expected udp or tcp)" },
   { name: 'tls not yet', input: 'externalTransport=udp,TLS', key: 'externalTransport', value: 'udp,TLS', reason: 'not supported yet' },
@@ -721,12 +727,23 @@ const remarks: { name: string; input: string; warnings: string[]; infos: string[
   {
     name: 'Restcomm keys siplb does not act on yet, with lines',
     input: 'host=127.0.0.1\nrmiRegistryPort=2000\n\nhttpPort=2080\nstatisticPort=2006',
-    warnings: [
-      'statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 5)',
-      'httpPort=2080: the HTTP balancer is not available yet: nothing listens for HTTP (line 4)',
-    ],
+    warnings: ['statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 5)'],
     infos: ['ignored Restcomm keys that have no meaning in siplb: rmiRegistryPort (nodes register over HTTP heartbeats (heartbeatPort), not RMI)'],
   },
+  {
+    // Restcomm's own files set httpsPort=2081 with no certificate (Restcomm read a keystore): they must keep starting.
+    name: 'httpsPort without TLS files: no HTTPS listener, and a warning saying why',
+    input: 'httpPort=2080\nhttpsPort=2081',
+    warnings: ['httpsPort=2081 needs tlsCertFile and tlsKeyFile: no HTTPS listener (line 2)'],
+    infos: [],
+  },
+  {
+    name: 'requestCheckPattern is read but not applied yet',
+    input: 'requestCheckPattern=^/app/',
+    warnings: ['requestCheckPattern=^/app/: requestCheckPattern is not applied yet: every HTTP request is balanced (line 1)'],
+    infos: [],
+  },
+  { name: 'HTTP keys siplb acts on say nothing', input: 'httpPort=2080\nmaxContentLength=2048\nunavailableHost=sorry.example.com', warnings: [], infos: [] },
   {
     name: 'wrong case suggests the key',
     input: 'ExternalPort=5070',
@@ -826,7 +843,6 @@ test('Restcomm-style lb.properties loads, saying what siplb does not act on', ()
   assert.deepEqual(loaded.warnings, [
     'externalSecurePort=5061: SIP over TLS is not available yet: no TLS listener is opened (line 5)',
     'statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 22)',
-    'httpPort=2080: the HTTP balancer is not available yet: nothing listens for HTTP (line 7)',
   ]);
   assert.deepEqual(loaded.infos, [
     'ignored 6 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack',
@@ -845,6 +861,16 @@ test('loadConfigFile: a relative algorithmClass module path resolves against the
   assert.equal(loadConfigFile(path).config.algorithmClass, join(dir, 'algorithms', 'mine.ts'));
   writeFileSync(path, 'algorithmClass=org.mobicents.tools.sip.balancer.UserBasedAlgorithm\n');
   assert.equal(loadConfigFile(path).config.algorithmClass, 'org.mobicents.tools.sip.balancer.UserBasedAlgorithm');
+});
+
+test('loadConfigFile: relative tlsCertFile and tlsKeyFile resolve against the file\'s folder', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'lb.properties');
+  writeFileSync(path, 'httpsPort=8443\ntlsCertFile=tls/cert.pem\ntlsKeyFile=/etc/siplb/key.pem\n');
+  const { config } = loadConfigFile(path);
+  assert.equal(config.tlsCertFile, join(dir, 'tls', 'cert.pem'));
+  assert.equal(config.tlsKeyFile, '/etc/siplb/key.pem');
 });
 
 test('loadConfigFile reads a file', (t) => {

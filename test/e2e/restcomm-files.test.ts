@@ -25,6 +25,7 @@ interface ReadyLine {
   nodes?: string[];
   external?: string;
   internal?: string;
+  http?: string;
 }
 
 function readyLine(siplb: SiplbHandle): ReadyLine {
@@ -48,6 +49,11 @@ function sipSockets(pid: number): string[] {
     for (const port of boundPorts(proto, inodes)) if (port >= 5000 && port < 6000) out.push(`${proto}:${port}`);
   }
   return out.sort();
+}
+
+/** The HTTP ports (2080, 2081) the process has bound over TCP, sorted. */
+function httpSockets(pid: number): number[] {
+  return [...boundPorts('tcp', socketInodes(pid))].filter((p) => p === 2080 || p === 2081).sort();
 }
 
 /** Sends one request over UDP from 127.0.0.1 and returns the first response's status line. */
@@ -94,8 +100,12 @@ describe("Restcomm's configuration files, unchanged", { concurrency: 1 }, () => 
       assert.deepEqual(ready.nodes, []);
       // No nodes yet: a call is refused by the balancer itself, on the client port.
       assert.match(await askUdp(5060, 'INVITE'), /^SIP\/2\.0 503 /);
+      // httpPort=2080 opens the HTTP balancer; httpsPort=2081 comes without a certificate (Restcomm
+      // read a Java keystore), so HTTPS stays off with a warning and the file still starts.
+      assert.deepEqual(httpSockets(siplb.pid), [2080]);
+      assert.equal(ready.http, '127.0.0.1:2080, https off (httpsPort=2081 needs tlsCertFile and tlsKeyFile)');
       const w = await warnings(siplb, /^the SMPP load balancer is not part of siplb/);
-      assert.ok(w.some((m) => m.startsWith('httpPort=2080: the HTTP balancer is not available yet')), w.join('\n'));
+      assert.ok(w.some((m) => m.startsWith('httpsPort=2081 needs tlsCertFile and tlsKeyFile: no HTTPS listener')), w.join('\n'));
       assert.ok(!w.some((m) => m.startsWith('unknown configuration key')), w.join('\n'));
     } finally {
       await siplb.stop();
@@ -108,7 +118,8 @@ describe("Restcomm's configuration files, unchanged", { concurrency: 1 }, () => 
       assert.deepEqual(sipSockets(siplb.pid), ['tcp:5061', 'tcp:5065', 'udp:5061', 'udp:5065']);
       assert.equal(readyLine(siplb).algorithm, 'callid');
       assert.match(await askUdp(5061, 'INVITE'), /^SIP\/2\.0 503 /);
-      const w = await warnings(siplb, /^httpsPort=2081: the HTTP balancer is not available yet/);
+      assert.deepEqual(httpSockets(siplb.pid), [2080]);
+      const w = await warnings(siplb, /^httpsPort=2081 needs tlsCertFile and tlsKeyFile: no HTTPS listener/);
       assert.ok(!w.some((m) => m.startsWith('unknown configuration key')), w.join('\n'));
     } finally {
       await siplb.stop();
