@@ -3,6 +3,7 @@
 //   npm run bench -- [--rate 4000] [--calls N] [--transport udp|tcp] [--scenario basic|rr]
 //                    [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
 //                    [--log-level warn]
+//   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
@@ -455,6 +456,12 @@ function printRun(r: RunResult): void {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--http')) {
+    // npm run bench runs this script; --http hands over to the HTTP benchmark, which has its own flags.
+    const { runHttpBench } = await import('./http-load.ts');
+    process.exitCode = await runHttpBench(process.argv.slice(2).filter((arg) => arg !== '--http'));
+    return;
+  }
   const o = parseOptions(process.argv.slice(2));
   console.log(`sipp-load: rate ${o.rate}/s, ${o.calls} calls, ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
   const targets: Target[] = o.sippOnly
