@@ -19,3 +19,14 @@ export async function eventually(what: string, ms: number, probe: () => Promise<
     await sleep(everyMs);
   }
 }
+
+/** Resolves with the arguments of the next `event` of `emitter`; fails naming it after `ms`. */
+export function nextEvent<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = realSetTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    emitter.once(event, (...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args as T);
+    });
+  });
+}

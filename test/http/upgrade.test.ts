@@ -10,18 +10,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { startHttpBalancer } from '../helpers/http-balancer.ts';
-import { eventually } from '../helpers/wait.ts';
+import { eventually, nextEvent } from '../helpers/wait.ts';
 
 const WAIT_MS = 3000;
 
 function once<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = WAIT_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    emitter.once(event, (...args: unknown[]) => {
-      clearTimeout(timer);
-      resolve(args as T);
-    });
-  });
+  return nextEvent<T>(emitter, event, ms);
 }
 
 interface WsNode {

@@ -11,20 +11,13 @@ import type { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { tunnel, type TunnelTarget } from '../../src/http/websocket-tunnel.ts';
-import { eventually, sleep } from '../helpers/wait.ts';
+import { eventually, sleep, nextEvent } from '../helpers/wait.ts';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 3000;
 
-/** Resolves with the arguments of the next `event` of `emitter`; fails naming it after `ms`. */
 function once<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = WAIT_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    emitter.once(event, (...args: unknown[]) => {
-      clearTimeout(timer);
-      resolve(args as T);
-    });
-  });
+  return nextEvent<T>(emitter, event, ms);
 }
 
 interface Front {
