@@ -30,8 +30,19 @@ export function nodeId(ip: string, port: number): string {
   return `${formatHost(ip)}:${port}`;
 }
 
-/** Transport to reach a node: the one the request came in on if the node has it, else its first. */
-export function egressTransport(node: SipNode, preferred: Transport): Transport {
-  if (node.ports[preferred] !== undefined) return preferred;
+/**
+ * Transport to reach a node: the one the request came in on if the node has it and the balancer
+ * can send it from that side (`usable`), else another the node has and the side can send; with
+ * none in common, the node's first (the router then counts the drop).
+ */
+export function egressTransport(node: SipNode, preferred: Transport, usable: UsableTransports = BOTH): Transport {
+  if (node.ports[preferred] !== undefined && usable[preferred]) return preferred;
+  if (node.ports.udp !== undefined && usable.udp) return 'udp';
+  if (node.ports.tcp !== undefined && usable.tcp) return 'tcp';
   return node.ports.udp !== undefined ? 'udp' : 'tcp';
 }
+
+/** Which transports the balancer has a listener (so a socket) for on one side. */
+export type UsableTransports = Readonly<Record<Transport, boolean>>;
+
+const BOTH: UsableTransports = { udp: true, tcp: true };

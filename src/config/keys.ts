@@ -498,12 +498,12 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   externalTransports: {
     key: 'externalTransport', field: 'externalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
-    description: 'Comma list of the transports externalPort opens on the external side: udp, tcp (any case).',
+    description: 'Comma list of the plain transports the external side uses: udp, tcp (any case); the other is not opened whatever its port.',
     parse: transports,
   },
   internalTransports: {
     key: 'internalTransport', field: 'internalTransports', shownDefault: 'udp,tcp', defaultValue: ['udp', 'tcp'],
-    description: 'Comma list of the transports internalPort opens on the internal side: udp, tcp (any case).',
+    description: 'Comma list of the plain transports the internal side uses (Restcomm: the transport towards the nodes): udp, tcp (any case); requests go to a node over a transport the side has.',
     parse: transports, xml: ['sip/internalTransport'],
   },
   ...portKeySpecs(),

@@ -1,7 +1,7 @@
 // Which SIP listeners a configuration opens, from Restcomm's two generations of port keys: the
 // per-transport keys (externalUdpPort, internalTcpPort, ...; 0 = off) and the older externalPort
-// / internalPort that mean UDP and TCP together (limited by externalTransport /
-// internalTransport). A per-transport key wins over the older key for its transport. With no
+// / internalPort that mean UDP and TCP together. A per-transport key wins over the older key for
+// its transport; externalTransport / internalTransport limit which of UDP and TCP a side uses. With no
 // external port key at all, siplb listens on 5060 for UDP and TCP; with no internal port key at
 // all, clients and nodes share the external listeners (Restcomm's one-port mode).
 
@@ -18,9 +18,14 @@ export function sidePorts(cfg: Config, side: Side): PortSet {
   const baseTransports = side === 'external' ? cfg.externalTransports : cfg.internalTransports;
   const out = {} as PortSet;
   for (const t of SIP_TRANSPORTS) {
-    const own = perTransport(t);
-    const fromBase = (t === 'udp' || t === 'tcp') && baseTransports.includes(t) ? base : null;
-    const port = own ?? fromBase;
+    const plain = t === 'udp' || t === 'tcp';
+    // externalTransport / internalTransport name the plain transports a side uses at all: Restcomm's
+    // internalTransport is the transport it reaches nodes with, whatever ports are open.
+    if (plain && !baseTransports.includes(t)) {
+      out[t] = null;
+      continue;
+    }
+    const port = perTransport(t) ?? (plain ? base : null);
     out[t] = port === 0 ? null : port;
   }
   return out;

@@ -5,6 +5,7 @@
 
 import { networkInterfaces } from 'node:os';
 import { ipLoadBalancerPort, isOnePortMode, sidePorts } from '../config/ports.ts';
+import type { UsableTransports } from '../cluster/node.ts';
 import type { Config, Transport } from '../config/types.ts';
 import { formatHost } from '../sip/uri.ts';
 import type { Side } from '../transport/types.ts';
@@ -23,6 +24,8 @@ const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
 
 export class LocalAddresses {
   readonly twoPorts: boolean;
+  /** Transports the internal side can send with (the external side's with one port). */
+  readonly towardsNodes: UsableTransports;
   private readonly sides: Record<Side, SideAddresses>;
   private readonly ours = new Set<string>();
 
@@ -32,6 +35,8 @@ export class LocalAddresses {
     // With one port, clients and nodes share one socket and one Record-Route: both must see the
     // address clients can reach (the external IP load balancer's, when there is one).
     this.sides = { external, internal: this.twoPorts ? this.sideAddresses(cfg, 'internal', cfg.internalHost) : external };
+    const nodeSide = sidePorts(cfg, this.twoPorts ? 'internal' : 'external');
+    this.towardsNodes = { udp: nodeSide.udp !== null, tcp: nodeSide.tcp !== null };
   }
 
   via(side: Side, transport: Transport): string {

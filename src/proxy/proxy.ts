@@ -213,7 +213,7 @@ export class SipProxy {
   private forward(ctx: RequestContext): void {
     const { msg, src, edit, topVia, node } = ctx;
     if (node !== null) {
-      const transport = egressTransport(node, src.transport);
+      const transport = egressTransport(node, src.transport, this.d.addresses.towardsNodes);
       ctx.hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     const hop = ctx.hop;

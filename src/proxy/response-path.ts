@@ -111,7 +111,7 @@ export class ResponsePath {
       // With replicated sessions the heir can take the transaction over.
       const heir = this.d.algorithm.repick({ msg, callId: msg.callId, newCall: false, src }, toNode.id, cluster);
       if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
-      const t = egressTransport(heir, transport);
+      const t = egressTransport(heir, transport, this.d.addresses.towardsNodes);
       this.d.stats.responsesForwarded++;
       this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
       return;

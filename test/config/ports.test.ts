@@ -16,6 +16,8 @@ const CASES: { name: string; input: string; external: string; internal: string }
   { name: 'internalPort: both transports', input: 'internalPort=5065', external: 'udp:5060 tcp:5060', internal: 'udp:5065 tcp:5065' },
   { name: 'internal per-transport', input: 'internalTcpPort=5066', external: 'udp:5060 tcp:5060', internal: 'tcp:5066' },
   { name: 'internal 0 everywhere is one-port mode', input: 'internalUdpPort=0\ninternalTcpPort=0', external: 'udp:5060 tcp:5060', internal: '' },
+  { name: "internalTransport limits the per-transport ports too (Restcomm: the transport towards nodes)", input: 'internalUdpPort=5065\ninternalTcpPort=5065\ninternalTransport=TCP', external: 'udp:5060 tcp:5060', internal: 'tcp:5065' },
+  { name: 'externalTransport limits the per-transport ports too', input: 'externalUdpPort=5060\nexternalTcpPort=5060\nexternalTransport=udp', external: 'udp:5060', internal: '' },
   { name: 'TLS/WS/WSS ports are read but open nothing yet', input: 'externalUdpPort=5060\nexternalTlsPort=5061\nexternalWsPort=5062', external: 'udp:5060', internal: '' },
 ];
 

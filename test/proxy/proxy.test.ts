@@ -1057,3 +1057,24 @@ describe('active calls: the proxy feeds the call tracker', () => {
     assert.equal(calls.activeCalls(NODE_A.id), 1);
   });
 });
+
+describe('the transport towards a node is one the node side has a listener for', () => {
+  // [client transport, internal side's transports, node's transports, expected transport to the node]
+  const CASES: { name: string; client: 'udp' | 'tcp'; internal: ('udp' | 'tcp')[]; expected: 'udp' | 'tcp' }[] = [
+    { name: 'UDP client, internal UDP and TCP: UDP', client: 'udp', internal: ['udp', 'tcp'], expected: 'udp' },
+    { name: 'UDP client, internal TCP only (internalTransport=TCP): TCP', client: 'udp', internal: ['tcp'], expected: 'tcp' },
+    { name: 'TCP client, internal UDP only: UDP', client: 'tcp', internal: ['udp'], expected: 'udp' },
+    { name: 'TCP client, internal UDP and TCP: TCP', client: 'tcp', internal: ['udp', 'tcp'], expected: 'tcp' },
+  ];
+  for (const c of CASES) {
+    test(c.name, () => {
+      const h = harness({ internalPort: 5065, config: { internalTransports: c.internal } });
+      const src: Inbound = { ...CLIENT, transport: c.client, connectionId: c.client === 'tcp' ? 3 : 0 };
+      const via = `SIP/2.0/${c.client.toUpperCase()} ${CLIENT.ip}:${CLIENT.port};branch=z9hG4bK-client-1`;
+      const sent = withoutTrying(h.feed(request({ via: [via] }), src));
+      assert.equal(sent.length, 1, describeSent(sent));
+      assert.equal(sent[0].side, 'internal');
+      assert.equal(sent[0].transport, c.expected);
+    });
+  }
+});
