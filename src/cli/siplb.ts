@@ -67,6 +67,16 @@ async function main(): Promise<void> {
     balancer.close().then(() => process.exit(0), () => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   };
+  // SIGHUP: new TLS certificates (a renewed Let's Encrypt certificate, say) without a restart;
+  // a bad file is reported and the old certificate stays.
+  process.on('SIGHUP', () => {
+    try {
+      const listeners = balancer.reloadTls();
+      lifecycle.info({ signal: 'SIGHUP', listeners }, listeners > 0 ? 'TLS certificates reloaded' : 'SIGHUP: no TLS listener to reload');
+    } catch (err) {
+      lifecycle.error({ signal: 'SIGHUP', err: (err as Error).message }, 'TLS certificates not reloaded; the listeners keep the old ones');
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

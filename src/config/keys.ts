@@ -863,6 +863,20 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'PEM private key of tlsCertFile, relative to the configuration file (siplb key).',
     parse: optional((raw) => raw),
   },
+  tlsCaFile: {
+    key: 'tlsCaFile', field: 'tlsCaFile', shownDefault: 'none', defaultValue: null,
+    description: 'PEM CA bundle client certificates are checked against (tlsClientAuth), relative to the configuration file (siplb key).',
+    parse: optional((raw) => raw),
+  },
+  tlsClientAuth: {
+    key: 'tlsClientAuth', field: 'tlsClientAuth', shownDefault: 'none', defaultValue: 'none',
+    description: 'Client certificates on TLS listeners: none, request (ask, accept without), require (refuse a client without one that tlsCaFile signed) (siplb key).',
+    parse: (raw, key) => {
+      const lower = raw.toLowerCase();
+      if (lower === 'none' || lower === 'request' || lower === 'require') return lower;
+      return rejecter(key, raw)('expected none, request or require');
+    },
+  },
   maxMessageSize: {
     key: 'maxMessageSize', field: 'maxMessageSize', shownDefault: '65535', defaultValue: 65535,
     description: 'Largest SIP message accepted, in bytes, 1024 to 1048576 (siplb key).',

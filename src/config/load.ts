@@ -235,6 +235,10 @@ function checkHttpListeners(config: Config, given: GivenEntries, warnings: strin
       throw new ConfigError(missing, '', `httpsPort=${https} needs ${missing} as well as ${present}${whereOf(given, 'httpsPort')}`);
     }
   }
+  if (config.tlsClientAuth === 'require' && config.tlsCaFile === null) {
+    throw new ConfigError(nameOf(given, 'tlsClientAuth'), 'require',
+      `tlsClientAuth=require needs tlsCaFile: without it no client certificate could be trusted${whereOf(given, 'tlsClientAuth')}`);
+  }
   const sipTcp = sidePorts(config, 'external').tcp;
   for (const field of ['httpPort', 'httpsPort'] as const) {
     const p = config[field];
@@ -264,6 +268,7 @@ function notYetWarnings(config: Config, given: GivenEntries, warnings: string[])
 function resolveTlsPaths(config: Config, folder: string): void {
   if (config.tlsCertFile !== null && !isAbsolute(config.tlsCertFile)) config.tlsCertFile = resolve(folder, config.tlsCertFile);
   if (config.tlsKeyFile !== null && !isAbsolute(config.tlsKeyFile)) config.tlsKeyFile = resolve(folder, config.tlsKeyFile);
+  if (config.tlsCaFile !== null && !isAbsolute(config.tlsCaFile)) config.tlsCaFile = resolve(folder, config.tlsCaFile);
 }
 
 /** algorithmClass naming a module file (./x.ts, ../lib/x.js): relative to the configuration file. */

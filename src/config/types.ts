@@ -149,6 +149,8 @@ export interface Config extends AllPortKeys {
   httpMaxHeaderSize: number;            // bytes of a request's header section; default 16384
   tlsCertFile: string | null;           // PEM certificate (chain) for HTTPS (and SIP TLS/WSS later)
   tlsKeyFile: string | null;            // PEM private key for it
+  tlsCaFile: string | null;             // PEM CA bundle that client certificates are checked against
+  tlsClientAuth: 'none' | 'request' | 'require'; // client certificates; default none
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   viaSecret: string | null;             // siplb key; null = random per process
 }

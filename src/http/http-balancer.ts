@@ -34,7 +34,8 @@ export type HttpConfig = Pick<Config,
   | 'externalHost' | 'httpPort' | 'httpsPort'
   | 'maxContentLength' | 'unavailableHost' | 'httpAffinityKey'
   | 'httpResponseTimeout' | 'httpWebSocketIdleTimeout' | 'httpMaxHeaderSize'
-  | 'maxNumberResponsesWithError' | 'maxErrorTime' | 'healthCheckInterval' | 'healthCheckTimeout' | 'healthCheckSuccesses'>;
+  | 'maxNumberResponsesWithError' | 'maxErrorTime' | 'healthCheckInterval' | 'healthCheckTimeout' | 'healthCheckSuccesses'
+  | 'tlsClientAuth'>;
 
 export interface HttpBalancerOptions {
   config: HttpConfig;
@@ -96,6 +97,20 @@ export class HttpBalancer {
     };
   }
 
+  /**
+   * New certificate material (SIGHUP): handshakes from now on use it; connections already open
+   * keep theirs, so nothing in flight is dropped.
+   */
+  reloadTls(files: TlsFiles): number {
+    let reloaded = 0;
+    for (const { server, proto } of this.servers) {
+      if (proto !== 'https') continue;
+      (server as https.Server).setSecureContext(secureOptions(files, this.opts.config.tlsClientAuth));
+      reloaded++;
+    }
+    return reloaded;
+  }
+
   /** Binds the listeners (BindError); on failure nothing stays open. */
   async start(): Promise<void> {
     const cfg = this.opts.config;
@@ -109,7 +124,7 @@ export class HttpBalancer {
     try {
       if (cfg.httpPort !== null) await this.listen(http.createServer(common), 'http', cfg.httpPort, 'httpPort');
       if (tlsFiles !== null && cfg.httpsPort !== null) {
-        await this.listen(https.createServer({ ...common, cert: tlsFiles.cert, key: tlsFiles.key }), 'https', cfg.httpsPort, 'httpsPort');
+        await this.listen(https.createServer({ ...common, ...secureOptions(tlsFiles, cfg.tlsClientAuth) }), 'https', cfg.httpsPort, 'httpsPort');
       }
     } catch (err) {
       await this.close();
@@ -214,4 +229,12 @@ export class HttpBalancer {
       return false;
     }
   }
+}
+
+/** Certificate, key, and the client-certificate policy (tlsClientAuth, checked against tlsCaFile). */
+function secureOptions(files: TlsFiles, clientAuth: HttpConfig['tlsClientAuth']): https.ServerOptions {
+  return {
+    cert: files.cert, key: files.key, ...(files.ca === undefined ? {} : { ca: files.ca }),
+    requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'require',
+  };
 }

@@ -3,6 +3,7 @@
 // certificate stops start-up with a ConfigError naming the key, rather than a listener that
 // fails every handshake.
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -11,9 +12,11 @@ import { ConfigError } from '../core/errors.ts';
 export interface TlsFiles {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** CA bundle client certificates are checked against, when tlsCaFile is set. */
+  readonly ca?: Buffer;
 }
 
-function readKeyFile(key: 'tlsCertFile' | 'tlsKeyFile', path: string): Buffer {
+function readKeyFile(key: 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile', path: string): Buffer {
   try {
     // The loader made paths from a file relative to it absolute; others are relative to the
     // working directory.
@@ -23,8 +26,8 @@ function readKeyFile(key: 'tlsCertFile' | 'tlsKeyFile', path: string): Buffer {
   }
 }
 
-/** Reads and checks both files. */
-export function readTlsFiles(certFile: string, keyFile: string): TlsFiles {
+/** Reads and checks the files (at start-up, and again on SIGHUP). */
+export function readTlsFiles(certFile: string, keyFile: string, caFile: string | null = null): TlsFiles {
   const cert = readKeyFile('tlsCertFile', certFile);
   const key = readKeyFile('tlsKeyFile', keyFile);
   try {
@@ -37,5 +40,18 @@ export function readTlsFiles(certFile: string, keyFile: string): TlsFiles {
   } catch (err) {
     throw new ConfigError('tlsKeyFile', keyFile, `not a usable PEM private key for tlsCertFile: ${(err as Error).message}`);
   }
-  return { cert, key };
+  if (caFile === null) return { cert, key };
+  const ca = readKeyFile('tlsCaFile', caFile);
+  // Node's TLS takes a CA bundle without a single certificate in it silently, and would then
+  // refuse every client certificate: each PEM block must parse, and there must be one.
+  const blocks = ca.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError('tlsCaFile', caFile, 'no PEM certificate (-----BEGIN CERTIFICATE-----) in the file');
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError('tlsCaFile', caFile, `not a usable PEM CA certificate: ${(err as Error).message}`);
+    }
+  }
+  return { cert, key, ca };
 }

@@ -45,6 +45,12 @@ export interface RunningBalancer {
   readonly heartbeatPort: number | null;
   /** The HTTP balancer, or null when neither httpPort nor httpsPort is set. */
   readonly http: HttpBalancer | null;
+  /**
+   * Re-reads tlsCertFile / tlsKeyFile / tlsCaFile for the TLS listeners (SIGHUP). Returns how many
+   * listeners took them; throws ConfigError naming the key when a file is bad, and then the
+   * listeners keep what they had.
+   */
+  reloadTls(): number;
   close(): Promise<void>;
 }
 
@@ -54,7 +60,7 @@ export interface RunningBalancer {
  */
 function httpsFiles(cfg: Config): TlsFiles | null {
   if (cfg.httpsPort === null || cfg.tlsCertFile === null || cfg.tlsKeyFile === null) return null;
-  return readTlsFiles(cfg.tlsCertFile, cfg.tlsKeyFile);
+  return readTlsFiles(cfg.tlsCertFile, cfg.tlsKeyFile, cfg.tlsCaFile);
 }
 
 /** Calls counts and registered nodes are exchanged through the store this often (at most). */
@@ -242,6 +248,10 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
 
   return {
     stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
+    reloadTls: () => {
+      const files = httpsFiles(cfg);
+      return files === null || httpBalancer === null ? 0 : httpBalancer.reloadTls(files);
+    },
     close: () => closers.run(),
   };
 }

@@ -108,6 +108,8 @@ const DEFAULTS: Config = {
   httpMaxHeaderSize: 16384,
   tlsCertFile: null,
   tlsKeyFile: null,
+  tlsCaFile: null,
+  tlsClientAuth: 'none',
   maxMessageSize: 65535,
   viaSecret: null,
 };
@@ -431,6 +433,8 @@ for (const c of accepted) {
 // Rejected values
 
 const rejected: { name: string; input: string; key: string; value: string; reason?: string | RegExp }[] = [
+  { name: 'tlsClientAuth=require without tlsCaFile', input: 'tlsClientAuth=require', key: 'tlsClientAuth', value: 'require', reason: 'needs tlsCaFile' },
+  { name: 'tlsClientAuth unknown', input: 'tlsClientAuth=maybe', key: 'tlsClientAuth', value: 'maybe', reason: 'none, request or require' },
   { name: 'a list of IP load balancer addresses', input: 'externalIpLoadBalancerAddress=192.0.2.1,192.0.2.2', key: 'externalIpLoadBalancerAddress', value: '192.0.2.1,192.0.2.2', reason: 'one address is expected' },
   { name: 'no external UDP or TCP listener left', input: 'externalUdpPort=0\nexternalTlsPort=5061', key: 'externalUdpPort', value: '0', reason: 'would not listen for clients' },
   { name: 'externalPort with both transports turned off', input: 'externalPort=5070\nexternalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0' },

@@ -9,7 +9,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { runSiplbExpectingFailure, startSiplb } from './harness/siplb.ts';
@@ -93,4 +98,56 @@ test('a tlsCertFile that does not exist stops siplb with exit code 2 naming the 
   assert.equal(failure.code, 2, failure.stderr);
   assert.match(failure.stderr, /tlsCertFile/);
   assert.match(failure.stderr, /\/nonexistent\/siplb\/cert\.pem/);
+});
+
+test('SIGHUP reloads the HTTPS certificate for new connections; a bad file is reported and the old one kept', { timeout: 20_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const make = (cn: string): { cert: string; key: string } => {
+    const cert = join(dir, `${cn}.pem`);
+    const key = join(dir, `${cn}.key`);
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
+    } catch {
+      assert.fail('openssl is needed to make test certificates: apt-get install openssl');
+    }
+    return { cert, key };
+  };
+  const first = make('first');
+  const second = make('second');
+  const live = { cert: join(dir, 'live.pem'), key: join(dir, 'live.key') };
+  copyFileSync(first.cert, live.cert);
+  copyFileSync(first.key, live.key);
+  const ports = await allocatePorts(3);
+  t.after(() => releasePorts(ports));
+  const [sipPort, heartbeatPort, httpsPort] = ports;
+  const lb = await startSiplb({
+    host: '127.0.0.1', externalPort: String(sipPort), heartbeatPort: String(heartbeatPort), httpsPort: String(httpsPort),
+    tlsCertFile: live.cert, tlsKeyFile: live.key, healthCheckInterval: '0',
+  }, { logLevel: 'info' });
+  t.after(() => lb.stop());
+  const peerName = async (): Promise<string> => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: httpsPort, rejectUnauthorized: false });
+    try {
+      await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+      return String(socket.getPeerCertificate().subject?.CN);
+    } finally {
+      socket.destroy();
+    }
+  };
+  const logged = (msg: string): number => lb.jsonLogs().filter((l) => l['msg'] === msg).length;
+  assert.equal(await peerName(), 'first');
+
+  copyFileSync(second.cert, live.cert);
+  copyFileSync(second.key, live.key);
+  process.kill(lb.pid, 'SIGHUP');
+  await eventually('"TLS certificates reloaded" logged', 5_000, () => logged('TLS certificates reloaded') === 1);
+  assert.equal(await peerName(), 'second');
+
+  // A key that does not belong to the certificate: refused, reported, and the listener keeps "second".
+  copyFileSync(first.key, live.key);
+  process.kill(lb.pid, 'SIGHUP');
+  await eventually('"TLS certificates not reloaded" logged', 5_000, () => logged('TLS certificates not reloaded; the listeners keep the old ones') === 1);
+  assert.equal(await peerName(), 'second');
+  assert.equal(lb.hasExited(), false);
 });

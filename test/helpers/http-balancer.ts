@@ -46,7 +46,7 @@ export async function startHttpBalancer(t: TestContext, specs: HttpNodeSpec[], c
   });
   // As the wiring does: the PEM files are read (and may fail) before anything starts.
   const tls = config.httpsPort !== null && config.tlsCertFile !== null && config.tlsKeyFile !== null
-    ? readTlsFiles(config.tlsCertFile, config.tlsKeyFile) : null;
+    ? readTlsFiles(config.tlsCertFile, config.tlsKeyFile, config.tlsCaFile) : null;
   const registry = new NodeRegistry({ nodeTimeoutMs: 60_000, extraServerNodes: [], rampUpPeriodMs: 0, rampUpPercent: 0, log });
   const store = new MemoryStateStore();
   const calls = new CallTracker(60_000);
