@@ -34,6 +34,11 @@ export type ProxyDeps = PathDeps;
 /** Methods whose initial request creates a dialog, so Record-Route is added (RFC 3261, 3265, 3515). */
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 
+/** RFC 3261 §18.1.1: beyond this many bytes a request does not go over UDP when TCP can carry it. */
+const UDP_SIZE_LIMIT = 1300;
+/** Roughly what forward() adds to a request: a Via and up to two Record-Route lines. */
+const ADDED_BYTES_ESTIMATE = 200;
+
 /** Bound on requests waiting for the shared store at once; beyond it they are dropped and counted. */
 const MAX_PENDING_PICKS = 10_000;
 
@@ -213,7 +218,12 @@ export class SipProxy {
   private forward(ctx: RequestContext): void {
     const { msg, src, edit, topVia, node } = ctx;
     if (node !== null) {
-      const transport = egressTransport(node, src.transport, this.d.addresses.towardsNodes);
+      let transport = egressTransport(node, src.transport, this.d.addresses.towardsNodes);
+      // RFC 3261 §18.1.1: a request larger than 1300 bytes (the path MTU being unknown) goes over
+      // a congestion-controlled transport. What siplb adds (Via, Record-Route) is counted in.
+      if (transport === 'udp' && msg.buf.length + ADDED_BYTES_ESTIMATE > UDP_SIZE_LIMIT && node.ports.tcp !== undefined && this.d.addresses.towardsNodes.tcp) {
+        transport = 'tcp';
+      }
       ctx.hop = { side: 'internal', transport, host: node.ip, port: node.ports[transport] as number };
     }
     const hop = ctx.hop;

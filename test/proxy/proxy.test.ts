@@ -1078,3 +1078,29 @@ describe('the transport towards a node is one the node side has a listener for',
     });
   }
 });
+
+describe('RFC 3261 §18.1.1: a request too large for UDP goes to the node over TCP', () => {
+  // [body bytes, node transports, expected transport to the node]
+  const CASES: { name: string; body: number; nodeTcp: boolean; expected: 'udp' | 'tcp' }[] = [
+    { name: 'a small INVITE stays on UDP', body: 200, nodeTcp: true, expected: 'udp' },
+    { name: 'an INVITE over 1300 bytes with what siplb adds goes over TCP', body: 1200, nodeTcp: true, expected: 'tcp' },
+    { name: 'a large INVITE to a node without TCP stays on UDP', body: 1200, nodeTcp: false, expected: 'udp' },
+  ];
+  for (const c of CASES) {
+    test(c.name, () => {
+      const node: SipNode = c.nodeTcp ? NODE_A : { ...NODE_A, ports: { udp: 5080 } };
+      const h = harness({ nodes: [node] });
+      const sent = withoutTrying(h.feed(request({ body: 'v=0\r\n' + 'a'.repeat(c.body) }), CLIENT));
+      assert.equal(sent.length, 1, describeSent(sent));
+      assert.equal(sent[0].transport, c.expected);
+      if (c.expected === 'tcp') {
+        const m = parsed(sent[0].data, false);
+        assert.match(vias(m)[0].transport, /^TCP$/i);
+        // The client reached siplb over UDP: two Record-Route entries, the node's one over TCP.
+        const rr = elements(m, 'record-route');
+        assert.equal(rr.length, 2);
+        assert.match(rr[0], /;transport=tcp/);
+      }
+    });
+  }
+});
