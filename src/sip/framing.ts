@@ -4,6 +4,9 @@
 // past, so the framer reports it and the connection is closed by its owner.
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+/** First size of the pending buffer; most unfinished tails are one message or less. */
+const INITIAL_CAPACITY = 4096;
 const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:([^\r\n]*)/gi;
 
 export interface FramerEvents {
@@ -15,7 +18,17 @@ export interface FramerEvents {
 }
 
 export class StreamFramer {
-  private pending: Buffer | null = null;
+  /**
+   * Bytes of an unfinished message (and whatever follows it), in buf[0, len). It grows by
+   * doubling and only new bytes are copied in, so a peer that sends a message a byte at a time
+   * costs linear work, not a copy of everything so far per byte.
+   */
+  private buf: Buffer = EMPTY;
+  private len = 0;
+  /** How far buf has been searched for the end of the header section without finding it. */
+  private searched = 0;
+  /** Length of the message at buf[0] once its head is parsed; 0 while unknown. */
+  private needed = 0;
   private failed = false;
   private readonly maxSize: number;
   private readonly on: FramerEvents;
@@ -27,8 +40,26 @@ export class StreamFramer {
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    let data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = null;
+    if (this.len === 0) {
+      // Nothing pending: messages are handed out as views of the chunk itself, no copy.
+      const pos = this.frame(chunk, 0, false);
+      if (pos < chunk.length && !this.failed) this.keep(chunk.subarray(pos));
+      return;
+    }
+    this.append(chunk);
+    // Still short of a message whose length is known: nothing to look at yet.
+    if (this.needed > 0 && this.len < this.needed) return;
+    const pos = this.frame(this.buf.subarray(0, this.len), Math.max(0, this.searched - 3), true);
+    if (this.failed) return;
+    this.consume(pos);
+  }
+
+  /**
+   * Hands out the complete messages in data from its start; returns where the unfinished rest
+   * begins. `searchFrom` skips the part of the first head already searched; `copy` hands out
+   * copies, because data is then the reused buffer.
+   */
+  private frame(data: Buffer, searchFrom: number, copy: boolean): number {
     let pos = 0;
     while (pos < data.length) {
       // Keep-alives and stray line breaks between messages.
@@ -39,29 +70,81 @@ export class StreamFramer {
         } else if (data[pos] === 13 && data.length - pos < 4) {
           break; // maybe the start of a ping split across chunks
         } else pos++;
+        searchFrom = 0;
         continue;
       }
-      const headEnd = data.indexOf(CRLFCRLF, pos);
+      const headEnd = data.indexOf(CRLFCRLF, Math.max(pos, searchFrom));
+      searchFrom = 0;
       if (headEnd === -1) {
-        if (data.length - pos > this.maxSize) return this.fail(`header section exceeds ${this.maxSize} bytes`);
-        break;
+        if (data.length - pos > this.maxSize) {
+          this.fail(`header section exceeds ${this.maxSize} bytes`);
+          return pos;
+        }
+        this.searched = data.length - pos;
+        this.needed = 0;
+        return pos;
       }
       const bodyLen = contentLength(data.toString('latin1', pos, headEnd));
       // Without a trustworthy length the next message cannot be found: close rather than guess.
-      if (bodyLen < 0) return this.fail('missing a valid single Content-Length');
+      if (bodyLen < 0) {
+        this.fail('missing a valid single Content-Length');
+        return pos;
+      }
       const total = headEnd + 4 + bodyLen - pos;
-      if (!Number.isSafeInteger(total) || total > this.maxSize) return this.fail(`message of ${total} bytes exceeds ${this.maxSize}`);
-      if (data.length - pos < total) break;
-      this.on.message(data.subarray(pos, pos + total));
+      if (!Number.isSafeInteger(total) || total > this.maxSize) {
+        this.fail(`message of ${total} bytes exceeds ${this.maxSize}`);
+        return pos;
+      }
+      if (data.length - pos < total) {
+        this.searched = headEnd - pos;
+        this.needed = total;
+        return pos;
+      }
+      const message = data.subarray(pos, pos + total);
+      this.on.message(copy ? Buffer.from(message) : message);
       pos += total;
     }
-    if (pos < data.length) this.pending = pos === 0 ? data : Buffer.from(data.subarray(pos));
-    data = Buffer.alloc(0);
+    this.searched = 0;
+    this.needed = 0;
+    return pos;
+  }
+
+  /** Starts the pending bytes with `rest` (what a chunk left unfinished). */
+  private keep(rest: Buffer): void {
+    this.buf = Buffer.allocUnsafe(Math.max(INITIAL_CAPACITY, rest.length * 2));
+    rest.copy(this.buf, 0);
+    this.len = rest.length;
+  }
+
+  private append(chunk: Buffer): void {
+    const need = this.len + chunk.length;
+    if (need > this.buf.length) {
+      // Past the message size limit the framer fails before the buffer grows much further.
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    chunk.copy(this.buf, this.len);
+    this.len = need;
+  }
+
+  /** Drops the bytes before `pos`; releases the buffer once nothing is pending. */
+  private consume(pos: number): void {
+    if (pos >= this.len) {
+      this.buf = EMPTY;
+      this.len = 0;
+      return;
+    }
+    if (pos > 0) {
+      this.buf.copy(this.buf, 0, pos, this.len);
+      this.len -= pos;
+    }
   }
 
   private fail(reason: string): void {
     this.failed = true;
-    this.pending = null;
+    this.buf = EMPTY;
+    this.len = 0;
     this.on.error(reason);
   }
 }

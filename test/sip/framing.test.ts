@@ -249,3 +249,46 @@ describe('StreamFramer', () => {
     }
   });
 });
+
+describe('a stream that arrives a byte at a time', () => {
+  const body = 'v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\n';
+  const first = msg('INVITE sip:bob@example.com SIP/2.0', [...COMMON, 'CSeq: 1 INVITE', `Content-Length: ${body.length}`], body);
+  const second = msg('BYE sip:bob@example.com SIP/2.0', [...COMMON, 'CSeq: 2 BYE', 'Content-Length: 0']);
+  const stream = `\r\n\r\n${first}\r\n${second}`;
+
+  test('the same messages and pings as when it arrives whole', () => {
+    const whole = record();
+    push(whole, stream);
+    const bytewise = record();
+    for (let i = 0; i < stream.length; i++) push(bytewise, stream[i]);
+    assert.deepEqual(bytewise.messages, [first, second]);
+    assert.deepEqual(bytewise.messages, whole.messages);
+    assert.equal(bytewise.pings, whole.pings);
+    assert.deepEqual(bytewise.errors, []);
+  });
+
+  test('in uneven pieces, with a message ending exactly at a piece boundary', () => {
+    for (const size of [2, 3, 7, 64, first.length, first.length + 1]) {
+      const r = record();
+      for (let i = 0; i < stream.length; i += size) push(r, stream.slice(i, i + size));
+      assert.deepEqual(r.messages, [first, second], `pieces of ${size}`);
+    }
+  });
+
+  test('a message handed out is not changed by what arrives after it', () => {
+    const kept: Buffer[] = [];
+    const framer = new StreamFramer(65535, { message: (data) => { kept.push(data); }, ping: () => undefined, error: () => undefined });
+    const text = first + second + first;
+    // Byte by byte, so every message comes out of the framer's own buffer.
+    for (let i = 0; i < text.length; i++) framer.push(Buffer.from(text[i], 'latin1'));
+    assert.deepEqual(kept.map((b) => b.toString('latin1')), [first, second, first]);
+  });
+
+  test('an oversized head sent a byte at a time fails once, past the limit', () => {
+    const r = record(1024);
+    const big = `INVITE sip:bob@example.com SIP/2.0\r\nX-Pad: ${'a'.repeat(2000)}`;
+    for (let i = 0; i < big.length; i++) push(r, big[i]);
+    assert.equal(r.errors.length, 1);
+    assert.match(r.errors[0], /header section exceeds 1024 bytes/);
+  });
+});
