@@ -882,6 +882,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Largest SIP message accepted, in bytes, 1024 to 1048576 (siplb key).',
     parse: messageSize,
   },
+  maxConnectionsPerSource: {
+    key: 'maxConnectionsPerSource', field: 'maxConnectionsPerSource', shownDefault: '1000', defaultValue: 1000,
+    description: 'TCP connections one address may hold open to one listener (of 10000 in all); more are refused at once (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1, 10_000, rejecter(key, raw), 'must be an integer from 1 to 10000 (connections)'),
+  },
   viaSecret: {
     key: 'viaSecret', field: 'viaSecret', shownDefault: 'random per process', defaultValue: null,
     description: 'Key (16+ characters) of the check in the branch of every Via siplb adds; responses whose branch fails it are dropped. Give all balancers that may see each other\'s responses the same value (siplb key).',

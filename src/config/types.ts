@@ -152,6 +152,7 @@ export interface Config extends AllPortKeys {
   tlsCaFile: string | null;             // PEM CA bundle that client certificates are checked against
   tlsClientAuth: 'none' | 'request' | 'require'; // client certificates; default none
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
+  maxConnectionsPerSource: number;      // stream connections one address may open to a listener; default 1000
   viaSecret: string | null;             // siplb key; null = random per process
 }
 

@@ -30,12 +30,23 @@ export class StreamFramer {
   /** Length of the message at buf[0] once its head is parsed; 0 while unknown. */
   private needed = 0;
   private failed = false;
+  private count = 0;
   private readonly maxSize: number;
   private readonly on: FramerEvents;
 
   constructor(maxSize: number, on: FramerEvents) {
     this.maxSize = maxSize;
     this.on = on;
+  }
+
+  /** Bytes of an unfinished message waiting for the rest of it. */
+  get pendingBytes(): number {
+    return this.len;
+  }
+
+  /** Messages handed out so far: progress, for a caller that times unfinished messages. */
+  get framed(): number {
+    return this.count;
   }
 
   push(chunk: Buffer): void {
@@ -101,6 +112,7 @@ export class StreamFramer {
         return pos;
       }
       const message = data.subarray(pos, pos + total);
+      this.count++;
       this.on.message(copy ? Buffer.from(message) : message);
       pos += total;
     }

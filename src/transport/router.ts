@@ -14,6 +14,8 @@ import type { Destination, MessageHandler, MessageTransport, Outbound, Side } fr
 export interface RouterOptions {
   readonly log: Logger;
   readonly maxMessageSize: number;
+  /** Stream endpoints: connections one address may open to each (default 1000). */
+  readonly maxConnectionsPerSource?: number;
   /** Every message any endpoint receives. */
   readonly onMessage: MessageHandler;
   /** A message that could not be sent, by reason (no endpoint for its transport, unresolvable host). */
@@ -44,6 +46,7 @@ export class TransportRouter implements Outbound {
   async listen(l: Listener): Promise<MessageTransport> {
     const ep = ENDPOINT_FACTORIES[l.transport]({
       side: l.side, host: l.host, port: l.port, maxMessageSize: this.opts.maxMessageSize,
+      maxConnectionsPerSource: this.opts.maxConnectionsPerSource,
       log: this.opts.log, onMessage: this.opts.onMessage, connections: this.connections,
     });
     this.endpoints[l.side][l.transport] = ep;

@@ -13,6 +13,11 @@ import type { Inbound, MessageHandler, Side } from './types.ts';
 
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A message begun must be complete within this long (Kamailio's tcp_msg_read_timeout is 20 s):
+ * a peer trickling bytes holds a buffer and a connection, and the idle timeout never fires for it.
+ */
+export const SLOW_SENDER_TIMEOUT_MS = 20_000;
 /** A peer that stops reading must not make us buffer without bound. */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
@@ -28,6 +33,8 @@ export interface StreamContext {
   framingError(peer: string, reason: string): void;
   /** The connection closed and left the table. */
   closed(conn: SocketConnection): void;
+  /** How long a message begun may take to arrive whole (SLOW_SENDER_TIMEOUT_MS; tests shorten it). */
+  readonly slowSenderTimeoutMs: number;
 }
 
 /** Gates "cannot frame" warnings: a flood of bad streams leaves one line per 10 s. */
@@ -44,6 +51,8 @@ export class SocketConnection implements StreamConnection {
   readonly side: Side;
   readonly ip: string;
   readonly port: number;
+  /** The peer opened it (else siplb connected to the peer). */
+  readonly accepted: boolean;
   private readonly socket: net.Socket;
   private connected: boolean;
   private queue: Buffer[] = [];
@@ -56,6 +65,7 @@ export class SocketConnection implements StreamConnection {
     this.side = ctx.side;
     this.ip = peer.ip;
     this.port = peer.port;
+    this.accepted = accepted;
     this.socket = socket;
     this.connected = accepted;
     const src: Inbound = { transport: ctx.transport, side: ctx.side, ip: peer.ip, port: peer.port, connectionId: this.id };
@@ -76,6 +86,10 @@ export class SocketConnection implements StreamConnection {
       this.queue = [];
       this.queuedBytes = 0;
     });
+    // Armed only while part of a message waits for the rest: no timer work on the usual path,
+    // where every chunk ends on a message boundary.
+    let slowSender: NodeJS.Timeout | null = null;
+    let framedAtStart = 0;
     socket.on('data', (chunk: Buffer) => {
       // The framer and the handler behind it are written not to throw on input; should they,
       // this stream is lost (it cannot be resynchronised), never the process.
@@ -84,11 +98,31 @@ export class SocketConnection implements StreamConnection {
       } catch (err) {
         ctx.framingError(`${peer.ip}|${peer.port}`, `internal error: ${(err as Error).message}`);
         socket.destroy();
+        return;
+      }
+      if (framer.pendingBytes === 0) {
+        if (slowSender !== null) {
+          clearTimeout(slowSender);
+          slowSender = null;
+        }
+      } else if (slowSender === null) {
+        framedAtStart = framer.framed;
+        slowSender = setTimeout(() => {
+          ctx.framingError(`${peer.ip}|${peer.port}`, `a message was not complete within ${ctx.slowSenderTimeoutMs} ms`);
+          socket.destroy();
+        }, ctx.slowSenderTimeoutMs);
+        slowSender.unref();
+      } else if (framer.framed !== framedAtStart) {
+        // A busy stream whose chunks rarely end on a message boundary: each message completed is
+        // progress, and the deadline is for the one now unfinished.
+        framedAtStart = framer.framed;
+        slowSender.refresh();
       }
     });
     socket.on('timeout', () => socket.destroy());
     socket.on('error', (err) => ctx.log.debug({ peer: `${peer.ip}|${peer.port}`, err: err.message }, `${ctx.transport.toUpperCase()} connection error`));
     socket.on('close', () => {
+      if (slowSender !== null) clearTimeout(slowSender);
       ctx.connections.remove(this);
       ctx.closed(this);
     });

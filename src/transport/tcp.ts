@@ -7,10 +7,16 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
 import { normaliseIp } from './ip.ts';
-import { framingErrorLog, SocketConnection, type StreamContext } from './socket-connection.ts';
+import { framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 const MAX_CONNECTIONS = 10_000;
+/**
+ * Connections one address may hold open to an endpoint by default: enough for an SBC, a NAT with
+ * many clients behind it, or a load generator opening a connection per call; not enough for one
+ * host to take all 10 000.
+ */
+export const MAX_CONNECTIONS_PER_SOURCE = 1000;
 
 export class TcpEndpoint implements MessageTransport {
   readonly transport = 'tcp';
@@ -21,6 +27,8 @@ export class TcpEndpoint implements MessageTransport {
   private readonly ctx: StreamContext;
   /** Connections of this endpoint that are open now. */
   private open = 0;
+  /** Connections peers opened to us, by their address. */
+  private readonly bySource = new Map<string, number>();
   /** Connections refused: the bound reached, or an impossible peer address. */
   refused = 0;
   framingErrors = 0;
@@ -34,7 +42,8 @@ export class TcpEndpoint implements MessageTransport {
       transport: 'tcp', side: opts.side, maxMessageSize: opts.maxMessageSize, log: opts.log,
       onMessage: opts.onMessage, connections: opts.connections,
       framingError: (peer, reason) => logFramingError(peer, reason, ++this.framingErrors),
-      closed: () => { this.open--; },
+      closed: (conn) => this.closed(conn),
+      slowSenderTimeoutMs: opts.slowSenderTimeoutMs ?? SLOW_SENDER_TIMEOUT_MS,
     };
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.log.warn({ err: err.message, side: opts.side }, 'TCP server error'));
@@ -73,13 +82,24 @@ export class TcpEndpoint implements MessageTransport {
   }
 
   private accept(socket: net.Socket): void {
-    if (this.open >= MAX_CONNECTIONS) {
+    const ip = normaliseIp(socket.remoteAddress ?? '');
+    const fromSource = this.bySource.get(ip) ?? 0;
+    if (this.open >= MAX_CONNECTIONS || fromSource >= (this.opts.maxConnectionsPerSource ?? MAX_CONNECTIONS_PER_SOURCE)) {
       this.refused++;
       socket.destroy();
       return;
     }
     this.open++;
-    new SocketConnection(this.ctx, socket, { ip: normaliseIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }, true);
+    this.bySource.set(ip, fromSource + 1);
+    new SocketConnection(this.ctx, socket, { ip, port: socket.remotePort ?? 0 }, true);
+  }
+
+  private closed(conn: SocketConnection): void {
+    this.open--;
+    if (!conn.accepted) return;
+    const left = (this.bySource.get(conn.ip) ?? 1) - 1;
+    if (left <= 0) this.bySource.delete(conn.ip);
+    else this.bySource.set(conn.ip, left);
   }
 
   private connect(ip: string, port: number): SocketConnection | undefined {

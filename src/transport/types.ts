@@ -53,6 +53,10 @@ export interface EndpointOptions {
   readonly onMessage: MessageHandler;
   /** Where stream transports register their connections. */
   readonly connections: ConnectionTable;
+  /** Stream transports: connections one address may open to this endpoint (default 1000). */
+  readonly maxConnectionsPerSource?: number;
+  /** Stream transports: how long a message begun may take to arrive whole (default 20 s). */
+  readonly slowSenderTimeoutMs?: number;
 }
 
 /** One listening endpoint of one transport on one side. */

@@ -194,7 +194,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   const secret = cfg.viaSecret ?? await store.sharedSecret(randomBytes(18).toString('base64url'));
   const cluster = (): ClusterSnapshot => registry.snapshot();
   const transports = new TransportRouter({
-    log, maxMessageSize: cfg.maxMessageSize,
+    log, maxMessageSize: cfg.maxMessageSize, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
     // Called only once an endpoint listens, by which time the proxy exists.
     onMessage: (data, src) => proxy.onMessage(data, src),
     onDrop: (reason) => stats.countDrop(reason),

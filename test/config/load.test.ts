@@ -111,6 +111,7 @@ const DEFAULTS: Config = {
   tlsCaFile: null,
   tlsClientAuth: 'none',
   maxMessageSize: 65535,
+  maxConnectionsPerSource: 1000,
   viaSecret: null,
 };
 

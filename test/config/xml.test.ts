@@ -45,7 +45,7 @@ const SAMPLES: Record<string, string> = {
   maxContentLength: '2048', unavailableHost: 'sorry.example.com', requestCheckPattern: '^/api/.*',
   httpResponseTimeout: '5000', httpWebSocketIdleTimeout: '30000', httpMaxHeaderSize: '8192',
   tlsCertFile: '/etc/siplb/cert.pem', tlsKeyFile: '/etc/siplb/key.pem', tlsCaFile: '/etc/siplb/ca.pem', tlsClientAuth: 'request',
-  maxMessageSize: '10000', viaSecret: 'a-long-enough-shared-secret',
+  maxMessageSize: '10000', maxConnectionsPerSource: '50', viaSecret: 'a-long-enough-shared-secret',
 };
 
 function sample(key: string): string {

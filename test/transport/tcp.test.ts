@@ -98,3 +98,84 @@ describe('TcpEndpoint', () => {
     assert.doesNotThrow(() => ep.send('127.0.0.1', 70000, MSG('bad-port')));
   });
 });
+
+describe('TcpEndpoint limits on what one peer can hold', () => {
+  test('a message begun and not finished within the slow-sender deadline closes the connection; complete messages keep it open', async (t) => {
+    const received: string[] = [];
+    const ep = new TcpEndpoint({
+      side: 'external', host: '127.0.0.1', port: 0, maxMessageSize: 4096, log: pino({ level: 'silent' }),
+      connections: new ConnectionTable(), onMessage: (data) => received.push(data.toString('latin1')), slowSenderTimeoutMs: 300,
+    });
+    await ep.listen();
+    t.after(() => ep.close());
+    const port = ep.address().port;
+
+    // Whole messages, spaced out beyond the deadline: nothing pending, nothing closed.
+    const steady = net.connect(port, '127.0.0.1');
+    t.after(() => steady.destroy());
+    await new Promise((r) => steady.on('connect', r));
+    steady.write(MSG('steady-1'));
+    await new Promise((r) => setTimeout(r, 450));
+    steady.write(MSG('steady-2'));
+    await until(() => received.some((m) => m.includes('steady-2')));
+    assert.equal(steady.destroyed, false);
+
+    // A stream whose every chunk ends mid-message, for longer than the deadline: messages keep
+    // completing, so it is progress, not a slow sender.
+    const busy = net.connect(port, '127.0.0.1');
+    t.after(() => busy.destroy());
+    await new Promise((r) => busy.on('connect', r));
+    const busyMessages = Array.from({ length: 9 }, (_, i) => MSG(`busy-${i}`));
+    busy.write(busyMessages[0].subarray(0, 30));
+    for (let i = 0; i < 8; i++) {
+      // ~480 ms in all, past the 300 ms deadline, with part of a message always pending.
+      await new Promise((r) => setTimeout(r, 60));
+      busy.write(Buffer.concat([busyMessages[i].subarray(30), busyMessages[i + 1].subarray(0, 30)]));
+    }
+    busy.write(busyMessages[8].subarray(30));
+    await until(() => received.some((m) => m.includes('busy-8')));
+    assert.equal(busy.destroyed, false);
+    assert.equal(ep.framingErrors, 0);
+
+    // Half a message, then silence: closed after the deadline.
+    const slow = net.connect(port, '127.0.0.1');
+    const closed = new Promise<number>((resolve) => slow.on('close', () => resolve(Date.now())));
+    await new Promise((r) => slow.on('connect', r));
+    const started = Date.now();
+    slow.write(MSG('slow-1').subarray(0, 40));
+    const at = await closed;
+    assert.ok(at - started >= 250 && at - started < 2000, `closed after ${at - started} ms`);
+    assert.equal(received.some((m) => m.includes('slow-1')), false);
+    assert.equal(ep.framingErrors, 1);
+  });
+
+  test('connections from one address beyond maxConnectionsPerSource are refused; closing one frees its place', async (t) => {
+    const ep = new TcpEndpoint({
+      side: 'external', host: '127.0.0.1', port: 0, maxMessageSize: 4096, log: pino({ level: 'silent' }),
+      connections: new ConnectionTable(), onMessage: () => undefined, maxConnectionsPerSource: 3,
+    });
+    await ep.listen();
+    t.after(() => ep.close());
+    const port = ep.address().port;
+    const open = async (): Promise<{ socket: net.Socket; closedEarly: Promise<boolean> }> => {
+      const socket = net.connect(port, '127.0.0.1');
+      t.after(() => socket.destroy());
+      await new Promise((r) => socket.on('connect', r));
+      const closedEarly = new Promise<boolean>((resolve) => {
+        socket.on('close', () => resolve(true));
+        setTimeout(() => resolve(false), 300);
+      });
+      return { socket, closedEarly };
+    };
+    const first = [await open(), await open(), await open()];
+    const fourth = await open();
+    assert.equal(await fourth.closedEarly, true, 'the fourth connection from 127.0.0.1 is refused');
+    for (const c of first) assert.equal(await c.closedEarly, false);
+    assert.equal(ep.refused, 1);
+    first[0].socket.destroy();
+    await until(() => ep.refused === 1 && first[0].socket.destroyed);
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await open();
+    assert.equal(await again.closedEarly, false, 'a place freed by a close is given again');
+  });
+});
