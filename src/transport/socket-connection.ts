@@ -14,8 +14,9 @@ import type { Inbound, MessageHandler, Side } from './types.ts';
 const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /**
- * A message begun must be complete within this long (Kamailio's tcp_msg_read_timeout is 20 s):
- * a peer trickling bytes holds a buffer and a connection, and the idle timeout never fires for it.
+ * A message begun must be complete within about this long (between half of it and all of it;
+ * Kamailio's tcp_msg_read_timeout is 20 s): a peer trickling bytes holds a buffer and a
+ * connection, and the idle timeout never fires for it.
  */
 export const SLOW_SENDER_TIMEOUT_MS = 20_000;
 /** A peer that stops reading must not make us buffer without bound. */
@@ -86,10 +87,23 @@ export class SocketConnection implements StreamConnection {
       this.queue = [];
       this.queuedBytes = 0;
     });
-    // Armed only while part of a message waits for the rest: no timer work on the usual path,
-    // where every chunk ends on a message boundary.
-    let slowSender: NodeJS.Timeout | null = null;
-    let framedAtStart = 0;
+    // One watch per connection, started the first time a chunk ends inside a message (usual
+    // traffic, where chunks end on message boundaries, never starts it) and costing nothing per
+    // chunk: every half deadline it looks whether a message has been pending since its last look
+    // with none completed in between, and then closes the connection.
+    let watch: NodeJS.Timeout | null = null;
+    let pendingAtLastLook = false;
+    let framedAtLastLook = 0;
+    const look = (): void => {
+      const pending = framer.pendingBytes > 0;
+      if (pending && pendingAtLastLook && framer.framed === framedAtLastLook) {
+        ctx.framingError(`${peer.ip}|${peer.port}`, `a message was not complete within ${ctx.slowSenderTimeoutMs} ms`);
+        socket.destroy();
+        return;
+      }
+      pendingAtLastLook = pending;
+      framedAtLastLook = framer.framed;
+    };
     socket.on('data', (chunk: Buffer) => {
       // The framer and the handler behind it are written not to throw on input; should they,
       // this stream is lost (it cannot be resynchronised), never the process.
@@ -100,29 +114,17 @@ export class SocketConnection implements StreamConnection {
         socket.destroy();
         return;
       }
-      if (framer.pendingBytes === 0) {
-        if (slowSender !== null) {
-          clearTimeout(slowSender);
-          slowSender = null;
-        }
-      } else if (slowSender === null) {
-        framedAtStart = framer.framed;
-        slowSender = setTimeout(() => {
-          ctx.framingError(`${peer.ip}|${peer.port}`, `a message was not complete within ${ctx.slowSenderTimeoutMs} ms`);
-          socket.destroy();
-        }, ctx.slowSenderTimeoutMs);
-        slowSender.unref();
-      } else if (framer.framed !== framedAtStart) {
-        // A busy stream whose chunks rarely end on a message boundary: each message completed is
-        // progress, and the deadline is for the one now unfinished.
-        framedAtStart = framer.framed;
-        slowSender.refresh();
+      if (watch === null && framer.pendingBytes > 0) {
+        framedAtLastLook = framer.framed;
+        pendingAtLastLook = true;
+        watch = setInterval(look, Math.max(1, Math.floor(ctx.slowSenderTimeoutMs / 2)));
+        watch.unref();
       }
     });
     socket.on('timeout', () => socket.destroy());
     socket.on('error', (err) => ctx.log.debug({ peer: `${peer.ip}|${peer.port}`, err: err.message }, `${ctx.transport.toUpperCase()} connection error`));
     socket.on('close', () => {
-      if (slowSender !== null) clearTimeout(slowSender);
+      if (watch !== null) clearInterval(watch);
       ctx.connections.remove(this);
       ctx.closed(this);
     });

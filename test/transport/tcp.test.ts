@@ -144,7 +144,8 @@ describe('TcpEndpoint limits on what one peer can hold', () => {
     const started = Date.now();
     slow.write(MSG('slow-1').subarray(0, 40));
     const at = await closed;
-    assert.ok(at - started >= 250 && at - started < 2000, `closed after ${at - started} ms`);
+    // Looked at every 150 ms: closed after two looks without progress, 150 to 300 ms after it began.
+    assert.ok(at - started >= 140 && at - started < 2000, `closed after ${at - started} ms`);
     assert.equal(received.some((m) => m.includes('slow-1')), false);
     assert.equal(ep.framingErrors, 1);
   });
