@@ -5,8 +5,6 @@
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
-/** First size of the pending buffer; most unfinished tails are one message or less. */
-const INITIAL_CAPACITY = 4096;
 const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:([^\r\n]*)/gi;
 
 export interface FramerEvents {
@@ -21,7 +19,9 @@ export class StreamFramer {
   /**
    * Bytes of an unfinished message (and whatever follows it), in buf[0, len). It grows by
    * doubling and only new bytes are copied in, so a peer that sends a message a byte at a time
-   * costs linear work, not a copy of everything so far per byte.
+   * costs linear work, not a copy of everything so far per byte. Messages are handed out as
+   * views of it, so a buffer that has handed one out is never written again: what is left after
+   * them moves to a new one.
    */
   private buf: Buffer = EMPTY;
   private len = 0;
@@ -53,24 +53,23 @@ export class StreamFramer {
     if (this.failed) return;
     if (this.len === 0) {
       // Nothing pending: messages are handed out as views of the chunk itself, no copy.
-      const pos = this.frame(chunk, 0, false);
+      const pos = this.frame(chunk, 0);
       if (pos < chunk.length && !this.failed) this.keep(chunk.subarray(pos));
       return;
     }
     this.append(chunk);
     // Still short of a message whose length is known: nothing to look at yet.
     if (this.needed > 0 && this.len < this.needed) return;
-    const pos = this.frame(this.buf.subarray(0, this.len), Math.max(0, this.searched - 3), true);
+    const pos = this.frame(this.buf.subarray(0, this.len), Math.max(0, this.searched - 3));
     if (this.failed) return;
     this.consume(pos);
   }
 
   /**
-   * Hands out the complete messages in data from its start; returns where the unfinished rest
-   * begins. `searchFrom` skips the part of the first head already searched; `copy` hands out
-   * copies, because data is then the reused buffer.
+   * Hands out the complete messages in data from its start, as views of it; returns where the
+   * unfinished rest begins. `searchFrom` skips the part of the first head already searched.
    */
-  private frame(data: Buffer, searchFrom: number, copy: boolean): number {
+  private frame(data: Buffer, searchFrom: number): number {
     let pos = 0;
     while (pos < data.length) {
       // Keep-alives and stray line breaks between messages.
@@ -111,9 +110,8 @@ export class StreamFramer {
         this.needed = total;
         return pos;
       }
-      const message = data.subarray(pos, pos + total);
       this.count++;
-      this.on.message(copy ? Buffer.from(message) : message);
+      this.on.message(data.subarray(pos, pos + total));
       pos += total;
     }
     this.searched = 0;
@@ -121,9 +119,9 @@ export class StreamFramer {
     return pos;
   }
 
-  /** Starts the pending bytes with `rest` (what a chunk left unfinished). */
+  /** Starts the pending bytes with a copy of `rest` (what a chunk or the buffer left unfinished). */
   private keep(rest: Buffer): void {
-    this.buf = Buffer.allocUnsafe(Math.max(INITIAL_CAPACITY, rest.length * 2));
+    this.buf = Buffer.allocUnsafe(rest.length);
     rest.copy(this.buf, 0);
     this.len = rest.length;
   }
@@ -131,7 +129,8 @@ export class StreamFramer {
   private append(chunk: Buffer): void {
     const need = this.len + chunk.length;
     if (need > this.buf.length) {
-      // Past the message size limit the framer fails before the buffer grows much further.
+      // Doubling keeps a trickle of small chunks linear; past the message size limit the framer
+      // fails before the buffer grows much further.
       const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(grown, 0, 0, this.len);
       this.buf = grown;
@@ -140,16 +139,13 @@ export class StreamFramer {
     this.len = need;
   }
 
-  /** Drops the bytes before `pos`; releases the buffer once nothing is pending. */
+  /** Drops the bytes before `pos`; the rest moves to a new buffer, since views of this one are out. */
   private consume(pos: number): void {
     if (pos >= this.len) {
       this.buf = EMPTY;
       this.len = 0;
-      return;
-    }
-    if (pos > 0) {
-      this.buf.copy(this.buf, 0, pos, this.len);
-      this.len -= pos;
+    } else if (pos > 0) {
+      this.keep(this.buf.subarray(pos, this.len));
     }
   }
 
