@@ -114,7 +114,8 @@ function loadEntries(flat: FlatConfig): LoadedConfig {
 
 function normalised(spec: AnyKeySpec, value: string): string {
   try {
-    return JSON.stringify(spec.parse(value, spec.key));
+    // A RegExp would serialise as {} and make any two patterns look the same.
+    return JSON.stringify(spec.parse(value, spec.key), (_, v: unknown) => (v instanceof RegExp ? String(v) : v));
   } catch {
     return value;
   }

@@ -115,6 +115,15 @@ test('xml: statisticPort and apiPort are one setting; given both, they must agre
   assert.throws(() => loadConfigText('apiPort=2007\nstatisticPort=2006'), (err: unknown) => err instanceof ConfigError && /same setting/.test(err.reason));
 });
 
+test('xml: one setting in two places must agree, patterns included', () => {
+  const same = loadConfigText(xml('<sip><sipHeaderAffinityExclusionPattern>anon.*</sipHeaderAffinityExclusionPattern><algorithm><sipHeaderAffinityExclusionPattern>anon.*</sipHeaderAffinityExclusionPattern></algorithm></sip>'));
+  assert.ok(same.config.sipHeaderAffinityExclusionPattern?.test('anonymous'));
+  assert.throws(
+    () => loadConfigText(xml('<sip><sipHeaderAffinityExclusionPattern>anon.*</sipHeaderAffinityExclusionPattern><algorithm><sipHeaderAffinityExclusionPattern>guest.*</sipHeaderAffinityExclusionPattern></algorithm></sip>')),
+    (err: unknown) => err instanceof ConfigError && /same setting/.test(err.reason),
+  );
+});
+
 test('xml: <sipStack> properties are counted as SIP-stack tuning, whatever their prefix', () => {
   const loaded = loadConfigText(xml('<sipStack><property><key>javax.sip.STACK_NAME</key><value>x</value></property><property><key>MAX_LISTENER_RESPONSE_TIME</key><value>1</value></property></sipStack>'));
   assert.deepEqual(loaded.infos, ['ignored 2 SIP-stack keys (javax.sip.*, gov.nist.*): siplb has its own SIP stack']);
