@@ -19,7 +19,9 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIPv6 } from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
 import { StreamFramer } from '../sip/framing.ts';
 import { isParseFailure, parseSipMessage } from '../sip/message.ts';
 import { formatHost } from '../sip/uri.ts';
@@ -51,6 +53,8 @@ interface Streak {
 }
 
 const RETRANSMIT_MS = [500, 1000, 2000, 4000];
+
+type ProbeTransport = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';
 
 export class ActiveHealthCheck {
   private readonly registry: NodeRegistry;
@@ -105,7 +109,11 @@ export class ActiveHealthCheck {
   /** Send one OPTIONS to the node and wait for its final answer. */
   probe(e: NodeEntry): Promise<ProbeResult> {
     this.probesSent++;
-    return e.node.ports.udp !== undefined ? this.probeUdp(e, e.node.ports.udp) : this.probeTcp(e, e.node.ports.tcp as number);
+    const p = e.node.ports;
+    if (p.udp !== undefined) return this.probeUdp(e, p.udp);
+    if (p.tcp !== undefined) return this.probeStream(e, 'TCP', p.tcp);
+    if (p.tls !== undefined) return this.probeStream(e, 'TLS', p.tls);
+    return p.ws !== undefined ? this.probeWebSocket(e, 'WS', p.ws) : this.probeWebSocket(e, 'WSS', p.wss as number);
   }
 
   private record(e: NodeEntry, result: ProbeResult): void {
@@ -145,11 +153,12 @@ export class ActiveHealthCheck {
     }
   }
 
-  private message(e: NodeEntry, transport: 'UDP' | 'TCP', port: number, via: string, callId: string): Buffer {
+  private message(e: NodeEntry, transport: ProbeTransport, port: number, via: string, callId: string): Buffer {
     const target = `${formatHost(e.node.ip)}:${port}`;
     const tag = randomBytes(6).toString('hex');
+    const param = transport === 'UDP' ? '' : `;transport=${transport === 'WSS' ? 'ws' : transport.toLowerCase()}`;
     return Buffer.from([
-      `OPTIONS sip:${target}${transport === 'TCP' ? ';transport=tcp' : ''} SIP/2.0`,
+      `OPTIONS sip:${target}${param} SIP/2.0`,
       `Via: SIP/2.0/${transport} ${via};branch=z9hG4bK-hc-${randomBytes(8).toString('hex')};rport`,
       'Max-Forwards: 70',
       `From: <sip:siplb@${via}>;tag=${tag}`,
@@ -204,11 +213,12 @@ export class ActiveHealthCheck {
     });
   }
 
-  private probeTcp(e: NodeEntry, port: number): Promise<ProbeResult> {
+  /** OPTIONS over TCP or TLS (a node's certificate is not checked: the probe asks whether it answers, not who it is). */
+  private probeStream(e: NodeEntry, transport: 'TCP' | 'TLS', port: number): Promise<ProbeResult> {
     const callId = `hc-${randomBytes(10).toString('hex')}@siplb`;
     return new Promise((resolve) => {
       let settled = false;
-      const socket = net.connect({ host: e.node.ip, port });
+      const socket = transport === 'TCP' ? net.connect({ host: e.node.ip, port }) : tls.connect({ host: e.node.ip, port, rejectUnauthorized: false });
       const finish = (r: ProbeResult): void => {
         if (settled) return;
         settled = true;
@@ -228,17 +238,47 @@ export class ActiveHealthCheck {
         ping: () => undefined,
         error: (reason) => finish({ ok: false, reason: `unreadable answer: ${reason}`, answered: true, refused: false }),
       });
-      socket.on('connect', () => {
+      socket.on(transport === 'TCP' ? 'connect' : 'secureConnect', () => {
         const local = `${formatHost(socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
-        socket.write(this.message(e, 'TCP', port, local, callId));
+        socket.write(this.message(e, transport, port, local, callId));
       });
       socket.on('data', (chunk: Buffer) => framer.push(chunk));
       socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'
-        ? { ok: false, reason: 'TCP connection refused', answered: false, refused: true }
-        : { ok: false, reason: `TCP error: ${err.message}`, answered: false, refused: false }));
-      socket.on('close', () => finish({ ok: false, reason: 'TCP connection closed without an answer', answered: false, refused: false }));
+        ? { ok: false, reason: `${transport} connection refused`, answered: false, refused: true }
+        : { ok: false, reason: `${transport} error: ${err.message}`, answered: false, refused: false }));
+      socket.on('close', () => finish({ ok: false, reason: `${transport} connection closed without an answer`, answered: false, refused: false }));
     });
   }
+  /** OPTIONS over a SIP WebSocket (RFC 7118) to a node that offers only WS or WSS. */
+  private probeWebSocket(e: NodeEntry, transport: 'WS' | 'WSS', port: number): Promise<ProbeResult> {
+    const callId = `hc-${randomBytes(10).toString('hex')}@siplb`;
+    return new Promise((resolve) => {
+      let settled = false;
+      const url = `${transport === 'WS' ? 'ws' : 'wss'}://${formatHost(e.node.ip)}:${port}/`;
+      const socket = new WebSocket(url, 'sip', { rejectUnauthorized: false, perMessageDeflate: false, handshakeTimeout: this.opts.timeoutMs });
+      const finish = (r: ProbeResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.aborts.delete(abort);
+        socket.terminate();
+        resolve(r);
+      };
+      const abort = (): void => finish({ ok: false, reason: 'health checks stopped', answered: false, refused: false });
+      this.aborts.add(abort);
+      const timer = setTimeout(() => finish({ ok: false, reason: `no answer to OPTIONS within ${this.opts.timeoutMs} ms`, answered: false, refused: false }), this.opts.timeoutMs);
+      socket.on('open', () => socket.send(this.message(e, transport, port, `${randomBytes(6).toString('hex')}.invalid`, callId).toString('latin1')));
+      socket.on('message', (data: Buffer) => {
+        const msg = parseSipMessage(Buffer.isBuffer(data) ? data : Buffer.from(data), false);
+        if (!isParseFailure(msg) && !msg.isRequest && msg.status >= 200 && msg.callId === callId) finish(classify(msg.status));
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED'
+        ? { ok: false, reason: `${transport} connection refused`, answered: false, refused: true }
+        : { ok: false, reason: `${transport} error: ${err.message}`, answered: false, refused: false }));
+      socket.on('close', () => finish({ ok: false, reason: `${transport} connection closed without an answer`, answered: false, refused: false }));
+    });
+  }
+
 }
 
 function classify(status: number): ProbeResult {

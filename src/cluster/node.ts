@@ -30,19 +30,28 @@ export function nodeId(ip: string, port: number): string {
   return `${formatHost(ip)}:${port}`;
 }
 
+/** The order transports are tried in when the preferred one will not do: cheapest first. */
+const FALLBACK_ORDER: readonly Transport[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
+
 /**
  * Transport to reach a node: the one the request came in on if the node has it and the balancer
- * can send it from that side (`usable`), else another the node has and the side can send; with
- * none in common, the node's first (the router then counts the drop).
+ * can send it from that side (`usable`), else another the node has and the side can send, the
+ * cheapest first. `secure`: only TLS or WSS will do (a sips: request, RFC 3261 §26.2.2). Null:
+ * nothing in common.
  */
-export function egressTransport(node: SipNode, preferred: Transport, usable: UsableTransports = BOTH): Transport {
-  if (node.ports[preferred] !== undefined && usable[preferred]) return preferred;
-  if (node.ports.udp !== undefined && usable.udp) return 'udp';
-  if (node.ports.tcp !== undefined && usable.tcp) return 'tcp';
-  return node.ports.udp !== undefined ? 'udp' : 'tcp';
+export function egressTransport(node: SipNode, preferred: Transport, usable: UsableTransports = ALL, secure = false): Transport | null {
+  if (node.ports[preferred] !== undefined && usable[preferred] && (!secure || isSecure(preferred))) return preferred;
+  for (const t of FALLBACK_ORDER) {
+    if (node.ports[t] !== undefined && usable[t] && (!secure || isSecure(t))) return t;
+  }
+  return null;
 }
 
-/** Which transports the balancer has a listener (so a socket) for on one side. */
+export function isSecure(t: Transport): boolean {
+  return t === 'tls' || t === 'wss';
+}
+
+/** Which transports the balancer has a listener (so a socket, and an address to advertise) for on one side. */
 export type UsableTransports = Readonly<Record<Transport, boolean>>;
 
-const BOTH: UsableTransports = { udp: true, tcp: true };
+const ALL: UsableTransports = { udp: true, tcp: true, tls: true, ws: true, wss: true };

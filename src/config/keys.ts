@@ -10,7 +10,7 @@ import { isIP, SocketAddress } from 'node:net';
 import { ConfigError } from '../core/errors.ts';
 import {
   PORT_KEY_PREFIXES, SIP_TRANSPORTS,
-  type Config, type HostPort, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticHttpSpec, type StaticNodeSpec, type Transport,
+  type Config, type HostPort, type PlainTransport, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticHttpSpec, type StaticNodeSpec, type Transport,
 } from './types.ts';
 
 /** Turns a property value (already unescaped and trimmed) into a typed value, or throws ConfigError. */
@@ -228,20 +228,22 @@ function listItems(raw: string, key: string): string[] {
   return items;
 }
 
-const NOT_YET_SUPPORTED = new Set(['tls', 'ws', 'wss']);
-
 function transportName(text: string, reject: Reject): Transport {
   const lower = text.toLowerCase();
-  if (lower === 'udp' || lower === 'tcp') return lower;
-  if (NOT_YET_SUPPORTED.has(lower)) reject(`transport '${text}' is not supported yet`);
-  return reject(`unknown transport '${text}' (expected udp or tcp)`);
+  if ((SIP_TRANSPORTS as readonly string[]).includes(lower)) return lower as Transport;
+  return reject(`unknown transport '${text}' (expected udp, tcp, tls, ws or wss)`);
 }
 
-const transports: Parser<Transport[]> = (raw, key) => {
+const transports: Parser<PlainTransport[]> = (raw, key) => {
   const items = listItems(raw, key);
-  if (items.length === 0) rejecter(key, raw)('at least one transport is required (udp, tcp)');
+  const reject = rejecter(key, raw);
+  if (items.length === 0) reject('at least one transport is required (udp, tcp)');
   // Restcomm files say "UDP"; a repeated name changes nothing, so it is folded rather than refused.
-  return [...new Set(items.map((item) => transportName(item, rejecter(key, raw))))];
+  return [...new Set(items.map((item) => {
+    const t = transportName(item, reject);
+    if (t !== 'udp' && t !== 'tcp') reject(`'${item}': this list names the plain transports (udp, tcp); TLS, WS and WSS listen where their own port keys say`);
+    return t as PlainTransport;
+  }))];
 };
 
 function nodeSpec(entry: string, reject: Reject): StaticNodeSpec {
@@ -408,7 +410,6 @@ const secret: Parser<string> = (raw, key) => {
 
 const REQUEST_CHECK_NOT_YET = 'requestCheckPattern is not applied yet: every HTTP request is balanced';
 const API_NOT_YET = 'the admin API is not available yet: nothing listens on apiPort';
-const IPV6_NOT_YET = 'IPv6 listeners are not available yet: siplb binds IPv4 (host, externalHost, internalHost) only';
 const ALGORITHM_XML = (name: string): readonly string[] => [`sip/algorithm/${name}`, `sip/${name}`];
 const SIP_XML = (name: string): readonly string[] => [`sip/${name}`];
 
@@ -444,14 +445,11 @@ function portKeySpec(prefix: PortKeyPrefix, transport: (typeof SIP_TRANSPORTS)[n
     description = `Port of the ${side} IP load balancer for ${name}${v6 ? ' over IPv6' : ''}, written into Via/Record-Route of that transport.`;
     shownDefault = v6 ? 'none' : `${side}IpLoadBalancerPort`;
   }
-  const notYet = v6 ? IPV6_NOT_YET
-    : plain ? undefined
-    : `SIP over ${name} is not available yet: no ${name} listener is opened`;
   // Older Restcomm releases called the TLS port the secure port.
   const aliases = rest === '' && transport === 'tls' ? [`${side}SecurePort`] : [];
   return {
     key, field: key, shownDefault, description, defaultValue: null, parse: optional(portOrOff), aliases,
-    xml: [`sip/${side}/${xmlLeaf}`], ...(notYet === undefined ? {} : { notYet }),
+    xml: [`sip/${side}/${xmlLeaf}`],
   };
 }
 
@@ -474,17 +472,17 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   ipv6Host: {
     key: 'ipv6Host', field: 'ipv6Host', shownDefault: 'none', defaultValue: null,
     description: 'IPv6 address to bind when externalIpv6Host / internalIpv6Host are not given.',
-    parse: optional(bindAddressV6), xml: ['common/ipv6Host'], notYet: IPV6_NOT_YET,
+    parse: optional(bindAddressV6), xml: ['common/ipv6Host'],
   },
   externalIpv6Host: {
     key: 'externalIpv6Host', field: 'externalIpv6Host', shownDefault: 'value of ipv6Host', defaultValue: null,
     description: 'IPv6 address to bind for the client-facing side.',
-    parse: optional(bindAddressV6), xml: ['sip/external/ipv6Host'], notYet: IPV6_NOT_YET,
+    parse: optional(bindAddressV6), xml: ['sip/external/ipv6Host'],
   },
   internalIpv6Host: {
     key: 'internalIpv6Host', field: 'internalIpv6Host', shownDefault: 'value of ipv6Host', defaultValue: null,
     description: 'IPv6 address to bind for the application-server-facing side.',
-    parse: optional(bindAddressV6), xml: ['sip/internal/ipv6Host'], notYet: IPV6_NOT_YET,
+    parse: optional(bindAddressV6), xml: ['sip/internal/ipv6Host'],
   },
   externalPort: {
     key: 'externalPort', field: 'externalPort', shownDefault: '5060 when no external*Port is set', defaultValue: null,
@@ -718,12 +716,12 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   externalIpv6LoadBalancerAddress: {
     key: 'externalIpv6LoadBalancerAddress', field: 'externalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'IPv6 address of an IP load balancer in front of the external side.',
-    parse: optional(peerAddress), xml: ['sip/external/ipv6LoadBalancerAddress'], notYet: IPV6_NOT_YET,
+    parse: optional(peerAddress), xml: ['sip/external/ipv6LoadBalancerAddress'],
   },
   internalIpv6LoadBalancerAddress: {
     key: 'internalIpv6LoadBalancerAddress', field: 'internalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
     description: 'IPv6 address of an IP load balancer in front of the internal side.',
-    parse: optional(peerAddress), xml: ['sip/internal/ipv6LoadBalancerAddress'], notYet: IPV6_NOT_YET,
+    parse: optional(peerAddress), xml: ['sip/internal/ipv6LoadBalancerAddress'],
   },
   useIpLoadBalancerAddressInViaHeaders: {
     key: 'useIpLoadBalancerAddressInViaHeaders', field: 'useIpLoadBalancerAddressInViaHeaders',
@@ -881,6 +879,26 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     key: 'maxMessageSize', field: 'maxMessageSize', shownDefault: '65535', defaultValue: 65535,
     description: 'Largest SIP message accepted, in bytes, 1024 to 1048576 (siplb key).',
     parse: messageSize,
+  },
+  tlsHandshakeTimeout: {
+    key: 'tlsHandshakeTimeout', field: 'tlsHandshakeTimeout', shownDefault: '10000', defaultValue: 10_000,
+    description: 'Milliseconds a TLS handshake (and the HTTP upgrade of a SIP WebSocket) may take before siplb closes the connection (siplb key).',
+    parse: positiveInt('milliseconds'),
+  },
+  wsAllowedOrigins: {
+    key: 'wsAllowedOrigins', field: 'wsAllowedOrigins', shownDefault: 'any', defaultValue: [],
+    description: 'Comma list of Origin values (e.g. https://app.example.com) a SIP WebSocket handshake may carry; others get 403. Empty: any (siplb key).',
+    parse: (raw, key) => listItems(raw, key).map((o) => o.toLowerCase()),
+  },
+  wsPingInterval: {
+    key: 'wsPingInterval', field: 'wsPingInterval', shownDefault: '30000', defaultValue: 30_000,
+    description: 'Milliseconds between WebSocket pings of a SIP WebSocket that has been quiet; after two unanswered the connection is closed (siplb key).',
+    parse: positiveInt('milliseconds'),
+  },
+  terminateTLSTraffic: {
+    key: 'terminateTLSTraffic', field: 'terminateTLSTraffic', shownDefault: 'false', defaultValue: false,
+    description: 'true: TLS ends at the balancer, so sips: requests may go on to nodes over UDP or TCP; false: they go only over TLS or WSS.',
+    parse: bool, xml: ['sip/terminateTLSTraffic', 'common/terminateTLSTraffic'],
   },
   maxConnectionsPerSource: {
     key: 'maxConnectionsPerSource', field: 'maxConnectionsPerSource', shownDefault: '1000', defaultValue: 1000,

@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigError } from '../core/errors.ts';
 import type { ConfigEntry, FlatConfig } from './entries.ts';
 import { isSipStackKey, keyForField, keySpec, KEYS, type AnyKeySpec, type KeySpec } from './keys.ts';
-import { ipLoadBalancerPortKey, isOnePortMode, portKey, sidePorts } from './ports.ts';
+import { ipLoadBalancerPortKey, isOnePortMode, portKey, sidePorts, sidePortsV6 } from './ports.ts';
 import { parseProperties } from './properties.ts';
 import { KEYSTORE_KEYS, KEYSTORE_WARNING, NO_MEANING_KEYS, SMPP_KEYS, SMPP_WARNING, SUPERSEDED_KEYS } from './restcomm-keys.ts';
 import { SIP_TRANSPORTS, type Config, type LoadedConfig, type PortKeyName } from './types.ts';
@@ -93,6 +93,7 @@ function loadEntries(flat: FlatConfig): LoadedConfig {
   }
 
   deriveDefaults(config, given, warnings);
+  secureListenersNeedFiles(config, given, warnings);
   checkPortClash(config, given);
   checkHttpListeners(config, given, warnings);
   notYetWarnings(config, given, warnings);
@@ -194,11 +195,12 @@ function bindsOverlap(a: string, b: string): boolean {
 
 function checkPortClash(config: Config, given: GivenEntries): void {
   const external = sidePorts(config, 'external');
-  if (external.udp === null && external.tcp === null) {
+  if (SIP_TRANSPORTS.every((t) => external[t] === null)) {
     const field = (['externalUdpPort', 'externalTcpPort', 'externalPort'] as const).find((f) => given.has(f)) ?? 'externalUdpPort';
     throw new ConfigError(nameOf(given, field), given.get(field)?.value ?? '0',
-      `no external UDP or TCP port is left, so siplb would not listen for clients; set externalUdpPort or externalTcpPort${whereOf(given, field)}`);
+      `no external SIP port is left, so siplb would not listen for clients; set externalUdpPort, externalTcpPort, externalTlsPort, externalWsPort or externalWssPort${whereOf(given, field)}`);
   }
+
   if (!bindsOverlap(config.externalHost, config.internalHost)) return;
   const internal = sidePorts(config, 'internal');
   // TCP-based transports share one port space, UDP another.
@@ -212,6 +214,36 @@ function checkPortClash(config: Config, given: GivenEntries): void {
       const where = config.externalHost === config.internalHost ? config.externalHost : `${config.externalHost} and ${config.internalHost}`;
       throw new ConfigError(nameOf(given, field), given.get(field)?.value ?? String(p),
         `the internal ${ti.toUpperCase()} port must differ from the external ${te.toUpperCase()} port (${p}) when both sides bind ${where}${whereOf(given, field)}`);
+    }
+  }
+}
+
+/**
+ * A SIP TLS or WSS listener needs the PEM certificate and key. Restcomm read a Java keystore
+ * instead, so a Restcomm file may well set externalTlsPort with neither: as with httpsPort, such
+ * listeners stay off with a warning (the file keeps starting); given only one of the two files,
+ * the operator meant TLS and the missing one is an error.
+ */
+function secureListenersNeedFiles(config: Config, given: GivenEntries, warnings: string[]): void {
+  const cert = config.tlsCertFile !== null;
+  const key = config.tlsKeyFile !== null;
+  if (cert && key) return;
+  for (const side of ['external', 'internal'] as const) {
+    const v4 = sidePorts(config, side);
+    const v6 = sidePortsV6(config, side);
+    for (const t of ['tls', 'wss'] as const) {
+      const v4Field = portKey(side, t);
+      const v6Field = `${side}Ipv6${t === 'tls' ? 'Tls' : 'Wss'}Port` as const;
+      if (v4[t] === null && (v6 === null || v6[t] === null)) continue;
+      const field = given.has(v4Field) ? v4Field : v6Field;
+      const value = given.get(field)?.value ?? String(v4[t] ?? v6?.[t]);
+      if (cert !== key) {
+        const missing = cert ? 'tlsKeyFile' : 'tlsCertFile';
+        throw new ConfigError(missing, '', `${nameOf(given, field)}=${value} needs ${missing} as well as ${cert ? 'tlsCertFile' : 'tlsKeyFile'}${whereOf(given, field)}`);
+      }
+      warnings.push(`${nameOf(given, field)}=${value} needs tlsCertFile and tlsKeyFile (PEM): no SIP ${t.toUpperCase()} listener${whereOf(given, field)}`);
+      if (v4[t] !== null) config[v4Field] = 0;
+      if (v6 !== null && v6[t] !== null) config[v6Field] = 0;
     }
   }
 }

@@ -31,6 +31,30 @@ export function sidePorts(cfg: Config, side: Side): PortSet {
   return out;
 }
 
+/**
+ * Listener port per transport on one side's IPv6 address (ipv6Host, externalIpv6Host,
+ * internalIpv6Host), or null when the side has no IPv6 address: each transport takes its
+ * external|internalIpv6<T>Port key, else the same port as on IPv4 (0 turns it off).
+ */
+export function sidePortsV6(cfg: Config, side: Side): PortSet | null {
+  const host = side === 'external' ? cfg.externalIpv6Host : cfg.internalIpv6Host;
+  if (host === null) return null;
+  const v4 = sidePorts(cfg, side);
+  const out = {} as PortSet;
+  for (const t of SIP_TRANSPORTS) {
+    const own = cfg[`${side}Ipv6${capitalize(t)}Port`];
+    const port = own ?? v4[t];
+    out[t] = port === 0 ? null : port;
+  }
+  return out;
+}
+
+/** The port the IPv6 load balancer in front of `side` takes for transport t. */
+export function ipv6LoadBalancerPort(cfg: Config, side: Side, t: SipTransport, listenPort: number | null): number | null {
+  const own = cfg[`${side}Ipv6LoadBalancer${capitalize(t)}Port`];
+  return own !== null && own !== 0 ? own : listenPort;
+}
+
 /** Restcomm's one-port mode: the internal side has no listener of its own. */
 export function isOnePortMode(cfg: Config): boolean {
   const internal = sidePorts(cfg, 'internal');

@@ -17,7 +17,6 @@ export const NO_MEANING_KEYS: ReadonlyMap<string, string> = new Map([
   ['isUseWithNexmo', 'siplb never relies on received/rport in its own Via, so there is nothing to strip'],
   ['earlyDialogWorstCase', "only Restcomm's worst-case test algorithm reads it, and siplb does not offer that algorithm"],
   ['keepalivePeriod', 'JAIN-SIP connection keep-alive; siplb keeps TCP connections open as long as peers do'],
-  ['terminateTLSTraffic', 'siplb terminates TLS itself whenever it listens for TLS'],
 ]);
 
 /** Older Restcomm switches a newer key replaced: what to write instead. */

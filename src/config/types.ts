@@ -3,12 +3,13 @@
 // built-in defaults; never mutated after start-up. Field names are Restcomm's key names (the
 // properties spelling), so an operator's key and the code's field are the same word.
 
-/** Transports siplb balances today on both sides. */
-export type Transport = 'udp' | 'tcp';
-
-/** Every SIP transport a Restcomm file can give a port for. */
+/** Every SIP transport siplb listens on and sends with (Via: UDP, TCP, TLS, WS, WSS). */
 export const SIP_TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 export type SipTransport = (typeof SIP_TRANSPORTS)[number];
+export type Transport = SipTransport;
+
+/** The transports externalTransport / internalTransport choose between (externalPort means both). */
+export type PlainTransport = 'udp' | 'tcp';
 
 /** One port per SIP transport; null: no listener for that transport. */
 export type PortSet = Record<SipTransport, number | null>;
@@ -76,8 +77,8 @@ export interface Config extends AllPortKeys {
   internalHost: string;                 // internalHost; default = host
   externalPort: number | null;          // externalPort: UDP and TCP together; null: see config/ports.ts
   internalPort: number | null;          // internalPort; null and no internal*Port = one port for both sides
-  externalTransports: Transport[];      // externalTransport (comma list); default ['udp','tcp']
-  internalTransports: Transport[];      // internalTransport (comma list); default ['udp','tcp']
+  externalTransports: PlainTransport[];      // externalTransport (comma list); default ['udp','tcp']
+  internalTransports: PlainTransport[];      // internalTransport (comma list); default ['udp','tcp']
   ipv6Host: string | null;              // ipv6Host: IPv6 bind address of both sides (Restcomm <common>)
   externalIpv6Host: string | null;      // default ipv6Host
   internalIpv6Host: string | null;      // default ipv6Host
@@ -147,12 +148,16 @@ export interface Config extends AllPortKeys {
   httpResponseTimeout: number;          // ms a node may take to send a response head; default 60000
   httpWebSocketIdleTimeout: number;     // ms an idle WebSocket tunnel stays open; default 600000
   httpMaxHeaderSize: number;            // bytes of a request's header section; default 16384
-  tlsCertFile: string | null;           // PEM certificate (chain) for HTTPS (and SIP TLS/WSS later)
+  tlsCertFile: string | null;           // PEM certificate (chain) for HTTPS and the SIP TLS / WSS listeners
   tlsKeyFile: string | null;            // PEM private key for it
   tlsCaFile: string | null;             // PEM CA bundle that client certificates are checked against
   tlsClientAuth: 'none' | 'request' | 'require'; // client certificates; default none
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   maxConnectionsPerSource: number;      // stream connections one address may open to a listener; default 1000
+  tlsHandshakeTimeout: number;          // ms a TLS (or WebSocket) handshake may take; default 10000
+  wsAllowedOrigins: string[];           // Origin values a SIP WebSocket handshake may carry; [] = any
+  wsPingInterval: number;               // ms between pings of a quiet SIP WebSocket; two unanswered close it
+  terminateTLSTraffic: boolean;         // sips: Request-URIs may reach nodes over UDP/TCP (Restcomm key)
   viaSecret: string | null;             // siplb key; null = random per process
 }
 

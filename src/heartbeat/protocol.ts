@@ -41,7 +41,7 @@ export interface NodeInfo {
 /** A validated `start` as a balancer keeps it (and shares it with other balancers through the store). */
 export interface NodeRegistration {
   ip: string;
-  /** SIP ports by transport; at least one of udp/tcp. */
+  /** SIP ports by transport; at least one. */
   ports: Partial<Record<Transport, number>>;
   sessionId: string;
   version: string;
@@ -57,7 +57,8 @@ export interface NodeRegistration {
 
 /** The SIP port a registration is known by: its id is `ip:port` of this port. */
 export function registrationPort(reg: Pick<NodeRegistration, 'ports'>): number | undefined {
-  return reg.ports.udp ?? reg.ports.tcp;
+  const p = reg.ports;
+  return p.udp ?? p.tcp ?? p.tls ?? p.ws ?? p.wss;
 }
 
 // ------------------------------------------------------------------------------- node side
@@ -116,8 +117,8 @@ export function nodeInfoProblem(node: NodeInfo): { field: string; value: string;
       return { field, value: String(port), reason: 'must be an integer port 1..65535 (0 = not offered)' };
     }
   }
-  if (!(node.udpPort ?? 0) && !(node.tcpPort ?? 0)) {
-    return { field: 'udpPort', value: String(node.udpPort ?? ''), reason: 'a node needs a UDP or a TCP SIP port' };
+  if (!(node.udpPort ?? 0) && !(node.tcpPort ?? 0) && !(node.tlsPort ?? 0) && !(node.wsPort ?? 0) && !(node.wssPort ?? 0)) {
+    return { field: 'udpPort', value: String(node.udpPort ?? ''), reason: 'a node needs a SIP port (udpPort, tcpPort, tlsPort, wsPort or wssPort)' };
   }
   return null;
 }
@@ -167,7 +168,9 @@ export function parseRegistration(f: Record<string, unknown>): NodeRegistration 
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) return `"start.${name}" must be a port from 1 to 65535`;
     ports[name] = n;
   }
-  if (ports.udpPort === undefined && ports.tcpPort === undefined) return '"start" needs a udpPort or a tcpPort';
+  if (ports.udpPort === undefined && ports.tcpPort === undefined && ports.tlsPort === undefined && ports.wsPort === undefined && ports.wssPort === undefined) {
+    return '"start" needs a SIP port: udpPort, tcpPort, tlsPort, wsPort or wssPort';
+  }
   const version = f.version === undefined ? '0' : f.version;
   if (typeof version !== 'string' && typeof version !== 'number') return '"start.version" must be a string';
   for (const name of ['hostName', 'jvmRoute'] as const) {
@@ -178,6 +181,9 @@ export function parseRegistration(f: Record<string, unknown>): NodeRegistration 
   const sipPorts: NodeRegistration['ports'] = {};
   if (ports.udpPort !== undefined) sipPorts.udp = ports.udpPort;
   if (ports.tcpPort !== undefined) sipPorts.tcp = ports.tcpPort;
+  if (ports.tlsPort !== undefined) sipPorts.tls = ports.tlsPort;
+  if (ports.wsPort !== undefined) sipPorts.ws = ports.wsPort;
+  if (ports.wssPort !== undefined) sipPorts.wss = ports.wssPort;
   return {
     ip: ip.toLowerCase(), ports: sipPorts, sessionId, version: String(version),
     hostName: f.hostName as string | undefined, jvmRoute: f.jvmRoute as string | undefined,

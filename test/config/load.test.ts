@@ -112,6 +112,10 @@ const DEFAULTS: Config = {
   tlsClientAuth: 'none',
   maxMessageSize: 65535,
   maxConnectionsPerSource: 1000,
+  tlsHandshakeTimeout: 10_000,
+  wsAllowedOrigins: [],
+  wsPingInterval: 30_000,
+  terminateTLSTraffic: false,
   viaSecret: null,
 };
 
@@ -440,7 +444,7 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'no external UDP or TCP listener left', input: 'externalUdpPort=0\nexternalTlsPort=5061', key: 'externalUdpPort', value: '0', reason: 'would not listen for clients' },
   { name: 'externalPort with both transports turned off', input: 'externalPort=5070\nexternalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0' },
   { name: 'per-transport port clash on one host', input: 'externalUdpPort=5060\ninternalUdpPort=5060', key: 'internalUdpPort', value: '5060', reason: 'must differ from the external UDP port' },
-  { name: 'internal TCP equal to external TLS (one TCP port space)', input: 'externalUdpPort=5060\nexternalTlsPort=5061\ninternalTcpPort=5061', key: 'internalTcpPort', value: '5061', reason: 'external TLS port' },
+  { name: 'internal TCP equal to external TLS (one TCP port space)', input: 'externalUdpPort=5060\nexternalTlsPort=5061\ninternalTcpPort=5061\ntlsCertFile=c.pem\ntlsKeyFile=k.pem', key: 'internalTcpPort', value: '5061', reason: 'external TLS port' },
   { name: 'VIP UDP port without VIP address', input: 'externalIpLoadBalancerUdpPort=111', key: 'externalIpLoadBalancerUdpPort', value: '111', reason: 'externalIpLoadBalancerAddress must be set' },
   { name: 'statisticPort and apiPort disagree', input: 'statisticPort=2006\napiPort=2007', key: 'apiPort', value: '2007', reason: 'same setting' },
   { name: 'public-ip and publicIp disagree', input: 'public-ip=203.0.113.1\npublicIp=203.0.113.2', key: 'publicIp', value: '203.0.113.2' },
@@ -486,10 +490,12 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'httpPort equal to the external SIP TCP port', input: 'httpPort=5060', key: 'httpPort', value: '5060', reason: 'the external SIP TCP port is 5060 too' },
 
   // transports
-  { name: 'sctp', input: 'externalTransport=sctp', key: 'externalTransport', value: 'sctp', reason: "unknown transport 'sctp' (expected udp or tcp)" },
-  { name: 'tls not yet', input: 'externalTransport=udp,TLS', key: 'externalTransport', value: 'udp,TLS', reason: 'not supported yet' },
-  { name: 'ws not yet', input: 'internalTransport=ws', key: 'internalTransport', value: 'ws', reason: 'not supported yet' },
-  { name: 'wss not yet', input: 'internalTransport=WSS', key: 'internalTransport', value: 'WSS', reason: 'not supported yet' },
+  { name: 'sctp', input: 'externalTransport=sctp', key: 'externalTransport', value: 'sctp', reason: "unknown transport 'sctp' (expected udp, tcp, tls, ws or wss)" },
+  { name: 'tls in the plain transport list', input: 'externalTransport=udp,TLS', key: 'externalTransport', value: 'udp,TLS', reason: 'names the plain transports (udp, tcp)' },
+  { name: 'ws in the plain transport list', input: 'internalTransport=ws', key: 'internalTransport', value: 'ws', reason: 'names the plain transports (udp, tcp)' },
+  { name: 'wss in the plain transport list', input: 'internalTransport=WSS', key: 'internalTransport', value: 'WSS', reason: 'own port keys say' },
+  { name: 'TLS port with only a certificate', input: 'externalTlsPort=5061\ntlsCertFile=c.pem', key: 'tlsKeyFile', value: '', reason: 'externalTlsPort=5061 needs tlsKeyFile as well as tlsCertFile' },
+  { name: 'no external listener at all', input: 'externalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0', reason: 'no external SIP port is left' },
   { name: 'empty transport list', input: 'externalTransport=', key: 'externalTransport', value: '', reason: 'at least one transport' },
   { name: 'trailing comma in transports', input: 'internalTransport=udp,', key: 'internalTransport', value: 'udp,', reason: 'empty entry' },
   { name: 'doubled comma in transports', input: 'internalTransport=udp,,tcp', key: 'internalTransport', value: 'udp,,tcp', reason: 'empty entry' },
@@ -512,8 +518,7 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'underscore host name', input: 'nodes=app_1:5080', key: 'nodes', value: 'app_1:5080', reason: 'neither an IP address nor a valid host name' },
   { name: 'host name label ending in hyphen', input: 'nodes=as-.example.com:5080', key: 'nodes', value: 'as-.example.com:5080' },
   { name: 'empty host name label', input: 'nodes=as..example.com:5080', key: 'nodes', value: 'as..example.com:5080' },
-  { name: 'node transport sctp', input: 'nodes=10.0.0.1:5080;transport=sctp', key: 'nodes', value: '10.0.0.1:5080;transport=sctp', reason: "unknown transport 'sctp' (expected udp or tcp)" },
-  { name: 'node transport tls', input: 'nodes=10.0.0.1:5061;transport=tls', key: 'nodes', value: '10.0.0.1:5061;transport=tls', reason: 'not supported yet' },
+  { name: 'node transport sctp', input: 'nodes=10.0.0.1:5080;transport=sctp', key: 'nodes', value: '10.0.0.1:5080;transport=sctp', reason: "unknown transport 'sctp' (expected udp, tcp, tls, ws or wss)" },
   { name: 'node weight 0', input: 'nodes=10.0.0.1:5080;weight=0', key: 'nodes', value: '10.0.0.1:5080;weight=0', reason: 'weight must be an integer from 1 to 1000' },
   { name: 'node weight 1001', input: 'nodes=10.0.0.1:5080;weight=1001', key: 'nodes', value: '10.0.0.1:5080;weight=1001', reason: 'weight must be an integer from 1 to 1000' },
   { name: 'node weight fractional', input: 'nodes=10.0.0.1:5080;weight=1.5', key: 'nodes', value: '10.0.0.1:5080;weight=1.5', reason: 'weight must be' },
@@ -707,9 +712,9 @@ const remarks: { name: string; input: string; warnings: string[]; infos: string[
     infos: [],
   },
   {
-    name: 'a TLS port is read but not opened yet',
+    name: 'a TLS port without certificate and key: no TLS listener, and a warning saying why',
     input: 'externalUdpPort=5060\nexternalTlsPort=5061\ninternalWssPort=0',
-    warnings: ['externalTlsPort=5061: SIP over TLS is not available yet: no TLS listener is opened (line 2)'],
+    warnings: ['externalTlsPort=5061 needs tlsCertFile and tlsKeyFile (PEM): no SIP TLS listener (line 2)'],
     infos: [],
   },
   {
@@ -839,14 +844,14 @@ test('Restcomm-style lb.properties loads, saying what siplb does not act on', ()
     ...DEFAULTS,
     externalPort: 5060,
     internalPort: 5065,
-    externalTlsPort: 5061,
+    externalTlsPort: 0, // Restcomm read a keystore: no PEM files, so no TLS listener
     externalTransports: ['udp'],
     internalTransports: ['udp'],
     httpPort: 2080,
     apiPort: 2006,
   });
   assert.deepEqual(loaded.warnings, [
-    'externalSecurePort=5061: SIP over TLS is not available yet: no TLS listener is opened (line 5)',
+    'externalSecurePort=5061 needs tlsCertFile and tlsKeyFile (PEM): no SIP TLS listener (line 5)',
     'statisticPort=2006: the admin API is not available yet: nothing listens on apiPort (line 22)',
   ]);
   assert.deepEqual(loaded.infos, [
@@ -894,7 +899,7 @@ test('loadConfigFile reports a bad value from the file', (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'lb.properties');
   writeFileSync(path, '\n\nexternalTransport=sctp\n');
-  assertConfigError(() => loadConfigFile(path), 'externalTransport', 'sctp', "unknown transport 'sctp' (expected udp or tcp) (line 3)");
+  assertConfigError(() => loadConfigFile(path), 'externalTransport', 'sctp', "unknown transport 'sctp' (expected udp, tcp, tls, ws or wss) (line 3)");
 });
 
 const fileErrors: { name: string; path: () => string; reason: RegExp }[] = [

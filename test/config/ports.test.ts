@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText } from '../../src/config/load.ts';
-import { ipLoadBalancerPort, isOnePortMode, sidePorts } from '../../src/config/ports.ts';
+import { ipLoadBalancerPort, isOnePortMode, sidePorts, sidePortsV6 } from '../../src/config/ports.ts';
 
 // How Restcomm's two generations of port keys resolve to listeners: [file, external, internal]
 // as "udp:N tcp:N" strings of the transports that listen ('' = none: one-port mode).
@@ -18,11 +18,12 @@ const CASES: { name: string; input: string; external: string; internal: string }
   { name: 'internal 0 everywhere is one-port mode', input: 'internalUdpPort=0\ninternalTcpPort=0', external: 'udp:5060 tcp:5060', internal: '' },
   { name: "internalTransport limits the per-transport ports too (Restcomm: the transport towards nodes)", input: 'internalUdpPort=5065\ninternalTcpPort=5065\ninternalTransport=TCP', external: 'udp:5060 tcp:5060', internal: 'tcp:5065' },
   { name: 'externalTransport limits the per-transport ports too', input: 'externalUdpPort=5060\nexternalTcpPort=5060\nexternalTransport=udp', external: 'udp:5060', internal: '' },
-  { name: 'TLS/WS/WSS ports are read but open nothing yet', input: 'externalUdpPort=5060\nexternalTlsPort=5061\nexternalWsPort=5062', external: 'udp:5060', internal: '' },
+  { name: 'TLS/WS/WSS ports open listeners of their own', input: 'externalUdpPort=5060\nexternalTlsPort=5061\nexternalWsPort=5062\ntlsCertFile=c.pem\ntlsKeyFile=k.pem', external: 'udp:5060 tls:5061 ws:5062', internal: '' },
+  { name: 'a TLS or WSS port without certificate and key opens nothing', input: 'externalUdpPort=5060\nexternalTlsPort=5061\nexternalWssPort=5063', external: 'udp:5060', internal: '' },
 ];
 
 function text(ports: ReturnType<typeof sidePorts>): string {
-  return (['udp', 'tcp'] as const).filter((t) => ports[t] !== null).map((t) => `${t}:${ports[t]}`).join(' ');
+  return (['udp', 'tcp', 'tls', 'ws', 'wss'] as const).filter((t) => ports[t] !== null).map((t) => `${t}:${ports[t]}`).join(' ');
 }
 
 for (const c of CASES) {
@@ -34,9 +35,16 @@ for (const c of CASES) {
   });
 }
 
-test('ports: TLS, WS and WSS ports are kept for the listeners that will use them', () => {
-  const { config } = loadConfigText('externalTlsPort=5061\nexternalWsPort=5062\nexternalWssPort=5063\nexternalUdpPort=5060');
+test('ports: TLS, WS and WSS ports are kept for their listeners', () => {
+  const { config } = loadConfigText('externalTlsPort=5061\nexternalWsPort=5062\nexternalWssPort=5063\nexternalUdpPort=5060\ntlsCertFile=c.pem\ntlsKeyFile=k.pem');
   assert.deepEqual(sidePorts(config, 'external'), { udp: 5060, tcp: null, tls: 5061, ws: 5062, wss: 5063 });
+});
+
+test('ports: ipv6Host opens the same listeners on IPv6; an Ipv6 port key overrides one, 0 turns it off', () => {
+  const { config } = loadConfigText('externalUdpPort=5060\nexternalTcpPort=5060\ninternalUdpPort=5065\nipv6Host=::1\nexternalIpv6TcpPort=0\ninternalIpv6UdpPort=5075');
+  assert.deepEqual(sidePortsV6(config, 'external'), { udp: 5060, tcp: null, tls: null, ws: null, wss: null });
+  assert.deepEqual(sidePortsV6(config, 'internal'), { udp: 5075, tcp: null, tls: null, ws: null, wss: null });
+  assert.equal(sidePortsV6(loadConfigText('externalUdpPort=5060').config, 'external'), null);
 });
 
 const VIP_CASES: { name: string; input: string; udp: number | null; tcp: number | null }[] = [

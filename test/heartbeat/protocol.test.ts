@@ -101,6 +101,6 @@ describe('requests the balancer refuses, with the reason', () => {
   test('a node description the balancers would refuse is caught on the node side, naming the field', () => {
     assert.deepEqual(nodeInfoProblem({ ip: 'localhost', udpPort: 5080 })?.field, 'ip');
     assert.deepEqual(nodeInfoProblem({ ip: '10.0.0.1', udpPort: 70000 })?.field, 'udpPort');
-    assert.deepEqual(nodeInfoProblem({ ip: '10.0.0.1', wsPort: 8080 })?.reason, 'a node needs a UDP or a TCP SIP port');
+    assert.deepEqual(nodeInfoProblem({ ip: '10.0.0.1', httpPort: 8080 })?.reason, 'a node needs a SIP port (udpPort, tcpPort, tlsPort, wsPort or wssPort)');
   });
 });
