@@ -26,7 +26,7 @@ import { answer, answerOnSocket } from './local-answer.ts';
 import { HttpNodeChooser } from './node-choice.ts';
 import { NodePools } from './node-pools.ts';
 import { HttpStats } from './stats.ts';
-import type { TlsFiles } from './tls-files.ts';
+import { secureServerOptions as secureOptions, type TlsFiles } from '../transport/tls-files.ts';
 import { isWebSocketUpgrade, upgrade, type UpgradeContext } from './upgrade.ts';
 
 /** The Config keys the HTTP balancer reads. */
@@ -231,10 +231,3 @@ export class HttpBalancer {
   }
 }
 
-/** Certificate, key, and the client-certificate policy (tlsClientAuth, checked against tlsCaFile). */
-function secureOptions(files: TlsFiles, clientAuth: HttpConfig['tlsClientAuth']): https.ServerOptions {
-  return {
-    cert: files.cert, key: files.key, ...(files.ca === undefined ? {} : { ca: files.ca }),
-    requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'require',
-  };
-}

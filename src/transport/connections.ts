@@ -26,6 +26,8 @@ export class ConnectionTable {
   private lastId = 0;
   private readonly byId = new Map<number, StreamConnection>();
   private readonly byPeer = new Map<string, StreamConnection>();
+  /** The same by side and address alone, whatever the transport. */
+  private readonly byAddress = new Map<string, StreamConnection>();
 
   /** The id for a connection about to be added. */
   nextId(): number {
@@ -46,6 +48,7 @@ export class ConnectionTable {
     const replaced = this.byPeer.get(key);
     this.byId.set(conn.id, conn);
     this.byPeer.set(key, conn);
+    this.byAddress.set(addressKey(conn.side, conn.ip, conn.port), conn);
     return replaced;
   }
 
@@ -53,6 +56,8 @@ export class ConnectionTable {
     this.byId.delete(conn.id);
     const key = peerKey(conn.transport, conn.side, conn.ip, conn.port);
     if (this.byPeer.get(key) === conn) this.byPeer.delete(key);
+    const akey = addressKey(conn.side, conn.ip, conn.port);
+    if (this.byAddress.get(akey) === conn) this.byAddress.delete(akey);
   }
 
   get(id: number): StreamConnection | undefined {
@@ -62,6 +67,15 @@ export class ConnectionTable {
   /** The connection to send to a peer on, if one is open. */
   toPeer(transport: Transport, side: Side, ip: string, port: number): StreamConnection | undefined {
     return this.byPeer.get(peerKey(transport, side, ip, port));
+  }
+
+  /**
+   * A connection with a peer at ip:port on any stream transport. A peer's Via may name another
+   * transport than the one it reached us on (a TLS tunnel in front of a TCP client says TCP), and
+   * the response must still go back on the connection the request came on.
+   */
+  atAddress(side: Side, ip: string, port: number): StreamConnection | undefined {
+    return this.byAddress.get(addressKey(side, ip, port));
   }
 
   /** Every connection of one transport and side (to close them with their endpoint). */
@@ -74,4 +88,8 @@ export class ConnectionTable {
 
 function peerKey(transport: Transport, side: Side, ip: string, port: number): string {
   return `${transport}|${side}|${ip}|${port}`;
+}
+
+function addressKey(side: Side, ip: string, port: number): string {
+  return `${side}|${ip}|${port}`;
 }

@@ -1,7 +1,8 @@
 // The one place messages leave through. The proxy names a destination (side, transport, host,
 // port, maybe the connection it belongs to); the router sends on that connection while it is
-// open, else through the endpoint of that transport on that side (the external one when the
-// side has none: with one port, both sides share it), resolving a host name first. It owns the
+// open, else through the endpoint of that transport on that side in the destination's address
+// family (the external one when the side has none: with one port, both sides share it; the
+// other family's when the side has only one), resolving a host name first. It owns the
 // endpoints, so the composition root only says which to open.
 
 import type { Logger } from 'pino';
@@ -9,7 +10,8 @@ import type { Transport } from '../config/types.ts';
 import { ENDPOINT_FACTORIES } from './catalog.ts';
 import { ConnectionTable } from './connections.ts';
 import { Resolver } from './resolver.ts';
-import type { Destination, MessageHandler, MessageTransport, Outbound, Side } from './types.ts';
+import type { TlsFiles } from './tls-files.ts';
+import type { Destination, MessageHandler, MessageTransport, Outbound, Side, TlsSettings, WebSocketSettings } from './types.ts';
 
 export interface RouterOptions {
   readonly log: Logger;
@@ -21,6 +23,10 @@ export interface RouterOptions {
   /** A message that could not be sent, by reason (no endpoint for its transport, unresolvable host). */
   readonly onDrop: (reason: string) => void;
   readonly resolver?: Resolver;
+  /** TLS and WSS endpoints: certificates and handshake policy. */
+  readonly tls?: TlsSettings;
+  /** WS and WSS endpoints. */
+  readonly ws?: WebSocketSettings;
 }
 
 /** One endpoint to open. */
@@ -35,7 +41,11 @@ export class TransportRouter implements Outbound {
   readonly connections = new ConnectionTable();
   private readonly opts: RouterOptions;
   private readonly resolver: Resolver;
-  private readonly endpoints: Record<Side, Partial<Record<Transport, MessageTransport>>> = { external: {}, internal: {} };
+  /** By family (4, 6), then side, then transport. */
+  private readonly endpoints: Record<4 | 6, Record<Side, Partial<Record<Transport, MessageTransport>>>> = {
+    4: { external: {}, internal: {} },
+    6: { external: {}, internal: {} },
+  };
 
   constructor(opts: RouterOptions) {
     this.opts = opts;
@@ -48,8 +58,9 @@ export class TransportRouter implements Outbound {
       side: l.side, host: l.host, port: l.port, maxMessageSize: this.opts.maxMessageSize,
       maxConnectionsPerSource: this.opts.maxConnectionsPerSource,
       log: this.opts.log, onMessage: this.opts.onMessage, connections: this.connections,
+      tls: this.opts.tls, ws: this.opts.ws,
     });
-    this.endpoints[l.side][l.transport] = ep;
+    this.endpoints[l.host.includes(':') ? 6 : 4][l.side][l.transport] = ep;
     await ep.listen();
     return ep;
   }
@@ -62,27 +73,59 @@ export class TransportRouter implements Outbound {
         return;
       }
     }
-    const ep = this.endpoints[dest.side][dest.transport] ?? this.endpoints.external[dest.transport];
-    if (ep === undefined) {
-      this.opts.onDrop(`no-${dest.transport}-socket`);
-      return;
-    }
     const ip = this.resolver.resolve(dest.host);
     if (typeof ip === 'string') {
-      ep.send(ip, dest.port, data, dest.fallbackPort);
+      this.sendTo(dest, ip, data);
       return;
     }
     ip.then((resolved) => {
       if (resolved === null) {
         this.opts.onDrop('unresolvable-next-hop');
         this.opts.log.warn({ host: dest.host }, 'next hop does not resolve; message dropped');
-      } else ep.send(resolved, dest.port, data, dest.fallbackPort);
+      } else this.sendTo(dest, resolved, data);
     }, () => this.opts.onDrop('unresolvable-next-hop'));
   }
 
+  /** Certificates for the TLS and WSS endpoints' handshakes to come; returns how many took them. */
+  reloadTls(files: TlsFiles): number {
+    let n = 0;
+    for (const ep of this.all()) {
+      if (ep.reloadTls !== undefined && (ep.transport === 'tls' || ep.transport === 'wss')) {
+        ep.reloadTls(files);
+        n++;
+      }
+    }
+    return n;
+  }
+
   close(): Promise<unknown> {
-    const all: MessageTransport[] = [];
-    for (const side of Object.values(this.endpoints)) all.push(...Object.values(side));
-    return Promise.all(all.map((e) => e.close().catch(() => undefined)));
+    return Promise.all(this.all().map((e) => e.close().catch(() => undefined)));
+  }
+
+  private sendTo(dest: Destination, ip: string, data: Buffer): void {
+    if (dest.transport !== 'udp' && this.connections.toPeer(dest.transport, dest.side, ip, dest.port) === undefined) {
+      // The peer's connection on another stream transport than it named (a TLS tunnel in front
+      // of a TCP client): the connection wins, it is the one way back that surely works.
+      const other = this.connections.atAddress(dest.side, ip, dest.port);
+      if (other !== undefined) {
+        other.write(data);
+        return;
+      }
+    }
+    const ep = this.endpointFor(dest.side, dest.transport, ip.includes(':') ? 6 : 4);
+    if (ep === undefined) this.opts.onDrop(`no-${dest.transport}-socket`);
+    else ep.send(ip, dest.port, data, dest.fallbackPort);
+  }
+
+  private endpointFor(side: Side, transport: Transport, family: 4 | 6): MessageTransport | undefined {
+    const same = this.endpoints[family];
+    const other = this.endpoints[family === 4 ? 6 : 4];
+    return same[side][transport] ?? same.external[transport] ?? other[side][transport] ?? other.external[transport];
+  }
+
+  private all(): MessageTransport[] {
+    const out: MessageTransport[] = [];
+    for (const family of [4, 6] as const) for (const side of Object.values(this.endpoints[family])) out.push(...Object.values(side));
+    return out;
   }
 }

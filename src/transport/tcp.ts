@@ -2,51 +2,51 @@
 // peer goes on the connection the peer opened to us or we opened to it (RFC 3261 §18.2.2, RFC
 // 5923 style reuse); without one, a new connection is opened and the message waits for it.
 // Connections live in the process's ConnectionTable; every error is contained per connection.
+// TLS (tls.ts) is this with a secure server and secure dialling.
 
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { Transport } from '../config/types.ts';
 import { BindError } from '../core/errors.ts';
 import { normaliseIp } from './ip.ts';
 import { framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
+import { SourceLimits } from './source-limits.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
-const MAX_CONNECTIONS = 10_000;
-/**
- * Connections one address may hold open to an endpoint by default: enough for an SBC, a NAT with
- * many clients behind it, or a load generator opening a connection per call; not enough for one
- * host to take all 10 000.
- */
-export const MAX_CONNECTIONS_PER_SOURCE = 1000;
+export { MAX_CONNECTIONS_PER_SOURCE } from './source-limits.ts';
 
 export class TcpEndpoint implements MessageTransport {
-  readonly transport = 'tcp';
+  readonly transport: Transport;
   readonly side: Side;
-  private readonly opts: EndpointOptions;
-  private readonly server: net.Server;
-  private readonly log: Logger;
+  protected readonly opts: EndpointOptions;
+  protected readonly server: net.Server;
+  protected readonly log: Logger;
   private readonly ctx: StreamContext;
-  /** Connections of this endpoint that are open now. */
-  private open = 0;
-  /** Connections peers opened to us, by their address. */
-  private readonly bySource = new Map<string, number>();
-  /** Connections refused: the bound reached, or an impossible peer address. */
-  refused = 0;
+  private readonly limits: SourceLimits;
   framingErrors = 0;
 
-  constructor(opts: EndpointOptions) {
+  constructor(opts: EndpointOptions, transport: 'tcp' | 'tls' = 'tcp') {
     this.opts = opts;
+    this.transport = transport;
     this.side = opts.side;
     this.log = opts.log;
-    const logFramingError = framingErrorLog(opts.log, 'tcp');
+    this.limits = new SourceLimits(opts.maxConnectionsPerSource);
+    const logFramingError = framingErrorLog(opts.log, transport);
     this.ctx = {
-      transport: 'tcp', side: opts.side, maxMessageSize: opts.maxMessageSize, log: opts.log,
+      transport, side: opts.side, maxMessageSize: opts.maxMessageSize, log: opts.log,
       onMessage: opts.onMessage, connections: opts.connections,
       framingError: (peer, reason) => logFramingError(peer, reason, ++this.framingErrors),
-      closed: (conn) => this.closed(conn),
+      // Accepted sockets are released by admit()'s close listener, whatever became of them.
+      closed: (conn) => { if (!conn.accepted) this.limits.release(null); },
       slowSenderTimeoutMs: opts.slowSenderTimeoutMs ?? SLOW_SENDER_TIMEOUT_MS,
     };
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (err) => this.log.warn({ err: err.message, side: opts.side }, 'TCP server error'));
+    this.server = this.createServer();
+    this.server.on('error', (err) => this.log.warn({ err: err.message, side: opts.side }, `${transport.toUpperCase()} server error`));
+  }
+
+  /** Connections refused: a bound reached, or an impossible peer address. */
+  get refused(): number {
+    return this.limits.refused;
   }
 
   address(): net.AddressInfo {
@@ -56,7 +56,7 @@ export class TcpEndpoint implements MessageTransport {
   listen(): Promise<void> {
     const { host, port } = this.opts;
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new BindError(`cannot bind TCP ${host}:${port}: ${err.message}`));
+      const onError = (err: Error) => reject(new BindError(`cannot bind ${this.transport.toUpperCase()} ${host}:${port}: ${err.message}`));
       this.server.once('error', onError);
       this.server.listen({ host, port, backlog: 1024 }, () => {
         this.server.off('error', onError);
@@ -67,56 +67,63 @@ export class TcpEndpoint implements MessageTransport {
 
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {
     const table = this.opts.connections;
-    let conn = table.toPeer('tcp', this.side, ip, port);
+    let conn = table.toPeer(this.transport, this.side, ip, port);
     if (conn === undefined && fallbackPort !== undefined && fallbackPort !== port) {
       port = fallbackPort;
-      conn = table.toPeer('tcp', this.side, ip, port);
+      conn = table.toPeer(this.transport, this.side, ip, port);
     }
     if (conn === undefined) conn = this.connect(ip, port);
     conn?.write(data);
   }
 
   close(): Promise<void> {
-    for (const c of this.opts.connections.of('tcp', this.side)) c.destroy();
+    for (const c of this.opts.connections.of(this.transport, this.side)) c.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(socket: net.Socket): void {
-    const ip = normaliseIp(socket.remoteAddress ?? '');
-    const fromSource = this.bySource.get(ip) ?? 0;
-    if (this.open >= MAX_CONNECTIONS || fromSource >= (this.opts.maxConnectionsPerSource ?? MAX_CONNECTIONS_PER_SOURCE)) {
-      this.refused++;
-      socket.destroy();
-      return;
-    }
-    this.open++;
-    this.bySource.set(ip, fromSource + 1);
-    new SocketConnection(this.ctx, socket, { ip, port: socket.remotePort ?? 0 }, true);
+  /** The listening server; each accepted, usable socket goes to accept(). */
+  protected createServer(): net.Server {
+    return net.createServer({ noDelay: true }, (socket) => {
+      if (this.admit(socket)) this.accept(socket);
+    });
   }
 
-  private closed(conn: SocketConnection): void {
-    this.open--;
-    if (!conn.accepted) return;
-    const left = (this.bySource.get(conn.ip) ?? 1) - 1;
-    if (left <= 0) this.bySource.delete(conn.ip);
-    else this.bySource.set(conn.ip, left);
+  /** Opens the socket to a peer; throws on an impossible address or port. */
+  protected dial(ip: string, port: number): net.Socket {
+    return net.connect({ host: ip, port, noDelay: true });
+  }
+
+  /**
+   * Counts a new peer socket (the raw TCP one, before any handshake) against the bounds and
+   * releases it when it closes; closes it at once when over them.
+   */
+  protected admit(socket: net.Socket): boolean {
+    const ip = normaliseIp(socket.remoteAddress ?? '');
+    if (!this.limits.admit(ip)) {
+      socket.destroy();
+      return false;
+    }
+    socket.once('close', () => this.limits.release(ip));
+    return true;
+  }
+
+  /** An admitted socket is ready for SIP. */
+  protected accept(socket: net.Socket, ip = normaliseIp(socket.remoteAddress ?? ''), port = socket.remotePort ?? 0): void {
+    new SocketConnection(this.ctx, socket, { ip, port }, true);
   }
 
   private connect(ip: string, port: number): SocketConnection | undefined {
-    if (this.open >= MAX_CONNECTIONS) {
-      this.refused++;
-      return undefined;
-    }
+    if (!this.limits.admitOutgoing()) return undefined;
     let socket: net.Socket;
     try {
-      socket = net.connect({ host: ip, port, noDelay: true });
+      socket = this.dial(ip, port);
     } catch (err) {
       // A next hop with an impossible address or port (taken from a peer's header).
-      this.refused++;
-      this.log.debug({ peer: `${ip}|${port}`, err: (err as Error).message }, 'TCP connect refused');
+      this.limits.release(null);
+      this.limits.refused++;
+      this.log.debug({ peer: `${ip}|${port}`, err: (err as Error).message }, `${this.transport.toUpperCase()} connect refused`);
       return undefined;
     }
-    this.open++;
     return new SocketConnection(this.ctx, socket, { ip, port }, false);
   }
 }

@@ -1,11 +1,12 @@
 // The contract between the transport layer and what sits on it (the proxy): where a message came
-// from, where one goes, and what every message transport (UDP, TCP, later TLS, WS, WSS) offers.
+// from, where one goes, and what every message transport (UDP, TCP, TLS, WS, WSS) offers.
 // The proxy never sees a socket: it receives (data, Inbound) and hands (Destination, data) to
 // the router, which picks the endpoint or the connection.
 
 import type { Logger } from 'pino';
 import type { Transport } from '../config/types.ts';
 import type { ConnectionTable } from './connections.ts';
+import type { ClientAuth, TlsFiles } from './tls-files.ts';
 
 /** external: the clients' side; internal: the application servers' side. One port serves both when internalPort is unset. */
 export type Side = 'external' | 'internal';
@@ -40,6 +41,22 @@ export interface Outbound {
   send(dest: Destination, data: Buffer): void;
 }
 
+/** What TLS and WSS endpoints secure their connections with. */
+export interface TlsSettings {
+  readonly files: TlsFiles;
+  readonly clientAuth: ClientAuth;
+  /** A handshake not finished within this is abandoned (and the connection closed). */
+  readonly handshakeTimeoutMs: number;
+}
+
+/** What WS and WSS endpoints need beyond a stream's options (RFC 7118). */
+export interface WebSocketSettings {
+  /** Origin header values a handshake may carry (lowercase); empty: any. */
+  readonly allowedOrigins: readonly string[];
+  /** A connection quiet this long is pinged; two pings unanswered close it. */
+  readonly pingIntervalMs: number;
+}
+
 /** Everything an endpoint is built from. */
 export interface EndpointOptions {
   readonly side: Side;
@@ -57,6 +74,10 @@ export interface EndpointOptions {
   readonly maxConnectionsPerSource?: number;
   /** Stream transports: how long a message begun may take to arrive whole (default 20 s). */
   readonly slowSenderTimeoutMs?: number;
+  /** TLS and WSS: certificates and handshake policy. */
+  readonly tls?: TlsSettings;
+  /** WS and WSS. */
+  readonly ws?: WebSocketSettings;
 }
 
 /** One listening endpoint of one transport on one side. */
@@ -74,6 +95,8 @@ export interface MessageTransport {
    */
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void;
   close(): Promise<void>;
+  /** TLS and WSS: certificates for handshakes to come (SIGHUP); open connections keep theirs. */
+  reloadTls?(files: TlsFiles): void;
 }
 
 export type EndpointFactory = (opts: EndpointOptions) => MessageTransport;

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { readTlsFiles } from '../../src/http/tls-files.ts';
+import { readTlsFiles } from '../../src/transport/tls-files.ts';
 import { startHttpBalancer } from '../helpers/http-balancer.ts';
 import { startTomcatNode } from '../helpers/tomcat-node.ts';
 import { nextEvent } from '../helpers/wait.ts';

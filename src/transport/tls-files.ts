@@ -1,4 +1,4 @@
-// The PEM certificate and key of the HTTPS listener (tlsCertFile, tlsKeyFile), read and checked
+// The PEM certificate and key of the TLS listeners, SIP and HTTPS (tlsCertFile, tlsKeyFile), read and checked
 // at start-up: a file that is missing, unreadable, not PEM, or a key that does not belong to the
 // certificate stops start-up with a ConfigError naming the key, rather than a listener that
 // fails every handshake.
@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type TlsOptions } from 'node:tls';
 import { ConfigError } from '../core/errors.ts';
 
 export interface TlsFiles {
@@ -54,4 +54,14 @@ export function readTlsFiles(certFile: string, keyFile: string, caFile: string |
     }
   }
   return { cert, key, ca };
+}
+
+export type ClientAuth = 'none' | 'request' | 'require';
+
+/** Server options: certificate, key, and the client-certificate policy (tlsClientAuth, against tlsCaFile). */
+export function secureServerOptions(files: TlsFiles, clientAuth: ClientAuth): TlsOptions {
+  return {
+    cert: files.cert, key: files.key, ...(files.ca === undefined ? {} : { ca: files.ca }),
+    requestCert: clientAuth !== 'none', rejectUnauthorized: clientAuth === 'require',
+  };
 }
