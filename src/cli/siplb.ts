@@ -4,8 +4,8 @@
 // or configuration (one line on stderr naming the key, the value and the reason).
 
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
-import { isOnePortMode, sidePorts } from '../config/ports.ts';
-import type { Config, PortSet } from '../config/types.ts';
+import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
+import { SIP_TRANSPORTS, type Config, type PortSet } from '../config/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.ts';
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
@@ -49,8 +49,8 @@ async function main(): Promise<void> {
   const { cfg, balancer } = started;
   const lifecycle = createLifecycleLogger();
   lifecycle.info({
-    external: listenerText(cfg.externalHost, sidePorts(cfg, 'external')),
-    internal: isOnePortMode(cfg) ? 'same as external' : listenerText(cfg.internalHost, sidePorts(cfg, 'internal')),
+    external: sideText(cfg, 'external'),
+    internal: isOnePortMode(cfg) ? 'same as external' : sideText(cfg, 'internal'),
     heartbeat: balancer.heartbeatPort === null ? 'off (port busy)' : `${cfg.internalHost}:${balancer.heartbeatPort}`,
     http: httpText(cfg, balancer.http?.addresses() ?? null),
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
@@ -97,8 +97,16 @@ function httpText(cfg: Config, bound: { http: HttpListenerAddress | null; https:
 
 /** e.g. "127.0.0.1 udp:5060 tcp:5060" (only the transports siplb opens today). */
 function listenerText(host: string, ports: PortSet): string {
-  const open = (['udp', 'tcp'] as const).filter((t) => ports[t] !== null).map((t) => `${t}:${ports[t]}`);
+  const open = SIP_TRANSPORTS.filter((t) => ports[t] !== null).map((t) => `${t}:${ports[t]}`);
   return `${host} ${open.join(' ')}`;
+}
+
+/** "127.0.0.1 udp:5060 tls:5061", and "; ::1 udp:5060 ..." with an IPv6 address. */
+function sideText(cfg: Config, side: 'external' | 'internal'): string {
+  const v4 = listenerText(side === 'external' ? cfg.externalHost : cfg.internalHost, sidePorts(cfg, side));
+  const v6Host = side === 'external' ? cfg.externalIpv6Host : cfg.internalIpv6Host;
+  const v6Ports = sidePortsV6(cfg, side);
+  return v6Host === null || v6Ports === null ? v4 : `${v4}; ${listenerText(v6Host, v6Ports)}`;
 }
 
 main().catch(exitOnBug('siplb'));

@@ -1,14 +1,18 @@
 // The addresses that mean "this balancer": where it listens, what it advertises in Via and
-// Record-Route (its own or the IP load balancer's in front of it), per side and per transport,
-// since Restcomm's files give each transport its own port. Route entries, Request-URIs and Vias
-// naming one of them are ours.
+// Record-Route (its own or the IP load balancer's in front of it), per side, per transport
+// (Restcomm's files give each transport its own port) and per address family (ipv6Host binds
+// the same listeners on an IPv6 address; a peer is told the address of its own family). Route
+// entries, Request-URIs and Vias naming one of them are ours.
 
+import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { ipLoadBalancerPort, isOnePortMode, sidePorts } from '../config/ports.ts';
+import { ipLoadBalancerPort, ipv6LoadBalancerPort, isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
 import type { UsableTransports } from '../cluster/node.ts';
-import type { Config, Transport } from '../config/types.ts';
+import { SIP_TRANSPORTS, type Config, type PortSet, type Transport } from '../config/types.ts';
 import { formatHost } from '../sip/uri.ts';
 import type { Side } from '../transport/types.ts';
+
+export type Family = 4 | 6;
 
 interface TransportAddress {
   /** host:port written into our Via for this side and transport. */
@@ -17,34 +21,50 @@ interface TransportAddress {
   recordRoute: string;
 }
 
-type SideAddresses = Record<Transport, TransportAddress>;
+type FamilyAddresses = Record<Transport, TransportAddress>;
+interface SideAddresses {
+  v4: FamilyAddresses;
+  /** The side's IPv6 addresses; its IPv4 ones when it has no IPv6 address. */
+  v6: FamilyAddresses;
+  /** Transports the side has a listener for, in either family. */
+  listens: UsableTransports;
+  hasV6: boolean;
+}
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
-const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
 
 export class LocalAddresses {
   readonly twoPorts: boolean;
   /** Transports the internal side can send with (the external side's with one port). */
   readonly towardsNodes: UsableTransports;
+  /** Some side has IPv6 addresses of its own (ipv6Host, or bound to ::): the families' peers are told different addresses. */
+  readonly dualStack: boolean;
   private readonly sides: Record<Side, SideAddresses>;
   private readonly ours = new Set<string>();
 
   constructor(cfg: Config) {
     this.twoPorts = !isOnePortMode(cfg);
-    const external = this.sideAddresses(cfg, 'external', cfg.externalHost);
+    const external = this.sideAddresses(cfg, 'external');
     // With one port, clients and nodes share one socket and one Record-Route: both must see the
     // address clients can reach (the external IP load balancer's, when there is one).
-    this.sides = { external, internal: this.twoPorts ? this.sideAddresses(cfg, 'internal', cfg.internalHost) : external };
-    const nodeSide = sidePorts(cfg, this.twoPorts ? 'internal' : 'external');
-    this.towardsNodes = { udp: nodeSide.udp !== null, tcp: nodeSide.tcp !== null };
+    this.sides = { external, internal: this.twoPorts ? this.sideAddresses(cfg, 'internal') : external };
+    this.towardsNodes = this.sides.internal.listens;
+    this.dualStack = this.sides.external.hasV6 || this.sides.internal.hasV6;
   }
 
-  via(side: Side, transport: Transport): string {
-    return this.sides[side][transport].via;
+  via(side: Side, transport: Transport, family: Family = 4): string {
+    const s = this.sides[side];
+    return (family === 6 ? s.v6 : s.v4)[transport].via;
   }
 
-  recordRoute(side: Side, transport: Transport): string {
-    return this.sides[side][transport].recordRoute;
+  recordRoute(side: Side, transport: Transport, family: Family = 4): string {
+    const s = this.sides[side];
+    return (family === 6 ? s.v6 : s.v4)[transport].recordRoute;
+  }
+
+  /** The side has a listener for this transport (so it can send it, and be reached on it). */
+  listens(side: Side, transport: Transport): boolean {
+    return this.sides[side].listens[transport];
   }
 
   /** host (lowercase, unbracketed) and port (null = default 5060) name this balancer. */
@@ -52,18 +72,39 @@ export class LocalAddresses {
     return this.ours.has(`${host}|${port ?? 5060}`);
   }
 
-  private sideAddresses(cfg: Config, side: Side, bindHost: string): SideAddresses {
+  private sideAddresses(cfg: Config, side: Side): SideAddresses {
+    const bindHost = side === 'external' ? cfg.externalHost : cfg.internalHost;
     const ports = sidePorts(cfg, side);
+    const v4Vip = side === 'external' ? cfg.externalIpLoadBalancerAddress : cfg.internalIpLoadBalancerAddress;
+    const v4 = this.familyAddresses(cfg, bindHost, ports, v4Vip, (t, listen) => ipLoadBalancerPort(cfg, side, t, listen));
+    const v6Host = side === 'external' ? cfg.externalIpv6Host : cfg.internalIpv6Host;
+    const v6Ports = sidePortsV6(cfg, side);
+    const v6Vip = side === 'external' ? cfg.externalIpv6LoadBalancerAddress : cfg.internalIpv6LoadBalancerAddress;
+    let v6 = v4;
+    if (v6Host !== null && v6Ports !== null) {
+      v6 = this.familyAddresses(cfg, v6Host, v6Ports, v6Vip, (t, listen) => ipv6LoadBalancerPort(cfg, side, t, listen));
+    } else if (bindHost === '::' || isIPv6(bindHost)) {
+      // Bound dual-stack (or on IPv6 only): IPv6 peers get an IPv6 address of ours.
+      v6 = this.familyAddresses(cfg, bindHost, ports, v6Vip, (t, listen) => ipv6LoadBalancerPort(cfg, side, t, listen), 6);
+    }
+    const listens = {} as Record<Transport, boolean>;
+    for (const t of SIP_TRANSPORTS) listens[t] = ports[t] !== null || (v6Ports !== null && v6Ports[t] !== null);
+    return { v4, v6, listens, hasV6: v6 !== v4 };
+  }
+
+  private familyAddresses(
+    cfg: Config, bindHost: string, ports: PortSet, vipAddress: string | null,
+    vipPortOf: (t: Transport, listen: number | null) => number | null, family: Family = isIPv6(bindHost) ? 6 : 4,
+  ): FamilyAddresses {
     // A transport without a listener of its own on this side is advertised with the side's
     // first port, so a Via or Record-Route is always well formed.
-    const fallback = ports.udp ?? ports.tcp ?? 5060;
-    const vipAddress = side === 'external' ? cfg.externalIpLoadBalancerAddress : cfg.internalIpLoadBalancerAddress;
-    const advertised = formatHost(advertisedHost(bindHost));
-    const out = {} as SideAddresses;
-    for (const t of TRANSPORTS) {
+    const fallback = ports.udp ?? ports.tcp ?? ports.tls ?? ports.ws ?? ports.wss ?? 5060;
+    const advertised = formatHost(advertisedHost(bindHost, family));
+    const out = {} as FamilyAddresses;
+    for (const t of SIP_TRANSPORTS) {
       const listen = ports[t] ?? fallback;
       const own = `${advertised}:${listen}`;
-      const vipPort = ipLoadBalancerPort(cfg, side, t, listen);
+      const vipPort = vipPortOf(t, listen);
       const vip = vipAddress === null ? null : `${formatHost(vipAddress)}:${vipPort}`;
       out[t] = { via: cfg.useIpLoadBalancerAddressInViaHeaders && vip !== null ? vip : own, recordRoute: vip ?? own };
       if (ports[t] !== null) {
@@ -80,11 +121,13 @@ export class LocalAddresses {
   }
 }
 
-function advertisedHost(host: string): string {
+function advertisedHost(host: string, family: Family): string {
   if (!WILDCARDS.has(host)) return host;
-  // Bound to every interface: advertise the first non-loopback IPv4 (operators behind NAT set
-  // externalIpLoadBalancerAddress instead).
-  return interfaceAddresses().find((a) => a.includes('.') && !a.startsWith('127.')) ?? '127.0.0.1';
+  // Bound to every interface: advertise the first non-loopback address of the family (operators
+  // behind NAT set externalIpLoadBalancerAddress instead).
+  const all = interfaceAddresses();
+  if (family === 6) return all.find((a) => a.includes(':') && a !== '::1' && !a.startsWith('fe80')) ?? '::1';
+  return all.find((a) => a.includes('.') && !a.startsWith('127.')) ?? '127.0.0.1';
 }
 
 function interfaceAddresses(): string[] {

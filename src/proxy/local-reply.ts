@@ -1,12 +1,12 @@
-// Responses siplb generates itself: the refusals (400, 416, 420, 482, 483, 503 or the configured
-// 5xx, 505) and the 100 Trying it sends for an INVITE it forwards (isSendTrying). A stateless
+// Responses siplb generates itself: the refusals (400, 403 and 430 for flow tokens, 416, 420, 480,
+// 482, 483, 503 or the configured 5xx, 505) and the 100 Trying it sends for an INVITE it forwards (isSendTrying). A stateless
 // proxy answers only what it must; everything else is the nodes' business.
 
 import { hash } from 'node:crypto';
 import type { SipMessage } from '../sip/message.ts';
 
 export const REASONS: Record<number, string> = {
-  400: 'Bad Request', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 482: 'Loop Detected',
+  400: 'Bad Request', 403: 'Forbidden', 416: 'Unsupported URI Scheme', 430: 'Flow Failed', 480: 'Temporarily Unavailable', 420: 'Bad Extension', 482: 'Loop Detected',
   483: 'Too Many Hops', 500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
 };

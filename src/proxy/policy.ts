@@ -5,7 +5,7 @@
 // them, and calls the lookups here (OwnTargets.isOurs, PublicRecordRoutes.forClient) only where
 // a feature is on or an address is being asked about anyway.
 
-import type { Config, RoutingRule, Transport } from '../config/types.ts';
+import { SIP_TRANSPORTS, type Config, type RoutingRule, type Transport } from '../config/types.ts';
 import { formatHost, parseHostPort } from '../sip/uri.ts';
 import type { LocalAddresses } from './local-addresses.ts';
 
@@ -26,6 +26,8 @@ export interface ProxyPolicy {
   readonly publicIpv4: PublicAddress | null;
   /** publicIpv6 with routingRulesIpv6, for IPv6 clients. */
   readonly publicIpv6: PublicAddress | null;
+  /** terminateTLSTraffic: a sips: request may reach a node over UDP or TCP (else only TLS or WSS). */
+  readonly terminateTls: boolean;
 }
 
 export interface PublicAddress {
@@ -45,6 +47,7 @@ export function proxyPolicy(cfg: Config): ProxyPolicy {
     routeSubdomains: cfg.isFilterSubdomain,
     publicIpv4: cfg.publicIp === null ? null : { host: cfg.publicIp, rules: new ClientRules(cfg.routingRulesIpv4) },
     publicIpv6: cfg.publicIpv6 === null ? null : { host: cfg.publicIpv6, rules: new ClientRules(cfg.routingRulesIpv6) },
+    terminateTls: cfg.terminateTLSTraffic,
   };
 }
 
@@ -131,7 +134,7 @@ export class OwnTargets {
   }
 }
 
-const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const TRANSPORTS = SIP_TRANSPORTS;
 
 /**
  * The host:port a patched client is given in our Record-Route, per family and transport: the
@@ -153,8 +156,12 @@ export class PublicRecordRoutes {
       portOf[t] = parseHostPort(addresses.recordRoute('external', t))?.port ?? 5060;
       if (!this.ports.includes(portOf[t])) this.ports.push(portOf[t]);
     }
-    const hostPorts = (a: PublicAddress | null): Record<Transport, string> | null =>
-      a === null ? null : { udp: `${formatHost(a.host)}:${portOf.udp}`, tcp: `${formatHost(a.host)}:${portOf.tcp}` };
+    const hostPorts = (a: PublicAddress | null): Record<Transport, string> | null => {
+      if (a === null) return null;
+      const out = {} as Record<Transport, string>;
+      for (const t of TRANSPORTS) out[t] = `${formatHost(a.host)}:${portOf[t]}`;
+      return out;
+    };
     this.v4HostPort = hostPorts(this.v4);
     this.v6HostPort = hostPorts(this.v6);
   }

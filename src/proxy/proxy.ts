@@ -18,6 +18,7 @@
 import type { Algorithm, PickResult } from '../algorithms/algorithm.ts';
 import { rateLimit } from '../core/log.ts';
 import { egressTransport, type SipNode } from '../cluster/node.ts';
+import type { Transport } from '../config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message.ts';
 import { headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import type { Inbound, Side } from '../transport/types.ts';
@@ -27,7 +28,9 @@ import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
 import { UnansweredInvites } from './unanswered-invites.ts';
 import { ResponsePath, type PathDeps } from './response-path.ts';
-import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, withReceived } from './route-headers.ts';
+import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, transportParam, withReceived } from './route-headers.ts';
+import { FlowTokens } from './flow-token.ts';
+import type { Family } from './local-addresses.ts';
 
 export type ProxyDeps = PathDeps;
 
@@ -57,6 +60,8 @@ export class SipProxy {
   private pendingPicks = 0;
   /** With isSendTrying: INVITEs forwarded and not yet answered, to place again if their node dies. */
   private readonly invites: UnansweredInvites | null;
+  /** Flow tokens for the Record-Route and Path entries facing clients on stream connections. */
+  private readonly flows: FlowTokens;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
@@ -67,6 +72,7 @@ export class SipProxy {
     this.policy = deps.policy;
     this.publicRecordRoutes = PublicRecordRoutes.of(deps.policy, deps.addresses);
     this.ours = new OwnTargets(deps.addresses, deps.policy, this.publicRecordRoutes);
+    this.flows = new FlowTokens(deps.secret);
   }
 
   /** Entry point for every message a transport receives. Never throws. */
@@ -140,6 +146,7 @@ export class SipProxy {
   /** A request from a node: towards the next Route entry, else the Request-URI (RFC 3261 §16.5, §16.12). */
   private outOfCluster(ctx: RequestContext): void {
     const { msg, src } = ctx;
+    if (ctx.flowToken !== null) return this.alongFlow(ctx, ctx.flowToken);
     const targetText = ctx.routes.length > 0 ? nameAddrUri(ctx.routes[0]) : msg.requestUri;
     const target = targetText === null ? null : parseSipUri(targetText);
     if (target === null) {
@@ -154,9 +161,34 @@ export class SipProxy {
       return this.forward(ctx);
     }
     const t = (target.params.get('transport') ?? '').toLowerCase();
-    if (t !== '' && t !== 'udp' && t !== 'tcp') return this.unavailable(msg, src, `transport ${t} not available`);
-    if (target.scheme === 'sips') return this.unavailable(msg, src, 'sips not available');
-    ctx.hop = { side: 'external', transport: t === 'tcp' ? 'tcp' : 'udp', host: target.params.get('maddr') ?? target.host, port: target.port ?? 5060 };
+    const transport = uriTransport(target.scheme === 'sips', t);
+    if (transport === null) return this.unavailable(msg, src, `transport ${t} not available`);
+    if (!this.d.addresses.listens('external', transport)) return this.unavailable(msg, src, `no ${transport} listener towards clients`);
+    const host = target.params.get('maddr') ?? target.host;
+    // RFC 7118 §5.2 / RFC 5626: such a host names no place; only the client's flow reaches it.
+    if (host.endsWith('.invalid')) return this.reject(msg, src, 480, 'reachable only through its flow: no flow token in Route');
+    ctx.hop = { side: 'external', transport, host, port: target.port ?? (transport === 'tls' || transport === 'wss' ? 5061 : 5060) };
+    this.forward(ctx);
+  }
+
+  /**
+   * A node's request whose Route carried our entry with a flow token: it goes out on the client's
+   * connection that token names (RFC 5626 §5.3), or is answered 430 when that connection is gone
+   * and 403 when the token is not one of ours.
+   */
+  private alongFlow(ctx: RequestContext, token: string): void {
+    const { msg, src } = ctx;
+    const check = this.flows.check(token);
+    if (check.kind === 'forged') {
+      this.d.stats.countDrop('forged-flow-token');
+      return this.reject(msg, src, 403, 'flow token does not verify');
+    }
+    const conn = check.kind === 'here' ? this.d.connections?.get(check.connectionId) : undefined;
+    if (conn === undefined) {
+      this.d.stats.countDrop('flow-failed');
+      return this.reject(msg, src, 430, null);
+    }
+    ctx.hop = { side: conn.side, transport: conn.transport, host: conn.ip, port: conn.port, connectionId: conn.id };
     this.forward(ctx);
   }
 
@@ -218,7 +250,10 @@ export class SipProxy {
   private forward(ctx: RequestContext): void {
     const { msg, src, edit, topVia, node } = ctx;
     if (node !== null) {
-      let transport = egressTransport(node, src.transport, this.d.addresses.towardsNodes);
+      // A sips: request goes on over TLS or WSS only (RFC 3261 §26.2.2), unless TLS is meant to end here.
+      const secure = !this.policy.terminateTls && isSips(msg.requestUri);
+      let transport = egressTransport(node, src.transport, this.d.addresses.towardsNodes, secure);
+      if (transport === null) return this.unavailable(msg, src, secure ? 'sips: needs TLS or WSS to the node' : 'no transport in common with the node');
       // RFC 3261 §18.1.1: a request larger than 1300 bytes (the path MTU being unknown) goes over
       // a congestion-controlled transport. What siplb adds (Via, Record-Route) is counted in.
       if (transport === 'udp' && msg.buf.length + ADDED_BYTES_ESTIMATE > UDP_SIZE_LIMIT && node.ports.tcp !== undefined && this.d.addresses.towardsNodes.tcp) {
@@ -243,7 +278,10 @@ export class SipProxy {
     const addresses = this.d.addresses;
     const branch = makeBranch(ctx.loop, macPart(this.d.secret, viaKey(topVia), ctx.callId, msg.cseqNum));
     const egressSide = hop.side;
-    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.via(egressSide, hop.transport)};branch=${branch}`);
+    // IPv6 literals, and only they, contain ':'; a peer is given our address in its own family.
+    const egressFamily: Family = hop.host.includes(':') ? 6 : 4;
+    const ingressFamily: Family = src.ip.includes(':') ? 6 : 4;
+    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.via(egressSide, hop.transport, egressFamily)};branch=${branch}`);
 
     if (DIALOG_CREATING.has(msg.method) && ctx.toTag === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : ctx.fromCluster ? this.sourceNodeId(ctx) : null;
@@ -251,15 +289,28 @@ export class SipProxy {
       // it, and only there: the node keeps reaching the balancer on its real address.
       const publicHostPort = this.publicRecordRoutes === null ? null : this.publicRecordRouteFor(ctx, this.publicRecordRoutes);
       const publicEgress = publicHostPort !== null && ctx.fromCluster;
+      // The client's stream connection, which the entry facing it names with a flow token: the
+      // one the request came on, or (a node's request) the one it goes out on.
+      const clientConnection = ctx.fromCluster ? (hop.connectionId ?? 0) : src.connectionId;
+      const token = clientConnection === 0 ? null : this.flows.make(clientConnection);
       // Top entry faces the next hop, so its side's address is what that peer's route set starts
-      // with. Two entries when the two sides differ in address or transport (RFC 3261 §16.6
-      // step 4, double record-routing), so each peer reaches siplb the way it can; a public
-      // address for the client is such a difference even with one port.
-      edit.insertHeaderFirst(recordRoute(addresses, egressSide, hop.transport, dialogNode, publicEgress ? publicHostPort : null));
-      if (addresses.twoPorts || hop.transport !== src.transport || publicHostPort !== null) {
+      // with. Two entries when the two sides differ in address, transport or address family
+      // (RFC 3261 §16.6 step 4, double record-routing), so each peer reaches siplb the way it
+      // can; a public address for the client is such a difference even with one port.
+      const twoEntries = addresses.twoPorts || hop.transport !== src.transport || (egressFamily !== ingressFamily && addresses.dualStack) || publicHostPort !== null;
+      edit.insertHeaderFirst(recordRoute(addresses, egressSide, hop.transport, egressFamily, {
+        nodeId: dialogNode, hostPort: publicEgress ? publicHostPort : null, flowToken: ctx.fromCluster || !twoEntries ? token : null,
+      }));
+      if (twoEntries) {
         const ingressSide: Side = egressSide === 'internal' ? 'external' : 'internal';
-        edit.insertHeaderFirst(recordRoute(addresses, ingressSide, src.transport, dialogNode, publicEgress ? null : publicHostPort));
+        edit.insertHeaderFirst(recordRoute(addresses, ingressSide, src.transport, ingressFamily, {
+          nodeId: dialogNode, hostPort: publicEgress ? null : publicHostPort, flowToken: ctx.fromCluster ? null : token,
+        }));
       }
+    } else if (msg.method === 'REGISTER' && !ctx.fromCluster && src.connectionId !== 0 && egressSide === 'internal' && supportsPath(msg)) {
+      // RFC 3327: the registrar keeps this Path with the binding and routes requests for the
+      // client through it, so an INVITE for a WebSocket or NATed client finds its connection.
+      edit.insertHeaderFirst(`Path: <sip:${this.flows.make(src.connectionId)}@${addresses.recordRoute('internal', hop.transport, egressFamily)}${transportParam(hop.transport)};lr>`);
     }
     if (ctx.maxForwardsIndex === -1) edit.insertHeaderFirst('Max-Forwards: 70');
     else edit.replace(msg.valueStarts[ctx.maxForwardsIndex], msg.lineEnds[ctx.maxForwardsIndex], ` ${ctx.maxForwards - 1}`);
@@ -396,4 +447,25 @@ export class SipProxy {
         'internal error while handling a SIP message (logged at most every 10 s)');
     }
   }
+}
+
+/** The Request-URI is a sips: URI. */
+function isSips(uri: string): boolean {
+  return uri.length > 5 && (uri.charCodeAt(4) === 58 /* : */) && uri.slice(0, 4).toLowerCase() === 'sips';
+}
+
+/** The transport a URI asks for (RFC 3263 §4.1 without DNS: the parameter, else UDP, or TLS for sips:), or null: none siplb speaks. */
+function uriTransport(sips: boolean, param: string): Transport | null {
+  if (sips) return param === 'ws' || param === 'wss' ? 'wss' : param === '' || param === 'tcp' || param === 'tls' ? 'tls' : null;
+  switch (param) {
+    case '': return 'udp';
+    case 'udp': case 'tcp': case 'tls': case 'ws': case 'wss': return param;
+    default: return null;
+  }
+}
+
+/** The request says the UA supports Path (RFC 3327 §5.1: otherwise a proxy adds none). */
+function supportsPath(msg: SipMessage): boolean {
+  for (const v of msg.getAll('supported')) if (/(^|[\s,])path($|[\s,])/i.test(v)) return true;
+  return false;
 }

@@ -43,6 +43,8 @@ export class RequestContext implements PickRequest {
   sender: SipNode | undefined = undefined;
   /** Node id carried by our Record-Route entry (lbnode), popped from Route or the Request-URI. */
   hint: string | null = null;
+  /** Flow token (flow-token.ts) in the user part of one of our popped Route entries. */
+  flowToken: string | null = null;
   /** Route entries left after ours were popped, as text. */
   routes: string[] = [];
   /** Loop-detection part of the branch (branch.ts). */

@@ -14,6 +14,8 @@ import { MessageEdit } from '../sip/edit.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import type { SipMessage } from '../sip/message.ts';
 import { defaultPort, parseVia, responseTarget } from '../sip/via.ts';
+import type { Transport } from '../config/types.ts';
+import type { StreamConnection } from '../transport/connections.ts';
 import type { Inbound, Outbound, Side } from '../transport/types.ts';
 import { loopOf, macOf, macPart, viaKey } from './branch.ts';
 import type { LocalAddresses } from './local-addresses.ts';
@@ -37,7 +39,12 @@ export interface PathDeps {
   readonly passiveHealth?: { fromNode(nodeId: string, status: number, response?: SipMessage): void; requestSent?(nodeId: string): void };
   /** Active calls per node; fed from INVITE, its final responses and BYE. */
   readonly calls?: CallTracker;
+  /** The open stream connections, to send along a flow token's connection. */
+  readonly connections?: { get(id: number): StreamConnection | undefined };
 }
+
+/** Via transport names (upper case, as the parser keeps them) and ours. */
+const VIA_TRANSPORTS: Readonly<Record<string, Transport>> = { UDP: 'udp', TCP: 'tcp', TLS: 'tls', WS: 'ws', WSS: 'wss' };
 
 export class ResponsePath {
   private readonly d: PathDeps;
@@ -79,8 +86,8 @@ export class ResponsePath {
     if (macPart(this.d.secret, viaKey(next), msg.callId, msg.cseqNum) !== macOf(top.branch)) {
       return this.drop('forged-response', src, 'branch does not match the Via below it');
     }
-    const transport = next.transport === 'UDP' ? 'udp' : next.transport === 'TCP' ? 'tcp' : null;
-    if (transport === null) return this.drop('unsupported-transport', src, next.transport);
+    const transport = VIA_TRANSPORTS[next.transport];
+    if (transport === undefined) return this.drop('unsupported-transport', src, next.transport);
 
     const cluster = this.d.cluster();
     if (this.d.passiveHealth !== undefined) {
@@ -112,13 +119,16 @@ export class ResponsePath {
       const heir = this.d.algorithm.repick({ msg, callId: msg.callId, newCall: false, src }, toNode.id, cluster);
       if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
       const t = egressTransport(heir, transport, this.d.addresses.towardsNodes);
+      if (t === null) return this.drop('no-live-node', src, `no transport in common with ${heir.id}`);
       this.d.stats.responsesForwarded++;
       this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
       return;
     }
     // The response retraces the request: out of the side opposite to where it came in.
     const side: Side = this.d.addresses.twoPorts ? (src.side === 'internal' ? 'external' : 'internal') : src.side;
-    const fallbackPort = transport === 'tcp' ? (next.port ?? defaultPort(next.transport)) : undefined;
+    // A stream response goes on the connection its request came on (found by the peer's
+    // address, which received/rport recorded); failing that, to the sent-by port (§18.2.2).
+    const fallbackPort = transport !== 'udp' ? (next.port ?? defaultPort(next.transport)) : undefined;
     this.d.stats.responsesForwarded++;
     this.d.out.send({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
   }

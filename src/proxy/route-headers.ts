@@ -6,7 +6,8 @@ import type { Transport } from '../config/types.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import { formatHost, nameAddrUri, parseSipUri } from '../sip/uri.ts';
 import type { Side } from '../transport/types.ts';
-import type { LocalAddresses } from './local-addresses.ts';
+import { FLOW_TOKEN_PREFIX } from './flow-token.ts';
+import type { Family, LocalAddresses } from './local-addresses.ts';
 import type { OwnTargets } from './policy.ts';
 import type { RequestContext } from './request-context.ts';
 
@@ -33,6 +34,8 @@ export function popOwnRoutes(ctx: RequestContext, ours: Pick<OwnTargets, 'isOurs
         if (uri !== null && ours.isOurs(uri.host, uri.port)) {
           popped++;
           ctx.hint = uri.params.get(NODE_HINT_PARAM) ?? ctx.hint;
+          // Our entries carry no user part but a flow token; any other is nobody's token.
+          if (uri.user.startsWith(FLOW_TOKEN_PREFIX)) ctx.flowToken = uri.user;
           continue;
         }
         popping = false;
@@ -45,14 +48,29 @@ export function popOwnRoutes(ctx: RequestContext, ours: Pick<OwnTargets, 'isOurs
   }
 }
 
+/** The transport URI parameter for a transport: WSS is `ws` too (RFC 7118 §5.2), UDP the default. */
+export function transportParam(transport: Transport): string {
+  return transport === 'udp' ? '' : `;transport=${transport === 'wss' ? 'ws' : transport}`;
+}
+
+/** What one of our Record-Route entries says besides the side, transport and family. */
+export interface RecordRouteParts {
+  /** The dialog's node (lbnode), or null. */
+  readonly nodeId: string | null;
+  /** In place of our own address: the public one a client behind NAT is given. */
+  readonly hostPort?: string | null;
+  /** Flow token naming the client's connection (flow-token.ts), for the entry that faces it. */
+  readonly flowToken?: string | null;
+}
+
 /**
- * Our Record-Route for one side: the address that side's peers reach us on (or `hostPort`: the
- * public address a client behind NAT is given), and the dialog's node.
+ * Our Record-Route for one side: the address that side's peers reach us on, over `transport`,
+ * in their address family, and what the entry carries (RecordRouteParts).
  */
-export function recordRoute(addresses: LocalAddresses, side: Side, transport: Transport, nodeId: string | null, hostPort: string | null = null): string {
-  const t = transport === 'udp' ? '' : `;transport=${transport}`;
-  const h = nodeId === null ? '' : `;${NODE_HINT_PARAM}=${nodeId}`;
-  return `Record-Route: <sip:${hostPort ?? addresses.recordRoute(side, transport)}${t};lr${h}>`;
+export function recordRoute(addresses: LocalAddresses, side: Side, transport: Transport, family: Family, parts: RecordRouteParts): string {
+  const h = parts.nodeId === null ? '' : `;${NODE_HINT_PARAM}=${parts.nodeId}`;
+  const user = parts.flowToken == null ? '' : `${parts.flowToken}@`;
+  return `Record-Route: <sip:${user}${parts.hostPort ?? addresses.recordRoute(side, transport, family)}${transportParam(transport)};lr${h}>`;
 }
 
 /** The Via value with received (and rport, when given) set, replacing any the sender put there. */

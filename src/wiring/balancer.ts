@@ -17,11 +17,11 @@ import { RegistrySync } from '../cluster/node-registry-sync.ts';
 import { PassiveHealth } from '../cluster/passive-health.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { resolveStaticNodes } from '../cluster/static-nodes.ts';
-import { isOnePortMode, sidePorts } from '../config/ports.ts';
-import type { Config } from '../config/types.ts';
+import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
+import { SIP_TRANSPORTS, type Config } from '../config/types.ts';
 import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
 import type { HttpBalancer } from '../http/http-balancer.ts';
-import { readTlsFiles, type TlsFiles } from '../http/tls-files.ts';
+import { readTlsFiles, type TlsFiles } from '../transport/tls-files.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -55,11 +55,12 @@ export interface RunningBalancer {
 }
 
 /**
- * The HTTPS listener's PEM files, read and checked (ConfigError naming the key), when httpsPort
- * comes with both; without them the loader has warned that HTTPS stays off.
+ * The PEM files of the TLS listeners (HTTPS, SIP TLS and WSS), read and checked (ConfigError
+ * naming the key), when the configuration has both; the loader has made sure a SIP TLS or WSS
+ * port comes with them, and warned that HTTPS stays off without them.
  */
-function httpsFiles(cfg: Config): TlsFiles | null {
-  if (cfg.httpsPort === null || cfg.tlsCertFile === null || cfg.tlsKeyFile === null) return null;
+function tlsFiles(cfg: Config): TlsFiles | null {
+  if (cfg.tlsCertFile === null || cfg.tlsKeyFile === null) return null;
   return readTlsFiles(cfg.tlsCertFile, cfg.tlsKeyFile, cfg.tlsCaFile);
 }
 
@@ -95,16 +96,23 @@ async function createStore(cfg: Config, log: Logger): Promise<StateStore> {
   });
 }
 
-/** The endpoints the configuration asks for: UDP and TCP of each side that has its own ports (config/ports.ts). */
+/**
+ * The endpoints the configuration asks for: each transport with a port on each side that has its
+ * own ports (config/ports.ts), on the side's address and, with ipv6Host, on its IPv6 address.
+ */
 function listeners(cfg: Config): Listener[] {
   const out: Listener[] = [];
   const sides = isOnePortMode(cfg) ? (['external'] as const) : (['external', 'internal'] as const);
   for (const side of sides) {
     const ports = sidePorts(cfg, side);
     const host = side === 'external' ? cfg.externalHost : cfg.internalHost;
-    for (const transport of ['udp', 'tcp'] as const) {
+    const v6Ports = sidePortsV6(cfg, side);
+    const v6Host = side === 'external' ? cfg.externalIpv6Host : cfg.internalIpv6Host;
+    for (const transport of SIP_TRANSPORTS) {
       const port = ports[transport];
       if (port !== null) out.push({ side, transport, host, port });
+      const v6Port = v6Ports?.[transport] ?? null;
+      if (v6Host !== null && v6Port !== null && v6Host !== host) out.push({ side, transport, host: v6Host, port: v6Port });
     }
   }
   return out;
@@ -122,7 +130,7 @@ export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBa
 
 async function start(cfg: Config, log: Logger, closers: Closers): Promise<RunningBalancer> {
   const nodes = await resolveStaticNodes(cfg.nodes, cfg.performanceTestingMode ? cfg.extraServerNodes : []);
-  const tls = httpsFiles(cfg);
+  const tls = tlsFiles(cfg);
   const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
 
   // State, and the active-call counts algorithms balance on.
@@ -198,8 +206,13 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     // Called only once an endpoint listens, by which time the proxy exists.
     onMessage: (data, src) => proxy.onMessage(data, src),
     onDrop: (reason) => stats.countDrop(reason),
+    ...(tls === null ? {} : { tls: { files: tls, clientAuth: cfg.tlsClientAuth, handshakeTimeoutMs: cfg.tlsHandshakeTimeout } }),
+    ws: { allowedOrigins: cfg.wsAllowedOrigins, pingIntervalMs: cfg.wsPingInterval },
   });
-  const proxy = new SipProxy({ addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls, policy: proxyPolicy(cfg) });
+  const proxy = new SipProxy({
+    addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
+    policy: proxyPolicy(cfg), connections: transports.connections,
+  });
   proxyForEvents = proxy;
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
@@ -207,9 +220,9 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   // The HTTP balancer beside the SIP proxy, on the same cluster view and algorithm. Loaded only
   // when it has a listener to open: undici and the servers cost a SIP-only balancer nothing.
   let httpBalancer: HttpBalancer | null = null;
-  if (cfg.httpPort !== null || tls !== null) {
+  if (cfg.httpPort !== null || (cfg.httpsPort !== null && tls !== null)) {
     const { HttpBalancer: Balancer } = await import('../http/http-balancer.ts');
-    const created = new Balancer({ config: cfg, tls, algorithm, cluster, knownNodes: () => registry.list().map((e) => e.node), log });
+    const created = new Balancer({ config: cfg, tls: cfg.httpsPort === null ? null : tls, algorithm, cluster, knownNodes: () => registry.list().map((e) => e.node), log });
     closers.add(() => created.close());
     await created.start();
     httpBalancer = created;
@@ -249,8 +262,9 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   return {
     stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
     reloadTls: () => {
-      const files = httpsFiles(cfg);
-      return files === null || httpBalancer === null ? 0 : httpBalancer.reloadTls(files);
+      const files = tlsFiles(cfg);
+      if (files === null) return 0;
+      return transports.reloadTls(files) + (httpBalancer === null ? 0 : httpBalancer.reloadTls(files));
     },
     close: () => closers.run(),
   };

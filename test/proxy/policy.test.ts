@@ -399,14 +399,14 @@ describe('isSend5xxResponse: the reply to a request siplb cannot forward', () =>
   test('a node request for a transport siplb does not speak gets the configured status too', () => {
     const h = harness(config({ isSend5xxResponse: true, isSend5xxResponseSatusCode: 502 }));
     const sent = h.feed(request({ src: FROM_A, method: 'OPTIONS', ruri: 'sip:bob@192.0.2.20:5061;transport=tls' }), FROM_A);
-    assert.deepEqual(sent.map((s) => [s.ip, firstLine(s)]), [[NODE_A.ip, 'SIP/2.0 502 Bad Gateway (transport tls not available)']]);
+    assert.deepEqual(sent.map((s) => [s.ip, firstLine(s)]), [[NODE_A.ip, 'SIP/2.0 502 Bad Gateway (no tls listener towards clients)']]);
     assert.equal(parsed(sent[0]).get('reason'), 'SIP ;cause=502');
   });
 
   test('sips from a node: the configured status', () => {
     const h = harness(config({ isSend5xxResponse: true, isSend5xxResponseSatusCode: 500 }));
     const sent = h.feed(request({ src: FROM_A, method: 'OPTIONS', ruri: 'sips:bob@192.0.2.20' }), FROM_A);
-    assert.deepEqual(sent.map(firstLine), ['SIP/2.0 500 Server Internal Error (sips not available)']);
+    assert.deepEqual(sent.map(firstLine), ['SIP/2.0 500 Server Internal Error (no tls listener towards clients)']);
   });
 
   test('other refusals keep their status: 483 stays 483, without Reason', () => {
