@@ -12,7 +12,7 @@ import { NodeRegistry } from '../../src/cluster/node-registry.ts';
 import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { HttpBalancer } from '../../src/http/http-balancer.ts';
-import { readTlsFiles } from '../../src/http/tls-files.ts';
+import { readTlsFiles } from '../../src/transport/tls-files.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 
 export interface HttpNodeSpec {
