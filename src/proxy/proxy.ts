@@ -78,7 +78,10 @@ export class SipProxy {
   /** Entry point for every message a transport receives. Never throws. */
   onMessage(data: Buffer, src: Inbound): void {
     try {
-      const msg = parseSipMessage(data, src.transport === 'udp');
+      // A datagram and a WebSocket message are each one whole message: Content-Length may be
+      // absent (RFC 3261 §18.3, RFC 7118 §5.1); a stream's framer has already required it.
+      const t = src.transport;
+      const msg = parseSipMessage(data, t === 'udp' || t === 'ws' || t === 'wss');
       if (isParseFailure(msg)) {
         this.d.stats.unparseable++;
         if (this.debug) this.d.log.debug({ from: `${src.ip}:${src.port}`, reason: msg.failure }, 'unparseable SIP message dropped');

@@ -17,6 +17,7 @@ import { LocalAddresses } from '../../src/proxy/local-addresses.ts';
 import { proxyPolicy } from '../../src/proxy/policy.ts';
 import { SipProxy } from '../../src/proxy/proxy.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
+import type { StreamConnection } from '../../src/transport/connections.ts';
 import type { Destination, Inbound, Side } from '../../src/transport/types.ts';
 import { algorithmContext } from './cluster.ts';
 
@@ -44,6 +45,8 @@ export interface HarnessOptions {
   passiveHealth?: { fromNode(nodeId: string, status: number): void };
   algorithm?: Algorithm;
   calls?: CallTracker;
+  /** The open stream connections flow tokens are looked up in. */
+  connections?: { get(id: number): StreamConnection | undefined };
 }
 
 export interface Harness {
@@ -91,6 +94,7 @@ export function harness(opts: HarnessOptions = {}): Harness {
     policy: proxyPolicy(cfg),
     passiveHealth: opts.passiveHealth,
     calls: opts.calls,
+    connections: opts.connections,
   });
   return {
     proxy, sent, stats, lookups,
