@@ -4,6 +4,7 @@
 //                    [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
 //                    [--log-level warn]
 //   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
+//   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
@@ -75,7 +76,8 @@ function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
     'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp]\n' +
     '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
-    '                               [--log-level warn]\n');
+    '                               [--log-level warn]\n' +
+    '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
   process.exit(2);
 }
 
@@ -460,6 +462,12 @@ async function main(): Promise<void> {
     // npm run bench runs this script; --http hands over to the HTTP benchmark, which has its own flags.
     const { runHttpBench } = await import('./http-load.ts');
     process.exitCode = await runHttpBench(process.argv.slice(2).filter((arg) => arg !== '--http'));
+    return;
+  }
+  if (process.argv.includes('--streams')) {
+    // --streams hands over to the TLS/WS benchmark, which has its own flags.
+    const { runStreamBench } = await import('./stream-load.ts');
+    process.exitCode = await runStreamBench(process.argv.slice(2).filter((arg) => arg !== '--streams'));
     return;
   }
   const o = parseOptions(process.argv.slice(2));
