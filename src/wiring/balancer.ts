@@ -209,10 +209,19 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     ...(tls === null ? {} : { tls: { files: tls, clientAuth: cfg.tlsClientAuth, handshakeTimeoutMs: cfg.tlsHandshakeTimeout } }),
     ws: { allowedOrigins: cfg.wsAllowedOrigins, pingIntervalMs: cfg.wsPingInterval },
   });
+  const addresses = new LocalAddresses(cfg);
   const proxy = new SipProxy({
-    addresses: new LocalAddresses(cfg), cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
+    addresses, cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
     policy: proxyPolicy(cfg), connections: transports.connections,
   });
+  // A node reached over a transport the node side does not listen for could not reach siplb
+  // back the same way: such a port is never used, which the operator should hear about once.
+  for (const spec of cfg.nodes) {
+    if (!addresses.towardsNodes[spec.transport]) {
+      log.warn({ node: `${spec.host}:${spec.port}`, transport: spec.transport },
+        `nodes: ${spec.transport.toUpperCase()} port of this node is not used: siplb has no ${spec.transport.toUpperCase()} listener on the nodes' side (set ${isOnePortMode(cfg) ? 'external' : 'internal'}${spec.transport[0].toUpperCase()}${spec.transport.slice(1)}Port)`);
+    }
+  }
   proxyForEvents = proxy;
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
