@@ -19,6 +19,7 @@ const BOOT_LEN = 4;
 const ID_LEN = 6;
 const MAC_LEN = 10;
 const RAW_LEN = BOOT_LEN + ID_LEN + MAC_LEN;
+const MAX_CACHED = 20_000;
 const TOKEN_LEN = FLOW_TOKEN_PREFIX.length + Math.ceil((RAW_LEN * 4) / 3);
 
 export type FlowTokenCheck =
@@ -30,6 +31,12 @@ export type FlowTokenCheck =
 export class FlowTokens {
   private readonly key: Buffer;
   private readonly boot: Buffer;
+  /**
+   * Tokens made, by connection id: every dialog a connection starts needs the same token, and a
+   * connection id is never reused in a process, so an entry never goes stale. Bounded by
+   * starting over, which costs only a recomputation.
+   */
+  private readonly made = new Map<number, string>();
 
   constructor(secret: string, boot: Buffer = randomBytes(BOOT_LEN)) {
     this.key = createHmac('sha256', secret).update('siplb flow token').digest();
@@ -38,11 +45,16 @@ export class FlowTokens {
 
   /** A user part naming stream connection `connectionId` of this process. */
   make(connectionId: number): string {
+    const cached = this.made.get(connectionId);
+    if (cached !== undefined) return cached;
     const raw = Buffer.allocUnsafe(RAW_LEN);
     this.boot.copy(raw, 0);
     raw.writeUIntBE(connectionId, BOOT_LEN, ID_LEN);
     this.mac(raw.subarray(0, BOOT_LEN + ID_LEN)).copy(raw, BOOT_LEN + ID_LEN);
-    return FLOW_TOKEN_PREFIX + raw.toString('base64url');
+    const token = FLOW_TOKEN_PREFIX + raw.toString('base64url');
+    if (this.made.size >= MAX_CACHED) this.made.clear();
+    this.made.set(connectionId, token);
+    return token;
   }
 
   /** Whether a user part looks like one of our tokens at all (else it is just a user part). */
