@@ -59,6 +59,13 @@ export class TlsEndpoint extends TcpEndpoint {
       ...(files.ca === undefined ? { rejectUnauthorized: false } : { ca: files.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }),
     });
     socket.setNoDelay(true);
+    // The connection's own timer covers the TCP connect only: a peer that accepts and then never
+    // answers the handshake must not hold the connection (and what is queued on it).
+    const handshake = setTimeout(() => socket.destroy(), settingsOf(this.opts).handshakeTimeoutMs);
+    handshake.unref();
+    const done = (): void => clearTimeout(handshake);
+    socket.once('secureConnect', done);
+    socket.once('close', done);
     return socket;
   }
 }

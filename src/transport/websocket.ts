@@ -81,7 +81,13 @@ export class WebSocketEndpoint implements MessageTransport {
       raw.once('close', () => this.limits.release(ip));
     });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
-    this.server.on('clientError', (_err, socket) => socket.destroy());
+    // A request that never completes its head (the handshake timeout) or cannot be parsed.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      if (!socket.writable) return void socket.destroy();
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroySoon();
+    });
     // With a listener of ours, closing the socket is ours too (a timed-out handshake stays open otherwise).
     this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
       socket.destroy();
@@ -90,7 +96,9 @@ export class WebSocketEndpoint implements MessageTransport {
     this.server.on('error', (err) => opts.log.warn({ err: err.message, side: opts.side }, `${transport.toUpperCase()} server error`));
     this.upgrades = new WebSocketServer({
       noServer: true, maxPayload: opts.maxMessageSize, perMessageDeflate: false, clientTracking: false,
-      handleProtocols: (protocols) => (protocols.has(SIP_PROTOCOL) ? SIP_PROTOCOL : false),
+      // The client's own spelling goes back (a client that wrote SIP must see SIP, or it fails
+      // the handshake itself); upgrade() has already refused an offer without it.
+      handleProtocols: (protocols) => [...protocols].find((p) => p.toLowerCase() === SIP_PROTOCOL) ?? false,
     });
     this.pinger = setInterval(() => this.pingQuiet(), this.ws.pingIntervalMs);
     this.pinger.unref();
@@ -317,6 +325,7 @@ class WsConnection implements StreamConnection {
   }
 
   ping(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     this.unansweredPings++;
     try {
       this.ws.ping();
