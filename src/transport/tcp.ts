@@ -23,6 +23,8 @@ export class TcpEndpoint implements MessageTransport {
   protected readonly log: Logger;
   private readonly ctx: StreamContext;
   private readonly limits: SourceLimits;
+  /** Every socket peers opened that is still open, handshakes in progress included (closed with the endpoint). */
+  private readonly raw = new Set<net.Socket>();
   framingErrors = 0;
 
   constructor(opts: EndpointOptions, transport: 'tcp' | 'tls' = 'tcp') {
@@ -78,6 +80,7 @@ export class TcpEndpoint implements MessageTransport {
 
   close(): Promise<void> {
     for (const c of this.opts.connections.of(this.transport, this.side)) c.destroy();
+    for (const s of this.raw) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -103,7 +106,11 @@ export class TcpEndpoint implements MessageTransport {
       socket.destroy();
       return false;
     }
-    socket.once('close', () => this.limits.release(ip));
+    this.raw.add(socket);
+    socket.once('close', () => {
+      this.raw.delete(socket);
+      this.limits.release(ip);
+    });
     return true;
   }
 

@@ -45,6 +45,8 @@ export class WebSocketEndpoint implements MessageTransport {
   private readonly upgrades: WebSocketServer;
   private readonly limits: SourceLimits;
   private readonly open = new Set<WsConnection>();
+  /** Every socket peers opened that is still open, handshakes in progress included (closed with the endpoint). */
+  private readonly raw = new Set<net.Socket>();
   private readonly pinger: NodeJS.Timeout;
   private readonly refusalLogGate = rateLimit(10_000);
   /** Handshakes refused (no `sip`, an origin not allowed, not an upgrade). */
@@ -78,7 +80,11 @@ export class WebSocketEndpoint implements MessageTransport {
         return;
       }
       raw.setNoDelay(true);
-      raw.once('close', () => this.limits.release(ip));
+      this.raw.add(raw);
+      raw.once('close', () => {
+        this.raw.delete(raw);
+        this.limits.release(ip);
+      });
     });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
     // A request that never completes its head (the handshake timeout) or cannot be parsed.
@@ -149,6 +155,7 @@ export class WebSocketEndpoint implements MessageTransport {
   close(): Promise<void> {
     clearInterval(this.pinger);
     for (const c of this.open) c.destroy();
+    for (const s of this.raw) s.destroy();
     this.upgrades.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
