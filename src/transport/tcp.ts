@@ -7,10 +7,10 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Transport } from '../config/types.ts';
-import { BindError } from '../core/errors.ts';
 import { normaliseIp } from './ip.ts';
 import { framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
 import { SourceLimits } from './source-limits.ts';
+import { connectionTo, listenOn } from './stream-endpoint.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 export { MAX_CONNECTIONS_PER_SOURCE } from './source-limits.ts';
@@ -26,6 +26,8 @@ export class TcpEndpoint implements MessageTransport {
   /** Every socket peers opened that is still open, handshakes in progress included (closed with the endpoint). */
   private readonly raw = new Set<net.Socket>();
   framingErrors = 0;
+  /** connect(), bound once rather than per message sent. */
+  private readonly dialNew = (ip: string, port: number): SocketConnection | undefined => this.connect(ip, port);
 
   constructor(opts: EndpointOptions, transport: 'tcp' | 'tls' = 'tcp') {
     this.opts = opts;
@@ -56,26 +58,11 @@ export class TcpEndpoint implements MessageTransport {
   }
 
   listen(): Promise<void> {
-    const { host, port } = this.opts;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new BindError(`cannot bind ${this.transport.toUpperCase()} ${host}:${port}: ${err.message}`));
-      this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 1024 }, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    return listenOn(this.server, this.transport, this.opts.host, this.opts.port);
   }
 
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {
-    const table = this.opts.connections;
-    let conn = table.toPeer(this.transport, this.side, ip, port);
-    if (conn === undefined && fallbackPort !== undefined && fallbackPort !== port) {
-      port = fallbackPort;
-      conn = table.toPeer(this.transport, this.side, ip, port);
-    }
-    if (conn === undefined) conn = this.connect(ip, port);
-    conn?.write(data);
+    connectionTo(this.opts.connections, this.transport, this.side, ip, port, fallbackPort, this.dialNew)?.write(data);
   }
 
   close(): Promise<void> {

@@ -18,11 +18,11 @@ import type net from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import type { ConnectionTable, StreamConnection } from './connections.ts';
 import { normaliseIp } from './ip.ts';
 import { SourceLimits } from './source-limits.ts';
+import { connectionTo, listenOn } from './stream-endpoint.ts';
 import { secureServerOptions, type TlsFiles } from './tls-files.ts';
 import type { EndpointOptions, Inbound, MessageTransport, Side, TlsSettings, WebSocketSettings } from './types.ts';
 
@@ -49,6 +49,8 @@ export class WebSocketEndpoint implements MessageTransport {
   private readonly raw = new Set<net.Socket>();
   private readonly pinger: NodeJS.Timeout;
   private readonly refusalLogGate = rateLimit(10_000);
+  /** connect(), bound once rather than per message sent. */
+  private readonly dial = (ip: string, port: number): WsConnection | undefined => this.connect(ip, port);
   /** Handshakes refused (no `sip`, an origin not allowed, not an upgrade). */
   handshakesRefused = 0;
   /** Connections closed for two unanswered pings. */
@@ -124,26 +126,11 @@ export class WebSocketEndpoint implements MessageTransport {
   }
 
   listen(): Promise<void> {
-    const { host, port } = this.opts;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new BindError(`cannot bind ${this.transport.toUpperCase()} ${host}:${port}: ${err.message}`));
-      this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 1024 }, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    return listenOn(this.server, this.transport, this.opts.host, this.opts.port);
   }
 
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {
-    const table = this.opts.connections;
-    let conn = table.toPeer(this.transport, this.side, ip, port);
-    if (conn === undefined && fallbackPort !== undefined && fallbackPort !== port) {
-      port = fallbackPort;
-      conn = table.toPeer(this.transport, this.side, ip, port);
-    }
-    if (conn === undefined) conn = this.connect(ip, port);
-    conn?.write(data);
+    connectionTo(this.opts.connections, this.transport, this.side, ip, port, fallbackPort, this.dial)?.write(data);
   }
 
   reloadTls(files: TlsFiles): void {
