@@ -40,10 +40,11 @@ const LAYERS: Layers = [
   /* 5 */ { cluster: 'node registry and snapshots, heartbeat endpoint, active and passive health, call counts' },
   /* 6 */ { algorithms: 'balancing algorithms, their base and their catalog' },
   /* 7 */ { proxy: 'the stateless SIP forwarding rules' },
-  /* 8 */ { http: 'HTTP balancer', admin: 'admin API, metrics, dashboard (coming)' },
-  /* 9 */ { wiring: 'composition root: builds and closes one running balancer' },
-  /* 10 */ { 'node-agent': 'heartbeat agent run beside a SIP node', 'demo-node': 'demo SIP application server' },
-  /* 11 */ { cli: 'the commands: siplb, siplb-node, siplb-demo-node' },
+  /* 8 */ { http: 'HTTP balancer' },
+  /* 9 */ { admin: 'admin API (Restcomm endpoints and /api/v1), metrics, dashboard' },
+  /* 10 */ { wiring: 'composition root: builds and closes one running balancer' },
+  /* 11 */ { 'node-agent': 'heartbeat agent run beside a SIP node', 'demo-node': 'demo SIP application server' },
+  /* 12 */ { cli: 'the commands: siplb, siplb-node, siplb-demo-node' },
 ];
 
 const SRC = resolve(import.meta.dirname, '../src');

@@ -1,5 +1,10 @@
 // Counters of the SIP data path. Plain numbers: incremented on the hot path, read by the admin
-// surface and the logs.
+// surface (metrics, API) and the logs.
+
+import { SIP_TRANSPORTS, type Transport } from '../config/types.ts';
+
+/** Methods counted by name; any other is counted as 'other', so labels stay bounded. */
+const COUNTED_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'PUBLISH']);
 
 export class ProxyStats {
   requestsIn = 0;
@@ -11,6 +16,26 @@ export class ProxyStats {
   invitesReplaced = 0;
   readonly localReplies = new Map<number, number>();
   readonly dropped = new Map<string, number>();
+  /** Requests received, by transport, then method (COUNTED_METHODS, else 'other'). */
+  readonly requestsByMethod: Record<Transport, Map<string, number>> = perTransport(() => new Map<string, number>());
+  /** Responses received, by transport, then status class (index 1..6 = 1xx..6xx). */
+  readonly responsesByClass: Record<Transport, number[]> = perTransport(() => [0, 0, 0, 0, 0, 0, 0]);
+  /**
+   * Told how long the proxy took over a sample of the messages (seconds, from receipt to the hand
+   * over to the transport, a pick that waits for the store not included); null: nobody listens.
+   */
+  observeHandling: ((seconds: number) => void) | null = null;
+
+  countRequest(transport: Transport, method: string): void {
+    const m = this.requestsByMethod[transport];
+    const key = COUNTED_METHODS.has(method) ? method : 'other';
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+
+  countResponse(transport: Transport, status: number): void {
+    const c = Math.floor(status / 100);
+    if (c >= 1 && c <= 6) this.responsesByClass[transport][c]++;
+  }
 
   countReply(status: number): void {
     this.localReplies.set(status, (this.localReplies.get(status) ?? 0) + 1);
@@ -28,4 +53,10 @@ export class ProxyStats {
       localReplies: Object.fromEntries(this.localReplies), dropped: Object.fromEntries(this.dropped),
     };
   }
+}
+
+function perTransport<T>(make: () => T): Record<Transport, T> {
+  const out = {} as Record<Transport, T>;
+  for (const t of SIP_TRANSPORTS) out[t] = make();
+  return out;
 }
