@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { SiplbError, UsageError } from '../core/errors.ts';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from '../core/log.ts';
+import { isLogLevel, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/log.ts';
 
 export type ArgValues = Record<string, string | boolean | undefined>;
 
@@ -38,6 +38,13 @@ export function logLevelArg(value: string | undefined): LogLevel {
   const level = value ?? process.env.LOG_LEVEL ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(', ')}`);
   return level;
+}
+
+/** --log-format json|pretty; absent: pretty on a terminal, JSON lines otherwise (files, pipes, supervisors). */
+export function logFormatArg(value: string | undefined): LogFormat {
+  if (value === undefined) return process.stdout.isTTY === true ? 'pretty' : 'json';
+  if (value !== 'json' && value !== 'pretty') throw new UsageError(`--log-format ${JSON.stringify(value)}: expected json or pretty`);
+  return value;
 }
 
 /**

@@ -7,21 +7,24 @@ import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
 import { SIP_TRANSPORTS, type Config, type PortSet } from '../config/types.ts';
 import { UsageError } from '../core/errors.ts';
-import { createLifecycleLogger, createLogger, type LogLevel } from '../core/log.ts';
+import { createLifecycleLogger, createLogger, setLogFormat, type LogFormat, type LogLevel } from '../core/log.ts';
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
 import { formatHost } from '../sip/uri.ts';
 import { startBalancer } from '../wiring/balancer.ts';
-import { exitOnBug, exitOnError, logLevelArg } from './command-line.ts';
+import { exitOnBug, exitOnError, logFormatArg, logLevelArg } from './command-line.ts';
 
-const USAGE = 'usage: siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug]';
+const USAGE = 'usage: siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug] [--log-format json|pretty]';
 
-function parseCommand(argv: string[]): { file: string | null; level: LogLevel } {
+function parseCommand(argv: string[]): { file: string | null; level: LogLevel; format: LogFormat } {
   let file: string | null = null;
   let level: string | undefined;
+  let format: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--log-level') level = argv[++i] ?? '';
     else if (a.startsWith('--log-level=')) level = a.slice('--log-level='.length);
+    else if (a === '--log-format') format = argv[++i] ?? '';
+    else if (a.startsWith('--log-format=')) format = a.slice('--log-format='.length);
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
@@ -29,7 +32,7 @@ function parseCommand(argv: string[]): { file: string | null; level: LogLevel } 
     else if (file === null) file = a;
     else throw new UsageError('only one configuration file may be given');
   }
-  return { file, level: logLevelArg(level) };
+  return { file, level: logLevelArg(level), format: logFormatArg(format) };
 }
 
 async function main(): Promise<void> {
@@ -39,10 +42,11 @@ async function main(): Promise<void> {
     const command = parseCommand(process.argv.slice(2));
     file = command.file;
     const loaded = file === null ? { config: defaultConfig(), warnings: [], infos: [] } : loadConfigFile(file);
+    setLogFormat(command.format);
     const log = createLogger(command.level);
     for (const line of loaded.infos) log.info(line);
     for (const line of loaded.warnings) log.warn(line);
-    started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log) };
+    started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file }) };
   } catch (err) {
     exitOnError('siplb', err, USAGE);
   }
@@ -56,17 +60,27 @@ async function main(): Promise<void> {
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,
     nodes: balancer.cluster().selectable.map((n) => n.id),
+    admin: balancer.apiPort === null ? 'off (port busy)' : `${cfg.apiToken === null ? '127.0.0.1' : cfg.host}:${balancer.apiPort}`,
     config: file ?? '(built-in defaults)',
   }, 'siplb ready');
 
+  // The first SIGTERM/SIGINT (or the admin API's stop) is graceful: new calls get 503 while the
+  // calls in progress go on, for up to shutdownTimeout. A second signal stops at once.
   let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
+  const stop = (why: string): void => {
+    if (stopping) {
+      lifecycle.warn({ signal: why }, 'siplb stopping now: second stop request');
+      balancer.close().then(() => process.exit(0), () => process.exit(0));
+      setTimeout(() => process.exit(0), 3000).unref();
+      return;
+    }
     stopping = true;
-    lifecycle.info({ signal, stats: balancer.stats.toJSON() }, 'siplb stopping');
-    balancer.close().then(() => process.exit(0), () => process.exit(0));
-    setTimeout(() => process.exit(0), 3000).unref();
+    lifecycle.info({ signal: why, calls: balancer.calls.size, shutdownTimeoutMs: cfg.shutdownTimeout, stats: balancer.stats.toJSON() }, 'siplb stopping');
+    balancer.gracefulStop(why).then(() => process.exit(0), () => process.exit(0));
+    // Closing itself is bounded too: a listener that will not close must not keep the process.
+    setTimeout(() => process.exit(0), cfg.shutdownTimeout + 3000).unref();
   };
+  balancer.onStopRequest((reason) => stop(reason));
   // SIGHUP: new TLS certificates (a renewed Let's Encrypt certificate, say) without a restart;
   // a bad file is reported and the old certificate stays.
   process.on('SIGHUP', () => {

@@ -409,7 +409,6 @@ const secret: Parser<string> = (raw, key) => {
 };
 
 const REQUEST_CHECK_NOT_YET = 'requestCheckPattern is not applied yet: every HTTP request is balanced';
-const API_NOT_YET = 'the admin API is not available yet: nothing listens on apiPort';
 const ALGORITHM_XML = (name: string): readonly string[] => [`sip/algorithm/${name}`, `sip/${name}`];
 const SIP_XML = (name: string): readonly string[] => [`sip/${name}`];
 
@@ -786,30 +785,34 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     parse: optional(text), xml: SIP_XML('isSend5xxResponseReasonHeader'),
   },
   apiPort: {
-    key: 'apiPort', field: 'apiPort', shownDefault: 'none', defaultValue: null,
-    description: 'Port of the admin API and statistics; statisticPort is the same setting (Restcomm reads apiPort).',
-    parse: optional(port), aliases: ['statisticPort'], xml: ['common/apiPort', 'common/statisticPort'], notYet: API_NOT_YET,
+    key: 'apiPort', field: 'apiPort', shownDefault: '2006 if free', defaultValue: null,
+    description: 'Port of the admin API, metrics and dashboard; statisticPort is the same setting. On loopback unless apiToken is set (then on host). Unset: 2006, and when that is busy siplb runs without it and warns; set: a busy port stops start-up.',
+    parse: optional(port), aliases: ['statisticPort'], xml: ['common/apiPort', 'common/statisticPort'],
   },
   securityRequired: {
     key: 'securityRequired', field: 'securityRequired', shownDefault: 'false', defaultValue: false,
-    description: 'Admin API: require login / password (HTTP basic authentication) on Restcomm\'s endpoints.',
-    parse: bool, xml: ['common/securityRequired'], notYet: API_NOT_YET,
+    description: 'Admin API: Restcomm\'s endpoints that change something (/lbstop, /lbloglevel, /lbnoderegex) need ?login=&password= as in Restcomm.',
+    parse: bool, xml: ['common/securityRequired'],
   },
   login: {
     key: 'login', field: 'login', shownDefault: 'none', defaultValue: null,
     description: 'Admin API user name for securityRequired.',
-    parse: optional(text), xml: ['common/login'], notYet: API_NOT_YET,
+    parse: optional(text), xml: ['common/login'],
   },
   password: {
     key: 'password', field: 'password', shownDefault: 'none', defaultValue: null,
     description: 'Admin API password for securityRequired.',
-    parse: optional((raw) => raw), xml: ['common/password'], notYet: API_NOT_YET,
+    parse: optional((raw) => raw), xml: ['common/password'],
+  },
+  apiToken: {
+    key: 'apiToken', field: 'apiToken', shownDefault: 'none (admin API on loopback only)', defaultValue: null,
+    description: 'Bearer token every admin API request must carry (Authorization: Bearer ...), /healthz and /readyz excepted; with it the API listens on host rather than loopback (siplb key).',
+    parse: optional(secret),
   },
   shutdownTimeout: {
     key: 'shutdownTimeout', field: 'shutdownTimeout', shownDefault: '10000', defaultValue: 10000,
-    description: 'Milliseconds a graceful stop waits for calls to end before closing.',
+    description: 'Milliseconds a graceful stop (SIGTERM, /lbstop, POST /api/v1/stop) keeps serving the calls in progress, refusing new ones with 503, before closing; it ends sooner when no call is left. A second SIGTERM stops at once.',
     parse: positiveInt('milliseconds'), xml: ['common/shutdownTimeout'],
-    notYet: 'graceful stop is not available yet: SIGTERM closes the listeners at once',
   },
   httpPort: {
     key: 'httpPort', field: 'httpPort', shownDefault: 'none (no HTTP listener)', defaultValue: null,

@@ -139,6 +139,7 @@ export interface Config extends AllPortKeys {
   securityRequired: boolean;            // Restcomm API basic auth
   login: string | null;
   password: string | null;
+  apiToken: string | null;              // Bearer token of the admin API (siplb key); null = loopback only
   shutdownTimeout: number;              // ms a graceful stop waits for calls; default 10000
   httpPort: number | null;              // HTTP balancer (not yet available)
   httpsPort: number | null;

@@ -1,6 +1,24 @@
-// One pino logger for the process: JSON lines on stdout, level from --log-level / LOG_LEVEL.
+// One pino logger for the process: JSON lines on stdout (or human-readable lines through
+// pino-pretty, --log-format pretty, the default on a terminal), level from --log-level / LOG_LEVEL.
 
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type LogFormat = 'json' | 'pretty';
+
+let format: LogFormat = 'json';
+
+/** How every logger created from now on writes (the CLI sets it once, before creating any). */
+export function setLogFormat(f: LogFormat): void {
+  format = f;
+}
+
+/** pino-pretty as a synchronous stream, loaded only when asked for: JSON costs nothing extra. */
+function destination(): DestinationStream | undefined {
+  if (format === 'json') return undefined;
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
+  return pretty({ colorize: process.stdout.isTTY === true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+}
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -11,7 +29,7 @@ export function isLogLevel(s: string): s is LogLevel {
 
 /** `name` tells the processes apart when their logs are merged (siplb, siplb-node, siplb-demo-node). */
 export function createLogger(level: LogLevel, name = 'siplb'): Logger {
-  return pino({ level, base: { name } });
+  return pino({ level, base: { name } }, destination() as DestinationStream);
 }
 
 /**
@@ -19,7 +37,7 @@ export function createLogger(level: LogLevel, name = 'siplb'): Logger {
  * supervisors and scripts wait for them even when an operator runs at warn or error.
  */
 export function createLifecycleLogger(name = 'siplb'): Logger {
-  return pino({ level: 'info', base: { name } });
+  return pino({ level: 'info', base: { name } }, destination() as DestinationStream);
 }
 
 /**

@@ -31,6 +31,7 @@ import { ResponsePath, type PathDeps } from './response-path.ts';
 import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, transportParam, withReceived } from './route-headers.ts';
 import { FlowTokens } from './flow-token.ts';
 import type { Family } from './local-addresses.ts';
+import { NodePins } from './node-pins.ts';
 
 export type ProxyDeps = PathDeps;
 
@@ -64,6 +65,10 @@ export class SipProxy {
   private readonly flows: FlowTokens;
   /** Messages seen, for sampling the handling time. */
   private sampled = 0;
+  /** A graceful stop is under way: no new calls from clients. */
+  private stopping = false;
+  /** Restcomm's /lbnoderegex pins, consulted for new calls before the algorithm. */
+  readonly pins: NodePins;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
@@ -75,6 +80,16 @@ export class SipProxy {
     this.publicRecordRoutes = PublicRecordRoutes.of(deps.policy, deps.addresses);
     this.ours = new OwnTargets(deps.addresses, deps.policy, this.publicRecordRoutes);
     this.flows = new FlowTokens(deps.secret);
+    this.pins = new NodePins(deps.affinityKey ?? 'Call-ID');
+  }
+
+  /**
+   * Graceful stop: from now on a client's request that would start something new (an initial
+   * INVITE, an OPTIONS to the balancer, a REGISTER) gets 503, so clients and an IP sprayer probing
+   * with OPTIONS go elsewhere; requests of existing dialogs and all responses still pass.
+   */
+  setStopping(stopping: boolean): void {
+    this.stopping = stopping;
   }
 
   /** Entry point for every message a transport receives. Never throws. */
@@ -146,6 +161,7 @@ export class SipProxy {
       ctx.sender = cluster.nodeAt(src.ip, src.port);
       if (ctx.sender !== undefined) this.d.passiveHealth?.fromNode(ctx.sender.id, 0);
     }
+    if (this.stopping && !fromCluster && ctx.newCall) return this.reject(msg, src, 503, 'balancer stopping');
     // Direction is part of the request's identity here: a node that proxies a request back out
     // through the balancer, unchanged, is spiralling, not looping.
     const fromTag = headerParam(msg.from, 'tag') ?? '';
@@ -254,6 +270,11 @@ export class SipProxy {
         const n = cluster.nodeAt(u.host, u.port ?? 5060);
         if (n !== undefined && cluster.isAlive(n)) return n;
       }
+    }
+    if (this.pins.size > 0 && ctx.newCall) {
+      const pinned = this.pins.match(ctx.msg);
+      const n = pinned === null ? undefined : cluster.get(pinned);
+      if (n !== undefined && cluster.isAlive(n)) return n;
     }
     return this.algorithm.pick(ctx, cluster);
   }
@@ -397,6 +418,7 @@ export class SipProxy {
       calls?.ended(ctx.callId);
       return;
     }
+    if (method === 'INVITE' && ctx.toTag === null) this.d.stats.callsStarted++;
     if (calls === undefined) return;
     const callNode = ctx.node !== null && ctx.hop?.side === 'internal' ? ctx.node.id : ctx.sender?.id;
     if (callNode === undefined) return;

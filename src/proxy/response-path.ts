@@ -39,6 +39,8 @@ export interface PathDeps {
   readonly passiveHealth?: { fromNode(nodeId: string, status: number, response?: SipMessage): void; requestSent?(nodeId: string): void };
   /** Active calls per node; fed from INVITE, its final responses and BYE. */
   readonly calls?: CallTracker;
+  /** sipHeaderAffinityKey: what /lbnoderegex patterns are matched against (the From user for Call-ID). */
+  readonly affinityKey?: string;
   /** The open stream connections, to send along a flow token's connection. */
   readonly connections?: { get(id: number): StreamConnection | undefined };
 }

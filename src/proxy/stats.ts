@@ -12,6 +12,8 @@ export class ProxyStats {
   requestsForwarded = 0;
   responsesForwarded = 0;
   unparseable = 0;
+  /** Initial INVITEs forwarded (a new call each). */
+  callsStarted = 0;
   /** INVITEs placed again because their node went down before answering (isSendTrying). */
   invitesReplaced = 0;
   readonly localReplies = new Map<number, number>();
@@ -49,7 +51,7 @@ export class ProxyStats {
     return {
       requestsIn: this.requestsIn, responsesIn: this.responsesIn,
       requestsForwarded: this.requestsForwarded, responsesForwarded: this.responsesForwarded,
-      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced,
+      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced, callsStarted: this.callsStarted,
       localReplies: Object.fromEntries(this.localReplies), dropped: Object.fromEntries(this.dropped),
     };
   }

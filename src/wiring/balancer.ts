@@ -5,6 +5,7 @@
 // before it.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Algorithm } from '../algorithms/algorithm.ts';
@@ -22,6 +23,9 @@ import { SIP_TRANSPORTS, type Config } from '../config/types.ts';
 import { DEFAULT_HEARTBEAT_PORT } from '../heartbeat/protocol.ts';
 import type { HttpBalancer } from '../http/http-balancer.ts';
 import { readTlsFiles, type TlsFiles } from '../transport/tls-files.ts';
+import type { AdminTarget } from '../admin/target.ts';
+import type { AdminServer } from '../admin/admin-server.ts';
+import type { LogLevel } from '../core/log.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -51,7 +55,36 @@ export interface RunningBalancer {
    * listeners keep what they had.
    */
   reloadTls(): number;
+  /** Port of the admin API, or null when it could not be opened (default port busy). */
+  readonly apiPort: number | null;
+  /**
+   * Graceful stop: new calls from clients get 503 while the calls in progress go on, until none
+   * is left (and a second has passed for their last messages) or shutdownTimeout ms; then
+   * everything closes. Idempotent: a second call returns the same promise.
+   */
+  gracefulStop(reason: string): Promise<void>;
+  /** Called when the admin API asks for a stop (/lbstop, POST /api/v1/stop); the CLI exits after it. */
+  onStopRequest(listener: (reason: string) => void): void;
   close(): Promise<void>;
+}
+
+/** Where the admin API listens unless apiPort says otherwise (Restcomm's statisticPort). */
+export const DEFAULT_API_PORT = 2006;
+/** After the last call ended, a graceful stop waits this long for its stray messages (an ACK, a retransmitted BYE). */
+const STOP_LINGER_MS = 1000;
+
+/** What startBalancer needs besides the Config. */
+export interface StartOptions {
+  /** The configuration file, shown by the admin API. */
+  readonly configPath?: string | null;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
 }
 
 /**
@@ -118,17 +151,18 @@ function listeners(cfg: Config): Listener[] {
   return out;
 }
 
-export async function startBalancer(cfg: Config, log: Logger): Promise<RunningBalancer> {
+export async function startBalancer(cfg: Config, log: Logger, opts: StartOptions = {}): Promise<RunningBalancer> {
   const closers = new Closers();
   try {
-    return await start(cfg, log, closers);
+    return await start(cfg, log, closers, opts);
   } catch (err) {
     await closers.run();
     throw err;
   }
 }
 
-async function start(cfg: Config, log: Logger, closers: Closers): Promise<RunningBalancer> {
+async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOptions): Promise<RunningBalancer> {
+  const startedAt = Date.now();
   const nodes = await resolveStaticNodes(cfg.nodes, cfg.performanceTestingMode ? cfg.extraServerNodes : []);
   const tls = tlsFiles(cfg);
   const balancerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
@@ -212,7 +246,7 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   const addresses = new LocalAddresses(cfg);
   const proxy = new SipProxy({
     addresses, cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
-    policy: proxyPolicy(cfg), connections: transports.connections,
+    policy: proxyPolicy(cfg), connections: transports.connections, affinityKey: cfg.sipHeaderAffinityKey,
   });
   // A node reached over a transport the node side does not listen for could not reach siplb
   // back the same way: such a port is never used, which the operator should hear about once.
@@ -268,7 +302,56 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
   membership.unref();
   closers.add(() => clearInterval(membership));
 
+  // Graceful stop, whoever asks for it (a signal through the CLI, the admin API).
+  let stopped: Promise<void> | null = null;
+  const stopListeners: ((reason: string) => void)[] = [];
+  const gracefulStop = (reason: string): Promise<void> => {
+    if (stopped !== null) return stopped;
+    proxy.setStopping(true);
+    log.warn({ reason, calls: calls.size, shutdownTimeoutMs: cfg.shutdownTimeout }, 'graceful stop: new calls get 503; calls in progress go on');
+    // No call in progress: nothing to wait for.
+    if (calls.size === 0) {
+      stopped = closers.run();
+      return stopped;
+    }
+    stopped = new Promise<void>((resolve) => {
+      const deadline = Date.now() + cfg.shutdownTimeout;
+      let quietSince: number | null = null;
+      const tick = setInterval(() => {
+        const now = Date.now();
+        quietSince = calls.size === 0 ? (quietSince ?? now) : null;
+        if (now >= deadline || (quietSince !== null && now - quietSince >= STOP_LINGER_MS)) {
+          clearInterval(tick);
+          log.info({ callsLeft: calls.size, waitedMs: now - (deadline - cfg.shutdownTimeout) }, 'graceful stop: closing');
+          closers.run().then(resolve, resolve);
+        }
+      }, 100);
+    });
+    return stopped;
+  };
+
+  // The admin API last: it shows all of the above.
+  const adminTarget: AdminTarget = {
+    config: cfg, configPath: opts.configPath ?? null, balancerId, version: packageVersion(), startedAt,
+    stats, registry, calls, store, health, transports, http: httpBalancer, log,
+    isStopping: () => stopped !== null,
+    stop: (reason) => {
+      if (stopListeners.length === 0) void gracefulStop(reason);
+      else for (const l of stopListeners) l(reason);
+    },
+    logLevel: () => log.level as LogLevel,
+    setLogLevel: (level) => {
+      log.level = level;
+      log.warn({ level }, 'log level changed through the admin API');
+    },
+  };
+  const admin = await startAdmin(cfg, adminTarget, proxy, log);
+  if (admin !== null) closers.add(() => admin.close());
+
   return {
+    apiPort: admin?.address().port ?? null,
+    gracefulStop,
+    onStopRequest: (listener) => { stopListeners.push(listener); },
     stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
     reloadTls: () => {
       const files = tlsFiles(cfg);
@@ -277,4 +360,30 @@ async function start(cfg: Config, log: Logger, closers: Closers): Promise<Runnin
     },
     close: () => closers.run(),
   };
+}
+
+/**
+ * The admin API on apiPort: loopback only without apiToken. Loaded only when it listens. An unset
+ * apiPort is best effort, as the heartbeat port: several balancers on one host must not fail
+ * because 2006 is taken.
+ */
+async function startAdmin(cfg: Config, target: AdminTarget, proxy: SipProxy, log: Logger): Promise<AdminServer | null> {
+  const [{ AdminServer: Server }, { Metrics }, { Dashboard }, { dashboardSource }] = await Promise.all([
+    import('../admin/admin-server.ts'), import('../admin/metrics.ts'), import('../admin/dashboard.ts'), import('../admin/dashboard-source.ts'),
+  ]);
+  const metrics = new Metrics(target);
+  const dashboard = new Dashboard(dashboardSource(target));
+  const server = new Server(target, {
+    host: cfg.apiToken === null ? '127.0.0.1' : cfg.host, port: cfg.apiPort ?? DEFAULT_API_PORT, token: cfg.apiToken,
+    metrics, dashboard, pins: { set: (regex, nodeId) => proxy.pins.set(regex, nodeId), remove: (regex) => proxy.pins.remove(regex) },
+  });
+  try {
+    await server.listen();
+    return server;
+  } catch (err) {
+    await server.close();
+    if (cfg.apiPort !== null) throw err;
+    log.warn({ err: (err as Error).message }, `admin API port ${DEFAULT_API_PORT} is busy: running without the admin API (set apiPort to choose another)`);
+    return null;
+  }
 }

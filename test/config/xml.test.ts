@@ -46,7 +46,7 @@ const SAMPLES: Record<string, string> = {
   httpResponseTimeout: '5000', httpWebSocketIdleTimeout: '30000', httpMaxHeaderSize: '8192',
   tlsCertFile: '/etc/siplb/cert.pem', tlsKeyFile: '/etc/siplb/key.pem', tlsCaFile: '/etc/siplb/ca.pem', tlsClientAuth: 'request',
   maxMessageSize: '10000', maxConnectionsPerSource: '50', viaSecret: 'a-long-enough-shared-secret',
-  tlsHandshakeTimeout: '5000', wsAllowedOrigins: 'https://app.example.com,https://b.example.com', wsPingInterval: '20000', terminateTLSTraffic: 'true',
+  apiToken: 'a-long-enough-admin-token', tlsHandshakeTimeout: '5000', wsAllowedOrigins: 'https://app.example.com,https://b.example.com', wsPingInterval: '20000', terminateTLSTraffic: 'true',
 };
 
 function sample(key: string): string {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineBuffer, spawnOwned, terminate } from './children.ts';
+import { allocatePort } from './ports.ts';
 import type { ExitStatus, OwnedChild } from './children.ts';
 
 export type SiplbLogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -99,7 +100,10 @@ function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChi
 export async function startSiplb(props: Record<string, string>, opts: SiplbOptions = {}): Promise<SiplbHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
   const propertiesPath = join(dir, 'lb.properties');
-  writeFileSync(propertiesPath, propertiesText(props));
+  // A port of its own for the admin API: left unset, every balancer of the suite would race for
+  // 2006, which Restcomm's own files (run unchanged by other tests) name explicitly.
+  const withApi = props['apiPort'] === undefined && props['statisticPort'] === undefined ? { ...props, apiPort: String(await allocatePort()) } : props;
+  writeFileSync(propertiesPath, propertiesText(withApi));
   return startSiplbWithFile(propertiesPath, opts, dir);
 }
 
