@@ -1,5 +1,6 @@
 // npm run demo: siplb on 127.0.0.1:5060 (UDP and TCP) plus two demo SIP nodes that register with
-// it by heartbeats (127.0.0.1:2610), ready for calls from sipp. Every child's log line is shown
+// it by heartbeats (127.0.0.1:2610), a gentle call generator (two calls a second, held four
+// seconds), and the dashboard on http://127.0.0.1:2006/ to watch them. Every child's log line is shown
 // with its name in front. Ctrl-C (or SIGTERM) drains the nodes, stops them, then stops siplb; a
 // second Ctrl-C kills everything at once. Exits 1 when a child fails to start or dies early.
 
@@ -10,11 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DemoCaller } from './demo-calls.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const HOST = '127.0.0.1';
 const SIP_PORT = 5060;
 const HEARTBEAT_PORT = 2610;
+const API_PORT = 2006;
 const NODES = [
   { name: 'node-a', port: 5081, statsPort: 5091 },
   { name: 'node-b', port: 5082, statsPort: 5092 },
@@ -91,11 +94,13 @@ async function end(child: Child, signal: NodeJS.Signals, timeoutMs: number): Pro
 }
 
 let tempDir: string | null = null;
+let caller: DemoCaller | null = null;
 
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     process.stdout.write('[demo] stopping: nodes drain and leave the cluster, then siplb stops\n');
+    caller?.stop();
     const nodes = children.filter((c) => c.name !== 'siplb');
     await Promise.all(nodes.map((c) => end(c, 'SIGTERM', NODE_EXIT_TIMEOUT_MS)));
     await Promise.all(children.filter((c) => c.name === 'siplb').map((c) => end(c, 'SIGTERM', SIPLB_EXIT_TIMEOUT_MS)));
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
 
   tempDir = mkdtempSync(join(tmpdir(), 'siplb-demo-'));
   const props = join(tempDir, 'lb.properties');
-  writeFileSync(props, [`host=${HOST}`, `externalPort=${SIP_PORT}`, `heartbeatPort=${HEARTBEAT_PORT}`, ''].join('\n'));
+  writeFileSync(props, [`host=${HOST}`, `externalPort=${SIP_PORT}`, `heartbeatPort=${HEARTBEAT_PORT}`, `apiPort=${API_PORT}`, ''].join('\n'));
 
   const siplb = start('siplb', 'src/cli/siplb.ts', [props, '--log-level', 'info'], 'siplb ready');
   try {
@@ -142,11 +147,15 @@ async function main(): Promise<void> {
     return shutdown(1);
   }
 
+  caller = new DemoCaller({ balancer: { host: HOST, port: SIP_PORT }, callsPerSecond: 2, holdMs: 4000, report: (line) => process.stdout.write(`[demo] ${line}\n`) });
+  await caller.start();
+
   process.stdout.write([
     '',
-    `[demo] siplb: SIP on ${HOST}:${SIP_PORT} (UDP, TCP), node heartbeats on ${HOST}:${HEARTBEAT_PORT}`,
+    `[demo] dashboard: http://${HOST}:${API_PORT}/   (calls are being placed: two a second, held four seconds)`,
+    `[demo] siplb: SIP on ${HOST}:${SIP_PORT} (UDP, TCP), node heartbeats on ${HOST}:${HEARTBEAT_PORT}, admin API and /metrics on ${HOST}:${API_PORT}`,
     ...NODES.map((n) => `[demo] ${n.name}: SIP on ${HOST}:${n.port} (UDP, TCP), counters at http://${HOST}:${n.statsPort}/`),
-    '[demo] place calls through siplb with sipp (Debian package sip-tester), from another terminal:',
+    '[demo] place more calls through siplb with sipp (Debian package sip-tester), from another terminal:',
     `[demo]   sipp -sn uac ${HOST}:${SIP_PORT} -i ${HOST} -p 5070 -m 100 -r 10            # UDP, 100 calls`,
     `[demo]   sipp -sn uac ${HOST}:${SIP_PORT} -i ${HOST} -p 5070 -m 100 -r 10 -t t1      # TCP`,
     `[demo]   curl -s http://${HOST}:${NODES[0].statsPort}/ ; curl -s http://${HOST}:${NODES[1].statsPort}/   # calls per node`,
