@@ -11,19 +11,15 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import {
   Dashboard, DASHBOARD_PUBLIC_PATHS, MAX_SSE_CLIENTS, type DashboardNode, type DashboardSnapshot, type DashboardSource,
 } from '../../src/admin/dashboard.ts';
-import { registerCleanup } from '../e2e/harness/children.ts';
-import { CHROMIUM_PATH } from '../helpers/browser-sip.ts';
+import { launchChromium, type LaunchedChromium } from '../helpers/chromium.ts';
 import { eventually, sleep } from '../helpers/wait.ts';
 
 const WAIT_MS = 5_000;
@@ -39,15 +35,6 @@ declare const document: {
   getElementById(id: string): PageElement | null;
   body: PageElement;
 };
-
-/** Debian's Chromium, installed on demand (tests run as root in CI images); one line otherwise. */
-function ensureChromium(): void {
-  if (existsSync(CHROMIUM_PATH)) return;
-  const res = spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
-  if (res.status !== 0 || !existsSync(CHROMIUM_PATH)) {
-    assert.fail(`${CHROMIUM_PATH} is missing and 'apt-get install -y chromium' failed (status ${res.status}): run 'apt-get update && apt-get install -y chromium' as root`);
-  }
-}
 
 // A balancer with two nodes whose counters grow with every snapshot taken.
 class FakeSource implements DashboardSource {
@@ -307,30 +294,15 @@ describe('Dashboard over HTTP', () => {
 // The page in Chromium
 
 describe('Dashboard page in headless Chromium', () => {
+  let browser: LaunchedChromium;
   let context: BrowserContext;
-  let profileDir = '';
-  let unregister = (): void => {};
 
   before(async () => {
-    ensureChromium();
-    profileDir = mkdtempSync(join(tmpdir(), 'siplb-dashboard-'));
-    const dir = profileDir;
-    unregister = registerCleanup(() => rmSync(dir, { recursive: true, force: true }));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchChromium({ viewport: { width: 1280, height: 900 } });
+    context = browser.context;
   });
 
-  after(async () => {
-    await context?.close().catch(() => undefined);
-    if (profileDir !== '') rmSync(profileDir, { recursive: true, force: true });
-    unregister();
-  });
+  after(() => browser?.close());
 
   /**
    * A new page on `origin`. Its uncaught errors and console errors (a CSP violation is one) go to

@@ -15,17 +15,14 @@
 // Every wait is bounded twice: by a timer inside the page (precise message) and by a slightly
 // longer one here (a hung or crashed page). Failures carry the page's recent SIP trace.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { registerCleanup } from '../e2e/harness/children.ts';
+import type { Page } from 'playwright-core';
+import { launchChromium, type LaunchedChromium } from './chromium.ts';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SIPJS_LIB = join(REPO_ROOT, 'node_modules', 'sip.js', 'lib');
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -115,15 +112,6 @@ export interface BrowserSipOptions {
   ignoreCertificateErrors?: boolean;
   /** Bound on the browser launch; default 30 000 ms. */
   launchTimeoutMs?: number;
-}
-
-/** Debian's Chromium, installed on demand (we run as root in CI images); throws one line otherwise. */
-function ensureChromium(): void {
-  if (existsSync(CHROMIUM_PATH)) return;
-  const res = spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
-  if (res.status !== 0 || !existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing and 'apt-get install -y chromium' failed (status ${res.status}): run 'apt-get update && apt-get install -y chromium' as root`);
-  }
 }
 
 // The page: SIP.js over the browser's WebSocket, a static-SDP SessionDescriptionHandler, and the
@@ -465,7 +453,6 @@ class Phone implements SipPhone {
  * not. The caller must close() it (an exit hook removes the profile directory if it does not).
  */
 export async function startBrowserSip(opts: BrowserSipOptions = {}): Promise<BrowserSip> {
-  ensureChromium();
   const server: Server = createServer(serve);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -475,8 +462,6 @@ export async function startBrowserSip(opts: BrowserSipOptions = {}): Promise<Bro
     });
   });
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const profileDir = mkdtempSync(join(tmpdir(), 'siplb-chromium-'));
-  const unregister = registerCleanup(() => rmSync(profileDir, { recursive: true, force: true }));
   const diagnostics: string[] = [];
   const note = (line: string): void => {
     diagnostics.push(line);
@@ -484,29 +469,19 @@ export async function startBrowserSip(opts: BrowserSipOptions = {}): Promise<Bro
   };
 
   const args = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
     // Media without hardware or prompts, and WebRTC allowed to use loopback addresses.
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--allow-loopback-in-peer-connection',
   ];
   if (opts.ignoreCertificateErrors ?? true) args.push('--ignore-certificate-errors');
 
-  let context: BrowserContext;
+  let browser: LaunchedChromium;
   try {
-    // A persistent context is how playwright takes our own --user-data-dir (a fresh temp dir).
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args,
-      timeout: opts.launchTimeoutMs ?? 30_000,
-      ignoreHTTPSErrors: opts.ignoreCertificateErrors ?? true,
-    });
+    browser = await launchChromium({ extraArgs: args, timeoutMs: opts.launchTimeoutMs, ignoreHTTPSErrors: opts.ignoreCertificateErrors ?? true });
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    rmSync(profileDir, { recursive: true, force: true });
-    unregister();
-    throw new Error(`could not launch ${CHROMIUM_PATH}: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
   }
+  const context = browser.context;
 
   let phoneCount = 0;
   let closing: Promise<void> | undefined;
@@ -535,11 +510,9 @@ export async function startBrowserSip(opts: BrowserSipOptions = {}): Promise<Bro
     close(): Promise<void> {
       closing ??= (async () => {
         for (const phone of phones) await phone.close();
-        await context.close().catch(() => undefined);
+        await browser.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        rmSync(profileDir, { recursive: true, force: true });
-        unregister();
       })();
       return closing;
     },
