@@ -279,6 +279,10 @@ describe('graceful stop through the API', () => {
       s.client.send(s.sipPort, 'INVITE', 'too-late');
       await until(() => s.client.finals('too-late').length > 0, 3000);
       assert.deepEqual(s.client.finals('too-late'), ['SIP/2.0 503 Service Unavailable (balancer stopping)']);
+      // An IP sprayer's OPTIONS probe is refused too, so it takes this balancer out.
+      s.client.send(s.sipPort, 'OPTIONS', 'sprayer-probe');
+      await until(() => s.client.finals('sprayer-probe').length > 0, 3000);
+      assert.deepEqual(s.client.finals('sprayer-probe'), ['SIP/2.0 503 Service Unavailable (balancer stopping)']);
       // The call's BYE, routed by the Record-Route the node's 200 carried, still gets through.
       const invite = s.nodes.find((n) => n.invites.includes('held-call'));
       assert.ok(invite !== undefined);
