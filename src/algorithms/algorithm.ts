@@ -75,6 +75,14 @@ export interface Algorithm {
   nodeRemoved?(nodeId: string, cluster: ClusterSnapshot): void;
   /** The call (Call-ID) is over: assignments may be released after the retransmission window. */
   callEnded(callId: string): void;
+  /**
+   * A reload changed parameters an algorithm may take live (hashLoadFactor,
+   * callIdAffinityGroupFailover, userAffinityGroupFailover, subclusterMap): take them from
+   * `config` for the requests from now on and return null, or return why not (naming the key)
+   * having changed nothing. All or nothing: the reload is refused on a reason. Optional: without
+   * it a change of those keys is refused (the algorithm read them once, when it was built).
+   */
+  reconfigure?(config: Config): string | null;
   /** Release timers and state. */
   close(): void;
 }

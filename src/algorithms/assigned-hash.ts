@@ -12,6 +12,7 @@
 
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { Config } from '../config/types.ts';
 import type { AlgorithmContext, HttpPickRequest } from './algorithm.ts';
 import { httpKeyReader, type HttpKeyReader } from './affinity-key.ts';
 import { AssignmentAlgorithm, assignmentsOf } from './assignment-algorithm.ts';
@@ -27,8 +28,9 @@ export interface AssignmentPolicy {
 }
 
 export abstract class AssignedHash extends AssignmentAlgorithm {
-  private readonly factor: number;
-  private readonly groupFailover: boolean;
+  // Not readonly: a reload may change hashLoadFactor and the group failover setting.
+  private factor: number;
+  private groupFailover: boolean;
   private readonly loadOf: (n: SipNode) => number;
   private readonly httpKey: HttpKeyReader;
   private readonly rotation = new SmoothWeightedRoundRobin();
@@ -46,6 +48,21 @@ export abstract class AssignedHash extends AssignmentAlgorithm {
     const loads = ctx.loads;
     this.loadOf = (n) => loads.activeCalls(n.id);
     this.httpKey = httpKeyReader(cfg.httpAffinityKey);
+  }
+
+  /**
+   * hashLoadFactor and the group failover setting from a reload. Both only decide where keys not
+   * yet placed, or whose node died, go next: placed keys are written down and stay.
+   */
+  reconfigure(config: Config): string | null {
+    this.factor = config.hashLoadFactor;
+    this.groupFailover = this.groupFailoverOf(config);
+    return null;
+  }
+
+  /** The group failover setting this algorithm follows (callIdAffinityGroupFailover unless it has its own). */
+  protected groupFailoverOf(config: Config): boolean {
+    return config.callIdAffinityGroupFailover;
   }
 
   /** First placement: bounded-load rendezvous over the nodes taking new calls. */

@@ -15,6 +15,7 @@
 
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { Config } from '../config/types.ts';
 import type { AlgorithmContext, HttpPickRequest, PickRequest } from './algorithm.ts';
 import { AssignmentAlgorithm, assignmentsOf } from './assignment-algorithm.ts';
 import { hashKey, rendezvous } from './hashing.ts';
@@ -22,12 +23,22 @@ import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 
 export class CallIdAffinity extends AssignmentAlgorithm {
   readonly name: string = 'callid';
-  protected readonly groupFailover: boolean;
+  /** Not readonly: a reload may change callIdAffinityGroupFailover. */
+  protected groupFailover: boolean;
   protected readonly rotation = new SmoothWeightedRoundRobin();
 
   constructor(ctx: AlgorithmContext) {
     super(assignmentsOf(ctx, 'callid'), true);
     this.groupFailover = ctx.config.callIdAffinityGroupFailover;
+  }
+
+  /**
+   * callIdAffinityGroupFailover from a reload: calls moved before keep their new node (moves are
+   * written down), later failovers follow the new rule.
+   */
+  reconfigure(config: Config): string | null {
+    this.groupFailover = config.callIdAffinityGroupFailover;
+    return null;
   }
 
   /** Call-IDs remembered locally (live and ending). */

@@ -47,7 +47,7 @@ const RESTCOMM_TEST_ONLY = new Set(['WorstCaseUdpTestAffinityAlgorithm']);
 
 const REQUIRED_METHODS = ['pick', 'repick', 'callEnded', 'close'] as const;
 /** Optional, but a function when present: the balancer calls them when it has something to say. */
-const OPTIONAL_METHODS = ['pickHttp', 'nodeAdded', 'nodeRemoved'] as const;
+const OPTIONAL_METHODS = ['pickHttp', 'nodeAdded', 'nodeRemoved', 'reconfigure'] as const;
 
 function simpleName(value: string): string {
   return value.startsWith(RESTCOMM_PACKAGE) ? value.slice(RESTCOMM_PACKAGE.length) : value;

@@ -19,6 +19,7 @@ import { assignmentsOf } from './assignment-algorithm.ts';
 import { hashKey, rendezvous, snapshotWeights } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { Config } from '../config/types.ts';
 import type { SipNode } from '../cluster/node.ts';
 import type { AssignmentMap } from '../state/store.ts';
 
@@ -68,6 +69,14 @@ export class HeaderConsistentHash implements Algorithm {
     const key = this.httpKey(req.url);
     if (key === null) return this.rotation.pick(cluster.selectable, (n) => cluster.weightOf(n));
     return rendezvous(hashKey(key), cluster.selectable, snapshotWeights(cluster).selectable);
+  }
+
+  /**
+   * A pure hash has none of the parameters a reload may change live (its key, sipHeaderAffinityKey,
+   * is refused by the reload: calls in progress would hash elsewhere), so there is nothing to take.
+   */
+  reconfigure(_config: Config): string | null {
+    return null;
   }
 
   callEnded(callId: string): void {

@@ -6,6 +6,7 @@
 
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
+import type { Config } from '../config/types.ts';
 import type { AlgorithmContext } from './algorithm.ts';
 import { CallIdAffinity } from './callid-affinity.ts';
 import { hashKey, rendezvous } from './hashing.ts';
@@ -19,11 +20,18 @@ export function subclusterIndex(groups: readonly (readonly string[])[]): (node: 
 
 export class SubclusterAffinity extends CallIdAffinity {
   override readonly name: string = 'subcluster';
-  private readonly groupOf: (node: { id: string; ip: string }) => number;
+  /** Not readonly: a reload may change subclusterMap. */
+  private groupOf: (node: { id: string; ip: string }) => number;
 
   constructor(ctx: AlgorithmContext) {
     super(ctx);
     this.groupOf = subclusterIndex(ctx.config.subclusterMap);
+  }
+
+  /** subclusterMap (and group failover) from a reload: it only decides where later failovers go. */
+  override reconfigure(config: Config): string | null {
+    this.groupOf = subclusterIndex(config.subclusterMap);
+    return super.reconfigure(config);
   }
 
   protected override failover(callId: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {

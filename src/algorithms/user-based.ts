@@ -13,6 +13,7 @@
 // Restcomm's round robin: two balancers that see the same user before the shared store has the
 // assignment pick the same node.
 
+import type { Config } from '../config/types.ts';
 import type { AlgorithmContext, PickRequest } from './algorithm.ts';
 import { affinityKeyReader, isCallIdSpec, type SipKeyReader } from './affinity-key.ts';
 import { AssignedHash } from './assigned-hash.ts';
@@ -32,6 +33,11 @@ export class UserBased extends AssignedHash {
     this.key = affinityKeyReader(cfg.sipHeaderAffinityKey);
     this.fallback = affinityKeyReader(cfg.sipHeaderAffinityFallbackKey);
     this.exclude = cfg.sipHeaderAffinityExclusionPattern;
+  }
+
+  /** userAffinityGroupFailover, else callIdAffinityGroupFailover. */
+  protected override groupFailoverOf(config: Config): boolean {
+    return config.userAffinityGroupFailover ?? config.callIdAffinityGroupFailover;
   }
 
   protected keyOf(req: PickRequest): string {

@@ -38,6 +38,9 @@ export interface ActiveHealthOptions {
   log: Logger;
 }
 
+/** What a reload may change: healthCheckInterval, healthCheckTimeout, healthCheckFailures, healthCheckSuccesses. */
+export type ActiveHealthSettings = Pick<ActiveHealthOptions, 'intervalMs' | 'timeoutMs' | 'failures' | 'successes'>;
+
 /** `answered`: the node sent a final response (so it speaks OPTIONS); `refused`: nothing listens. */
 type ProbeResult = { ok: true; status: number } | { ok: false; reason: string; answered: boolean; refused: boolean };
 
@@ -59,13 +62,14 @@ type ProbeTransport = 'UDP' | 'TCP' | 'TLS' | 'WS' | 'WSS';
 export class ActiveHealthCheck {
   private readonly registry: NodeRegistry;
   private readonly passiveHealth: PassiveHealth;
-  private readonly opts: ActiveHealthOptions;
+  private opts: ActiveHealthOptions;
   // Keyed by entry, not node id: a node that re-registers (new session) starts with a clean slate.
   private readonly streaks = new WeakMap<NodeEntry, Streak>();
   private readonly inFlight = new Set<string>();
   /** Ends each probe in flight (clears its timers, closes its socket once). */
   private readonly aborts = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private closed = false;
   probesSent = 0;
 
@@ -76,15 +80,47 @@ export class ActiveHealthCheck {
   }
 
   start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    this.timer = setInterval(() => this.round(), this.opts.intervalMs);
-    this.timer.unref();
+    this.started = true;
+    this.schedule();
   }
 
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
     for (const abort of [...this.aborts]) abort();
+  }
+
+  /**
+   * New settings (a reload). Streaks so far keep counting towards the new thresholds; probes in
+   * flight keep their timeout; a new interval starts a new round timer (0 stops probing). When
+   * probing stops, the nodes probes had taken out come back: nothing would ever bring them back
+   * otherwise, and without probes siplb treats every node as up (as it does at start).
+   */
+  reconfigure(settings: ActiveHealthSettings): void {
+    const intervalChanged = settings.intervalMs !== this.opts.intervalMs;
+    this.opts = { ...this.opts, ...settings };
+    if (!intervalChanged || this.closed || !this.started) return;
+    this.schedule();
+    if (this.opts.intervalMs <= 0) {
+      for (const e of this.registry.list()) {
+        if (!e.healthy) this.registry.setHealthy(e.node.id, true, 'active health checks turned off', true);
+      }
+    }
+  }
+
+  /** The current settings. */
+  settings(): ActiveHealthSettings {
+    const { intervalMs, timeoutMs, failures, successes } = this.opts;
+    return { intervalMs, timeoutMs, failures, successes };
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.closed || this.opts.intervalMs <= 0) return;
+    this.timer = setInterval(() => this.round(), this.opts.intervalMs);
+    this.timer.unref();
   }
 
   /** One probe round over every known node (exposed for tests and the admin surface). */

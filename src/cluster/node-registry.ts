@@ -4,12 +4,20 @@
 //
 // A node's state in the snapshot follows from its flags:
 //   down      active health check failing
-//   draining  graceful shutdown announced, passive health tripped (error responses, or requests
-//             left unanswered), or an older version while a newer one is live: keeps the calls
-//             it has, takes no new ones
+//   draining  graceful shutdown announced, drained by an operator (admin API, possibly on
+//             another balancer sharing the store), removed from `nodes=` by a reload while it
+//             still has calls, passive health tripped (error responses, or requests left
+//             unanswered), or an older version while a newer one is live: keeps the calls it
+//             has, takes no new ones
 //   active    everything else
 // Registered nodes that go silent for nodeTimeout are removed (their calls fail over).
+//
+// An operator's drain is a flag of its own (adminDrained), kept by node id rather than on the
+// entry alone: heartbeats, a node's re-registration and other balancers' heartbeat records never
+// clear it, only an activate does (here, or on a balancer sharing the store: the latest action
+// wins, node-registry-sync.ts).
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/types.ts';
 import { RegistrationError } from '../core/errors.ts';
@@ -18,14 +26,21 @@ import { nodeId, type HttpTarget, type SipNode } from './node.ts';
 import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
 
 export interface NodeEntry {
-  readonly node: SipNode;
-  readonly source: 'static' | 'heartbeat';
+  /** Replaced (never mutated) when its weight or a static node's spec changes. */
+  node: SipNode;
+  /** A static node removed from `nodes=` while it is registered becomes a heartbeat one. */
+  source: 'static' | 'heartbeat';
   readonly sessionId: string | null;
   readonly version: string;
   readonly registration: NodeRegistration | null;
   lastHeard: number;
   joinedAt: number;
+  /** The node's own drain (heartbeat `shutdown`, or its record from another balancer). */
   draining: boolean;
+  /** Drained by an operator (admin API here or on a balancer sharing the store); only activate clears it. */
+  adminDrained: boolean;
+  /** A static node a reload removed from `nodes=`: takes no new calls, leaves once its calls end. */
+  retiring: boolean;
   /** Set by active health checks; a node starts healthy. */
   healthy: boolean;
   /** Set by passive health; cleared by a good probe or a new session. */
@@ -56,7 +71,29 @@ export interface RegistryOptions {
   now?: () => number;
 }
 
-export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state'; nodeId: string; detail?: string };
+/**
+ * added, replaced (a new session), removed; state: a flag changed; updated: the same entry has a
+ * new SipNode (its weight, or a static node's spec after a reload).
+ */
+export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state' | 'updated'; nodeId: string; detail?: string };
+
+/** The weights a node may have (`nodes=` ;weight=, the admin API). */
+export const MIN_NODE_WEIGHT = 1;
+export const MAX_NODE_WEIGHT = 1000;
+
+/** An operator's latest drain or activate of one node id, here or on another balancer. */
+export interface AdminDrainState {
+  readonly drained: boolean;
+  /** Wall-clock ms of the action; the latest action wins. */
+  readonly at: number;
+  /** local: this balancer's admin API; shared: learned through the store. */
+  readonly origin: 'local' | 'shared';
+  /** The balancer that took the action (shared ones only). */
+  readonly by: string | null;
+}
+
+/** The settings a reload may change. */
+export type RegistrySettings = Pick<RegistryOptions, 'nodeTimeoutMs' | 'rampUpPeriodMs' | 'rampUpPercent'>;
 
 export class NodeRegistry {
   private readonly entries = new Map<string, NodeEntry>();
@@ -67,9 +104,15 @@ export class NodeRegistry {
   private readonly opts: RegistryOptions;
   private readonly now: () => number;
   private readonly listeners: ((e: RegistryEvent) => void)[] = [];
+  /** Operators' drains by node id: they outlive an entry (a node re-registering, expiring and coming back). */
+  private readonly adminDrains = new Map<string, AdminDrainState>();
+  private readonly adminDrainListeners: (() => void)[] = [];
+  /** Retiring nodes without calls: since when. */
+  private readonly quietSince = new Map<string, number>();
 
   constructor(opts: RegistryOptions) {
-    this.opts = opts;
+    // A copy: reconfigure() changes it.
+    this.opts = { ...opts };
     this.now = opts.now ?? Date.now;
     this.snap = new ClusterSnapshot([], opts.extraServerNodes);
   }
@@ -90,16 +133,123 @@ export class NodeRegistry {
     this.listeners.push(listener);
   }
 
+  /** Called when an operator's drain state changes (here or merged from the store), for sharing it. */
+  onAdminDrain(listener: () => void): void {
+    this.adminDrainListeners.push(listener);
+  }
+
+  /** The settings a reload changes: heartbeat timeout and ramp-up. */
+  reconfigure(settings: RegistrySettings): void {
+    this.opts.nodeTimeoutMs = settings.nodeTimeoutMs;
+    this.opts.rampUpPeriodMs = settings.rampUpPeriodMs;
+    this.opts.rampUpPercent = settings.rampUpPercent;
+    // Ramp-up shares follow the new period and step at once.
+    this.rebuild();
+  }
+
   addStatic(nodes: readonly SipNode[]): void {
     const t = this.now();
-    for (const node of nodes) {
-      this.entries.set(node.id, {
-        node, source: 'static', sessionId: null, version: '0', registration: null,
-        lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
-      });
-    }
+    for (const node of nodes) this.entries.set(node.id, this.staticEntry(node, t));
     this.rebuild();
     for (const node of nodes) this.emit({ type: 'added', nodeId: node.id, detail: 'static' });
+  }
+
+  /**
+   * A static node as a reload lists it: added when unknown; when known, made static (it may have
+   * registered first), kept (no longer retiring) and given this SipNode if it differs. Returns
+   * what happened.
+   */
+  putStatic(node: SipNode): 'added' | 'updated' | 'unchanged' {
+    const e = this.entries.get(node.id);
+    if (e === undefined) {
+      this.entries.set(node.id, this.staticEntry(node, this.now()));
+      this.rebuild();
+      this.emit({ type: 'added', nodeId: node.id, detail: 'static (reload)' });
+      return 'added';
+    }
+    const details: string[] = [];
+    if (e.retiring) {
+      e.retiring = false;
+      this.quietSince.delete(node.id);
+      details.push('listed in nodes= again');
+    }
+    if (e.source !== 'static') {
+      e.source = 'static';
+      details.push('now a static node');
+    }
+    if (!isDeepStrictEqual(e.node, node)) {
+      e.node = node;
+      details.push('new nodes= entry');
+    }
+    if (details.length === 0) return 'unchanged';
+    this.rebuild();
+    this.emit({ type: 'updated', nodeId: node.id, detail: `${details.join(', ')} (reload)` });
+    return 'updated';
+  }
+
+  /**
+   * A static node a reload no longer lists. Removing it at once would break its calls: their
+   * in-dialog requests would find no node behind their Record-Route hint and be moved to another
+   * node (which knows nothing of the dialog), and its own requests would no longer be recognised
+   * as coming from the cluster. So it drains ("retiring") and removeRetired() takes it out once
+   * its calls have ended. A node that also registered stays, as a registered node. False when the
+   * node is not a static one.
+   */
+  retire(id: string): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined || e.source !== 'static') return false;
+    if (e.registration !== null) {
+      e.source = 'heartbeat';
+      // Judged by its heartbeats from now on, starting with a full nodeTimeout.
+      e.lastHeard = Math.max(e.lastHeard, this.now());
+      this.rebuild();
+      this.emit({ type: 'updated', nodeId: id, detail: 'removed from nodes=; stays while it sends heartbeats' });
+      return true;
+    }
+    if (e.retiring) return true;
+    e.retiring = true;
+    this.rebuild();
+    this.emit({ type: 'state', nodeId: id, detail: 'removed from nodes=: takes no new calls, leaves once its calls have ended' });
+    return true;
+  }
+
+  /**
+   * Takes out the retiring nodes that have had no call (hasCalls) for lingerMs, the time their
+   * last transactions may still retransmit. Returns the ids removed.
+   */
+  removeRetired(hasCalls: (id: string) => boolean, lingerMs: number): string[] {
+    const t = this.now();
+    const gone: string[] = [];
+    for (const e of this.entries.values()) {
+      if (!e.retiring) continue;
+      const id = e.node.id;
+      if (hasCalls(id)) {
+        this.quietSince.delete(id);
+        continue;
+      }
+      const since = this.quietSince.get(id) ?? t;
+      this.quietSince.set(id, since);
+      if (t - since >= lingerMs) gone.push(id);
+    }
+    for (const id of gone) this.remove(id, 'removed from nodes= (its calls have ended)');
+    return gone;
+  }
+
+  /**
+   * A node's weight for new calls (admin API), from MIN_NODE_WEIGHT to MAX_NODE_WEIGHT: a new
+   * SipNode and a new snapshot, which is where every weighted algorithm reads weights, and an
+   * `updated` event for algorithms that keep per-node state. False for an unknown node or a
+   * weight out of range.
+   */
+  setWeight(id: string, weight: number): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT) return false;
+    const before = e.node.weight;
+    if (before === weight) return true;
+    e.node = { ...e.node, weight };
+    this.rebuild();
+    this.emit({ type: 'updated', nodeId: id, detail: `weight ${before} -> ${weight}` });
+    return true;
   }
 
   /** `start` from a node. A new sessionId for the same address replaces the old entry. */
@@ -122,7 +272,8 @@ export class NodeRegistry {
       node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
-      lastHeard: t, joinedAt: t, draining: false, healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
+      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(id)?.drained ?? false, retiring: old?.retiring ?? false,
+      healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
     };
     this.entries.set(id, entry);
     this.bySession.set(reg.sessionId, id);
@@ -190,7 +341,61 @@ export class NodeRegistry {
     if (e !== undefined && e.source === 'heartbeat' && e.origin === 'remote') this.remove(id, 'stopped (shared store)');
   }
 
-  /** Drain or undrain any node (admin). */
+  /**
+   * An operator's drain (true) or activate (false) through this balancer's admin API: sticky
+   * until the next activate, whatever heartbeats say, and shared through the store. Activate also
+   * ends the node's own drain, as it always has. False for an unknown node.
+   */
+  adminDrain(id: string, drained: boolean): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    // Strictly later than the action it replaces, even within one millisecond: the latest action
+    // is the one every balancer must end up with.
+    const before = this.adminDrains.get(id)?.at ?? -Infinity;
+    this.adminDrains.set(id, { drained, at: Math.max(this.now(), before + 1), origin: 'local', by: null });
+    this.applyAdminDrain(e, drained, `${drained ? 'drained' : 'activated'} by an operator (admin API)`);
+    this.emitAdminDrain();
+    return true;
+  }
+
+  /**
+   * Another balancer's drain or activate (shared store). Taken when it is newer than what this
+   * balancer knows of the node (on equal times a drain wins, so balancers agree); the node may
+   * be unknown here yet, and is drained when it appears. Returns whether it was taken.
+   */
+  mergeAdminDrain(rec: { id: string; drained: boolean; at: number; by: string }): boolean {
+    const cur = this.adminDrains.get(rec.id);
+    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.drained === rec.drained || cur.drained)))) return false;
+    this.adminDrains.set(rec.id, { drained: rec.drained, at: rec.at, origin: 'shared', by: rec.by });
+    const e = this.entries.get(rec.id);
+    if (e !== undefined) this.applyAdminDrain(e, rec.drained, `${rec.drained ? 'drained' : 'activated'} by an operator (admin API of balancer ${rec.by})`);
+    this.emitAdminDrain();
+    return true;
+  }
+
+  /**
+   * A drain learned from the store whose record is gone from it (an old activate pruned, or the
+   * store lost its data): the node is no longer drained here.
+   */
+  forgetSharedAdminDrain(id: string): void {
+    const cur = this.adminDrains.get(id);
+    if (cur === undefined || cur.origin !== 'shared') return;
+    this.adminDrains.delete(id);
+    const e = this.entries.get(id);
+    if (e !== undefined && e.adminDrained) this.applyAdminDrain(e, false, 'admin drain gone from the shared store');
+  }
+
+  /** Activates (not drains) older than `before`: forgotten, they only kept older drains from winning. */
+  pruneAdminDrains(before: number): void {
+    for (const [id, st] of this.adminDrains) if (!st.drained && st.at < before) this.adminDrains.delete(id);
+  }
+
+  /** Every node id's latest operator action known here. */
+  adminDrainStates(): ReadonlyMap<string, AdminDrainState> {
+    return this.adminDrains;
+  }
+
+  /** Drain or undrain any node: the node's own drain flag (what `shutdown` sets). */
   setDraining(id: string, draining: boolean): boolean {
     const e = this.entries.get(id);
     if (e === undefined) return false;
@@ -202,12 +407,17 @@ export class NodeRegistry {
     return true;
   }
 
-  setHealthy(id: string, healthy: boolean, detail: string): void {
+  /**
+   * Set by active health checks. A good probe also ends a passive-health takeout, unless
+   * `keepPassive` (health checks turned off: the node is no longer judged by probes, which proves
+   * nothing about the errors passive health saw).
+   */
+  setHealthy(id: string, healthy: boolean, detail: string, keepPassive = false): void {
     const e = this.entries.get(id);
     if (e === undefined) return;
-    const changed = e.healthy !== healthy || (healthy && e.passiveDown);
+    const changed = e.healthy !== healthy || (healthy && e.passiveDown && !keepPassive);
     e.healthy = healthy;
-    if (healthy) {
+    if (healthy && !keepPassive) {
       // A good probe is the recovery passive health waits for.
       e.passiveDown = false;
       e.passiveCause = null;
@@ -268,10 +478,38 @@ export class NodeRegistry {
     return Math.min(1, (cycles * this.opts.rampUpPercent) / 100);
   }
 
+  private staticEntry(node: SipNode, t: number): NodeEntry {
+    return {
+      node, source: 'static', sessionId: null, version: '0', registration: null,
+      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(node.id)?.drained ?? false, retiring: false,
+      healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
+    };
+  }
+
+  private applyAdminDrain(e: NodeEntry, drained: boolean, detail: string): void {
+    const changed = e.adminDrained !== drained || (!drained && e.draining);
+    e.adminDrained = drained;
+    if (!drained) e.draining = false;
+    if (!changed) return;
+    this.rebuild();
+    this.emit({ type: 'state', nodeId: e.node.id, detail });
+  }
+
+  private emitAdminDrain(): void {
+    for (const l of this.adminDrainListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.opts.log.error({ err }, 'admin drain listener failed');
+      }
+    }
+  }
+
   private remove(id: string, why: string): void {
     const e = this.entries.get(id);
     if (e === undefined) return;
     this.entries.delete(id);
+    this.quietSince.delete(id);
     if (e.sessionId !== null) this.bySession.delete(e.sessionId);
     this.rebuild();
     this.emit({ type: 'removed', nodeId: id, detail: why });
@@ -287,14 +525,14 @@ export class NodeRegistry {
     // Rolling upgrade: new calls go to the highest version among nodes that could take them.
     let top: string | null = null;
     for (const e of this.entries.values()) {
-      if (e.healthy && !e.draining && !e.passiveDown && (top === null || compareVersions(e.version, top) > 0)) top = e.version;
+      if (e.healthy && !outOfSelection(e) && (top === null || compareVersions(e.version, top) > 0)) top = e.version;
     }
     const views: NodeView[] = [];
     let ramping = false;
     for (const e of this.entries.values()) {
       let state: NodeState;
       if (!e.healthy) state = 'down';
-      else if (e.draining || e.passiveDown || (top !== null && compareVersions(e.version, top) < 0)) state = 'draining';
+      else if (outOfSelection(e) || (top !== null && compareVersions(e.version, top) < 0)) state = 'draining';
       else state = 'active';
       const share = this.rampShare(e, t);
       if (share < 1) ramping = true;
@@ -317,6 +555,11 @@ export class NodeRegistry {
       }
     }
   }
+}
+
+/** A flag keeps the node out of new-call selection (it keeps its calls). */
+function outOfSelection(e: NodeEntry): boolean {
+  return e.draining || e.adminDrained || e.retiring || e.passiveDown;
 }
 
 /** Dotted numeric versions compare numerically part by part ("1.10" > "1.9"); others as text. */

@@ -57,17 +57,39 @@ interface NodeHealth {
 
 export class PassiveHealth {
   private readonly nodes = new Map<string, NodeHealth>();
-  private readonly errorStatuses: Set<number>;
-  private readonly errorReason: string | null;
+  // Not readonly: reconfigure() replaces them (a reload); the per-message paths read them as fields.
+  private errorStatuses: Set<number> = new Set();
+  private errorReason: string | null = null;
   /** 0: unanswered-request detection is off. */
-  private readonly maxUnanswered: number;
-  private readonly maxResponseTimeMs: number;
+  private maxUnanswered = 0;
+  private maxResponseTimeMs = 0;
   private readonly registry: NodeRegistry;
-  private readonly opts: PassiveHealthOptions;
+  private opts: PassiveHealthOptions;
 
   constructor(registry: NodeRegistry, opts: PassiveHealthOptions) {
     this.registry = registry;
     this.opts = opts;
+    this.configure(opts);
+  }
+
+  /**
+   * New settings (a reload). Error responses counted so far stay in their window; a node already
+   * taken out stays out until its usual way back. Turning unanswered-request detection off lets
+   * the nodes it took out back in: nothing else would.
+   */
+  reconfigure(opts: PassiveHealthOptions): void {
+    this.opts = opts;
+    this.configure(opts);
+    if (this.maxUnanswered !== 0) return;
+    for (const [id, h] of this.nodes) {
+      h.unanswered = 0;
+      if (!h.silent) continue;
+      h.silent = false;
+      this.registry.clearPassiveDown(id, 'silence', 'unanswered-request detection turned off');
+    }
+  }
+
+  private configure(opts: PassiveHealthOptions): void {
     this.errorStatuses = new Set(opts.errorStatuses);
     const reason = opts.errorReason?.trim().toLowerCase() ?? '';
     this.errorReason = reason === '' ? null : reason;

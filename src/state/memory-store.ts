@@ -3,7 +3,7 @@
 // hold what this balancer published, so a single balancer behaves exactly like a group of one.
 
 import type {
-  AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
+  AdminDrainRecord, AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
 } from './store.ts';
 import { TableBackedMap } from './table-backed-map.ts';
 
@@ -27,6 +27,7 @@ export class LocalAssignmentMap extends TableBackedMap implements AssignmentMap 
 
 class LocalNodeDirectory implements NodeDirectory {
   private readonly records = new Map<string, SharedNodeRecord>();
+  private readonly drains = new Map<string, AdminDrainRecord>();
 
   publish(rec: SharedNodeRecord): void {
     this.records.set(rec.id, { ...rec });
@@ -38,6 +39,18 @@ class LocalNodeDirectory implements NodeDirectory {
 
   list(): Promise<SharedNodeRecord[]> {
     return Promise.resolve([...this.records.values()].map((r) => ({ ...r })));
+  }
+
+  setAdminDrain(rec: AdminDrainRecord): void {
+    this.drains.set(rec.id, { ...rec });
+  }
+
+  removeAdminDrain(id: string): void {
+    this.drains.delete(id);
+  }
+
+  adminDrains(): Promise<AdminDrainRecord[]> {
+    return Promise.resolve([...this.drains.values()].map((r) => ({ ...r })));
   }
 }
 

@@ -46,6 +46,22 @@ export interface SharedNodeRecord {
   by: string;
 }
 
+/**
+ * An operator's drain or activate of one node (admin API), shared so that every balancer applies
+ * it. Kept apart from the node's heartbeat record: that record is rewritten by whichever balancer
+ * heard the node last, which would overwrite a drain set elsewhere, and static nodes have none.
+ */
+export interface AdminDrainRecord {
+  /** Node id (ip:port), static or registered. */
+  id: string;
+  /** true: drained; false: activated again, kept a while so that an older drain does not win. */
+  drained: boolean;
+  /** Wall-clock ms of the operator's action: the latest action wins on every balancer. */
+  at: number;
+  /** Balancer whose admin API took the action. */
+  by: string;
+}
+
 export interface NodeDirectory {
   /** Write (or refresh) a node's record; fire and forget. */
   publish(rec: SharedNodeRecord): void;
@@ -53,6 +69,12 @@ export interface NodeDirectory {
   remove(id: string): void;
   /** Every record; null when the shared tier is unavailable. Never rejects. */
   list(): Promise<SharedNodeRecord[] | null>;
+  /** Write a node's admin drain (replacing the one before); fire and forget. */
+  setAdminDrain(rec: AdminDrainRecord): void;
+  /** Forget a node's admin drain record (an old activate). */
+  removeAdminDrain(id: string): void;
+  /** Every admin drain record; null when the shared tier is unavailable. Never rejects. */
+  adminDrains(): Promise<AdminDrainRecord[] | null>;
 }
 
 /** Active calls per node, as each balancer counts its own. */

@@ -11,7 +11,7 @@ import type { NodeRegistration } from '../../src/heartbeat/protocol.ts';
 import { RegistrySync } from '../../src/cluster/node-registry-sync.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import type { NodeDirectory, SharedNodeRecord } from '../../src/state/store.ts';
+import type { AdminDrainRecord, NodeDirectory, SharedNodeRecord } from '../../src/state/store.ts';
 
 const log = pino({ level: 'silent' });
 const TIMEOUT = 8400;
@@ -36,6 +36,15 @@ class SwitchableDirectory implements NodeDirectory {
   }
   list(): Promise<SharedNodeRecord[] | null> {
     return this.available ? this.inner.list() : Promise.resolve(null);
+  }
+  setAdminDrain(rec: AdminDrainRecord): void {
+    if (this.available) this.inner.setAdminDrain(rec);
+  }
+  removeAdminDrain(id: string): void {
+    if (this.available) this.inner.removeAdminDrain(id);
+  }
+  adminDrains(): Promise<AdminDrainRecord[] | null> {
+    return this.available ? this.inner.adminDrains() : Promise.resolve(null);
   }
 }
 

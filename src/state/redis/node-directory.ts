@@ -1,10 +1,13 @@
 // The node directory over the shared tier: one hash field per registered node, written by
-// whichever balancer heard its heartbeat. Anything can write to Redis, so every field is
-// validated before it is believed; an invalid one is skipped (and reported, rate-limited).
+// whichever balancer heard its heartbeat, and a second hash (`<key>:admin-drains`) with one field
+// per node an operator drained or activated, written by the balancer whose admin API was used.
+// Two hashes because the heartbeat record is rewritten by whoever hears the node next: a drain
+// kept in it would be overwritten. Anything can write to Redis, so every field is validated
+// before it is believed; an invalid one is skipped (and reported, rate-limited).
 
 import type { NodeRegistration } from '../../heartbeat/protocol.ts';
 import { rateLimit } from '../../core/log.ts';
-import type { NodeDirectory, SharedNodeRecord } from '../store.ts';
+import type { AdminDrainRecord, NodeDirectory, SharedNodeRecord } from '../store.ts';
 import { isObject, parseJson } from './connection.ts';
 import type { SharedTier } from './shared-tier.ts';
 
@@ -31,14 +34,26 @@ function toNodeRecord(field: string, json: string): SharedNodeRecord | null {
   return { id, registration, draining, heardAt, by };
 }
 
+/** An admin drain field as written by setAdminDrain(); null for anything else. */
+function toAdminDrainRecord(field: string, json: string): AdminDrainRecord | null {
+  const v = parseJson(json);
+  if (!isObject(v)) return null;
+  const { id, drained, at, by } = v;
+  if (id !== field || typeof drained !== 'boolean' || typeof by !== 'string') return null;
+  if (typeof at !== 'number' || !Number.isFinite(at)) return null;
+  return { id, drained, at, by };
+}
+
 export class RedisNodeDirectory implements NodeDirectory {
   private readonly tier: SharedTier;
   private readonly key: string;
+  private readonly drainsKey: string;
   private readonly warnInvalid = rateLimit(60_000);
 
   constructor(tier: SharedTier, key: string) {
     this.tier = tier;
     this.key = key;
+    this.drainsKey = `${key}:admin-drains`;
   }
 
   publish(rec: SharedNodeRecord): void {
@@ -58,6 +73,27 @@ export class RedisNodeDirectory implements NodeDirectory {
       const rec = toNodeRecord(field, json);
       if (rec !== null) records.push(rec);
       else if (this.warnInvalid()) this.tier.log.warn({ key: this.key, field }, 'redis state store: skipping an invalid node record');
+    }
+    return records;
+  }
+
+  setAdminDrain(rec: AdminDrainRecord): void {
+    const json = JSON.stringify({ id: rec.id, drained: rec.drained, at: rec.at, by: rec.by });
+    this.tier.fire((c) => c.hSet(this.drainsKey, rec.id, json));
+  }
+
+  removeAdminDrain(id: string): void {
+    this.tier.fire((c) => c.hDel(this.drainsKey, id));
+  }
+
+  async adminDrains(): Promise<AdminDrainRecord[] | null> {
+    const fields = await this.tier.read((c) => c.hGetAll(this.drainsKey), this.tier.slowReadMs);
+    if (fields === null) return null;
+    const records: AdminDrainRecord[] = [];
+    for (const [field, json] of Object.entries(fields)) {
+      const rec = toAdminDrainRecord(field, json);
+      if (rec !== null) records.push(rec);
+      else if (this.warnInvalid()) this.tier.log.warn({ key: this.drainsKey, field }, 'redis state store: skipping an invalid admin drain record');
     }
     return records;
   }
