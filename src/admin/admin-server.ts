@@ -9,12 +9,16 @@
 //   did (query parameters), so existing scripts keep working;
 // - /api/v1 mutations are POST only (405 otherwise), bad input gets a 4xx with a JSON reason and
 //   changes nothing; the request body is bounded.
+//
+// What the API changes goes through the registry (drain, activate, weight) or the balancer's
+// reload (the configuration file read again, wiring/reload.ts); it never edits the configuration.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import { BindError } from '../core/errors.ts';
 import { isLogLevel, type LogLevel } from '../core/log.ts';
+import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../cluster/node-registry.ts';
 import { DASHBOARD_PUBLIC_PATHS, type Dashboard } from './dashboard.ts';
 import type { Metrics } from './metrics.ts';
 import { NodeViews } from './node-views.ts';
@@ -155,7 +159,16 @@ export class AdminServer {
       res.setHeader('Allow', allowed.join(', '));
       return json(res, 405, { error: `${method} not allowed here; use ${allowed.join(' or ')}` });
     }
-    void fn();
+    const done = fn();
+    // An async handler (one that reads a body, a reload) fails like a synchronous one: a 500, not
+    // an unhandled rejection (a client that hangs up mid-body makes the body read throw).
+    if (done instanceof Promise) {
+      done.catch((err: unknown) => {
+        this.target.log.error({ err }, 'admin API: internal error');
+        if (!res.headersSent) json(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    }
   }
 
   private readyz(res: http.ServerResponse): void {
@@ -220,10 +233,28 @@ export class AdminServer {
         return json(res, 400, { error: 'malformed node id' });
       }
       const action = parts[2];
-      if (action !== 'drain' && action !== 'activate') return json(res, 404, { error: `no such action: ${action} (drain, activate)` });
+      if (action !== 'drain' && action !== 'activate' && action !== 'weight') return json(res, 404, { error: `no such action: ${action} (drain, activate, weight)` });
+      const unknown = (): void => json(res, 404, { error: `no node '${id}'`, nodes: target.registry.list().map((e) => e.node.id) });
+      if (action === 'weight') {
+        return this.only(method, res, ['POST'], async () => {
+          if (target.registry.get(id) === undefined) return unknown();
+          const body = await readJson(ctx.req);
+          if (!body.ok) return json(res, 400, { error: body.error });
+          const weight = (body.value as { weight?: unknown }).weight;
+          if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT) {
+            return json(res, 400, { error: `body must be {"weight": N}, N an integer from ${MIN_NODE_WEIGHT} to ${MAX_NODE_WEIGHT}` });
+          }
+          // The node may have left while the body was read.
+          if (!target.registry.setWeight(id, weight)) return unknown();
+          target.log.warn({ node: id, weight, by: 'admin API' }, 'node weight changed through the admin API');
+          json(res, 200, { node: this.nodes.one(id), ...(target.weightsIgnored === undefined ? {} : { note: target.weightsIgnored }) });
+        });
+      }
       return this.only(method, res, ['POST'], () => {
-        if (target.registry.get(id) === undefined) return json(res, 404, { error: `no node '${id}'`, nodes: target.registry.list().map((e) => e.node.id) });
-        target.registry.setDraining(id, action === 'drain');
+        if (target.registry.get(id) === undefined) return unknown();
+        // An operator's drain: sticky (heartbeats do not undo it) and shared with the balancers
+        // of the same store; only activate ends it.
+        target.registry.adminDrain(id, action === 'drain');
         target.log.warn({ node: id, action, by: 'admin API' }, `node ${action === 'drain' ? 'drained' : 'activated'} through the admin API`);
         json(res, 200, { node: this.nodes.one(id) });
       });
@@ -243,6 +274,18 @@ export class AdminServer {
             if (typeof level !== 'string' || !isLogLevel(level)) return json(res, 400, { error: 'body must be {"level": "error" | "warn" | "info" | "debug"}' });
             target.setLogLevel(level);
             json(res, 200, { level });
+          });
+        case 'reload':
+          return this.only(method, res, ['POST'], async () => {
+            if (target.reload === undefined) return json(res, 404, { error: 'this balancer cannot reload its configuration' });
+            const result = await target.reload();
+            if (result.ok) {
+              target.log.warn({ applied: result.applied, tlsListeners: result.tlsListeners, notes: result.notes, by: 'admin API' }, 'configuration reloaded through the admin API');
+              return json(res, 200, { applied: result.applied, tlsListeners: result.tlsListeners, warnings: result.warnings, notes: result.notes });
+            }
+            target.log.warn({ refused: result.refused, by: 'admin API' }, 'configuration not reloaded: nothing was changed');
+            // 400: the file (or one it names) is bad; 409: a valid file asking for what needs a restart.
+            json(res, result.status === 'invalid' ? 400 : 409, { error: result.error, refused: result.refused });
           });
         case 'stop':
           return this.only(method, res, ['POST'], () => {

@@ -9,7 +9,9 @@ import type { AdminTarget } from './target.ts';
 
 export function dashboardSource(target: AdminTarget): DashboardSource {
   const views = new NodeViews(target);
-  const config = maskedConfig(target.config);
+  // Masked once per configuration: a reload gives the target a new one.
+  let shown = target.config;
+  let config = maskedConfig(shown);
   return {
     snapshot(): DashboardSnapshot {
       const s = target.stats;
@@ -19,6 +21,10 @@ export function dashboardSource(target: AdminTarget): DashboardSource {
         failures += s.responsesByClass[t][5] + s.responsesByClass[t][6];
       }
       for (const [status, n] of s.localReplies) if (status >= 500) failures += n;
+      if (target.config !== shown) {
+        shown = target.config;
+        config = maskedConfig(shown);
+      }
       return {
         at: Date.now(),
         balancer: { id: target.balancerId, version: target.version, startedAt: target.startedAt, stopping: target.isStopping(), config },

@@ -132,7 +132,8 @@ export class Metrics {
     for (const e of target.registry.list()) this.flags.set(e.node.id, this.flagsOf(e.node.id) as NodeFlags);
     target.registry.onEvent((e) => {
       if (this.closed) return;
-      if (e.type === 'state') this.diffNodes();
+      // An updated node (a new weight) is neither joining nor leaving: only its flags may differ.
+      if (e.type === 'state' || e.type === 'updated') this.diffNodes();
       else if (e.type === 'removed') {
         this.membership.add({ change: 'removed' });
         this.flags.delete(e.nodeId);

@@ -14,6 +14,8 @@ export interface NodeView {
   readonly jvmRoute: string | null;
   readonly state: 'active' | 'draining' | 'down';
   readonly why: string;
+  /** Drained by an operator (here or on a balancer sharing the store): stays so until activated. */
+  readonly adminDrained: boolean;
   readonly weight: number;
   readonly calls: number;
   /** ms since the epoch; null for a static node (nothing to hear). */
@@ -58,7 +60,9 @@ export class NodeViews {
     const state = t.registry.snapshot().stateOf(id) ?? 'down';
     const n = e.node;
     let why: string;
-    if (e.draining) why = 'draining';
+    if (e.adminDrained) why = 'drained by an operator';
+    else if (e.retiring) why = 'removed from nodes=: takes no new calls, leaves once its calls have ended';
+    else if (e.draining) why = 'draining';
     else if (!e.healthy) why = 'failing health checks';
     else if (e.passiveDown) why = e.passiveCause === 'silence' ? 'leaving requests unanswered (passive health)' : 'error responses (passive health)';
     else why = state === 'active' ? 'active' : state;
@@ -68,6 +72,7 @@ export class NodeViews {
       http: n.http === undefined ? null : { ...n.http },
       version: e.version, jvmRoute: n.http?.jvmRoute ?? e.registration?.jvmRoute ?? null,
       state, why: last === undefined || why === 'active' || last.includes(why) ? why : `${why} (last: ${last})`,
+      adminDrained: e.adminDrained,
       weight: n.weight, calls: t.calls.activeCalls(id),
       lastHeard: e.source === 'static' ? null : e.lastHeard,
       source: e.source === 'static' ? 'static' : e.origin === 'remote' ? 'shared' : 'registered',

@@ -75,21 +75,29 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    lifecycle.info({ signal: why, calls: balancer.calls.size, shutdownTimeoutMs: cfg.shutdownTimeout, stats: balancer.stats.toJSON() }, 'siplb stopping');
+    // The running configuration: a reload may have changed shutdownTimeout.
+    const shutdownTimeout = balancer.config.shutdownTimeout;
+    lifecycle.info({ signal: why, calls: balancer.calls.size, shutdownTimeoutMs: shutdownTimeout, stats: balancer.stats.toJSON() }, 'siplb stopping');
     balancer.gracefulStop(why).then(() => process.exit(0), () => process.exit(0));
     // Closing itself is bounded too: a listener that will not close must not keep the process.
-    setTimeout(() => process.exit(0), cfg.shutdownTimeout + 3000).unref();
+    setTimeout(() => process.exit(0), shutdownTimeout + 3000).unref();
   };
   balancer.onStopRequest((reason) => stop(reason));
-  // SIGHUP: new TLS certificates (a renewed Let's Encrypt certificate, say) without a restart;
-  // a bad file is reported and the old certificate stays.
+  // SIGHUP: the configuration file read again (nodes, weights, health and passive-health
+  // settings, policy; reload.ts) and the TLS files with it (a renewed Let's Encrypt certificate,
+  // say), without a restart. A bad file, or one changing what needs a restart, changes nothing:
+  // the old configuration and certificates stay, and the log says why.
   process.on('SIGHUP', () => {
-    try {
-      const listeners = balancer.reloadTls();
-      lifecycle.info({ signal: 'SIGHUP', listeners }, listeners > 0 ? 'TLS certificates reloaded' : 'SIGHUP: no TLS listener to reload');
-    } catch (err) {
-      lifecycle.error({ signal: 'SIGHUP', err: (err as Error).message }, 'TLS certificates not reloaded; the listeners keep the old ones');
-    }
+    void balancer.reload().then((r) => {
+      if (r.ok) {
+        lifecycle.info({ signal: 'SIGHUP', applied: r.applied, notes: r.notes, config: file }, r.applied.length > 0 ? 'configuration reloaded' : 'configuration reloaded: no key changed');
+        if (r.tlsListeners > 0) lifecycle.info({ signal: 'SIGHUP', listeners: r.tlsListeners }, 'TLS certificates reloaded');
+        return;
+      }
+      const tlsFile = r.refused.some((x) => x.key === 'tlsCertFile' || x.key === 'tlsKeyFile' || x.key === 'tlsCaFile');
+      lifecycle.error({ signal: 'SIGHUP', err: r.error, refused: r.refused, config: file },
+        tlsFile ? 'TLS certificates not reloaded; the listeners keep the old ones' : 'configuration not reloaded: nothing was changed');
+    });
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

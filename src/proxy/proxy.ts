@@ -52,11 +52,13 @@ export class SipProxy {
   private readonly responses: ResponsePath;
   private readonly debug: boolean;
   private readonly internalErrorLogGate = rateLimit(10_000);
-  private readonly policy: ProxyPolicy;
+  // The policy and what is built from it are replaced whole by setPolicy (a reload); the data
+  // path reads them as fields, as before, so a message costs the same.
+  private policy: ProxyPolicy;
   /** What names us in a Route entry or Request-URI (LocalAddresses plus the policy's names). */
-  private readonly ours: OwnTargets;
+  private ours: OwnTargets;
   /** Public Record-Route addresses for clients behind NAT; null (one check per INVITE) when publicIp(v6) is unset. */
-  private readonly publicRecordRoutes: PublicRecordRoutes | null;
+  private publicRecordRoutes: PublicRecordRoutes | null;
   /** Requests waiting for an algorithm's answer from the shared store. */
   private pendingPicks = 0;
   /** With isSendTrying: INVITEs forwarded and not yet answered, to place again if their node dies. */
@@ -81,6 +83,20 @@ export class SipProxy {
     this.ours = new OwnTargets(deps.addresses, deps.policy, this.publicRecordRoutes);
     this.flows = new FlowTokens(deps.secret);
     this.pins = new NodePins(deps.affinityKey ?? 'Call-ID');
+  }
+
+  /**
+   * A new policy (a reload: blockedValues, the 5xx reply, routing rules...), for the messages
+   * handled from now on. sendTrying stays as it was: whether INVITEs are tracked until answered
+   * and 100s absorbed was decided at start (the response path holds it too), and a reload refuses
+   * to change isSendTrying.
+   */
+  setPolicy(policy: ProxyPolicy): void {
+    const p = policy.sendTrying === this.policy.sendTrying ? policy : { ...policy, sendTrying: this.policy.sendTrying };
+    const publicRecordRoutes = PublicRecordRoutes.of(p, this.d.addresses);
+    this.ours = new OwnTargets(this.d.addresses, p, publicRecordRoutes);
+    this.publicRecordRoutes = publicRecordRoutes;
+    this.policy = p;
   }
 
   /**

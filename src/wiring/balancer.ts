@@ -2,14 +2,14 @@
 // store, cluster membership, algorithm, proxy, transports, the HTTP balancer, heartbeat
 // endpoint, health checks), and closes it in the reverse order. Everything that can fail on
 // configuration fails before the first bind; a part that fails to start closes what was started
-// before it.
+// before it. A reload (reload.ts) later hands new settings to the parts built here.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Algorithm } from '../algorithms/algorithm.ts';
-import { builtInEntry, createAlgorithm } from '../algorithms/catalog.ts';
+import { createAlgorithm } from '../algorithms/catalog.ts';
 import { ActiveHealthCheck } from '../cluster/active-health.ts';
 import { CallTracker } from '../cluster/call-tracker.ts';
 import { HeartbeatServer } from '../cluster/heartbeat-server.ts';
@@ -30,11 +30,18 @@ import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
 import { ProxyStats } from '../proxy/stats.ts';
+import { TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
 import type { StateStore } from '../state/store.ts';
 import { TransportRouter, type Listener } from '../transport/router.ts';
+import {
+  passiveHealthOptions, Reloader, shareIntervalMs, warnIgnoredWeights, warnUnusableNodeTransports, weightsIgnoredBy,
+  type ReloadResult,
+} from './reload.ts';
 
 export interface RunningBalancer {
+  /** The running configuration: the start one, or the last one a reload applied. */
+  readonly config: Config;
   readonly stats: ProxyStats;
   readonly algorithm: Algorithm;
   readonly store: StateStore;
@@ -55,6 +62,12 @@ export interface RunningBalancer {
    * listeners keep what they had.
    */
   reloadTls(): number;
+  /**
+   * Re-reads the configuration file (POST /api/v1/reload, SIGHUP) and applies what can change
+   * without new sockets, the TLS files included (reload.ts); a bad file, or one that changes a key
+   * needing a restart, changes nothing and the result says why. Never rejects.
+   */
+  reload(): Promise<ReloadResult>;
   /** Port of the admin API, or null when it could not be opened (default port busy). */
   readonly apiPort: number | null;
   /**
@@ -174,9 +187,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   closers.add(() => calls.close());
   const algorithm = await createAlgorithm({ config: cfg, store, loads: calls, log });
   closers.add(() => algorithm.close());
-  if (builtInEntry(cfg.algorithmClass)?.weighted === false && cfg.nodes.some((n) => n.weight !== 1)) {
-    log.warn(`algorithm ${algorithm.name} ignores node weights; use algorithmClass=wrr, least-calls or a hash algorithm to honour them`);
-  }
+  warnIgnoredWeights(cfg, algorithm.name, log);
   await store.start();
   if (store.kind === 'redis') {
     log.info({ store: cfg.redisCluster.length > 0 ? 'redis-cluster' : 'redis', available: store.available, balancerId }, 'shared state store');
@@ -189,11 +200,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     rampUpPeriodMs: cfg.trafficRampupCyclePeriod, rampUpPercent: cfg.trafficPercentageIncrease, log,
   });
   registry.addStatic(nodes);
-  const passiveHealth = new PassiveHealth(registry, {
-    errorStatuses: cfg.responsesStatusCodeNodeRemoval, maxErrors: cfg.maxNumberResponsesWithError, windowMs: cfg.maxErrorTime,
-    errorReason: cfg.responseReasonNodeRemoval,
-    maxUnanswered: cfg.maxRequestNumberWithoutResponse, maxResponseTimeMs: cfg.maxResponseTime,
-  });
+  const passiveHealth = new PassiveHealth(registry, passiveHealthOptions(cfg));
   // Set once the data path exists; registry events can come before (static nodes, shared registrations).
   let proxyForEvents: SipProxy | null = null;
   let httpForEvents: HttpBalancer | null = null;
@@ -201,7 +208,9 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     if (e.type === 'removed' || e.type === 'replaced' || e.type === 'added') passiveHealth.forget(e.nodeId);
     const snap = registry.snapshot();
     if (e.type === 'removed') algorithm.nodeRemoved?.(e.nodeId, snap);
-    else if (e.type === 'added' || e.type === 'replaced') {
+    // An updated node (new weight, new nodes= entry) is a new SipNode for the same id: what an
+    // algorithm that keeps per-node state needs is what it gets for a re-registration.
+    else if (e.type === 'added' || e.type === 'replaced' || e.type === 'updated') {
       const n = snap.get(e.nodeId);
       if (n !== undefined) algorithm.nodeAdded?.(n, snap);
     }
@@ -221,7 +230,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     }
   });
   const sync = new RegistrySync(registry, store.nodes, {
-    balancerId, nodeTimeoutMs: cfg.nodeTimeout, intervalMs: Math.min(SHARE_INTERVAL_MS, Math.max(100, Math.floor(cfg.nodeTimeout / 8))), log,
+    balancerId, nodeTimeoutMs: cfg.nodeTimeout, intervalMs: shareIntervalMs(cfg.nodeTimeout, SHARE_INTERVAL_MS), log,
   });
   closers.add(() => sync.close());
   store.onAvailable(() => { void sync.tick(); });
@@ -248,14 +257,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     addresses, cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
     policy: proxyPolicy(cfg), connections: transports.connections, affinityKey: cfg.sipHeaderAffinityKey,
   });
-  // A node reached over a transport the node side does not listen for could not reach siplb
-  // back the same way: such a port is never used, which the operator should hear about once.
-  for (const spec of cfg.nodes) {
-    if (!addresses.towardsNodes[spec.transport]) {
-      log.warn({ node: `${spec.host}:${spec.port}`, transport: spec.transport },
-        `nodes: ${spec.transport.toUpperCase()} port of this node is not used: siplb has no ${spec.transport.toUpperCase()} listener on the nodes' side (set ${isOnePortMode(cfg) ? 'external' : 'internal'}${spec.transport[0].toUpperCase()}${spec.transport.slice(1)}Port)`);
-    }
-  }
+  warnUnusableNodeTransports(cfg.nodes, cfg, addresses, log);
   proxyForEvents = proxy;
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
@@ -295,34 +297,58 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   health.start();
   closers.add(() => health.close());
   sync.start();
-  const membership = setInterval(() => {
-    registry.expire();
-    registry.rampUpTick();
-  }, cfg.heartbeatInterval);
-  membership.unref();
-  closers.add(() => clearInterval(membership));
+  // Registrations expire, ramp-up advances, and static nodes a reload removed leave once no
+  // balancer counts a call on them any more (and their last transactions can no longer
+  // retransmit). Restarted by a reload that changes heartbeatInterval.
+  let membership: NodeJS.Timeout | null = null;
+  const setMembershipInterval = (ms: number): void => {
+    if (membership !== null) clearInterval(membership);
+    membership = setInterval(() => {
+      registry.expire();
+      registry.rampUpTick();
+      registry.removeRetired((id) => calls.activeCalls(id) > 0, TRANSACTION_TIMEOUT_MS);
+    }, ms);
+    membership.unref();
+  };
+  setMembershipInterval(cfg.heartbeatInterval);
+  closers.add(() => {
+    if (membership !== null) clearInterval(membership);
+    membership = null;
+  });
 
   // Graceful stop, whoever asks for it (a signal through the CLI, the admin API).
   let stopped: Promise<void> | null = null;
   const stopListeners: ((reason: string) => void)[] = [];
+
+  // Reload: the configuration file again, into the parts above; never into parts closing.
+  let closing = false;
+  closers.add(() => { closing = true; });
+  const reloader = new Reloader(opts.configPath ?? null, cfg, nodes, {
+    registry, passiveHealth, health, proxy, algorithm, sync, addresses, log, http: httpBalancer !== null,
+    reloadTls: (files) => transports.reloadTls(files) + (httpBalancer === null ? 0 : httpBalancer.reloadTls(files)),
+    setMembershipInterval: (ms) => { if (stopped === null && !closing) setMembershipInterval(ms); },
+    isStopping: () => stopped !== null || closing,
+  }, SHARE_INTERVAL_MS);
+
   const gracefulStop = (reason: string): Promise<void> => {
     if (stopped !== null) return stopped;
     proxy.setStopping(true);
-    log.warn({ reason, calls: calls.size, shutdownTimeoutMs: cfg.shutdownTimeout }, 'graceful stop: new calls get 503; calls in progress go on');
+    const shutdownTimeout = reloader.config.shutdownTimeout;
+    log.warn({ reason, calls: calls.size, shutdownTimeoutMs: shutdownTimeout }, 'graceful stop: new calls get 503; calls in progress go on');
     // No call in progress: nothing to wait for.
     if (calls.size === 0) {
       stopped = closers.run();
       return stopped;
     }
     stopped = new Promise<void>((resolve) => {
-      const deadline = Date.now() + cfg.shutdownTimeout;
+      const deadline = Date.now() + shutdownTimeout;
       let quietSince: number | null = null;
       const tick = setInterval(() => {
         const now = Date.now();
         quietSince = calls.size === 0 ? (quietSince ?? now) : null;
         if (now >= deadline || (quietSince !== null && now - quietSince >= STOP_LINGER_MS)) {
           clearInterval(tick);
-          log.info({ callsLeft: calls.size, waitedMs: now - (deadline - cfg.shutdownTimeout) }, 'graceful stop: closing');
+          log.info({ callsLeft: calls.size, waitedMs: now - (deadline - shutdownTimeout) }, 'graceful stop: closing');
           closers.run().then(resolve, resolve);
         }
       }, 100);
@@ -331,8 +357,13 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   };
 
   // The admin API last: it shows all of the above.
+  const weightsIgnored = weightsIgnoredBy(cfg, algorithm.name);
   const adminTarget: AdminTarget = {
-    config: cfg, configPath: opts.configPath ?? null, balancerId, version: packageVersion(), startedAt,
+    // Read on every use: after a reload the admin API shows, and checks credentials against, the new file.
+    get config() {
+      return reloader.config;
+    },
+    configPath: opts.configPath ?? null, balancerId, version: packageVersion(), startedAt,
     stats, registry, calls, store, health, transports, http: httpBalancer, log,
     isStopping: () => stopped !== null,
     stop: (reason) => {
@@ -344,20 +375,26 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
       log.level = level;
       log.warn({ level }, 'log level changed through the admin API');
     },
+    reload: () => reloader.reload(),
+    ...(weightsIgnored === undefined ? {} : { weightsIgnored }),
   };
   const admin = await startAdmin(cfg, adminTarget, proxy, log);
   if (admin !== null) closers.add(() => admin.close());
 
   return {
+    get config() {
+      return reloader.config;
+    },
     apiPort: admin?.address().port ?? null,
     gracefulStop,
     onStopRequest: (listener) => { stopListeners.push(listener); },
     stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
     reloadTls: () => {
-      const files = tlsFiles(cfg);
+      const files = tlsFiles(reloader.config);
       if (files === null) return 0;
       return transports.reloadTls(files) + (httpBalancer === null ? 0 : httpBalancer.reloadTls(files));
     },
+    reload: () => reloader.reload(),
     close: () => closers.run(),
   };
 }

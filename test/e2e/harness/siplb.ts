@@ -100,10 +100,13 @@ function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChi
 export async function startSiplb(props: Record<string, string>, opts: SiplbOptions = {}): Promise<SiplbHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'siplb-e2e-'));
   const propertiesPath = join(dir, 'lb.properties');
-  // A port of its own for the admin API: left unset, every balancer of the suite would race for
-  // 2006, which Restcomm's own files (run unchanged by other tests) name explicitly.
-  const withApi = props['apiPort'] === undefined && props['statisticPort'] === undefined ? { ...props, apiPort: String(await allocatePort()) } : props;
-  writeFileSync(propertiesPath, propertiesText(withApi));
+  // Ports of its own for the admin API and the heartbeats: left unset, every balancer of the
+  // suite would race for 2006 and 2610, which Restcomm's own files (run unchanged by other
+  // tests) name explicitly.
+  const own = { ...props };
+  if (own['apiPort'] === undefined && own['statisticPort'] === undefined) own['apiPort'] = String(await allocatePort());
+  if (own['heartbeatPort'] === undefined) own['heartbeatPort'] = String(await allocatePort());
+  writeFileSync(propertiesPath, propertiesText(own));
   return startSiplbWithFile(propertiesPath, opts, dir);
 }
 
