@@ -296,6 +296,22 @@ export class Metrics {
     this.gauge('calls_tracked', 'Calls this balancer tracks (forwarded initial INVITEs not yet ended by BYE, error or idle expiry).', [], (emit) => emit(t.calls.size));
     this.counter('calls_expired_total', 'Tracked calls forgotten because they went idle (a lost BYE) or the table was full.', [], (emit) => emit(t.calls.expired));
     this.counter('health_check_probes_total', 'SIP OPTIONS probes sent by the active health checks (busy nodes are not probed).', [], (emit) => emit(t.health.probesSent));
+    this.counter('health_check_results_total', 'Results of the OPTIONS probes, by node: ok (answered with success), failed (timeout, refused, an error status), silent (an open port that never answers OPTIONS, counted as up).',
+      ['node', 'result'], (emit) => {
+        for (const e of t.registry.list()) {
+          const r = t.health.results.get(e.node.id);
+          if (r === undefined) continue;
+          emit(r.ok, { node: e.node.id, result: 'ok' });
+          emit(r.failed, { node: e.node.id, result: 'failed' });
+          emit(r.silent, { node: e.node.id, result: 'silent' });
+        }
+      });
+    this.counter('node_sip_messages_sent_total', 'SIP messages (requests and responses) sent to each node.', ['node'], (emit) => {
+      for (const e of t.registry.list()) emit(t.stats.sentToNode.get(e.node.id) ?? 0, { node: e.node.id });
+    });
+    this.counter('node_sip_messages_received_total', 'SIP messages (requests and responses) received from each node.', ['node'], (emit) => {
+      for (const e of t.registry.list()) emit(t.stats.receivedFromNode.get(e.node.id) ?? 0, { node: e.node.id });
+    });
     this.counter('node_takeouts_total', 'Times each node was taken out, by cause: health_check (active checks failed: down), errors (passive health: error responses) or silence (passive health: requests left unanswered); the last two leave it draining.',
       ['node', 'cause'], (emit) => this.takeouts.emit(emit));
     this.counter('node_returns_total', 'Times each node came back from a take-out, by the cause it had been taken out for.',
@@ -311,6 +327,10 @@ export class Metrics {
     this.gauge('store_available', 'Whether the state store answers right now (1) or siplb runs on local state alone (0), by kind (memory, redis).',
       ['kind'], (emit) => emit(store.available ? 1 : 0, { kind: store.kind }));
     this.counter('store_outages_total', 'Times the shared state store became unavailable.', [], (emit) => emit(store.outages));
+    if (store.kind === 'redis') {
+      this.gauge('store_ping_seconds', 'Round trip of the shared store\'s last health PING, in seconds (the latency every shared lookup pays at least).',
+        [], (emit) => { if (store.latencyMs !== null) emit(store.latencyMs / 1000); });
+    }
     const redis = store as unknown as Partial<RedisStoreCounters>;
     if (typeof redis.failedWrites === 'number') {
       this.counter('store_failed_writes_total', 'Writes the shared store did not take (skipped while unavailable, or failed).', [], (emit) => emit(redis.failedWrites ?? 0));

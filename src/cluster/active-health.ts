@@ -72,6 +72,11 @@ export class ActiveHealthCheck {
   private started = false;
   private closed = false;
   probesSent = 0;
+  /**
+   * Probe results by node: answered with a success, failed (timeout, refused, an error status),
+   * or silent on an open port (counted as up, see record()). Entries of removed nodes go with them.
+   */
+  readonly results = new Map<string, { ok: number; failed: number; silent: number }>();
 
   constructor(registry: NodeRegistry, passiveHealth: PassiveHealth, opts: ActiveHealthOptions) {
     this.registry = registry;
@@ -155,7 +160,11 @@ export class ActiveHealthCheck {
   private record(e: NodeEntry, result: ProbeResult): void {
     let r = result;
     const id = e.node.id;
-    if (this.registry.get(id) !== e) return; // replaced or removed meanwhile
+    if (this.registry.get(id) !== e) {
+      if (this.registry.get(id) === undefined) this.results.delete(id);
+      return; // replaced or removed meanwhile
+    }
+
     const s = this.streaks.get(e) ?? { ok: 0, failed: 0, passive: false, answers: false, notedSilent: false };
     this.streaks.set(e, s);
     // Successes from before passive health took the node out do not count towards its return.
@@ -176,6 +185,11 @@ export class ActiveHealthCheck {
       }
       r = { ok: true, status: 0 };
     }
+    const counts = this.results.get(id) ?? { ok: 0, failed: 0, silent: 0 };
+    this.results.set(id, counts);
+    if (!r.ok) counts.failed++;
+    else if (r.status === 0) counts.silent++;
+    else counts.ok++;
     if (r.ok) {
       s.ok++;
       s.failed = 0;

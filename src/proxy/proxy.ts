@@ -175,7 +175,10 @@ export class SipProxy {
     ctx.fromCluster = fromCluster;
     if (fromCluster) {
       ctx.sender = cluster.nodeAt(src.ip, src.port);
-      if (ctx.sender !== undefined) this.d.passiveHealth?.fromNode(ctx.sender.id, 0);
+      if (ctx.sender !== undefined) {
+        this.d.stats.countReceivedFrom(ctx.sender.id);
+        this.d.passiveHealth?.fromNode(ctx.sender.id, 0);
+      }
     }
     if (this.stopping && !fromCluster && ctx.newCall) return this.reject(msg, src, 503, 'balancer stopping');
     // Direction is part of the request's identity here: a node that proxies a request back out
@@ -365,7 +368,10 @@ export class SipProxy {
     else edit.replace(msg.valueStarts[ctx.maxForwardsIndex], msg.lineEnds[ctx.maxForwardsIndex], ` ${ctx.maxForwards - 1}`);
     if (hop.transport !== 'udp' && msg.indexOf('content-length') === -1) edit.appendHeader(`Content-Length: ${msg.bodyEnd - msg.bodyStart}`);
 
-    if (node !== null && hop.side === 'internal' && msg.method !== 'ACK') this.d.passiveHealth?.requestSent?.(node.id);
+    if (node !== null && hop.side === 'internal') {
+      this.d.stats.countSentTo(node.id);
+      if (msg.method !== 'ACK') this.d.passiveHealth?.requestSent?.(node.id);
+    }
     this.countCall(ctx);
     if (msg.method === 'INVITE' && this.policy.sendTrying) {
       this.sendTrying(msg, src);

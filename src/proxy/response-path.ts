@@ -92,9 +92,10 @@ export class ResponsePath {
     if (transport === undefined) return this.drop('unsupported-transport', src, next.transport);
 
     const cluster = this.d.cluster();
-    if (this.d.passiveHealth !== undefined) {
-      const sender = cluster.nodeAt(src.ip, src.port);
-      if (sender !== undefined) this.d.passiveHealth.fromNode(sender.id, msg.status, msg);
+    const sender = cluster.nodeAt(src.ip, src.port);
+    if (sender !== undefined) {
+      this.d.stats.countReceivedFrom(sender.id);
+      this.d.passiveHealth?.fromNode(sender.id, msg.status, msg);
     }
     // Any answer, a 100 included, means the node holds the INVITE: no need to place it again.
     if (this.invites !== null && msg.cseqMethod === 'INVITE') this.invites.answered(top.branch);
@@ -123,9 +124,11 @@ export class ResponsePath {
       const t = egressTransport(heir, transport, this.d.addresses.towardsNodes);
       if (t === null) return this.drop('no-live-node', src, `no transport in common with ${heir.id}`);
       this.d.stats.responsesForwarded++;
+      this.d.stats.countSentTo(heir.id);
       this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
       return;
     }
+    if (toNode !== undefined) this.d.stats.countSentTo(toNode.id);
     // The response retraces the request: out of the side opposite to where it came in.
     const side: Side = this.d.addresses.twoPorts ? (src.side === 'internal' ? 'external' : 'internal') : src.side;
     // A stream response goes on the connection its request came on (found by the peer's

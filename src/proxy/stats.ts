@@ -27,6 +27,24 @@ export class ProxyStats {
    * over to the transport, a pick that waits for the store not included); null: nobody listens.
    */
   observeHandling: ((seconds: number) => void) | null = null;
+  /** Messages (requests and responses) sent to each node, by node id. */
+  readonly sentToNode = new Map<string, number>();
+  /** Messages received from each node, by node id. */
+  readonly receivedFromNode = new Map<string, number>();
+
+  countSentTo(nodeId: string): void {
+    this.sentToNode.set(nodeId, (this.sentToNode.get(nodeId) ?? 0) + 1);
+  }
+
+  countReceivedFrom(nodeId: string): void {
+    this.receivedFromNode.set(nodeId, (this.receivedFromNode.get(nodeId) ?? 0) + 1);
+  }
+
+  /** A node left the cluster: its counters go (registered nodes come and go; labels stay bounded). */
+  forgetNode(nodeId: string): void {
+    this.sentToNode.delete(nodeId);
+    this.receivedFromNode.delete(nodeId);
+  }
 
   countRequest(transport: Transport, method: string): void {
     const m = this.requestsByMethod[transport];

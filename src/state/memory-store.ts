@@ -73,6 +73,8 @@ class LocalCallCountBoard implements CallCountBoard {
 
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
+  /** In this process: nothing to wait for. */
+  readonly latencyMs = null;
   readonly nodes: NodeDirectory = new LocalNodeDirectory();
   readonly calls: CallCountBoard = new LocalCallCountBoard();
   readonly available = true;

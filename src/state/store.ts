@@ -98,6 +98,8 @@ export interface StateStore {
   readonly available: boolean;
   /** Times the shared tier became unavailable since start. */
   readonly outages: number;
+  /** Round trip of the shared tier's last health PING in ms; null for a store with no shared tier (or before the first answer). */
+  readonly latencyMs: number | null;
   /** Called each time the shared tier comes back (reconcile local state into it). */
   onAvailable(listener: () => void): void;
   close(): Promise<void>;

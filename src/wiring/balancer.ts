@@ -203,9 +203,11 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const passiveHealth = new PassiveHealth(registry, passiveHealthOptions(cfg));
   // Set once the data path exists; registry events can come before (static nodes, shared registrations).
   let proxyForEvents: SipProxy | null = null;
+  let statsForEvents: ProxyStats | null = null;
   let httpForEvents: HttpBalancer | null = null;
   registry.onEvent((e) => {
     if (e.type === 'removed' || e.type === 'replaced' || e.type === 'added') passiveHealth.forget(e.nodeId);
+    if (e.type === 'removed') statsForEvents?.forgetNode(e.nodeId);
     const snap = registry.snapshot();
     if (e.type === 'removed') algorithm.nodeRemoved?.(e.nodeId, snap);
     // An updated node (new weight, new nodes= entry) is a new SipNode for the same id: what an
@@ -237,6 +239,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
 
   // The SIP data path: transports in, proxy, transports out.
   const stats = new ProxyStats();
+  statsForEvents = stats;
   if (cfg.viaSecret === null && cfg.useIpLoadBalancerAddressInViaHeaders && store.kind === 'memory') {
     log.warn('useIpLoadBalancerAddressInViaHeaders=true without viaSecret: responses routed through another balancer will be dropped; set the same viaSecret on every balancer');
   }

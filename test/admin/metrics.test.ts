@@ -251,6 +251,12 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.equal(value(first, 'siplb_node_state_transitions_total', { node: idB, state: 'down' }), 1);
   assert.equal(value(first, 'siplb_node_takeouts_total', { node: idA, cause: 'health_check' }), undefined);
   assert.ok((value(first, 'siplb_health_check_probes_total') ?? 0) >= 2);
+  // Per node: probe results (the dead node's probes failed), messages each way (INVITE, ACK out; 200 in).
+  assert.ok((value(first, 'siplb_health_check_results_total', { node: idB, result: 'failed' }) ?? 0) >= 1);
+  assert.equal(value(first, 'siplb_health_check_results_total', { node: idB, result: 'ok' }), 0);
+  assert.ok((value(first, 'siplb_node_sip_messages_sent_total', { node: idA }) ?? 0) >= 2);
+  assert.ok((value(first, 'siplb_node_sip_messages_received_total', { node: idA }) ?? 0) >= 1);
+  assert.equal(value(first, 'siplb_node_sip_messages_sent_total', { node: idB }), 0);
 
   // Store, transports, HTTP, the balancer, the process.
   assert.equal(value(first, 'siplb_store_available', { kind: 'memory' }), 1);

@@ -305,6 +305,7 @@ class SharedTierStore implements StateStore {
   readonly kind = 'redis';
   readonly available = true;
   readonly outages = 0;
+  readonly latencyMs = null;
   readonly nodes: NodeDirectory;
   readonly calls: CallCountBoard;
   private readonly tier: SharedTier;

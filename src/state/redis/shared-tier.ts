@@ -60,6 +60,9 @@ export class SharedTier {
   private downSince = 0;
   private stalled = false;
   private probeSentAt = 0;
+  /** Round trip of the last PING answered, in ms; null before the first. */
+  lastPingMs: number | null = null;
+  private probeStartedAt = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
   private reconcileAgain = false;
@@ -164,6 +167,7 @@ export class SharedTier {
       return;
     }
     this.probeSentAt = Date.now();
+    this.probeStartedAt = performance.now();
     let ping: Promise<unknown>;
     try {
       ping = this.backend.ping();
@@ -175,6 +179,7 @@ export class SharedTier {
 
   private probed(ok: boolean): void {
     this.probeSentAt = 0;
+    if (ok) this.lastPingMs = performance.now() - this.probeStartedAt;
     // A PING refused while the connection is up (full queue, LOADING) is a server not serving.
     const stalled = !ok && this.backend.ready();
     if (stalled === this.stalled) return;

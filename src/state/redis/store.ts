@@ -39,6 +39,10 @@ export class RedisStateStore implements StateStore {
     return this.tier.available;
   }
 
+  get latencyMs(): number | null {
+    return this.tier.lastPingMs;
+  }
+
   get outages(): number {
     return this.tier.outages;
   }
