@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { SCENARIOS, describeResult, startSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const CALLS = 40;
 const HOLD_MS = 3000;
@@ -62,7 +63,10 @@ test('SIGTERM under sipp calls: no new call (503), every call in progress comple
     await new Promise((r) => setTimeout(r, 1500));
     const signalled = Date.now();
     process.kill(siplb.pid, 'SIGTERM');
-    // A call that starts now is refused; the balancer is still there for the others.
+    // The signal is handled on siplb's next turn: a call that starts once it has been is refused,
+    // and the balancer is still there for the others.
+    const handle = siplb;
+    await eventually('siplb logs its graceful stop', 3000, () => handle.logs().some((l) => l.includes('graceful stop: new calls get 503')));
     assert.match(await inviteStatus(lbPort, 'after-sigterm', 3000), /^SIP\/2\.0 503 /);
     assert.equal(siplb.hasExited(), false, 'siplb must wait for the calls in progress');
     const result = await uac.done;
