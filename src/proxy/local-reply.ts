@@ -1,4 +1,4 @@
-// Responses siplb generates itself: the refusals (400, 403 and 430 for flow tokens, 416, 420, 480,
+// Responses siplb generates itself: the 200 to an OPTIONS for the balancer itself, the refusals (400, 403 and 430 for flow tokens, 416, 420, 480,
 // 482, 483, 503 or the configured 5xx, 505) and the 100 Trying it sends for an INVITE it forwards (isSendTrying). A stateless
 // proxy answers only what it must; everything else is the nodes' business.
 
@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import type { SipMessage } from '../sip/message.ts';
 
 export const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 416: 'Unsupported URI Scheme', 430: 'Flow Failed', 480: 'Temporarily Unavailable', 420: 'Bad Extension', 482: 'Loop Detected',
+  200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 416: 'Unsupported URI Scheme', 430: 'Flow Failed', 480: 'Temporarily Unavailable', 420: 'Bad Extension', 482: 'Loop Detected',
   483: 'Too Many Hops', 500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
 };

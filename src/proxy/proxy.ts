@@ -43,6 +43,9 @@ const UDP_SIZE_LIMIT = 1300;
 /** Roughly what forward() adds to a request: a Via and up to two Record-Route lines. */
 const ADDED_BYTES_ESTIMATE = 200;
 
+/** What siplb's own answer to an OPTIONS for itself says it handles (RFC 3261 §11.2). */
+const OPTIONS_ANSWER_HEADERS = ['Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, PRACK, UPDATE, PUBLISH', 'Accept: application/sdp'];
+
 /** Bound on requests waiting for the shared store at once; beyond it they are dropped and counted. */
 const MAX_PENDING_PICKS = 10_000;
 
@@ -181,6 +184,13 @@ export class SipProxy {
       }
     }
     if (this.stopping && !fromCluster && ctx.newCall) return this.reject(msg, src, 503, 'balancer stopping');
+    // An OPTIONS for the balancer itself (no user part, no Route left): an IP sprayer's advisor,
+    // a peer's keep-alive or a monitoring probe asks whether this balancer can take calls. It is
+    // answered here, at once: 200 with a node to send calls to, 503 without one.
+    if (msg.method === 'OPTIONS' && ctx.routes.length === 0 && ctx.toTag === null && this.namesUs(ruri)) {
+      if (cluster.selectable.length === 0) return this.reject(msg, src, 503, 'no node available');
+      return this.reject(msg, src, 200, null, OPTIONS_ANSWER_HEADERS);
+    }
     // Direction is part of the request's identity here: a node that proxies a request back out
     // through the balancer, unchanged, is spiralling, not looping.
     const fromTag = headerParam(msg.from, 'tag') ?? '';
@@ -460,6 +470,12 @@ export class SipProxy {
    */
   private unavailable(msg: SipMessage, src: Inbound, detail: string): void {
     this.reject(msg, src, this.policy.unavailableStatus, detail, this.policy.unavailableHeaders);
+  }
+
+  /** A Request-URI without a user part that names this balancer (its own address or the VIP's). */
+  private namesUs(ruri: string): boolean {
+    const u = parseSipUri(ruri);
+    return u !== null && u.user === '' && this.ours.isOurs(u.host, u.port);
   }
 
   /** User-Agent, From or To contains a blockedValues entry (any case). */
