@@ -183,11 +183,11 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   ]);
   await uas.waitForRequest('ACK', (m) => m.callId === callId, 5_000);
 
-  // 16 OPTIONS with Max-Forwards 0 (483 each, and enough messages for a timed sample), an ACK
+  // 64 OPTIONS with Max-Forwards 0 (483 each, and enough messages for a timed sample: one in 64), an ACK
   // with Max-Forwards 0 (dropped: ACKs are never answered), a stray response, a datagram that is
   // not SIP.
   const mfCallId = `mf0-${randomBytes(6).toString('hex')}@client`;
-  for (let i = 0; i < 16; i++) {
+  for (let i = 0; i < 64; i++) {
     client.send(lbPort, [
       `OPTIONS sip:service@127.0.0.1:${lbPort} SIP/2.0`, via(`opt-${i}-${fromTag}`), 'Max-Forwards: 0',
       `From: <sip:caller@example.org>;tag=o${i}`, 'To: <sip:service@example.com>', `Call-ID: ${mfCallId}`, `CSeq: ${i + 1} OPTIONS`, 'Content-Length: 0',
@@ -202,7 +202,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
     'To: <sip:b@example.org>;tag=2', `Call-ID: stray-${callId}`, 'CSeq: 1 OPTIONS', 'Content-Length: 0',
   ]);
   client.send(lbPort, 'this is not SIP at all\r\n\r\n');
-  await eventually('16 answers 483', 5_000, () => client.responses(mfCallId, 483).length === 16);
+  await eventually('64 answers 483', 5_000, () => client.responses(mfCallId, 483).length === 64);
   await eventually('the drops to be counted', 5_000, () => lb.stats.unparseable >= 1 && (lb.stats.dropped.get('stray-response') ?? 0) >= 1 && (lb.stats.dropped.get('ack-483') ?? 0) >= 1);
 
   // HTTP with no node offering HTTP: siplb answers 503 itself.
@@ -218,20 +218,20 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.equal(first.types.get('siplb_sip_requests_received_total'), 'counter');
   assert.equal(value(first, 'siplb_sip_requests_received_total', { transport: 'udp', method: 'INVITE' }), 1);
   assert.equal(value(first, 'siplb_sip_requests_received_total', { transport: 'udp', method: 'ACK' }), 2);
-  assert.equal(value(first, 'siplb_sip_requests_received_total', { transport: 'udp', method: 'OPTIONS' }), 16);
+  assert.equal(value(first, 'siplb_sip_requests_received_total', { transport: 'udp', method: 'OPTIONS' }), 64);
   assert.equal(value(first, 'siplb_sip_responses_received_total', { transport: 'udp', status_class: '1xx' }), 1);
   assert.ok((value(first, 'siplb_sip_responses_received_total', { transport: 'udp', status_class: '2xx' }) ?? 0) >= 2, 'the 200 and the stray 200');
   assert.equal(value(first, 'siplb_sip_responses_received_total', { transport: 'tcp', status_class: '5xx' }), 0);
   assert.equal(value(first, 'siplb_sip_requests_forwarded_total'), 2, 'INVITE and ACK');
   assert.ok((value(first, 'siplb_sip_responses_forwarded_total') ?? 0) >= 1);
-  assert.equal(value(first, 'siplb_sip_local_replies_total', { status: '483' }), 16);
+  assert.equal(value(first, 'siplb_sip_local_replies_total', { status: '483' }), 64);
   assert.equal(value(first, 'siplb_sip_local_replies_total', { status: '100' }), 1, 'siplb\'s 100 Trying');
   assert.equal(value(first, 'siplb_sip_dropped_messages_total', { reason: 'unparseable' }), 1);
   assert.equal(value(first, 'siplb_sip_dropped_messages_total', { reason: 'stray-response' }), 1);
   assert.equal(value(first, 'siplb_sip_dropped_messages_total', { reason: 'ack-483' }), 1);
   assert.equal(value(first, 'siplb_sip_dropped_messages_total', { reason: 'trying-absorbed' }), 1, 'the node\'s 100 (siplb sent its own)');
   assert.equal(first.types.get('siplb_sip_handling_seconds'), 'histogram');
-  assert.ok((value(first, 'siplb_sip_handling_seconds_count') ?? 0) >= 1, 'one message in 16 timed');
+  assert.ok((value(first, 'siplb_sip_handling_seconds_count') ?? 0) >= 1, 'one message in 64 timed');
   assert.equal(value(first, 'siplb_sip_handling_seconds_bucket', { le: '+Inf' }), value(first, 'siplb_sip_handling_seconds_count'));
 
   // Nodes: state, calls held, take-outs, probes.
@@ -314,7 +314,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.equal(lb.stats.observeHandling, null);
   const again = new Metrics(target);
   const third = parseExposition(await again.render());
-  assert.equal(value(third, 'siplb_sip_local_replies_total', { status: '483' }), 16);
+  assert.equal(value(third, 'siplb_sip_local_replies_total', { status: '483' }), 64);
   assert.ok((value(third, 'siplb_process_resident_memory_bytes') ?? 0) > 0);
   assert.notEqual(lb.stats.observeHandling, null);
   metrics.close();
