@@ -21,6 +21,7 @@ import { request } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { intOption, usageExit } from './options.ts';
 import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
@@ -68,17 +69,16 @@ interface RunResult extends WrkResult {
   machineBusyPercent: number;
 }
 
+const USAGE =
+  'usage: npm run bench -- --http [--compare nginx | --nginx-only] [--rounds 3] [--duration 10]\n' +
+  '                               [--connections 50] [--threads 2] [--warmup 2] [--log-level warn]\n';
+
 function usage(message: string): never {
-  process.stderr.write(`http-load: ${message}\n` +
-    'usage: npm run bench -- --http [--compare nginx | --nginx-only] [--rounds 3] [--duration 10]\n' +
-    '                               [--connections 50] [--threads 2] [--warmup 2] [--log-level warn]\n');
-  process.exit(2);
+  return usageExit('http-load', USAGE, message);
 }
 
-function intOption(raw: string | undefined, fallback: number, name: string, min: number, max: number): number {
-  const value = Number(raw ?? String(fallback));
-  if (!Number.isInteger(value) || value < min || value > max) usage(`--${name} must be an integer ${min}..${max}, got ${raw}`);
-  return value;
+function int(raw: string | undefined, fallback: number, name: string, min: number, max: number): number {
+  return intOption(raw, fallback, name, min, max, usage);
 }
 
 function parseOptions(argv: string[]): Options {
@@ -102,16 +102,16 @@ function parseOptions(argv: string[]): Options {
   if (values.compare !== undefined && values['nginx-only'] === true) usage('--compare nginx and --nginx-only exclude each other');
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
-  const connections = intOption(values.connections, 50, 'connections', 1, 10_000);
-  const threads = intOption(values.threads, 2, 'threads', 1, 64);
+  const connections = int(values.connections, 50, 'connections', 1, 10_000);
+  const threads = int(values.threads, 2, 'threads', 1, 64);
   if (threads > connections) usage(`--threads (${threads}) must not exceed --connections (${connections}): wrk needs a connection per thread`);
   return {
     targets: values['nginx-only'] === true ? ['nginx'] : values.compare === 'nginx' ? ['siplb', 'nginx'] : ['siplb'],
-    rounds: intOption(values.rounds, 3, 'rounds', 1, 50),
-    durationS: intOption(values.duration, 10, 'duration', 1, 600),
+    rounds: int(values.rounds, 3, 'rounds', 1, 50),
+    durationS: int(values.duration, 10, 'duration', 1, 600),
     connections,
     threads,
-    warmupS: intOption(values.warmup, 2, 'warmup', 0, 60),
+    warmupS: int(values.warmup, 2, 'warmup', 0, 60),
     logLevel,
   };
 }

@@ -39,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { intOption, usageExit } from './options.ts';
 import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import type { OwnedChild } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
@@ -77,18 +78,17 @@ interface Options {
   logLevel: SiplbLogLevel;
 }
 
+const USAGE =
+  'usage: npm run bench -- --streams [--rate 500] [--calls N (default rate*10)] [--rounds 3] [--hold 5000]\n' +
+  '                                  [--connections 50] [--transports udp,tls,ws] [--warmup N (default rate*2)]\n' +
+  '                                  [--call-timeout 10000] [--log-level warn]\n';
+
 function usage(message: string): never {
-  process.stderr.write(`stream-load: ${message}\n` +
-    'usage: npm run bench -- --streams [--rate 500] [--calls N (default rate*10)] [--rounds 3] [--hold 5000]\n' +
-    '                                  [--connections 50] [--transports udp,tls,ws] [--warmup N (default rate*2)]\n' +
-    '                                  [--call-timeout 10000] [--log-level warn]\n');
-  process.exit(2);
+  return usageExit('stream-load', USAGE, message);
 }
 
-function intOption(raw: string | undefined, fallback: number, name: string, min: number, max: number): number {
-  const value = Number(raw ?? String(fallback));
-  if (!Number.isInteger(value) || value < min || value > max) usage(`--${name} must be an integer ${min}..${max}, got ${raw}`);
-  return value;
+function int(raw: string | undefined, fallback: number, name: string, min: number, max: number): number {
+  return intOption(raw, fallback, name, min, max, usage);
 }
 
 function parseOptions(argv: string[]): Options {
@@ -109,7 +109,7 @@ function parseOptions(argv: string[]): Options {
     strict: true,
     allowPositionals: false,
   });
-  const rate = intOption(values.rate, 500, 'rate', 1, 20_000);
+  const rate = int(values.rate, 500, 'rate', 1, 20_000);
   const transports = (values.transports ?? 'udp,tls,ws').split(',').map((t) => t.trim().toLowerCase());
   for (const t of transports) if (!ALL_TRANSPORTS.includes(t as Transport)) usage(`--transports knows ${ALL_TRANSPORTS.join(', ')}, got ${t}`);
   if (new Set(transports).size !== transports.length) usage('--transports lists a transport twice');
@@ -117,13 +117,13 @@ function parseOptions(argv: string[]): Options {
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
   return {
     rate,
-    calls: intOption(values.calls, rate * 10, 'calls', 1, 2_000_000),
-    rounds: intOption(values.rounds, 3, 'rounds', 1, 50),
-    hold: intOption(values.hold, 5000, 'hold', 0, MAX_HOLD),
-    connections: intOption(values.connections, 50, 'connections', 1, 900),
+    calls: int(values.calls, rate * 10, 'calls', 1, 2_000_000),
+    rounds: int(values.rounds, 3, 'rounds', 1, 50),
+    hold: int(values.hold, 5000, 'hold', 0, MAX_HOLD),
+    connections: int(values.connections, 50, 'connections', 1, 900),
     transports: transports as Transport[],
-    warmupCalls: intOption(values.warmup, rate * 2, 'warmup', 0, 2_000_000),
-    callTimeoutMs: intOption(values['call-timeout'], 10_000, 'call-timeout', 100, 120_000),
+    warmupCalls: int(values.warmup, rate * 2, 'warmup', 0, 2_000_000),
+    callTimeoutMs: int(values['call-timeout'], 10_000, 'call-timeout', 100, 120_000),
     logLevel,
   };
 }

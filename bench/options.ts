@@ -1,0 +1,14 @@
+// Command-line pieces the benchmarks share: a usage error that exits 2, and integer flags.
+
+/** Prints `program: message` and the usage lines on stderr, then exits 2. */
+export function usageExit(program: string, usageLines: string, message: string): never {
+  process.stderr.write(`${program}: ${message}\n${usageLines}`);
+  process.exit(2);
+}
+
+/** An integer flag in [min, max] (`fallback` when absent); anything else ends with `fail`. */
+export function intOption(raw: string | undefined, fallback: number, name: string, min: number, max: number, fail: (message: string) => never): number {
+  const value = Number(raw ?? String(fallback));
+  if (!Number.isInteger(value) || value < min || value > max) fail(`--${name} must be an integer ${min}..${max}, got ${raw}`);
+  return value;
+}
