@@ -17,6 +17,13 @@ import type { AssignmentMap } from '../state/store.ts';
 import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
 
 /**
+ * How long a request of a call the shared store does not know waits before asking it again. Long
+ * enough for a write queued behind a loaded balancer; short beside the retransmission timers
+ * (an ACK or BYE held this long is not retransmitted over UDP before T1, 500 ms).
+ */
+const LATE_WRITE_RETRY_MS = 250;
+
+/**
  * One namespace of assignments with the configured idle expiry (callIdAffinityMaxTimeInCache
  * unless the algorithm has its own, in seconds) and bound. An ended call's entry lingers for the
  * retransmission window, so a retransmitted BYE still reaches the call's node.
@@ -63,7 +70,14 @@ export abstract class AssignmentAlgorithm implements Algorithm {
     // seen (another balancer placed it, or this one restarted), and for a longer lived key, which
     // another balancer may have placed on an earlier call or HTTP request. A brand-new call keyed
     // by its own Call-ID is unknown everywhere, so it does not wait.
-    if (!req.newCall || key !== req.callId) return this.sharedOrPlace(key, mustTakeNewCalls, cluster);
+    if (!req.newCall || key !== req.callId) {
+      // A request of a call under way whose Call-ID the store does not know yet: the balancer that
+      // placed the call may still be writing it (its INVITE went out a moment ago, its write is
+      // queued behind a busy event loop), so the store is asked once more before a new placement,
+      // which would split the call over two nodes.
+      const lateWriteMs = !req.newCall && key === req.callId ? LATE_WRITE_RETRY_MS : 0;
+      return this.sharedOrPlace(key, mustTakeNewCalls, cluster, lateWriteMs);
+    }
     return this.place(key, cluster);
   }
 
@@ -89,14 +103,17 @@ export abstract class AssignmentAlgorithm implements Algorithm {
   }
 
   /** The shared tier's assignment of a key this balancer does not hold, else a new placement. */
-  private sharedOrPlace(key: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot): PickResult {
+  private sharedOrPlace(key: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot, retryAfterMs = 0): PickResult {
     const shared = this.assignments.fetch(key);
     if (shared === null) return this.place(key, cluster);
     return shared.then(
-      (id) => {
+      (id): PickResult => {
         // A local set() while the read was out is newer than what the store said.
         const local = this.assignments.get(key) ?? id;
-        return local === undefined ? this.place(key, cluster) : this.follow(key, local, mustTakeNewCalls, cluster);
+        if (local !== undefined) return this.follow(key, local, mustTakeNewCalls, cluster);
+        if (retryAfterMs <= 0) return this.place(key, cluster);
+        return new Promise<void>((resolve) => setTimeout(resolve, retryAfterMs).unref())
+          .then(() => this.sharedOrPlace(key, mustTakeNewCalls, cluster, 0));
       },
       () => this.place(key, cluster),
     );

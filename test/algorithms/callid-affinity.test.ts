@@ -11,6 +11,8 @@ import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
 import { algorithmContext, algorithmFor, CLIENT, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
 import { invite } from '../helpers/sip.ts';
+import { MemoryStateStore } from '../../src/state/memory-store.ts';
+import type { AssignmentMap, StateStore } from '../../src/state/store.ts';
 
 const node = (n: number): SipNode => subnetNode(1, n);
 
@@ -226,5 +228,59 @@ describe('CallIdAffinity: expiry', () => {
     a.callEnded('never-seen');
     assert.equal(a.entries, 0);
     assert.deepEqual(picks(a, c, ['c1', 'c2']), [N1.id, N2.id]);
+  });
+});
+
+describe('CallIdAffinity across balancers: a late write of the placing balancer', () => {
+  /** A store whose shared tier is a map the test writes into, read asynchronously as Redis is. */
+  function lateStore(shared: Map<string, string>, reads: string[]): StateStore {
+    const memory = new MemoryStateStore();
+    return {
+      kind: 'redis', available: true, outages: 0, latencyMs: null, nodes: memory.nodes, calls: memory.calls,
+      start: () => Promise.resolve(),
+      assignments(): AssignmentMap {
+        const local = new Map<string, string>();
+        return {
+          get: (key) => local.get(key),
+          fetch: (key) => {
+            reads.push(key);
+            return new Promise((resolve) => setImmediate(() => resolve(shared.get(key))));
+          },
+          set: (key, nodeId) => { local.set(key, nodeId); },
+          end: (key) => { local.delete(key); },
+          get size() { return local.size; },
+          evicted: 0,
+          close: () => undefined,
+        };
+      },
+      sharedSecret: (candidate) => Promise.resolve(candidate),
+      onAvailable: () => undefined,
+      close: () => Promise.resolve(),
+    };
+  }
+
+  test("a request of a call under way that the store does not know yet waits for the placing balancer's write", async (t) => {
+    const shared = new Map<string, string>();
+    const reads: string[] = [];
+    const a = algorithmFor(t, (ctx) => new CallIdAffinity(ctx), {}, { store: lateStore(shared, reads) });
+    const c = cluster([N1, N2, N3]);
+    // The other balancer placed the call on N3; its write lands 100 ms after this balancer's first read.
+    setTimeout(() => shared.set('late-call', N3.id), 100);
+    const r = a.pick({ msg: MSG, callId: 'late-call', newCall: false, src: CLIENT }, c);
+    assert.ok(r instanceof Promise);
+    assert.equal((await r)?.id, N3.id);
+    assert.deepEqual(reads, ['late-call', 'late-call'], 'asked twice: once at once, once after the wait');
+  });
+
+  test('a brand-new call does not wait for the store; one still unknown after the wait is placed anew', async (t) => {
+    const reads: string[] = [];
+    const a = algorithmFor(t, (ctx) => new CallIdAffinity(ctx), {}, { store: lateStore(new Map(), reads) });
+    const c = cluster([N1, N2]);
+    const fresh = a.pick({ msg: MSG, callId: 'new-call', newCall: true, src: CLIENT }, c);
+    assert.ok(!(fresh instanceof Promise));
+    assert.deepEqual(reads, []);
+    const orphan = await a.pick({ msg: MSG, callId: 'orphan', newCall: false, src: CLIENT }, c);
+    assert.ok(orphan !== null && [N1.id, N2.id].includes(orphan.id));
+    assert.deepEqual(reads, ['orphan', 'orphan']);
   });
 });
