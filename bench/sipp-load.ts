@@ -67,6 +67,8 @@ interface RunResult {
   cpuMsPerCall: number | null;
   /** siplb-redis: the redis-server's CPU over the same run. */
   storeCpuMsPerCall: number | null;
+  /** siplb-redis: Redis commands per successful call, by command, and in all. */
+  storeCommandsPerCall: Record<string, number> | null;
   targetPeakRssKiB: number | null;
   targetProcesses: number | null;
   sippCpuMs: { uac: number; uas: number[] };
@@ -191,6 +193,8 @@ const ticksToMs = (ticks: number): number => (ticks * 1000) / CLK_TCK;
 interface RunningTarget {
   /** Every process whose CPU counts as the balancer's. */
   pids(): number[];
+  /** redis-server's command counts so far, by command (INFO commandstats); only with --compare redis. */
+  storeCommands?: () => Map<string, number>;
   /** A process the balancer depends on whose CPU is reported apart (redis-server). */
   storePid?: number;
   peakRssKiB(): number | null;
@@ -289,6 +293,34 @@ async function startKamailio(lbPort: number, nodeUris: string[]): Promise<Runnin
   };
 }
 
+/** Commands per call between two INFO commandstats readings, and their total. */
+function perCall(before: Map<string, number>, after: Map<string, number>, calls: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d <= 0) continue;
+    out[name] = d / calls;
+    total += d;
+  }
+  out['total'] = total / calls;
+  return out;
+}
+
+/**
+ * Commands redis-server has run, by name (INFO commandstats), read with redis-cli. The INFO
+ * itself and the health PINGs are left out: they are the measurement's and the timer's, not the
+ * calls'.
+ */
+function redisCommandCounts(port: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const r = spawnSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats'], { encoding: 'utf8', timeout: 5000 });
+  for (const m of (r.stdout ?? '').matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (m[1] !== 'info' && m[1] !== 'ping') out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
 async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel'], withRedis: boolean): Promise<RunningTarget> {
   const redis = withRedis ? await startRedis() : null;
   try {
@@ -306,6 +338,7 @@ async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options
     return {
       pids: () => [handle.pid],
       storePid: redis?.pid,
+      ...(redis === null ? {} : { storeCommands: () => redisCommandCounts(redis.port) }),
       peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'),
       stop: async () => {
         await handle.stop();
@@ -353,6 +386,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
     const pidsBefore = running?.pids() ?? [];
     const ticksBefore = sumTicks(pidsBefore);
     const storeTicksBefore = running?.storePid === undefined ? null : cpuTicks(running.storePid);
+    const commandsBefore = running?.storeCommands?.() ?? null;
     const started = process.hrtime.bigint();
     const uac = await startSippUac({
       scenario: uacScenario,
@@ -384,6 +418,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
     const pidsAfter = running?.pids() ?? [];
     const ticksAfter = sumTicks(pidsAfter);
     const storeTicksAfter = running?.storePid === undefined ? null : cpuTicks(running.storePid);
+    const commandsAfter = running?.storeCommands?.() ?? null;
     const peakRss = running?.peakRssKiB() ?? null;
     const targetProcesses = running === null ? null : new Set([...pidsBefore, ...pidsAfter]).size;
     const uasTicks = uases.map((u) => cpuTicks(u.pid) ?? 0);
@@ -410,6 +445,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
       cpuMsPerCall: cpuMs === null || successful === 0 ? null : cpuMs / successful,
       storeCpuMsPerCall: storeTicksBefore === null || storeTicksAfter === null || successful === 0
         ? null : ticksToMs(storeTicksAfter - storeTicksBefore) / successful,
+      storeCommandsPerCall: commandsBefore === null || commandsAfter === null || successful === 0 ? null : perCall(commandsBefore, commandsAfter, successful),
       targetPeakRssKiB: peakRss,
       targetProcesses,
       sippCpuMs: { uac: ticksToMs(uacTicks), uas: uasTicks.map(ticksToMs) },
@@ -451,6 +487,10 @@ function printRun(r: RunResult): void {
     console.log(`  ${label('CPU')}${fmt(r.targetCpuMs, 0)} ms over ${r.targetProcesses} process(es)`);
     console.log(`  ${label('CPU ms/call')}${fmt(r.cpuMsPerCall, 4)}`);
     if (r.storeCpuMsPerCall !== null) console.log(`  ${'redis-server ms/call'.padEnd(26)}${fmt(r.storeCpuMsPerCall, 4)}`);
+    if (r.storeCommandsPerCall !== null) {
+      const parts = Object.entries(r.storeCommandsPerCall).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${v.toFixed(2)}`);
+      console.log(`  ${'redis commands/call'.padEnd(26)}${(r.storeCommandsPerCall['total'] ?? 0).toFixed(2)} (${parts.join(', ')})`);
+    }
     console.log(`  ${label('peak RSS')}${r.targetPeakRssKiB === null ? 'n/a' : `${(r.targetPeakRssKiB / 1024).toFixed(1)} MiB`}` +
       (r.target === 'kamailio' ? ' (sum of VmHWM over processes; counts shared memory once per process)' : ' (VmHWM)'));
   }
