@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../e2e/harness/children.ts';
+import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../e2e/harness/children.ts';
 import { allocatePort, releasePorts } from '../e2e/harness/ports.ts';
 import { allBound } from '../e2e/harness/procnet.ts';
 
@@ -138,10 +138,7 @@ export async function startStunnel(opts: StunnelOptions): Promise<Stunnel> {
 
   const owned = spawnOwned(STUNNEL_BIN, [configFile], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   const output = new LineBuffer(2_000);
-  for (const stream of [owned.process.stdout, owned.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => output.push(chunk));
-  }
+  captureOutput(owned, output);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

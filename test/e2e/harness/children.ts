@@ -132,6 +132,15 @@ export async function terminate(
   return { status: await owned.exited, forced: true };
 }
 
+/** Feeds both of a child's output streams into one buffer (their relative order kept); returns the buffer. */
+export function captureOutput(owned: OwnedChild, into: LineBuffer): LineBuffer {
+  for (const stream of [owned.process.stdout, owned.process.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => into.push(chunk));
+  }
+  return into;
+}
+
 /**
  * Keeps the most recent lines of a stream. Partial lines are held until their newline so that
  * a JSON log line split across chunks is still one line.

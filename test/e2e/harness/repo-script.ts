@@ -1,7 +1,7 @@
 // Runs one of this repository's TypeScript entry points (src/cli/*.ts) as an owned child process
 // with the pinned Node, its stdout and stderr collected line by line.
 
-import { LineBuffer, spawnOwned, type OwnedChild } from './children.ts';
+import { captureOutput, LineBuffer, spawnOwned, type OwnedChild } from './children.ts';
 import { REPO_ROOT, nodeBinary } from './siplb.ts';
 
 export interface RepoScript {
@@ -14,10 +14,7 @@ export interface RepoScript {
 export function runRepoScript(relativePath: string, args: readonly string[]): RepoScript {
   const child = spawnOwned(nodeBinary(), [`${REPO_ROOT}${relativePath}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   const lines = new LineBuffer(10_000);
-  for (const stream of [child.process.stdout, child.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => lines.push(chunk));
-  }
+  captureOutput(child, lines);
   const closed = new Promise<void>((resolve) => child.process.once('close', () => resolve()));
   return { child, lines, closed };
 }

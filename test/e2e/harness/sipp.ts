@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineBuffer, spawnOwned, terminate } from './children.ts';
+import { captureOutput, LineBuffer, spawnOwned, terminate } from './children.ts';
 import type { ExitStatus, OwnedChild } from './children.ts';
 import { allocatePort, releasePorts } from './ports.ts';
 import { allBound } from './procnet.ts';
@@ -288,10 +288,7 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
   watchdog.unref();
   owned.exited.finally(() => clearTimeout(watchdog)).catch(() => undefined);
   const output = new LineBuffer(400);
-  for (const stream of [owned.process.stdout, owned.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => output.push(chunk));
-  }
+  captureOutput(owned, output);
   return { owned, command: [SIPP_BIN, ...args], output, dir, statFile, errorFile, messageFile, controlPort };
 }
 
