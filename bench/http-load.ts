@@ -15,14 +15,15 @@
 // worker), read just before wrk starts and just after it exits, / requests wrk completed.
 // Ends with one JSON line (prefix-free, starts with {"bench":"http-load") for scripts.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { intOption, usageExit } from './options.ts';
-import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
+import { busyPercent, CLK_TCK, cpuTicks, machineTicks, statFields, sumTicks } from './proc.ts';
+import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
@@ -118,32 +119,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---- /proc accounting -------------------------------------------------------------------------
 
-const CLK_TCK = ((): number => {
-  const text = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(text)}`);
-  return value;
-})();
-
-/** Fields after comm of /proc/PID/stat (rest[0] is field 3, state), or null if it is gone. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** utime+stime (fields 14 and 15) of one process in clock ticks, all its threads included. */
-function cpuTicks(pid: number): number {
-  const rest = statFields(pid);
-  return rest === null ? 0 : Number(rest[11]) + Number(rest[12]);
-}
-
-const sumTicks = (pids: readonly number[]): number => pids.reduce((acc, pid) => acc + cpuTicks(pid), 0);
-
 /** Live (non-zombie) processes whose field `index` of rest (1 = ppid, 2 = pgrp) is `value`. */
 function processesWhere(index: 1 | 2, value: number): number[] {
   const out: number[] = [];
@@ -162,13 +137,6 @@ function processTree(root: number): number[] {
   return out.filter((pid) => statFields(pid) !== null);
 }
 
-/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
-function machineJiffies(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is inside user already).
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - fields[3] - fields[4], total };
-}
 
 // ---- binaries ---------------------------------------------------------------------------------
 
@@ -250,10 +218,7 @@ async function startNginx(label: string, dir: string, config: string, ports: num
   };
   const unregister = registerCleanup(killAll);
   const output = new LineBuffer(100);
-  for (const stream of [owned.process.stdout, owned.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => output.push(chunk));
-  }
+  captureOutput(owned, output);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -436,7 +401,7 @@ async function runWrk(binary: string, port: number, o: Options, durationS: numbe
   const closed = new Promise<void>((resolve) => owned.process.once('close', () => resolve()));
   let ticks = 0;
   const sampler = setInterval(() => {
-    ticks = Math.max(ticks, cpuTicks(owned.pid));
+    ticks = Math.max(ticks, cpuTicks(owned.pid) ?? 0);
   }, 200);
   // Bounded: wrk stops by itself after the duration; 30 s more and it is killed.
   let timedOut = false;
@@ -501,14 +466,14 @@ async function measure(round: number, target: Target, balancer: Running, port: n
   const pidsBefore = balancer.pids();
   const ticksBefore = sumTicks(pidsBefore);
   const backendBefore = sumTicks(backend.pids());
-  const machineBefore = machineJiffies();
+  const machineBefore = machineTicks();
   const started = process.hrtime.bigint();
   const run = await runWrk(wrk, port, o, o.durationS);
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   const pidsAfter = balancer.pids();
   const ticksAfter = sumTicks(pidsAfter);
   const backendAfter = sumTicks(backend.pids());
-  const machineAfter = machineJiffies();
+  const machineAfter = machineTicks();
   if (pidsAfter.length === 0) throw new Error(`${target} is gone after the wrk run`);
   const parsed = parseWrk(run.output);
   const cpuS = (ticksAfter - ticksBefore) / CLK_TCK;
@@ -523,7 +488,7 @@ async function measure(round: number, target: Target, balancer: Running, port: n
     balancerCpuPercent: (cpuS / wallS) * 100,
     backendCpuUsPerRequest: perRequest((backendAfter - backendBefore) / CLK_TCK),
     wrkCpuS: run.cpuTicks / CLK_TCK,
-    machineBusyPercent: ((machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total)) * 100,
+    machineBusyPercent: busyPercent(machineBefore, machineAfter),
   };
 }
 

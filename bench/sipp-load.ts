@@ -15,13 +15,14 @@
 // redis-server's own CPU per call beside siplb's.
 // Ends with one JSON line (prefix-free, starts with {"bench":"sipp-load") for scripts.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
+import { CLK_TCK, cpuTicks, statusKiB, sumTicks, ticksToMs } from './proc.ts';
+import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
@@ -121,36 +122,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---- /proc accounting -------------------------------------------------------------------------
 
-const CLK_TCK = ((): number => {
-  const text = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(text)}`);
-  return value;
-})();
-
-/** utime+stime of one process in clock ticks, or null if it is gone. */
-function cpuTicks(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // comm (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); utime is field 14, stime field 15.
-  return Number(rest[11]) + Number(rest[12]);
-}
-
-function statusKiB(pid: number, key: 'VmHWM' | 'VmRSS'): number | null {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Pids of the processes in process group `pgid`. Kamailio is started as the leader of its own
  * group, and its workers stay in that group even when the main process dies and they are
@@ -182,11 +153,6 @@ function killGroupMembers(pgid: number): void {
   }
 }
 
-function sumTicks(pids: readonly number[]): number {
-  return pids.reduce((acc, pid) => acc + (cpuTicks(pid) ?? 0), 0);
-}
-
-const ticksToMs = (ticks: number): number => (ticks * 1000) / CLK_TCK;
 
 // ---- balancers under test ---------------------------------------------------------------------
 
@@ -248,10 +214,7 @@ async function startKamailio(lbPort: number, nodeUris: string[]): Promise<Runnin
   const killAll = (): void => killGroupMembers(pgid);
   const unregister = registerCleanup(killAll);
   const output = new LineBuffer(200);
-  for (const stream of [owned.process.stdout, owned.process.stderr]) {
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => output.push(chunk));
-  }
+  captureOutput(owned, output);
   const cleanup = async (): Promise<void> => {
     // Kamailio's main process takes its workers down on SIGTERM; any left are killed.
     await terminate(owned, 'SIGTERM', 5_000);

@@ -33,13 +33,14 @@
 // The /proc readers below repeat sipp-load.ts's few lines rather than import them: that file
 // runs its benchmark when loaded.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intOption, usageExit } from './options.ts';
+import { busyPercent, CLK_TCK, cpuTicks, machineTicks, statusKiB, ticksToMs } from './proc.ts';
 import { LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import type { OwnedChild } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
@@ -130,54 +131,12 @@ function parseOptions(argv: string[]): Options {
 
 // ---- /proc accounting -------------------------------------------------------------------------
 
-const CLK_TCK = ((): number => {
-  const text = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`getconf CLK_TCK gave ${JSON.stringify(text)}`);
-  return value;
-})();
-
-/** utime+stime (fields 14 and 15 of /proc/PID/stat) in clock ticks, all threads; null if gone. */
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return null;
-  }
-}
-
 function mustTicks(pid: number): number {
   const t = cpuTicks(pid);
   if (t === null) throw new Error(`siplb (pid ${pid}) is gone`);
   return t;
 }
 
-const ticksToMs = (ticks: number): number => (ticks * 1000) / CLK_TCK;
-
-function statusKiB(pid: number, key: 'VmHWM' | 'VmRSS'): number | null {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
-}
-
-/** Busy and total jiffies of all CPUs (first line of /proc/stat), to see whether the machine was the limit. */
-function machineTicks(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  // idle + iowait are the idle ones.
-  return { busy: total - fields[3] - (fields[4] ?? 0), total };
-}
-
-function busyPercent(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
-  const total = after.total - before.total;
-  return total <= 0 ? 0 : ((after.busy - before.busy) / total) * 100;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
