@@ -39,6 +39,8 @@ export interface AdminServerOptions {
   /** apiToken: required as a Bearer token on every request but /healthz and /readyz. */
   readonly token: string | null;
   readonly metrics?: Metrics;
+  /** The node views to answer with (shared with the dashboard); made here when absent. */
+  readonly nodes?: NodeViews;
   readonly dashboard?: Dashboard;
   /** Restcomm's pins (/lbnoderegex). */
   readonly pins?: {
@@ -65,7 +67,7 @@ export class AdminServer {
   constructor(target: AdminTarget, opts: AdminServerOptions) {
     this.target = target;
     this.opts = opts;
-    this.nodes = new NodeViews(target);
+    this.nodes = opts.nodes ?? new NodeViews(target);
     this.tokenHash = opts.token === null ? null : digest(opts.token);
     this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {

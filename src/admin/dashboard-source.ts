@@ -7,8 +7,7 @@ import { maskedConfig } from './masked-config.ts';
 import { NodeViews } from './node-views.ts';
 import type { AdminTarget } from './target.ts';
 
-export function dashboardSource(target: AdminTarget): DashboardSource {
-  const views = new NodeViews(target);
+export function dashboardSource(target: AdminTarget, views: NodeViews = new NodeViews(target)): DashboardSource {
   // Masked once per configuration: a reload gives the target a new one.
   let shown = target.config;
   let config = maskedConfig(shown);

@@ -408,14 +408,17 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
  * because 2006 is taken.
  */
 async function startAdmin(cfg: Config, target: AdminTarget, proxy: SipProxy, log: Logger): Promise<AdminServer | null> {
-  const [{ AdminServer: Server }, { Metrics }, { Dashboard }, { dashboardSource }] = await Promise.all([
+  const [{ AdminServer: Server }, { Metrics }, { Dashboard }, { dashboardSource }, { NodeViews }] = await Promise.all([
     import('../admin/admin-server.ts'), import('../admin/metrics.ts'), import('../admin/dashboard.ts'), import('../admin/dashboard-source.ts'),
+    import('../admin/node-views.ts'),
   ]);
   const metrics = new Metrics(target);
-  const dashboard = new Dashboard(dashboardSource(target));
+  // One view of the nodes (one registry listener) for the API and the dashboard.
+  const nodes = new NodeViews(target);
+  const dashboard = new Dashboard(dashboardSource(target, nodes));
   const server = new Server(target, {
     host: cfg.apiToken === null ? '127.0.0.1' : cfg.host, port: cfg.apiPort ?? DEFAULT_API_PORT, token: cfg.apiToken,
-    metrics, dashboard, pins: { set: (regex, nodeId) => proxy.pins.set(regex, nodeId), remove: (regex) => proxy.pins.remove(regex) },
+    metrics, dashboard, nodes, pins: { set: (regex, nodeId) => proxy.pins.set(regex, nodeId), remove: (regex) => proxy.pins.remove(regex) },
   });
   try {
     await server.listen();
