@@ -814,6 +814,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Milliseconds a graceful stop (SIGTERM, /lbstop, POST /api/v1/stop) keeps serving the calls in progress, refusing new ones with 503, before closing; it ends sooner when no call is left. A second SIGTERM stops at once.',
     parse: positiveInt('milliseconds'), xml: ['common/shutdownTimeout'],
   },
+  shutdownAnnounceTime: {
+    key: 'shutdownAnnounceTime', field: 'shutdownAnnounceTime', shownDefault: '0 (refuse new calls at once)', defaultValue: 0,
+    description: 'Behind an IP sprayer (siplb-advisor): milliseconds a graceful stop first keeps taking new calls while it answers the advisor\'s OPTIONS with 503, so that the sprayer moves new calls to the other balancers before this one refuses any; set it to advisorInterval × fall + the probe timeout. With it set, the stop also ends once no SIP message has arrived for 2 s (the sprayer sends this balancer nothing more; the other balancers carry its dialogs through the shared store).',
+    parse: nonNegativeInt('milliseconds'),
+  },
   httpPort: {
     key: 'httpPort', field: 'httpPort', shownDefault: 'none (no HTTP listener)', defaultValue: null,
     description: 'Port of the HTTP balancer on externalHost (Restcomm: 2080): requests and WebSocket handshakes go to the nodes\' HTTP side, sticky by JSESSIONID route.',

@@ -141,6 +141,7 @@ export interface Config extends AllPortKeys {
   password: string | null;
   apiToken: string | null;              // Bearer token of the admin API (siplb key); null = loopback only
   shutdownTimeout: number;              // ms a graceful stop waits for calls; default 10000
+  shutdownAnnounceTime: number;         // ms a graceful stop keeps taking calls while OPTIONS get 503; default 0
   httpPort: number | null;              // HTTP balancer (not yet available)
   httpsPort: number | null;
   maxContentLength: number;             // HTTP body limit, bytes; default 1048576

@@ -72,6 +72,8 @@ export class SipProxy {
   private sampled = 0;
   /** A graceful stop is under way: no new calls from clients. */
   private stopping = false;
+  /** OPTIONS to the balancer get 503 (a stop announced to an IP sprayer, or under way). */
+  private stopAnnounced = false;
   /** Restcomm's /lbnoderegex pins, consulted for new calls before the algorithm. */
   readonly pins: NodePins;
 
@@ -109,6 +111,16 @@ export class SipProxy {
    */
   setStopping(stopping: boolean): void {
     this.stopping = stopping;
+    if (stopping) this.stopAnnounced = true;
+  }
+
+  /**
+   * First phase of a graceful stop behind an IP sprayer: an OPTIONS to the balancer gets 503, so
+   * the sprayer's advisor takes this balancer out, while new calls that still arrive meanwhile are
+   * forwarded as usual rather than refused.
+   */
+  announceStop(): void {
+    this.stopAnnounced = true;
   }
 
   /** Entry point for every message a transport receives. Never throws. */
@@ -189,6 +201,7 @@ export class SipProxy {
     // a peer's keep-alive or a monitoring probe asks whether this balancer can take calls. It is
     // answered here, at once: 200 with a node to send calls to, 503 without one.
     if (msg.method === 'OPTIONS' && ctx.routes.length === 0 && ctx.toTag === null && this.namesUs(ruri)) {
+      if (this.stopAnnounced) return this.reject(msg, src, 503, 'balancer stopping');
       if (cluster.selectable.length === 0) return this.reject(msg, src, 503, 'no node available');
       return this.reject(msg, src, 200, null, OPTIONS_ANSWER_HEADERS);
     }

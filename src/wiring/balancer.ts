@@ -85,6 +85,11 @@ export interface RunningBalancer {
 export const DEFAULT_API_PORT = 2006;
 /** After the last call ended, a graceful stop waits this long for its stray messages (an ACK, a retransmitted BYE). */
 const STOP_LINGER_MS = 1000;
+/**
+ * Behind a sprayer, a stopping balancer that has forwarded nothing for this long has been taken
+ * out (the advisor's own OPTIONS are answered here, not forwarded): its dialogs go on elsewhere.
+ */
+const STOP_IDLE_MS = 2000;
 
 /** What startBalancer needs besides the Config. */
 export interface StartOptions {
@@ -335,28 +340,54 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
 
   const gracefulStop = (reason: string): Promise<void> => {
     if (stopped !== null) return stopped;
+    const announceMs = reloader.config.shutdownAnnounceTime;
+    if (announceMs <= 0) {
+      stopped = refuseAndDrain(reason, false);
+      return stopped;
+    }
+    // Behind a sprayer: first make its advisor take this balancer out (OPTIONS get 503) while new
+    // calls that still arrive are carried, so that no caller sees the 503 of a stop.
+    proxy.announceStop();
+    log.warn({ reason, calls: calls.size, shutdownAnnounceTimeMs: announceMs }, 'graceful stop: OPTIONS get 503 so that the sprayer moves new calls elsewhere; calls still taken meanwhile');
+    stopped = new Promise<void>((resolve) => {
+      setTimeout(() => { refuseAndDrain(reason, true).then(resolve, resolve); }, announceMs);
+    });
+    return stopped;
+  };
+
+  /**
+   * The stop proper: new calls get 503, calls in progress go on until none is left (plus
+   * STOP_LINGER_MS for their last messages) or shutdownTimeout. `quietEnds`: behind a sprayer,
+   * the other balancers carry this one's dialogs through the shared store once the sprayer sends
+   * it nothing more, so STOP_IDLE_MS without anything to forward ends the stop too.
+   */
+  const refuseAndDrain = (reason: string, quietEnds: boolean): Promise<void> => {
     proxy.setStopping(true);
     const shutdownTimeout = reloader.config.shutdownTimeout;
     log.warn({ reason, calls: calls.size, shutdownTimeoutMs: shutdownTimeout }, 'graceful stop: new calls get 503; calls in progress go on');
     // No call in progress: nothing to wait for.
-    if (calls.size === 0) {
-      stopped = closers.run();
-      return stopped;
-    }
-    stopped = new Promise<void>((resolve) => {
+    if (calls.size === 0) return closers.run();
+    return new Promise<void>((resolve) => {
       const deadline = Date.now() + shutdownTimeout;
       let quietSince: number | null = null;
+      let forwarded = stats.requestsForwarded + stats.responsesForwarded;
+      let idleSince = Date.now();
       const tick = setInterval(() => {
         const now = Date.now();
         quietSince = calls.size === 0 ? (quietSince ?? now) : null;
-        if (now >= deadline || (quietSince !== null && now - quietSince >= STOP_LINGER_MS)) {
+        const moved = stats.requestsForwarded + stats.responsesForwarded;
+        if (moved !== forwarded) {
+          forwarded = moved;
+          idleSince = now;
+        }
+        const idle = quietEnds && now - idleSince >= STOP_IDLE_MS;
+        if (now >= deadline || idle || (quietSince !== null && now - quietSince >= STOP_LINGER_MS)) {
           clearInterval(tick);
-          log.info({ callsLeft: calls.size, waitedMs: now - (deadline - shutdownTimeout) }, 'graceful stop: closing');
+          log.info({ callsLeft: calls.size, waitedMs: now - (deadline - shutdownTimeout), idle }, 'graceful stop: closing');
           closers.run().then(resolve, resolve);
         }
       }, 100);
     });
-    return stopped;
   };
 
   // The admin API last: it shows all of the above.

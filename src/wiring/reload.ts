@@ -131,6 +131,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   // The admin API and the graceful stop read them from the running configuration.
   securityRequired: { apply: 'read' }, login: { apply: 'read' }, password: { apply: 'read' },
   shutdownTimeout: { apply: 'read' },
+  shutdownAnnounceTime: { apply: 'read' },
   // HTTP balancer.
   maxContentLength: HTTP, unavailableHost: HTTP, requestCheckPattern: HTTP, httpResponseTimeout: HTTP,
   httpWebSocketIdleTimeout: HTTP, httpMaxHeaderSize: HTTP, httpAffinityKey: HTTP,

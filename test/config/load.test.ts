@@ -99,6 +99,7 @@ const DEFAULTS: Config = {
   password: null,
   apiToken: null,
   shutdownTimeout: 10000,
+  shutdownAnnounceTime: 0,
   httpPort: null,
   httpsPort: null,
   maxContentLength: 1048576,

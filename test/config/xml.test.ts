@@ -41,7 +41,7 @@ const SAMPLES: Record<string, string> = {
   matchingHostnameForRoute: 'lb.example.com', isFilterSubdomain: 'true', isSendTrying: 'false',
   blockedValues: 'sipvicious,evil', isSend5xxResponse: 'true', isSend5xxResponseSatusCode: '500',
   isSend5xxResponseReasonHeader: 'Destination not available',
-  securityRequired: 'true', login: 'admin', password: 'secret', shutdownTimeout: '30000',
+  securityRequired: 'true', login: 'admin', password: 'secret', shutdownTimeout: '30000', shutdownAnnounceTime: '3000',
   maxContentLength: '2048', unavailableHost: 'sorry.example.com', requestCheckPattern: '^/api/.*',
   httpResponseTimeout: '5000', httpWebSocketIdleTimeout: '30000', httpMaxHeaderSize: '8192',
   tlsCertFile: '/etc/siplb/cert.pem', tlsKeyFile: '/etc/siplb/key.pem', tlsCaFile: '/etc/siplb/ca.pem', tlsClientAuth: 'request',

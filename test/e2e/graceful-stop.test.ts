@@ -111,3 +111,71 @@ test('a second SIGTERM stops at once, calls in progress or not', { timeout: 60_0
     releasePorts(ports);
   }
 });
+
+/** One OPTIONS to the balancer itself; resolves with the status line. */
+function optionsStatus(lbPort: number, tag: string, timeoutMs: number): Promise<string> {
+  const socket = dgram.createSocket('udp4');
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error(`no answer to OPTIONS ${tag} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on('message', (m) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(m.toString('latin1').split('\r\n')[0]);
+    });
+    socket.bind(0, '127.0.0.1', () => {
+      const port = socket.address().port;
+      socket.send([
+        `OPTIONS sip:127.0.0.1:${lbPort} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-opt-${tag};rport`,
+        'Max-Forwards: 70', 'From: <sip:advisor@example.org>;tag=o1', `To: <sip:127.0.0.1:${lbPort}>`, `Call-ID: opt-${tag}`,
+        'CSeq: 1 OPTIONS', 'Content-Length: 0', '', '',
+      ].join('\r\n'), lbPort, '127.0.0.1');
+    });
+  });
+}
+
+test('shutdownAnnounceTime: OPTIONS get 503 at once while new calls are still taken, then 503 for new calls, exit once nothing is forwarded', { timeout: 60_000 }, async () => {
+  const ports = await allocatePorts(3);
+  const [lbPort, uas, uacPort] = ports;
+  let node: SippUas | undefined;
+  let siplb: SiplbHandle | undefined;
+  const ANNOUNCE_MS = 2500;
+  try {
+    node = await startSippUas({ scenario: SCENARIOS.uasRr, transport: 'u1', localPort: uas, timeoutS: 40 });
+    siplb = await startSiplb({
+      externalUdpPort: String(lbPort), nodes: `127.0.0.1:${uas};transport=udp`, healthCheckInterval: '0',
+      shutdownTimeout: '30000', shutdownAnnounceTime: String(ANNOUNCE_MS),
+    }, { logLevel: 'info', stopGraceMs: 35_000 });
+    assert.equal(await optionsStatus(lbPort, 'before', 3000), 'SIP/2.0 200 OK');
+    // A held call: in a lone balancer its BYE comes here; behind a sprayer it would go elsewhere.
+    const uac = await startSippUac({
+      scenario: SCENARIOS.uacRr, transport: 'u1', localPort: uacPort, remote: `127.0.0.1:${lbPort}`,
+      rate: 1, calls: 1, timeoutS: 30, extraArgs: ['-d', '3000'],
+    });
+    await new Promise((r) => setTimeout(r, 800));
+    const signalled = Date.now();
+    process.kill(siplb.pid, 'SIGTERM');
+    const handle = siplb;
+    await eventually('siplb announces its stop', 3000, () => handle.logs().some((l) => l.includes('graceful stop: OPTIONS get 503')));
+    assert.match(await optionsStatus(lbPort, 'announced', 3000), /^SIP\/2\.0 503 .*balancer stopping/);
+    // Still within the announcement: a new call is taken (the node answers it).
+    assert.match(await inviteStatus(lbPort, 'during-announce', 3000), /^SIP\/2\.0 200 /);
+    await eventually('the announcement ends', ANNOUNCE_MS + 2000, () => handle.logs().some((l) => l.includes('graceful stop: new calls get 503')));
+    assert.match(await inviteStatus(lbPort, 'after-announce', 3000), /^SIP\/2\.0 503 /);
+    const result = await uac.done;
+    assert.equal(result.stats.failed, 0, describeResult('held call', result));
+    // The INVITE answered during the announcement never got its ACK or BYE: the call stays in the
+    // tracker, so only "nothing forwarded for 2 s" can end the stop before shutdownTimeout.
+    assert.ok(await exitedWithin(siplb, 8000), 'siplb exits once nothing has been forwarded for 2 s');
+    assert.equal((await siplb.exit).code, 0);
+    const took = Date.now() - signalled;
+    assert.ok(took < 15_000, `exited ${took} ms after SIGTERM, long before shutdownTimeout`);
+    assert.ok(siplb.logs().some((l) => l.includes('"idle":true')), 'ended by the idle rule');
+  } finally {
+    await node?.stop(1_000);
+    await siplb?.stop();
+    releasePorts(ports);
+  }
+});

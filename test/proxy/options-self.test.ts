@@ -56,3 +56,17 @@ test('OPTIONS to the balancer while it stops: 503', () => {
   const [reply] = h.feed(options(`sip:${LB_IP}:5060`), CLIENT);
   assert.equal(reply.data.toString('latin1').split('\r\n')[0], 'SIP/2.0 503 Service Unavailable (balancer stopping)');
 });
+
+test('a stop announced to the sprayer (shutdownAnnounceTime): OPTIONS to the balancer get 503, new calls still go to a node', () => {
+  const h = harness();
+  h.proxy.announceStop();
+  const [reply] = h.feed(options(`sip:${LB_IP}:5060`), CLIENT);
+  assert.equal(reply.data.toString('latin1').split('\r\n')[0], 'SIP/2.0 503 Service Unavailable (balancer stopping)');
+  const invite = Buffer.from(options(`sip:alice@${LB_IP}:5060`).toString('latin1')
+    .replace(/OPTIONS/g, 'INVITE').replace('Call-ID: options-self', 'Call-ID: announced-call'), 'latin1');
+  const sent = h.feed(invite, CLIENT);
+  const forwarded = sent.find((m) => m.data.toString('latin1').startsWith('INVITE '));
+  assert.ok(forwarded !== undefined, `no INVITE forwarded: ${sent.map((m) => m.data.toString('latin1').split('\r\n')[0]).join(', ')}`);
+  assert.match(forwarded.data.toString('latin1'), /^INVITE sip:alice@/);
+  assert.ok([NODE_A.ip, NODE_B.ip].includes(forwarded.ip), `went to ${forwarded.ip}`);
+});
