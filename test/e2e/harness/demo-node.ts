@@ -2,6 +2,7 @@
 // heartbeats) and reads their counters over their --stats-port.
 
 import { terminate, type OwnedChild } from './children.ts';
+import { curlIn } from './netns.ts';
 import { runRepoScript } from './repo-script.ts';
 import { allocatePort, releasePorts } from './ports.ts';
 import type { DemoNodeStats } from '../../../src/demo-node/demo-node.ts';
@@ -16,6 +17,13 @@ export interface DemoNodeOptions {
   /** Drain time after SIGTERM before the node sends stop, ms. */
   graceMs?: number;
   transport?: string;
+  /** Address to listen on and announce; default 127.0.0.1. */
+  ip?: string;
+  /**
+   * Network namespace to run in (`ip netns exec`). Its statistics port is then reached with curl
+   * inside that namespace, since this process cannot reach into it.
+   */
+  netns?: string;
 }
 
 export interface DemoNodeHandle {
@@ -31,14 +39,14 @@ export interface DemoNodeHandle {
 }
 
 export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHandle> {
-  const statsPort = await allocatePort();
-  const args = ['--ip', '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
+  const statsPort = opts.netns === undefined ? await allocatePort() : 9090;
+  const args = ['--ip', opts.ip ?? '127.0.0.1', '--port', String(opts.port), '--transport', opts.transport ?? 'udp',
     '--stats-port', String(statsPort), '--interval', String(opts.intervalMs ?? 200),
     '--grace', String(opts.graceMs ?? 3000), '--log-level', 'warn'];
   // No balancers: a node siplb knows only from its static `nodes=` list.
   if (opts.balancers !== '') args.push('--balancers', opts.balancers);
   if (opts.version !== undefined) args.push('--version', opts.version);
-  const { child, lines } = runRepoScript('src/cli/siplb-demo-node.ts', args);
+  const { child, lines } = runRepoScript('src/cli/siplb-demo-node.ts', args, opts.netns);
   const end = Date.now() + 10_000;
   while (!lines.snapshot().some((l) => l.includes('"siplb-demo-node ready"'))) {
     if (child.hasExited() || Date.now() > end) {
@@ -49,7 +57,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHand
   }
   let released = false;
   const release = (): void => {
-    if (!released) releasePorts([statsPort]);
+    if (!released && opts.netns === undefined) releasePorts([statsPort]);
     released = true;
   };
   return {
@@ -57,6 +65,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHand
     port: opts.port,
     child,
     async stats() {
+      if (opts.netns !== undefined) return JSON.parse(await curlIn(opts.netns, `http://127.0.0.1:${statsPort}/`)) as DemoNodeStats;
       const res = await fetch(`http://127.0.0.1:${statsPort}/`);
       return (await res.json()) as DemoNodeStats;
     },

@@ -31,9 +31,12 @@ export function socketInodes(pid: number): Set<string> {
  * Local ports in /proc/net/{udp,tcp}{,6}: UDP sockets that are bound, TCP sockets that are in
  * LISTEN state. When `inodes` is given, only sockets with one of those inodes count.
  */
-export function boundPorts(proto: SocketProto, inodes?: Set<string>): Set<number> {
+export function boundPorts(proto: SocketProto, inodes?: Set<string>, netOf?: number): Set<number> {
   const ports = new Set<number>();
-  for (const file of [`/proc/net/${proto}`, `/proc/net/${proto}6`]) {
+  // /proc/net shows the reader's network namespace; /proc/PID/net the one PID runs in (a child
+  // started with `ip netns exec`).
+  const dir = netOf === undefined ? '/proc/net' : `/proc/${netOf}/net`;
+  for (const file of [`${dir}/${proto}`, `${dir}/${proto}6`]) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -73,7 +76,7 @@ export function allBound(
   for (const { proto, port } of wanted) {
     let ports = byProto.get(proto);
     if (ports === undefined) {
-      ports = boundPorts(proto, inodes);
+      ports = boundPorts(proto, inodes, pids === null ? undefined : typeof pids === 'number' ? pids : pids[0]);
       byProto.set(proto, ports);
     }
     if (!ports.has(port)) return false;

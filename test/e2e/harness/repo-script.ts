@@ -11,8 +11,12 @@ export interface RepoScript {
   closed: Promise<void>;
 }
 
-export function runRepoScript(relativePath: string, args: readonly string[]): RepoScript {
-  const child = spawnOwned(nodeBinary(), [`${REPO_ROOT}${relativePath}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+/** `netns`: run it in that network namespace (`ip netns exec`, which keeps the pid). */
+export function runRepoScript(relativePath: string, args: readonly string[], netns?: string): RepoScript {
+  const argv = [nodeBinary(), `${REPO_ROOT}${relativePath}`, ...args];
+  const child = netns === undefined
+    ? spawnOwned(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
+    : spawnOwned('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   const lines = new LineBuffer(10_000);
   captureOutput(child, lines);
   const closed = new Promise<void>((resolve) => child.process.once('close', () => resolve()));

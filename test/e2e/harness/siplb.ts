@@ -32,6 +32,7 @@ export interface SiplbOptions {
   stopGraceMs?: number;       // SIGTERM -> SIGKILL delay in stop(); default 3 000
   maxLogLines?: number;       // lines kept for logs(); default 50 000
   extraArgs?: string[];       // appended to the command line
+  netns?: string;             // network namespace to run in (`ip netns exec`); ports are then the caller's
 }
 
 export interface SiplbHandle {
@@ -76,7 +77,9 @@ function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChi
   const args = [SIPLB_CLI, propertiesPath];
   if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
-  const owned = spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  const owned = opts.netns === undefined
+    ? spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
+    : spawnOwned('ip', ['netns', 'exec', opts.netns, nodeBinary(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   const lines = new LineBuffer(opts.maxLogLines ?? 50_000);
   owned.process.stdout?.setEncoding('utf8');
   owned.process.stderr?.setEncoding('utf8');
@@ -104,8 +107,10 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
   // suite would race for 2006 and 2610, which Restcomm's own files (run unchanged by other
   // tests) name explicitly.
   const own = { ...props };
-  if (own['apiPort'] === undefined && own['statisticPort'] === undefined) own['apiPort'] = String(await allocatePort());
-  if (own['heartbeatPort'] === undefined) own['heartbeatPort'] = String(await allocatePort());
+  // In a namespace of its own a balancer has the defaults to itself (and allocatePort, which
+  // binds here, could not vouch for a port there).
+  if (opts.netns === undefined && own['apiPort'] === undefined && own['statisticPort'] === undefined) own['apiPort'] = String(await allocatePort());
+  if (opts.netns === undefined && own['heartbeatPort'] === undefined) own['heartbeatPort'] = String(await allocatePort());
   writeFileSync(propertiesPath, propertiesText(own));
   return startSiplbWithFile(propertiesPath, opts, dir);
 }

@@ -20,7 +20,8 @@ import type { ExitStatus, OwnedChild } from './children.ts';
 import { allocatePort, releasePorts } from './ports.ts';
 import { allBound } from './procnet.ts';
 
-export type SippTransport = 'u1' | 't1';
+/** One socket for all calls (u1, t1), or one per call (un, tn: each call from its own source port). */
+export type SippTransport = 'u1' | 't1' | 'un' | 'tn';
 
 /** Built-in scenario name (sipp -sn) or a scenario XML file (sipp -sf). */
 export type SippScenario = 'uac' | 'uas' | { file: string };
@@ -68,6 +69,11 @@ interface SippCommonOptions {
   statsEveryMs?: number;
   /** Extra sipp arguments, appended last. */
   extraArgs?: string[];
+  /**
+   * Network namespace to run sipp in (`ip netns exec`). Its control port is then chosen inside
+   * that namespace, where no other process of the suite binds.
+   */
+  netns?: string;
 }
 
 export interface SippUasOptions extends SippCommonOptions {}
@@ -217,6 +223,8 @@ interface Launched {
   errorFile: string;
   messageFile: string;
   controlPort: number;
+  /** The control port came from allocatePort and goes back to it. */
+  ownPort: boolean;
 }
 
 function scenarioArgs(scenario: SippScenario): string[] {
@@ -253,7 +261,8 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
     throw new Error(`sipp scenario file not found: ${common.scenario.file}`);
   }
   const localIp = common.localIp ?? '127.0.0.1';
-  const controlPort = await allocatePort(localIp);
+  // Inside a namespace of its own, no other test binds: any port of the ephemeral range will do.
+  const controlPort = common.netns === undefined ? await allocatePort(localIp) : 20_000 + Math.floor(Math.random() * 20_000);
   const dir = mkdtempSync(join(tmpdir(), 'sipp-e2e-'));
   const statFile = join(dir, 'stat.csv');
   const errorFile = join(dir, 'errors.log');
@@ -279,7 +288,8 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
   if (common.traceErrors === true || common.traceMessages === true) args.push('-max_log_size', String(MAX_LOG_BYTES));
   if (common.extraArgs !== undefined) args.push(...common.extraArgs);
 
-  const owned = spawnOwned(SIPP_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const [cmd, cmdArgs] = common.netns === undefined ? [SIPP_BIN, args] : ['ip', ['netns', 'exec', common.netns, SIPP_BIN, ...args]];
+  const owned = spawnOwned(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   // sipp's -timeout is a soft stop: calls in progress still run their retransmission timers out
   // (up to 32 s for an unanswered INVITE). This makes the limit hard.
   const watchdog = setTimeout(() => {
@@ -289,7 +299,7 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
   owned.exited.finally(() => clearTimeout(watchdog)).catch(() => undefined);
   const output = new LineBuffer(400);
   captureOutput(owned, output);
-  return { owned, command: [SIPP_BIN, ...args], output, dir, statFile, errorFile, messageFile, controlPort };
+  return { owned, command: [cmd, ...cmdArgs], output, dir, statFile, errorFile, messageFile, controlPort, ownPort: common.netns === undefined };
 }
 
 function readHead(file: string, maxBytes: number): string {
@@ -324,7 +334,7 @@ async function collect(l: Launched, exit: ExitStatus): Promise<SippResult> {
   const errorLog = readHead(l.errorFile, 64_000);
   const messageLog = readHead(l.messageFile, MAX_LOG_BYTES);
   rmSync(l.dir, { recursive: true, force: true });
-  releasePorts([l.controlPort]);
+  if (l.ownPort) releasePorts([l.controlPort]);
   const result: SippResult = {
     stats: stats ?? emptyStats(),
     exit,
@@ -342,14 +352,14 @@ async function collect(l: Launched, exit: ExitStatus): Promise<SippResult> {
 
 /** Waits until sipp's SIP port is bound (UDP) or listening (TCP) by the sipp process itself. */
 async function waitForListening(owned: OwnedChild, transport: SippTransport, port: number, timeoutMs: number): Promise<void> {
-  const wanted = [{ proto: transport === 'u1' ? 'udp' : 'tcp', port }] as const;
+  const wanted = [{ proto: transport === 'u1' || transport === 'un' ? 'udp' : 'tcp', port }] as const;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (owned.hasExited()) return;
     if (allBound(owned.pid, wanted)) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  throw new Error(`sipp did not bind ${transport === 'u1' ? 'UDP' : 'TCP'} port ${port} within ${timeoutMs} ms`);
+  throw new Error(`sipp did not bind ${transport === 'u1' || transport === 'un' ? 'UDP' : 'TCP'} port ${port} within ${timeoutMs} ms`);
 }
 
 /**
@@ -369,7 +379,7 @@ export async function startSippUas(opts: SippUasOptions): Promise<SippUas> {
     const exit = await l.owned.exited;
     const detail = l.output.snapshot().slice(-20).join('\n');
     rmSync(l.dir, { recursive: true, force: true });
-    releasePorts([l.controlPort]);
+    if (l.ownPort) releasePorts([l.controlPort]);
     throw new Error(`sipp UAS exited at start (code ${exit.code}, signal ${exit.signal})\ncommand: ${l.command.join(' ')}\n${detail}`);
   }
   let stopping: Promise<SippResult> | undefined;
