@@ -43,8 +43,12 @@ const LAYERS: Layers = [
   /* 8 */ { http: 'HTTP balancer' },
   /* 9 */ { admin: 'admin API (Restcomm endpoints and /api/v1), metrics, dashboard' },
   /* 10 */ { wiring: 'composition root: builds and closes one running balancer' },
-  /* 11 */ { 'node-agent': 'heartbeat agent run beside a SIP node', 'demo-node': 'demo SIP application server' },
-  /* 12 */ { cli: 'the commands: siplb, siplb-node, siplb-demo-node' },
+  /* 11 */ {
+    'node-agent': 'heartbeat agent run beside a SIP node',
+    'demo-node': 'demo SIP application server',
+    sprayer: 'siplb-advisor: OPTIONS probes of balancers, the bucket table and the nftables sprayer it programs',
+  },
+  /* 12 */ { cli: 'the commands: siplb, siplb-node, siplb-demo-node, siplb-advisor' },
 ];
 
 const SRC = resolve(import.meta.dirname, '../src');

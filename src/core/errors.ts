@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   usage: 'SIPLB_USAGE',
   bind: 'SIPLB_BIND',
   registration: 'SIPLB_REGISTRATION',
+  nftables: 'SIPLB_NFTABLES',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -65,4 +66,20 @@ export class BindError extends SiplbError {
 export class RegistrationError extends SiplbError {
   readonly code = ERROR_CODES.registration;
   readonly exitCode = EXIT_USAGE;
+}
+
+/**
+ * Why siplb-advisor cannot program the kernel: nft is missing, it lacks CAP_NET_ADMIN, a table of
+ * its name belongs to someone else (exit 2: the host or the command line must change), or nft
+ * refused a script (exit 1: a resource it could not get, as a port in use is for siplb).
+ */
+export class NftablesError extends SiplbError {
+  readonly code = ERROR_CODES.nftables;
+  readonly exitCode: number;
+  readonly kind: 'missing' | 'permission' | 'foreign-table' | 'failed';
+  constructor(kind: NftablesError['kind'], message: string) {
+    super(message);
+    this.kind = kind;
+    this.exitCode = kind === 'failed' ? EXIT_BIND : EXIT_USAGE;
+  }
 }

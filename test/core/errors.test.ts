@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { NodeRegistry } from '../../src/cluster/node-registry.ts';
 import {
-  BindError, ConfigError, ERROR_CODES, EXIT_BIND, EXIT_USAGE, RegistrationError, SiplbError, UsageError,
+  BindError, ConfigError, ERROR_CODES, EXIT_BIND, EXIT_USAGE, NftablesError, RegistrationError, SiplbError, UsageError,
 } from '../../src/core/errors.ts';
 import { DemoNode } from '../../src/demo-node/demo-node.ts';
 
@@ -16,6 +16,9 @@ describe('error classes', () => {
     { error: new UsageError('--frobnicate is not an option'), name: 'UsageError', code: 'SIPLB_USAGE', exitCode: EXIT_USAGE },
     { error: new BindError('cannot bind UDP 127.0.0.1:5060: EADDRINUSE'), name: 'BindError', code: 'SIPLB_BIND', exitCode: EXIT_BIND },
     { error: new RegistrationError('node 10.0.0.1 registered without a UDP or TCP SIP port'), name: 'RegistrationError', code: 'SIPLB_REGISTRATION', exitCode: EXIT_USAGE },
+    { error: new NftablesError('foreign-table', 'table ip siplb_advisor exists and is not siplb-advisor\'s'), name: 'NftablesError', code: 'SIPLB_NFTABLES', exitCode: EXIT_USAGE },
+    { error: new NftablesError('permission', 'siplb-advisor needs root (CAP_NET_ADMIN) to program nftables'), name: 'NftablesError', code: 'SIPLB_NFTABLES', exitCode: EXIT_USAGE },
+    { error: new NftablesError('failed', 'nft refused the table: Error: Could not process rule'), name: 'NftablesError', code: 'SIPLB_NFTABLES', exitCode: EXIT_BIND },
   ];
   for (const c of cases) {
     test(`${c.name}: code ${c.code}, exit ${c.exitCode}`, () => {
