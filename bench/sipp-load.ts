@@ -5,6 +5,7 @@
 //                    [--log-level warn]
 //   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
 //   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
+//   npm run bench -- --sprayer [--rate 100] ...      three balancers behind siplb-advisor: bench/sprayer.ts
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
@@ -465,6 +466,12 @@ async function main(): Promise<void> {
     // npm run bench runs this script; --http hands over to the HTTP benchmark, which has its own flags.
     const { runHttpBench } = await import('./http-load.ts');
     process.exitCode = await runHttpBench(process.argv.slice(2).filter((arg) => arg !== '--http'));
+    return;
+  }
+  if (process.argv.includes('--sprayer')) {
+    // --sprayer hands over to the sprayer-tier benchmark (network namespaces), which has its own flags.
+    const { runSprayerBench } = await import('./sprayer.ts');
+    process.exitCode = await runSprayerBench(process.argv.slice(2).filter((arg) => arg !== '--sprayer'));
     return;
   }
   if (process.argv.includes('--streams')) {

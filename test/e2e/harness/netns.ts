@@ -78,10 +78,9 @@ export interface HostSpec {
 }
 
 /**
- * A small network: one "router" namespace with a bridge (the segment every host is on) and any
- * number of host namespaces attached to it by veth pairs, plus point-to-point links from the
- * router to outside hosts (a client network). Names carry this process's pid so two runs never
- * collide.
+ * A small network: namespaces joined by veth pairs, point to point (link) or through a switch
+ * namespace holding a bridge (bridge, attach, plug). Names carry this process's pid so two runs
+ * never collide.
  */
 export class Netns {
   readonly tag: string;
@@ -124,22 +123,30 @@ export class Netns {
     return { aIf, bIf };
   }
 
-  /** A bridge in `role`'s namespace holding `address`; hosts are attached with attach(). */
-  bridge(role: string, address: string): string {
+  /**
+   * A bridge (an Ethernet switch) in `role`'s namespace, without an address: that namespace should
+   * do nothing else, since where br_netfilter is loaded (Docker hosts), bridged frames pass the
+   * namespace's own IP hooks, and a sprayer's rules there would rewrite traffic between hosts.
+   */
+  bridge(role: string): string {
     const ns = this.ns(role);
     execIn(ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-    execIn(ns, 'ip', ['addr', 'add', address, 'dev', 'br0']);
     execIn(ns, 'ip', ['link', 'set', 'br0', 'up']);
     return 'br0';
   }
 
-  /** A host namespace on `router`'s bridge. */
-  attach(router: string, host: HostSpec): string {
+  /** A new host namespace on `sw`'s bridge. */
+  attach(sw: string, host: HostSpec): string {
     const ns = this.add(host.name);
-    const { bIf } = this.link(host.name, host.address, router, null);
-    execIn(this.ns(router), 'ip', ['link', 'set', bIf, 'master', 'br0']);
+    this.plug(sw, host.name, host.address);
     if (host.gateway !== undefined) execIn(ns, 'ip', ['route', 'add', 'default', 'via', host.gateway]);
     return ns;
+  }
+
+  /** An existing namespace (`role`) on `sw`'s bridge, with `address`. */
+  plug(sw: string, role: string, address: string): void {
+    const { bIf } = this.link(role, address, sw, null);
+    execIn(this.ns(sw), 'ip', ['link', 'set', bIf, 'master', 'br0']);
   }
 
   /** Sets a sysctl inside a namespace. */

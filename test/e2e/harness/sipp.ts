@@ -281,6 +281,9 @@ async function launch(common: SippCommonOptions, roleArgs: string[]): Promise<La
     '-timeout', `${common.timeoutS}s`,
     '-trace_stat', '-stf', statFile, '-fd', common.statsEveryMs === undefined ? '1' : `${common.statsEveryMs}ms`,
   ];
+  // A socket per call: sipp's default cap (50 000) exceeds the usual open-file limit, and sipp
+  // refuses to start rather than lower it.
+  if (common.transport === 'un' || common.transport === 'tn') args.push('-max_socket', '10000');
   if (common.buffSize !== undefined) args.push('-buff_size', String(common.buffSize));
   if (common.traceErrors === true) args.push('-trace_err', '-error_file', errorFile);
   if (common.traceMessages === true) args.push('-trace_msg', '-message_file', messageFile);
