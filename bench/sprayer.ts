@@ -80,7 +80,9 @@ export async function runSprayerBench(argv: string[]): Promise<number> {
   try {
     await bed.waitForNodes();
     // Kill: calls held across the failure (established before it), and new calls all along.
-    const holdMs = Math.max(8000, detection * 2);
+    // Held so that their BYEs start soon after the kill, while the dead balancer still has its
+    // buckets: those BYEs are retransmitted until the advisor has moved them.
+    const holdMs = Math.max(5000, 4800 + detection / 2 - 2000);
     const heldCalls = o.rate * 4;
     const before = await started(bed);
     const held = await uac(bed, 5071, o.rate, heldCalls, holdMs);
@@ -88,15 +90,18 @@ export async function runSprayerBench(argv: string[]): Promise<number> {
     await sleep(4000 + 800);
     const victim = bed.balancers[1];
     if (victim === null) throw new Error('b2 is not running');
+    const victimStarted = (await bed.callsStarted(1)) ?? 0;
     process.kill(victim.pid, 'SIGKILL');
     const detectedMs = await bed.waitForAdvisor('b2 out', detection + 10_000, (s) => s.some((b) => b.address.startsWith('10.241.2.12') && b.state !== 'up'));
     const [h, f] = await Promise.all([held.done, fresh.done]);
-    const spread = (await started(bed)).map((n, i) => n - before[i]);
+    const after = await started(bed);
+    after[1] = victimStarted;
+    const spread = after.map((n, i) => n - before[i]);
     console.log(`sprayer bench: 3 balancers, advisor interval ${o.intervalMs} ms, timeout ${o.timeoutMs} ms, fall ${o.fall}, rise ${o.rise}; ${o.rate} calls/s`);
     console.log(`SIGKILL of b2: taken out after ${detectedMs} ms (bound interval × fall + timeout: ${detection} ms)`);
     console.log(line('  calls established before the kill', h));
     console.log(line('  new calls during and after the kill', f));
-    console.log(`  calls started per balancer (b1/b2/b3): ${spread.join('/')}`);
+    console.log(`  calls started per balancer (b1/b2/b3; b2 until the kill): ${spread.join('/')}`);
     failed += h.stats.failed + f.stats.failed;
     await victim.stop();
     bed.balancers[1] = null;
