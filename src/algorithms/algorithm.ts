@@ -1,8 +1,9 @@
 // The balancing algorithm contract (documented for users in docs/algorithms.md). An algorithm is
 // a decision over the message and the current ClusterSnapshot. It may keep assignments, through
 // the StateStore it is given, so that several balancers agree; it never blocks the data path: a
-// decision it can make from local state is returned at once, and only a local miss for a request
-// inside an existing call may return a Promise (a read of the shared store, bounded in time).
+// decision it can make from local state alone is returned at once, and only a decision that needs
+// the shared store may return a Promise (a read after a local miss, or a claim that makes the
+// balancers agree on a placement or a move; each bounded in time).
 
 import type { Logger } from 'pino';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
@@ -60,9 +61,11 @@ export interface Algorithm {
   /**
    * The node that had this call (failedNodeId) is gone or down: where the call continues. Every
    * balancer with the same cluster view must give the same answer, and the calls of one dead node
-   * must spread evenly over the survivors (or, with group failover, all go to one of them).
+   * must spread evenly over the survivors (or, with group failover, all go to one of them). A
+   * Promise, under the same rules as pick's, only when the answer is agreed through the shared
+   * store (a move that depends on one balancer's load figures, an election).
    */
-  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): PickResult;
   /**
    * Node for an HTTP request, for the HTTP balancer (when no session cookie decides): converged
    * affinity, its key maps like the SIP key. May answer later, like pick, when the shared store

@@ -8,7 +8,10 @@
 //     it, they still mostly agree because the first placement is itself a deterministic hash;
 //   - a key whose node died moves to the next node in its own ranking, so the dead node's keys
 //     spread over all survivors, the same way on every balancer (or, with group failover, all go
-//     to the one survivor ranked first for the dead node).
+//     to the one survivor ranked first for the dead node). With bounded load the next node under
+//     its cap, which depends on the loads each balancer knows: that move is claimed in the store
+//     in place of the dead node, so the first balancer's move is the one all follow.
+// Failover ranks survivors by configured weight, without ramp-up shares (see configuredWeight).
 
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
@@ -16,7 +19,7 @@ import type { Config } from '../config/types.ts';
 import type { AlgorithmContext, HttpPickRequest } from './algorithm.ts';
 import { httpKeyReader, type HttpKeyReader } from './affinity-key.ts';
 import { AssignmentAlgorithm, assignmentsOf } from './assignment-algorithm.ts';
-import { hashKey, rendezvous, rendezvousBounded, snapshotWeights, type WeightOf } from './hashing.ts';
+import { configuredWeight, hashKey, rendezvous, rendezvousBounded, snapshotWeights, type WeightOf } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 
 const unit: WeightOf = () => 1;
@@ -71,13 +74,21 @@ export abstract class AssignedHash extends AssignmentAlgorithm {
   }
 
   /**
-   * The next node in the key's own ranking, without load bounds, so that every balancer with the
-   * same view moves the key to the same node whatever loads it has seen. With group failover the
-   * ranking is the failed node's, so all its keys land on one survivor.
+   * The next node in the key's own ranking among the survivors; with bounded load, the first of
+   * them under its cap (the move is then claimed, movesNeedAgreement). With group failover the
+   * ranking is the failed node's, so all its keys land on one survivor, whatever the loads: the
+   * operator asked for them to stay together (a survivor that replicates the dead node's sessions).
    */
   protected failover(key: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
-    const h = hashKey(this.groupFailover ? failedNodeId : key);
-    return rendezvous(h, cluster.selectable, snapshotWeights(cluster).selectable, (x) => x.id !== failedNodeId);
+    const others = (x: SipNode): boolean => x.id !== failedNodeId;
+    if (this.groupFailover) return rendezvous(hashKey(failedNodeId), cluster.selectable, configuredWeight, others);
+    if (!(this.factor > 0)) return rendezvous(hashKey(key), cluster.selectable, configuredWeight, others);
+    return rendezvousBounded(hashKey(key), cluster.selectable.filter(others), configuredWeight, this.loadOf, this.factor);
+  }
+
+  /** A bounded move depends on this balancer's load figures: the first balancer's move stands. */
+  protected override movesNeedAgreement(): boolean {
+    return this.factor > 0 && !this.groupFailover;
   }
 
   /** The httpAffinityKey query parameter: the same assignments as SIP, so a converged session's two sides meet. */

@@ -6,6 +6,14 @@
 // by its failover rule and remembered, so every later request of the key follows it. The
 // assignments live in the StateStore, so balancers sharing a store find each other's.
 //
+// Several balancers behind one address may each get a copy of the same request (an INVITE and
+// its retransmission sprayed to two balancers) and must send both to one node. A placement is
+// therefore claimed in the shared store (AssignmentMap.claim): the first balancer's choice is
+// kept, the others follow it. So is a move whose rule depends on what one balancer sees (its
+// load figures): claimed replacing the dead node, so the first move wins. A move by a rule every
+// balancer computes alike from the key and the cluster (rendezvous hashing) is only written
+// down. With no shared store (or while it is down) claim() answers null and nothing waits.
+//
 // A subclass supplies the hooks: which key a request has (keyOf), where a new key goes (choose),
 // where a dead node's key goes (failover), and for HTTP the key of a request (httpKeyOf) and how
 // requests without one are spread (spread).
@@ -22,6 +30,13 @@ import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickRes
  * (an ACK or BYE held this long is not retransmitted over UDP before T1, 500 ms).
  */
 const LATE_WRITE_RETRY_MS = 250;
+
+/**
+ * Claims one placement may take in a row when each answer names a node this balancer cannot use
+ * (another balancer sees the cluster differently). Past it this balancer's own choice is written
+ * over, so a pick is bounded at a few round trips, each bounded by the store's read timeout.
+ */
+const MAX_CLAIMS = 3;
 
 /**
  * One namespace of assignments with the configured idle expiry (callIdAffinityMaxTimeInCache
@@ -53,6 +68,15 @@ export abstract class AssignmentAlgorithm implements Algorithm {
   protected abstract choose(key: string, cluster: ClusterSnapshot): SipNode | null;
   /** Where a key goes when its node (failedNodeId) is down or gone. */
   protected abstract failover(key: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null;
+  /**
+   * failover() answers from this balancer's own figures (loads), which other balancers do not
+   * share exactly: a move is then claimed in the store, replacing the dead node, so the first
+   * balancer's move is the one every balancer follows. False (the default): failover() is a
+   * function of the key and the cluster, the same on every balancer, and a move is only written.
+   */
+  protected movesNeedAgreement(): boolean {
+    return false;
+  }
   /** The key of an HTTP request, or null when it has none. */
   protected abstract httpKeyOf(req: HttpPickRequest): string | null;
   /** The node for an HTTP request without a key. */
@@ -69,7 +93,8 @@ export abstract class AssignmentAlgorithm implements Algorithm {
     // Ask the shared tier before placing anew: for a request of a call this balancer has not
     // seen (another balancer placed it, or this one restarted), and for a longer lived key, which
     // another balancer may have placed on an earlier call or HTTP request. A brand-new call keyed
-    // by its own Call-ID is unknown everywhere, so it does not wait.
+    // by its own Call-ID is placed at once and claimed: unknown everywhere, unless a copy of its
+    // INVITE reached another balancer too, whose claim then wins (the same single round trip).
     if (!req.newCall || key !== req.callId) {
       // A request of a call under way whose Call-ID the store does not know yet: the balancer that
       // placed the call may still be writing it (its INVITE went out a moment ago, its write is
@@ -81,10 +106,10 @@ export abstract class AssignmentAlgorithm implements Algorithm {
     return this.place(key, cluster);
   }
 
-  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): PickResult {
     const key = this.keyOf(req);
-    // A key already moved keeps its new node: failover rules need not be deterministic
-    // (least-calls is not), and every later request of the key must land in the same place.
+    // A key already moved keeps its new node: a bounded-load move depends on the loads of the
+    // moment, and every later request of the key must land in the same place.
     const moved = this.assignments.get(key);
     if (moved !== undefined && moved !== failedNodeId) {
       const n = cluster.get(moved);
@@ -105,17 +130,17 @@ export abstract class AssignmentAlgorithm implements Algorithm {
   /** The shared tier's assignment of a key this balancer does not hold, else a new placement. */
   private sharedOrPlace(key: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot, retryAfterMs = 0): PickResult {
     const shared = this.assignments.fetch(key);
-    if (shared === null) return this.place(key, cluster);
+    if (shared === null) return this.place(key, cluster, mustTakeNewCalls);
     return shared.then(
       (id): PickResult => {
         // A local set() while the read was out is newer than what the store said.
         const local = this.assignments.get(key) ?? id;
         if (local !== undefined) return this.follow(key, local, mustTakeNewCalls, cluster);
-        if (retryAfterMs <= 0) return this.place(key, cluster);
+        if (retryAfterMs <= 0) return this.place(key, cluster, mustTakeNewCalls);
         return new Promise<void>((resolve) => setTimeout(resolve, retryAfterMs).unref())
           .then(() => this.sharedOrPlace(key, mustTakeNewCalls, cluster, 0));
       },
-      () => this.place(key, cluster),
+      () => this.place(key, cluster, mustTakeNewCalls),
     );
   }
 
@@ -136,25 +161,45 @@ export abstract class AssignmentAlgorithm implements Algorithm {
    * a user's node drains, the user's next call moves the assignment, so a hint-less request of
    * an older call still on the draining node (a CANCEL of a call being set up as the drain began)
    * follows the user instead; requests inside a dialog carry the node hint and are not affected.
+   * `claims`: claims this pick has already made (see MAX_CLAIMS).
    */
-  private follow(key: string, nodeId: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot): SipNode | null {
+  private follow(key: string, nodeId: string, mustTakeNewCalls: boolean, cluster: ClusterSnapshot, claims = 0): PickResult {
     const n = cluster.get(nodeId);
     if (n !== undefined) {
       if (cluster.isSelectable(n)) return n;
-      if (cluster.isAlive(n)) return mustTakeNewCalls ? this.place(key, cluster) : n;
+      if (cluster.isAlive(n)) return mustTakeNewCalls ? this.place(key, cluster, mustTakeNewCalls, nodeId, claims) : n;
     }
-    return this.move(key, nodeId, cluster);
+    return this.move(key, nodeId, cluster, claims);
   }
 
-  private place(key: string, cluster: ClusterSnapshot): SipNode | null {
+  /** A new placement, claimed in place of `replacing` (the draining node a new call cannot take) or of nothing. */
+  private place(key: string, cluster: ClusterSnapshot, mustTakeNewCalls = false, replacing?: string, claims = 0): PickResult {
     const n = this.choose(key, cluster);
-    if (n !== null) this.assignments.set(key, n.id);
-    return n;
+    if (n === null) return null;
+    return this.agree(key, n, replacing, mustTakeNewCalls, cluster, claims);
   }
 
-  private move(key: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+  private move(key: string, failedNodeId: string, cluster: ClusterSnapshot, claims = 0): PickResult {
     const n = this.failover(key, failedNodeId, cluster);
-    if (n !== null) this.assignments.set(key, n.id);
-    return n;
+    if (n === null) return null;
+    if (!this.movesNeedAgreement()) {
+      this.assignments.set(key, n.id);
+      return n;
+    }
+    return this.agree(key, n, failedNodeId, false, cluster, claims);
+  }
+
+  /**
+   * This balancer's choice `n` for `key`, claimed in the store: the node the store holds then is
+   * the answer, followed like any assignment (a holder this balancer sees dead or draining is
+   * replaced in turn). Without a shared store the choice is simply recorded, with no Promise.
+   */
+  private agree(key: string, n: SipNode, replacing: string | undefined, mustTakeNewCalls: boolean, cluster: ClusterSnapshot, claims: number): PickResult {
+    const claimed = claims < MAX_CLAIMS ? this.assignments.claim(key, n.id, replacing) : null;
+    if (claimed === null) {
+      this.assignments.set(key, n.id);
+      return n;
+    }
+    return claimed.then((held) => (held === n.id ? n : this.follow(key, held, mustTakeNewCalls, cluster, claims + 1)));
   }
 }

@@ -9,16 +9,19 @@
 //   subcluster      failover prefers the dead node's group (subcluster-affinity.ts)
 //
 // Failover is rendezvous hashing over the nodes taking new calls: keyed by Call-ID, a dead node's
-// calls spread evenly over all survivors; keyed by the dead node's id (group failover), they all
-// go to one survivor. Either way every balancer with the same view picks the same node without
-// talking to the others.
+// calls spread over all survivors (evenly for callid and subcluster, by configured node weight
+// for wrr and least-calls); keyed by the dead node's id (group failover), they all go to one
+// survivor. Either way every balancer with the same view picks the same node without talking to
+// the others, so a move is only written down. A new call's placement is a local choice (a
+// rotation, a load count) that another balancer may make differently for a copy of the same
+// INVITE, so it is claimed in the store (assignment-algorithm.ts).
 
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { Config } from '../config/types.ts';
 import type { AlgorithmContext, HttpPickRequest, PickRequest } from './algorithm.ts';
 import { AssignmentAlgorithm, assignmentsOf } from './assignment-algorithm.ts';
-import { hashKey, rendezvous } from './hashing.ts';
+import { configuredWeight, hashKey, rendezvous, type WeightOf } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 
 export class CallIdAffinity extends AssignmentAlgorithm {
@@ -26,6 +29,8 @@ export class CallIdAffinity extends AssignmentAlgorithm {
   /** Not readonly: a reload may change callIdAffinityGroupFailover. */
   protected groupFailover: boolean;
   protected readonly rotation = new SmoothWeightedRoundRobin();
+  /** What failover weighs survivors by: nothing here (callid ignores node weights, as Restcomm). */
+  protected readonly failoverWeight: WeightOf | undefined = undefined;
 
   constructor(ctx: AlgorithmContext) {
     super(assignmentsOf(ctx, 'callid'), true);
@@ -56,7 +61,7 @@ export class CallIdAffinity extends AssignmentAlgorithm {
 
   /** Rendezvous over the nodes taking new calls: by Call-ID (spread) or by the dead node's id (group failover). */
   protected failover(callId: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
-    return rendezvous(hashKey(this.groupFailover ? failedNodeId : callId), cluster.selectable, undefined, (n) => n.id !== failedNodeId);
+    return rendezvous(hashKey(this.groupFailover ? failedNodeId : callId), cluster.selectable, this.failoverWeight, (n) => n.id !== failedNodeId);
   }
 
   /** HTTP requests carry no Call-ID: none is assigned, each goes where the next new call would. */
@@ -69,9 +74,13 @@ export class CallIdAffinity extends AssignmentAlgorithm {
   }
 }
 
-/** Round robin weighted by node weight (times the ramp-up share), with Call-ID affinity. */
+/**
+ * Round robin weighted by node weight (times the ramp-up share), with Call-ID affinity; a dead
+ * node's calls spread over the survivors by their configured weights.
+ */
 export class WeightedRoundRobin extends CallIdAffinity {
   override readonly name: string = 'wrr';
+  protected override readonly failoverWeight: WeightOf = configuredWeight;
 
   protected override choose(_key: string, cluster: ClusterSnapshot): SipNode | null {
     return this.rotation.pick(cluster.selectable, (n) => cluster.weightOf(n));

@@ -61,6 +61,14 @@ function weightedScore(keyHash: number, node: SipNode, weight: number): number {
 
 export type WeightOf = (node: SipNode) => number;
 
+/**
+ * A node's configured weight alone, without its ramp-up share. Failover ranks by it: a ramp-up
+ * share grows from the moment this balancer saw the node join, which differs between balancers,
+ * so a ranking that used it would move a dead node's call to different survivors on different
+ * balancers while a node ramps up.
+ */
+export const configuredWeight: WeightOf = (node) => node.weight;
+
 /** All nodes weigh the same (so rendezvous may rank them unweighted). */
 export function allEqual(nodes: readonly SipNode[], weightOf: WeightOf | undefined): boolean {
   if (weightOf === undefined || nodes.length < 2) return true;

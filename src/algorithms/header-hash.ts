@@ -12,11 +12,20 @@
 // in-call requests (a CANCEL, the ACK of a failure) would hash back to the draining node. So
 // exactly those calls, and only while some node drains, are written down by Call-ID ("detours",
 // in the StateStore so other balancers find them). With no node draining nothing is stored.
+//
+// A dead node's calls (repick) go to the key's next node among the survivors: a hash again, the
+// same on every balancer, nothing stored. With group failover (callIdAffinityGroupFailover) the
+// ranking is the dead node's own, so all its calls go to one survivor. With bounded load
+// (hashLoadFactor, and no group failover) a survivor whose active calls reached its cap is
+// passed over; the loads differ a little between balancers, so that move is recorded as a detour
+// claimed in the store in place of the dead node: the first balancer's move stands and the
+// others follow it. New calls are not bounded: a bounded placement would land calls off their
+// hash, each to be recorded and looked up by every balancer, which is what persistent-hash does.
 
 import type { Algorithm, AlgorithmContext, HttpPickRequest, PickRequest, PickResult } from './algorithm.ts';
 import { affinityKeyReader, httpKeyReader, type HttpKeyReader, type SipKeyReader } from './affinity-key.ts';
 import { assignmentsOf } from './assignment-algorithm.ts';
-import { hashKey, rendezvous, snapshotWeights } from './hashing.ts';
+import { configuredWeight, hashKey, rendezvous, rendezvousBounded, snapshotWeights } from './hashing.ts';
 import { SmoothWeightedRoundRobin } from './smooth-round-robin.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { Config } from '../config/types.ts';
@@ -29,12 +38,20 @@ export class HeaderConsistentHash implements Algorithm {
   private readonly httpKey: HttpKeyReader;
   private readonly detours: AssignmentMap;
   private readonly rotation = new SmoothWeightedRoundRobin();
+  private readonly loadOf: (n: SipNode) => number;
+  // Not readonly: a reload may change hashLoadFactor and callIdAffinityGroupFailover.
+  private factor: number;
+  private groupFailover: boolean;
 
   constructor(ctx: AlgorithmContext) {
     const cfg = ctx.config;
     this.key = affinityKeyReader(cfg.sipHeaderAffinityKey);
     this.httpKey = httpKeyReader(cfg.httpAffinityKey);
     this.detours = assignmentsOf(ctx, 'hash-detour');
+    const loads = ctx.loads;
+    this.loadOf = (n) => loads.activeCalls(n.id);
+    this.factor = cfg.hashLoadFactor;
+    this.groupFailover = cfg.callIdAffinityGroupFailover;
   }
 
   pick(req: PickRequest, cluster: ClusterSnapshot): PickResult {
@@ -50,19 +67,37 @@ export class HeaderConsistentHash implements Algorithm {
       }
       return chosen;
     }
+    // A call this balancer detoured or moved (bounded failover) follows its record. The table is
+    // empty unless a node drains or a bounded failover happened: one size check otherwise.
+    const known = this.detours.size > 0 ? this.detours.get(req.callId) : undefined;
+    if (known !== undefined) return this.detour(known, h, cluster);
     const first = rendezvous(h, cluster.alive, weights.alive);
     if (first === null || cluster.isSelectable(first)) return first;
     // `first` drains: the call is there unless it started while it drained.
-    const known = this.detours.get(req.callId);
-    if (known !== undefined) return this.detour(known, h, cluster);
     const shared = this.detours.fetch(req.callId);
     if (shared === null) return first;
     return shared.then((id) => (id === undefined ? first : this.detour(id, h, cluster)), () => first);
   }
 
-  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
+  repick(req: PickRequest, failedNodeId: string, cluster: ClusterSnapshot): PickResult {
+    const others = (n: SipNode): boolean => n.id !== failedNodeId;
+    // By configured weight: a ramp-up share differs between balancers, the heir must not.
+    if (this.groupFailover) return rendezvous(hashKey(failedNodeId), cluster.selectable, configuredWeight, others);
     const h = hashKey(this.key(req.msg) ?? req.callId);
-    return rendezvous(h, cluster.selectable, snapshotWeights(cluster).selectable, (n) => n.id !== failedNodeId);
+    if (!(this.factor > 0)) return rendezvous(h, cluster.selectable, snapshotWeights(cluster).selectable, others);
+    const moved = this.detours.get(req.callId);
+    if (moved !== undefined && moved !== failedNodeId) {
+      const n = cluster.get(moved);
+      if (n !== undefined && cluster.isAlive(n)) return n;
+    }
+    const heir = rendezvousBounded(h, cluster.selectable.filter(others), configuredWeight, this.loadOf, this.factor);
+    if (heir === null) return null;
+    const claimed = this.detours.claim(req.callId, heir.id, failedNodeId);
+    if (claimed === null) {
+      this.detours.set(req.callId, heir.id);
+      return heir;
+    }
+    return claimed.then((id) => (id === heir.id ? heir : this.detour(id, h, cluster)));
   }
 
   pickHttp(req: HttpPickRequest, cluster: ClusterSnapshot): SipNode | null {
@@ -72,15 +107,19 @@ export class HeaderConsistentHash implements Algorithm {
   }
 
   /**
-   * A pure hash has none of the parameters a reload may change live (its key, sipHeaderAffinityKey,
-   * is refused by the reload: calls in progress would hash elsewhere), so there is nothing to take.
+   * hashLoadFactor and callIdAffinityGroupFailover from a reload: they only decide where the calls
+   * of a node that dies from now on go. (The key, sipHeaderAffinityKey, is refused by the reload:
+   * calls in progress would hash elsewhere.)
    */
-  reconfigure(_config: Config): string | null {
+  reconfigure(config: Config): string | null {
+    this.factor = config.hashLoadFactor;
+    this.groupFailover = config.callIdAffinityGroupFailover;
     return null;
   }
 
   callEnded(callId: string): void {
-    // Detours exist only for calls started during a drain; do not touch the shared tier for the rest.
+    // Detours exist only for calls started during a drain or moved under bounded load; do not
+    // touch the shared tier for the rest.
     if (this.detours.size > 0 && this.detours.get(callId) !== undefined) this.detours.end(callId);
   }
 
@@ -88,7 +127,7 @@ export class HeaderConsistentHash implements Algorithm {
     this.detours.close();
   }
 
-  /** The node a detoured call went to or, when that one is gone, where its key hashes now. */
+  /** The node a detoured or moved call went to or, when that one is gone, where its key hashes now. */
   private detour(nodeId: string, h: number, cluster: ClusterSnapshot): SipNode | null {
     const n = cluster.get(nodeId);
     if (n !== undefined && cluster.isAlive(n)) return n;

@@ -1,14 +1,21 @@
 // Least active calls (a siplb algorithm): a new call goes to the node with the fewest active
 // calls per unit of weight, counting the calls every balancer sharing the store has placed
 // (CallTracker). Ties rotate, so an idle cluster still spreads calls instead of filling the first
-// node. A dead node's calls move to the least loaded survivors as they show up, and since each
-// move counts at once, a burst of failovers spreads rather than piling on one node.
+// node. Each balancer's load figures lag the others' by up to a second, so two balancers given
+// copies of one INVITE may choose differently: the placement is claimed in the store and the
+// first one stands (assignment-algorithm.ts).
+//
+// A dead node's calls do not move to "the least loaded survivor now": that is a different node on
+// each balancer, and the requests of one call pass several. They spread by weighted rendezvous
+// hashing of the Call-ID over the survivors (CallIdAffinity's failover, by configured weight),
+// which every balancer computes alike; with enough calls that is the survivors' weighted share.
 
 import type { LoadView } from '../cluster/call-tracker.ts';
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import type { AlgorithmContext } from './algorithm.ts';
 import { CallIdAffinity } from './callid-affinity.ts';
+import { configuredWeight, type WeightOf } from './hashing.ts';
 
 /** The node with the lowest load per weight among `nodes`, ties broken by rotating `turn`. */
 export function leastLoaded(nodes: readonly SipNode[], cluster: ClusterSnapshot, loads: LoadView, turn: number, exclude?: string): SipNode | null {
@@ -31,6 +38,7 @@ export function leastLoaded(nodes: readonly SipNode[], cluster: ClusterSnapshot,
 
 export class LeastActiveCalls extends CallIdAffinity {
   override readonly name: string = 'least-calls';
+  protected override readonly failoverWeight: WeightOf = configuredWeight;
   private readonly loads: LoadView;
   private turn = 0;
 
@@ -41,9 +49,5 @@ export class LeastActiveCalls extends CallIdAffinity {
 
   protected override choose(_key: string, cluster: ClusterSnapshot): SipNode | null {
     return leastLoaded(cluster.selectable, cluster, this.loads, this.turn++);
-  }
-
-  protected override failover(_callId: string, failedNodeId: string, cluster: ClusterSnapshot): SipNode | null {
-    return leastLoaded(cluster.selectable, cluster, this.loads, this.turn++, failedNodeId);
   }
 }

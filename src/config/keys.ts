@@ -580,7 +580,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   hashLoadFactor: {
     key: 'hashLoadFactor', field: 'hashLoadFactor', shownDefault: '0 (off)', defaultValue: 0,
-    description: 'Bounded load for the consistent-hash algorithms: no node takes a new call while it has more than (1 + value) times the mean active calls; 0 turns it off (siplb key).',
+    description: 'Bounded load for the hash algorithms: persistent-hash and user place no new key, and hash, persistent-hash and user move no call of a dead node (unless group failover is on), on a node whose active calls reached (1 + value) times its weighted share of all active calls; 0 turns it off (siplb key).',
     parse: loadFactor,
   },
   stateStore: {

@@ -6,9 +6,10 @@
 // calls fail over to.
 
 import type { Logger } from 'pino';
+import { rateLimit } from '../core/log.ts';
 import type { Algorithm } from '../algorithms/algorithm.ts';
 import type { CallTracker } from '../cluster/call-tracker.ts';
-import { egressTransport } from '../cluster/node.ts';
+import { egressTransport, type SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { MessageEdit } from '../sip/edit.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
@@ -45,6 +46,9 @@ export interface PathDeps {
   readonly connections?: { get(id: number): StreamConnection | undefined };
 }
 
+/** Bound on responses waiting for the shared store at once; beyond it they are dropped and counted. */
+const MAX_PENDING_HEIRS = 1000;
+
 /** Via transport names (upper case, as the parser keeps them) and ours. */
 const VIA_TRANSPORTS: Readonly<Record<string, Transport>> = { UDP: 'udp', TCP: 'tcp', TLS: 'tls', WS: 'ws', WSS: 'wss' };
 
@@ -52,6 +56,9 @@ export class ResponsePath {
   private readonly d: PathDeps;
   private readonly debug: boolean;
   private readonly absorbTrying: boolean;
+  /** Responses for a dead node waiting for its heir from the shared store. */
+  private pendingHeirs = 0;
+  private readonly internalErrorLogGate = rateLimit(10_000);
 
   /** INVITEs the proxy answered with its own 100 and forwarded, until their node answers (isSendTrying). */
   private readonly invites: UnansweredInvites | null;
@@ -120,13 +127,8 @@ export class ResponsePath {
     if (toNode !== undefined && !cluster.isAlive(toNode)) {
       // With replicated sessions the heir can take the transaction over.
       const heir = this.d.algorithm.repick({ msg, callId: msg.callId, newCall: false, src }, toNode.id, cluster);
-      if (heir === null) return this.drop('no-live-node', src, `response for dead node ${toNode.id}`);
-      const t = egressTransport(heir, transport, this.d.addresses.towardsNodes);
-      if (t === null) return this.drop('no-live-node', src, `no transport in common with ${heir.id}`);
-      this.d.stats.responsesForwarded++;
-      this.d.stats.countSentTo(heir.id);
-      this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
-      return;
+      if (heir instanceof Promise) return this.toHeirLater(heir, edit, transport, src, toNode.id);
+      return this.toHeir(heir, edit, transport, src, toNode.id);
     }
     if (toNode !== undefined) this.d.stats.countSentTo(toNode.id);
     // The response retraces the request: out of the side opposite to where it came in.
@@ -136,6 +138,38 @@ export class ResponsePath {
     const fallbackPort = transport !== 'udp' ? (next.port ?? defaultPort(next.transport)) : undefined;
     this.d.stats.responsesForwarded++;
     this.d.out.send({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
+  }
+
+  /** A response for a dead node goes to the node its calls continue on. */
+  private toHeir(heir: SipNode | null, edit: MessageEdit, transport: Transport, src: Inbound, deadId: string): void {
+    if (heir === null) return this.drop('no-live-node', src, `response for dead node ${deadId}`);
+    const t = egressTransport(heir, transport, this.d.addresses.towardsNodes);
+    if (t === null) return this.drop('no-live-node', src, `no transport in common with ${heir.id}`);
+    this.d.stats.responsesForwarded++;
+    this.d.stats.countSentTo(heir.id);
+    this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
+  }
+
+  /**
+   * The heir is agreed through the shared store (a bounded-load move, an election): the response
+   * goes on when the store answers, which it does within its read timeout. Like the proxy's
+   * waiting picks, the number waiting is bounded, and the continuation is guarded.
+   */
+  private toHeirLater(heir: Promise<SipNode | null>, edit: MessageEdit, transport: Transport, src: Inbound, deadId: string): void {
+    if (this.pendingHeirs >= MAX_PENDING_HEIRS) return this.drop('pick-backlog', src, `response for dead node ${deadId}`);
+    this.pendingHeirs++;
+    heir.then((node) => {
+      this.pendingHeirs--;
+      try {
+        this.toHeir(node, edit, transport, src, deadId);
+      } catch (err) {
+        this.d.stats.countDrop('internal-error');
+        if (this.internalErrorLogGate()) this.d.log.error({ err, from: `${src.ip}:${src.port}` }, 'internal error forwarding a response to the heir of a dead node');
+      }
+    }, () => {
+      this.pendingHeirs--;
+      this.drop('pick-failed', src, `response for dead node ${deadId}`);
+    });
   }
 
   private drop(reason: string, src: Inbound, detail: string): void {

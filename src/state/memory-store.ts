@@ -20,6 +20,11 @@ export class LocalAssignmentMap extends TableBackedMap implements AssignmentMap 
     this.table.set(key, nodeId);
   }
 
+  /** No other balancer to agree with: the caller's set() records its choice, without a Promise. */
+  claim(): null {
+    return null;
+  }
+
   end(key: string): void {
     this.table.close(key);
   }

@@ -1,7 +1,9 @@
 // Shared state: what several balancers must agree on. The default in-memory store keeps it in
 // this process; the Redis store (redis/store.ts) shares it between every balancer that points at
 // the same Redis. The data path only ever touches the local tier synchronously; the shared tier is
-// written through without waiting and read only on a local miss, with a bounded wait.
+// written through without waiting, read only on a local miss, and asked to agree (claim) where two
+// balancers could otherwise decide differently: a new call's node, a failover that depends on what
+// one balancer sees, an election. Reads and claims wait a bounded time.
 
 import type { NodeRegistration } from '../heartbeat/protocol.ts';
 
@@ -26,6 +28,20 @@ export interface AssignmentMap {
   fetch(key: string): Promise<string | undefined> | null;
   /** Record an assignment locally and write it through to the shared tier. */
   set(key: string, nodeId: string): void;
+  /**
+   * Agree on a key's node with every balancer of the shared tier, in one atomic step there: the
+   * shared tier takes `nodeId` only if it holds nothing for the key or, with `replacing`, holds
+   * exactly `replacing` (a compare-and-set: a failover or a new election replaces the node it
+   * names, never a choice another balancer made meanwhile). Resolves to the node id the shared
+   * tier holds afterwards, this balancer's or the one another balancer wrote first, and records
+   * it locally, with the expiry set() gives. Never rejects; when the shared tier does not answer
+   * within the store's read timeout it resolves to `nodeId` (recorded locally), or to a node
+   * another claim or read of the key brought meanwhile (not `replacing`).
+   * Null when there is no shared tier or it is unavailable right now: nothing is recorded, and
+   * the caller records its own choice with set(), so a store without a shared tier costs the
+   * caller no Promise.
+   */
+  claim(key: string, nodeId: string, replacing?: string): Promise<string> | null;
   /** The call is over: the entry lingers for lingerMs, locally and in the shared tier. */
   end(key: string): void;
   /** Entries held locally. */
@@ -85,6 +101,22 @@ export interface CallCountBoard {
   others(balancerId: string): Promise<Map<string, number> | null>;
 }
 
+/** A shared tier spread over servers (the masters of a Redis Cluster; one standalone server). */
+export interface SharedTierHealth {
+  /**
+   * `up`: every server serves keys. `degraded`: some do not (Redis Cluster masters down or
+   * refusing keys): keys in their slots behave as in an outage, the others are shared as usual.
+   * `down`: none does.
+   */
+  readonly state: 'up' | 'degraded' | 'down';
+  /** Servers serving keys right now. */
+  readonly serversUp: number;
+  /** Servers the keys are spread over (0 while a cluster's layout is unknown). */
+  readonly servers: number;
+  /** Times one server stopped serving while others went on (the store degraded, not down). */
+  readonly serverOutages: number;
+}
+
 export interface StateStore {
   readonly kind: 'memory' | 'redis';
   /** Connect. Resolves when ready or, if the shared tier is down, once that is known (never throws for an outage). */
@@ -94,13 +126,18 @@ export interface StateStore {
   readonly calls: CallCountBoard;
   /** The secret every balancer of this store uses: the stored one, or `candidate` stored as it. */
   sharedSecret(candidate: string): Promise<string>;
-  /** The shared tier answers right now. */
+  /** The shared tier answers right now: all of it, or part of it (`health.state` degraded). */
   readonly available: boolean;
   /** Times the shared tier became unavailable since start. */
   readonly outages: number;
   /** Round trip of the shared tier's last health PING in ms; null for a store with no shared tier (or before the first answer). */
   readonly latencyMs: number | null;
-  /** Called each time the shared tier comes back (reconcile local state into it). */
+  /**
+   * How much of the shared tier answers; absent for a store without one. `available` is true
+   * for `up` and `degraded`.
+   */
+  readonly health?: SharedTierHealth;
+  /** Called each time the shared tier, or part of it (a Redis Cluster master), comes back (reconcile local state into it). */
   onAvailable(listener: () => void): void;
   close(): Promise<void>;
 }

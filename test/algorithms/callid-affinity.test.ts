@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { CallIdAffinity, WeightedRoundRobin } from '../../src/algorithms/callid-affinity.ts';
 import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
-import type { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
+import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
-import { algorithmContext, algorithmFor, CLIENT, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
+import { algorithmContext, algorithmFor, CLIENT, snapshotOf as cluster, subnetNode, syncId, syncNode } from '../helpers/cluster.ts';
+import { prng } from '../helpers/prng.ts';
 import { invite } from '../helpers/sip.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import type { AssignmentMap, StateStore } from '../../src/state/store.ts';
@@ -167,7 +168,7 @@ describe('CallIdAffinity: node loss and draining', () => {
       const down = cluster([N1, N2, N3, N4], { [N3.id]: 'down' });
       for (let i = 0; i < 200; i++) {
         const req = { msg: MSG, callId: `agree-${i}`, newCall: false, src: CLIENT };
-        assert.equal(a.repick(req, N3.id, down)?.id, b.repick(req, N3.id, down)?.id);
+        assert.equal(syncId(a.repick(req, N3.id, down)), syncId(b.repick(req, N3.id, down)));
       }
     }
   });
@@ -176,9 +177,9 @@ describe('CallIdAffinity: node loss and draining', () => {
     const a = algorithm(t);
     const down = cluster([N1, N2, N3], { [N1.id]: 'down' });
     const req = { msg: MSG, callId: 'moved-once', newCall: false, src: CLIENT };
-    const heir = a.repick(req, N1.id, down);
+    const heir = syncNode(a.repick(req, N1.id, down));
     assert.ok(heir !== null);
-    assert.equal(a.repick(req, N1.id, cluster([N1, N2, N3, N4], { [N1.id]: 'down' }))?.id, heir.id, 'a node joining does not move it again');
+    assert.equal(syncId(a.repick(req, N1.id, cluster([N1, N2, N3, N4], { [N1.id]: 'down' }))), heir.id, 'a node joining does not move it again');
   });
 });
 
@@ -194,6 +195,48 @@ describe('CallIdAffinity: weights', () => {
     assert.equal(count(plain), 200);
     assert.equal(count(wrr), 300);
   });
+});
+
+describe('failover spread by weight: wrr by configured weight, callid evenly', () => {
+  const W = [subnetNode(1, 1, 1), subnetNode(1, 2, 2), subnetNode(1, 3, 3), subnetNode(1, 4, 4)];
+  const cases: { name: string; make: (ctx: ReturnType<typeof algorithmContext>) => CallIdAffinity; shares: number[] }[] = [
+    { name: 'wrr', make: (ctx) => new WeightedRoundRobin(ctx), shares: [1 / 6, 2 / 6, 3 / 6] },
+    { name: 'callid', make: (ctx) => new CallIdAffinity(ctx), shares: [1 / 3, 1 / 3, 1 / 3] },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: the dead node's calls go to the survivors in shares ${c.shares.map((x) => x.toFixed(3)).join(' / ')}, the same on two balancers`, (t) => {
+      const a = c.make(algorithmContext());
+      const b = c.make(algorithmContext());
+      t.after(() => {
+        a.close();
+        b.close();
+      });
+      const all = cluster(W);
+      // Call-IDs as user agents make them (random hex): a structured sequence picked by a
+      // rotation (every tenth, say) is a biased sample of any hash.
+      const rnd = prng(7);
+      const ids = Array.from({ length: 30_000 }, () => `${Math.floor(rnd() * 2 ** 32).toString(16)}${Math.floor(rnd() * 2 ** 32).toString(16)}@10.9.9.9`);
+      const onDead = ids.filter((id) => pick(a, all, id) === W[3].id);
+      // Rendezvous ignores ramp-up shares: a node still ramping up on one balancer only changes nothing.
+      const down = snapshotOf4Down(W);
+      const moved = new Map<string, number>();
+      let agreed = 0;
+      for (const id of onDead) {
+        const heir = pick(a, down, id, false) as string;
+        if (syncId(b.repick({ msg: MSG, callId: id, newCall: false, src: CLIENT }, W[3].id, down)) === heir) agreed++;
+        moved.set(heir, (moved.get(heir) ?? 0) + 1);
+      }
+      const shares = W.slice(0, 3).map((n) => (moved.get(n.id) ?? 0) / onDead.length);
+      console.log(`${c.name} failover of ${onDead.length} calls, weights 1/2/3: shares ${shares.map((x) => x.toFixed(3)).join(' / ')}; agreed on ${agreed}`);
+      assert.equal(agreed, onDead.length);
+      c.shares.forEach((want, i) => assert.ok(Math.abs(shares[i] - want) / want < 0.06, `${W[i].id}: ${shares[i]} against ${want}`));
+    });
+  }
+
+  /** W with its last node down, and the first still ramping up on this balancer (share 0.2). */
+  function snapshotOf4Down(nodes: SipNode[]): ClusterSnapshot {
+    return new ClusterSnapshot(nodes.map((node, i) => ({ node, state: i === 3 ? 'down' : 'active', share: i === 0 ? 0.2 : 1 })));
+  }
 });
 
 describe('CallIdAffinity: expiry', () => {
@@ -232,8 +275,8 @@ describe('CallIdAffinity: expiry', () => {
 });
 
 describe('CallIdAffinity across balancers: a late write of the placing balancer', () => {
-  /** A store whose shared tier is a map the test writes into, read asynchronously as Redis is. */
-  function lateStore(shared: Map<string, string>, reads: string[]): StateStore {
+  /** A store whose shared tier is a map the test writes into, read and claimed asynchronously as Redis is. */
+  function lateStore(shared: Map<string, string>, reads: string[], claims: string[] = []): StateStore {
     const memory = new MemoryStateStore();
     return {
       kind: 'redis', available: true, outages: 0, latencyMs: null, nodes: memory.nodes, calls: memory.calls,
@@ -247,6 +290,15 @@ describe('CallIdAffinity across balancers: a late write of the placing balancer'
             return new Promise((resolve) => setImmediate(() => resolve(shared.get(key))));
           },
           set: (key, nodeId) => { local.set(key, nodeId); },
+          claim: (key, nodeId) => {
+            claims.push(key);
+            const held = shared.get(key) ?? nodeId;
+            shared.set(key, held);
+            return new Promise((resolve) => setImmediate(() => {
+              local.set(key, held);
+              resolve(held);
+            }));
+          },
           end: (key) => { local.delete(key); },
           get size() { return local.size; },
           evicted: 0,
@@ -272,15 +324,20 @@ describe('CallIdAffinity across balancers: a late write of the placing balancer'
     assert.deepEqual(reads, ['late-call', 'late-call'], 'asked twice: once at once, once after the wait');
   });
 
-  test('a brand-new call does not wait for the store; one still unknown after the wait is placed anew', async (t) => {
+  test('a brand-new call is claimed without a read first; one still unknown after the wait is placed anew, claimed', async (t) => {
     const reads: string[] = [];
-    const a = algorithmFor(t, (ctx) => new CallIdAffinity(ctx), {}, { store: lateStore(new Map(), reads) });
+    const claims: string[] = [];
+    const shared = new Map<string, string>();
+    const a = algorithmFor(t, (ctx) => new CallIdAffinity(ctx), {}, { store: lateStore(shared, reads, claims) });
     const c = cluster([N1, N2]);
     const fresh = a.pick({ msg: MSG, callId: 'new-call', newCall: true, src: CLIENT }, c);
-    assert.ok(!(fresh instanceof Promise));
-    assert.deepEqual(reads, []);
+    assert.ok(fresh instanceof Promise, 'the claim is one round trip to the store');
+    assert.equal((await fresh)?.id, N1.id);
+    assert.deepEqual([reads, claims], [[], ['new-call']]);
+    assert.equal(shared.get('new-call'), N1.id);
     const orphan = await a.pick({ msg: MSG, callId: 'orphan', newCall: false, src: CLIENT }, c);
-    assert.ok(orphan !== null && [N1.id, N2.id].includes(orphan.id));
-    assert.deepEqual(reads, ['orphan', 'orphan']);
+    assert.equal(orphan?.id, N2.id);
+    assert.deepEqual([reads, claims], [['orphan', 'orphan'], ['new-call', 'orphan']]);
+    assert.equal(shared.get('orphan'), N2.id);
   });
 });

@@ -1,13 +1,15 @@
 // Distribution properties every hashing algorithm must have, checked the same way for plain
 // rendezvous, bounded rendezvous and the three algorithms built on it (header hash, persistent
 // hash, user-based): an even spread, minimal movement when a node leaves or comes back, shares
-// proportional to weight, and bounded load that actually bounds. The algorithms are driven with
-// real parsed requests (keys in the Call-ID or the To user) over a MemoryStateStore.
+// proportional to weight, and bounded load that actually bounds, on placement and (last part) on
+// the failover of a dead node's calls through two balancers that agree through one shared store.
+// The algorithms are driven with real parsed requests (keys in the Call-ID or the To user) over a
+// MemoryStateStore, or the test double of the Redis tier.
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { AlgorithmContext, LoadView, PickResult } from '../../src/algorithms/algorithm.ts';
+import type { Algorithm, AlgorithmContext, LoadView, PickResult } from '../../src/algorithms/algorithm.ts';
 import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
 import { hashKey, rendezvous, rendezvousBounded } from '../../src/algorithms/hashing.ts';
 import { PersistentConsistentHash } from '../../src/algorithms/persistent-hash.ts';
@@ -19,6 +21,7 @@ import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { CLIENT } from '../helpers/cluster.ts';
+import { FakeSharedTier } from '../helpers/shared-tier.ts';
 
 const KEYS = 60_000;
 
@@ -321,4 +324,104 @@ describe('bounded load', () => {
     const rv = SUBJECTS[0].make(t, loads, 0);
     assert.ok(placeBounded(rv, cluster(SIX), loads, 0, KEYS / 2, 0.1).violations > 0);
   });
+});
+
+describe('bounded failover across two balancers (hashLoadFactor on a dead node\'s calls)', () => {
+  const KEYS_PLACED = 12_000;
+  const HOT = SIX[1];
+  const FACTOR = 0.1;
+  const without = new ClusterSnapshot(SIX.map((n) => ({ node: n, state: n === REMOVED ? 'down' as const : 'active' as const })));
+  type Build = (ctx: AlgorithmContext) => Algorithm;
+  const subjects: { name: string; build: Build; cfg: Partial<Config> }[] = [
+    { name: 'hash (Call-ID)', build: (ctx) => new HeaderConsistentHash(ctx), cfg: { sipHeaderAffinityKey: 'Call-ID' } },
+    { name: 'persistent-hash (Call-ID)', build: (ctx) => new PersistentConsistentHash(ctx), cfg: { sipHeaderAffinityKey: 'Call-ID' } },
+    { name: 'user (To user)', build: (ctx) => new UserBased(ctx), cfg: { sipHeaderAffinityKey: 'To' } },
+  ];
+
+  /** A survivor's cap as the loads stand, ceil((1 + e)(total + 1) w / W) over the survivors (equal weights). */
+  function capOf(loads: CallCounter): number {
+    let total = 0;
+    for (const n of without.selectable) total += loads.activeCalls(n.id);
+    return Math.ceil(((1 + FACTOR) * (total + 1)) / without.selectable.length);
+  }
+
+  for (const s of subjects) {
+    for (const factor of [FACTOR, 0]) {
+      test(`${s.name}, hashLoadFactor ${factor}: ${factor > 0 ? 'no survivor above its cap, both balancers agree' : 'unbounded failover breaks the cap (the check has teeth)'}`, async (t) => {
+        const tier = new FakeSharedTier();
+        const loads = new CallCounter();
+        const open = (): Algorithm => {
+          const ctx: AlgorithmContext = { config: { ...defaultConfig(), ...s.cfg, hashLoadFactor: factor }, store: tier.store(), loads, log: pino({ level: 'silent' }) };
+          const a = s.build(ctx);
+          t.after(() => a.close());
+          return a;
+        };
+        const balancers = [open(), open()];
+        const onRemoved: number[] = [];
+        for (let i = 0; i < KEYS_PLACED; i++) {
+          const msg = request(i);
+          const n = await balancers[0].pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(SIX));
+          assert.ok(n !== null);
+          loads.add(n.id);
+          if (n.id === REMOVED.id) onRemoved.push(i);
+        }
+        // Other balancers' calls make one survivor hot: past its cap before the failure, and still
+        // past it when the dead node's calls have been spread (the cap grows with them).
+        loads.add(HOT.id, capOf(loads) - loads.activeCalls(HOT.id) + 500);
+        let above = 0;
+        let worst = 0;
+        const heirs = new Map<number, string>();
+        for (const [k, i] of onRemoved.entries()) {
+          const msg = request(i);
+          const cap = new Map(without.selectable.map((n) => [n.id, capOf(loads)]));
+          // The dead node's calls show up on either balancer.
+          const heir = await balancers[k % 2].repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, REMOVED.id, without);
+          assert.ok(heir !== null && heir.id !== REMOVED.id);
+          heirs.set(i, heir.id);
+          loads.add(REMOVED.id, -1);
+          loads.add(heir.id);
+          const over = loads.activeCalls(heir.id) - (cap.get(heir.id) as number);
+          if (over > 0) above++;
+          worst = Math.max(worst, over);
+        }
+        let agreed = 0;
+        for (const [k, i] of onRemoved.entries()) {
+          const msg = request(i);
+          const other = await balancers[(k + 1) % 2].repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, REMOVED.id, without);
+          if (other?.id === heirs.get(i)) agreed++;
+        }
+        const max = Math.max(...without.selectable.map((n) => loads.activeCalls(n.id)));
+        console.log(`${s.name}, hashLoadFactor ${factor}: ${onRemoved.length} calls failed over, ${above} moves left a survivor above its cap (worst by ${worst}), most loaded ${max} against a final cap of ${capOf(loads)}; the other balancer agreed on ${agreed}`);
+        if (factor > 0) {
+          assert.equal(above, 0);
+          assert.equal(agreed, onRemoved.length);
+        } else {
+          assert.ok(above > 0);
+        }
+      });
+    }
+
+    test(`${s.name}: group failover sends every call of the dead node to one survivor on both balancers, hashLoadFactor or not`, async (t) => {
+      const tier = new FakeSharedTier();
+      const loads = new CallCounter();
+      const heirs = new Set<string>();
+      const balancers = [0, 1].map(() => {
+        const ctx: AlgorithmContext = { config: { ...defaultConfig(), ...s.cfg, hashLoadFactor: FACTOR, callIdAffinityGroupFailover: true, userAffinityGroupFailover: true }, store: tier.store(), loads, log: pino({ level: 'silent' }) };
+        const a = s.build(ctx);
+        t.after(() => a.close());
+        return a;
+      });
+      let moved = 0;
+      for (let i = 0; i < 3000; i++) {
+        const msg = request(i);
+        const n = await balancers[0].pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(SIX));
+        if (n?.id !== REMOVED.id) continue;
+        for (const b of balancers) heirs.add((await b.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, REMOVED.id, without))?.id ?? 'none');
+        moved++;
+      }
+      assert.ok(moved > 300, `${moved} calls were on the dead node`);
+      assert.equal(heirs.size, 1, [...heirs].join(', '));
+      assert.ok(!heirs.has(REMOVED.id) && !heirs.has('none'));
+    });
+  }
 });

@@ -9,9 +9,10 @@ import { TRANSACTION_TIMEOUT_MS } from '../../src/sip/timers.ts';
 import { HeaderConsistentHash } from '../../src/algorithms/header-hash.ts';
 import { hashKey, rendezvous } from '../../src/algorithms/hashing.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
+import { defaultConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
-import { algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId as id } from '../helpers/cluster.ts';
+import { algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId as id, syncNode } from '../helpers/cluster.ts';
 import { invite } from '../helpers/sip.ts';
 
 const node = (n: number): SipNode => subnetNode(2, n);
@@ -73,7 +74,7 @@ describe('HeaderConsistentHash: keys', () => {
     const msg = invite('none');
     assert.equal(pick(a, cluster([]), msg, true), null);
     assert.equal(pick(a, cluster([N1], { [N1.id]: 'down' }), msg, false), null);
-    assert.equal(a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, cluster([N1])), null);
+    assert.equal(syncNode(a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, cluster([N1]))), null);
   });
 });
 
@@ -143,7 +144,7 @@ describe('HeaderConsistentHash: failover', () => {
     for (const callId of callIdsRanking(N1, FOUR, 6000, 'fail')) {
       const msg = invite(callId);
       const req = { msg, callId, newCall: false, src: CLIENT };
-      const to = a.repick(req, N1.id, cluster(FOUR));
+      const to = syncNode(a.repick(req, N1.id, cluster(FOUR)));
       assert.ok(to !== null && to !== N1);
       assert.equal(id(a.pick(req, down)), to.id, 'an in-call request after the node is marked down agrees with repick');
       counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
@@ -151,6 +152,37 @@ describe('HeaderConsistentHash: failover', () => {
     const worst = Math.max(...[N2, N3, N4].map((n) => Math.abs((counts.get(n.id) ?? 0) / 2000 - 1)));
     t.diagnostic(`worst survivor deviation from 1/3: ${(worst * 100).toFixed(2)} %`);
     assert.ok(worst <= 0.1, JSON.stringify([...counts]));
+  });
+
+  test('group failover, set at start or by a reload: every call of the dead node goes to one survivor', (t) => {
+    const heirsOf = (a: HeaderConsistentHash): Set<string | null> => new Set(callIdsRanking(N1, FOUR, 300, 'group').map((callId) =>
+      id(a.repick({ msg: invite(callId), callId, newCall: false, src: CLIENT }, N1.id, cluster(FOUR, { [N1.id]: 'down' })))));
+    const spread = algorithm(t);
+    assert.equal(heirsOf(spread).size, 3, 'without it: spread over the 3 survivors');
+    const grouped = heirsOf(algorithm(t, { callIdAffinityGroupFailover: true }));
+    assert.equal(grouped.size, 1);
+    assert.ok(!grouped.has(N1.id) && !grouped.has(null));
+    assert.equal(spread.reconfigure({ ...defaultConfig(), callIdAffinityGroupFailover: true }), null);
+    assert.deepEqual(heirsOf(spread), grouped, 'the same survivor on every balancer');
+  });
+
+  test('hashLoadFactor: a moved call is recorded, so it stays where it went when the loads change', (t) => {
+    const load = new Map<string, number>();
+    const a = algorithmFor(t, (ctx) => new HeaderConsistentHash(ctx), { hashLoadFactor: 0.1 }, { loads: { activeCalls: (n) => load.get(n) ?? 0 } });
+    const down = cluster(FOUR, { [N1.id]: 'down' });
+    const calls = callIdsRanking(N1, FOUR, 200, 'bounded');
+    // N2 is far above its cap: no call of N1 goes there.
+    load.set(N2.id, 1000);
+    const heirs = calls.map((callId) => id(a.repick({ msg: invite(callId), callId, newCall: false, src: CLIENT }, N1.id, down)));
+    assert.ok(heirs.every((h) => h === N3.id || h === N4.id), heirs.join(', '));
+    // N2 idle now, N3 and N4 loaded: the calls stay; hint-less requests find them too.
+    load.set(N2.id, 0);
+    load.set(N3.id, 1000);
+    load.set(N4.id, 1000);
+    calls.forEach((callId, i) => {
+      assert.equal(id(a.repick({ msg: invite(callId), callId, newCall: false, src: CLIENT }, N1.id, down)), heirs[i]);
+      assert.equal(pick(a, down, invite(callId), false), heirs[i]);
+    });
   });
 
   test('calls of surviving nodes do not move', (t) => {

@@ -1,6 +1,7 @@
 // Least active calls: new calls go to the node with the fewest active calls per unit of weight
 // (a real CallTracker is the load view, fed the way the proxy feeds it), ties rotate, calls stick,
-// and a dead node's calls spread over the least loaded survivors.
+// and a dead node's calls spread over the survivors by weighted rendezvous of the Call-ID, which
+// every balancer computes alike whatever loads it knows.
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import type { SipNode } from '../../src/cluster/node.ts';
 import { ClusterSnapshot } from '../../src/cluster/snapshot.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
 import { prng } from '../helpers/prng.ts';
-import { algorithmContext, CLIENT, snapshotOf as cluster, subnetNode } from '../helpers/cluster.ts';
+import { algorithmContext, CLIENT, snapshotOf as cluster, subnetNode, syncId } from '../helpers/cluster.ts';
 import { invite } from '../helpers/sip.ts';
 
 const node = (n: number, weight = 1): SipNode => subnetNode(2, n, weight);
@@ -144,46 +145,65 @@ describe('least-calls: calls stick', () => {
 });
 
 describe('least-calls: failover', () => {
-  test('300 calls of a dead node spread over 3 equally loaded survivors: 100 each within 1', (t) => {
-    const s = setup(t);
-    // N1 alone takes 300 calls; then N2..N4 join and take 150 new ones, 50 each (N1 is far ahead).
-    const onlyN1 = cluster([N1, N2, N3, N4], { [N2.id]: 'draining', [N3.id]: 'draining', [N4.id]: 'draining' });
-    const n1Calls = Array.from({ length: 300 }, (_, i) => `dead-${i}`);
-    for (const id of n1Calls) assert.equal(pick(s, onlyN1, id), N1.id);
-    const all = cluster([N1, N2, N3, N4]);
-    for (let i = 0; i < 150; i++) pick(s, all, `live-${i}`);
-    assert.deepEqual(loadsOf(s.loads, [N1, N2, N3, N4]), [300, 50, 50, 50]);
-
-    const n1Down = cluster([N1, N2, N3, N4], { [N1.id]: 'down' });
-    const heirs = new Map<string, string>();
+  test('a dead node\'s calls spread over the survivors by configured weight, the same on two balancers with different loads', (t) => {
+    const H2 = node(2, 1);
+    const H3 = node(3, 2);
+    const H4 = node(4, 3);
+    const nodes = [N1, H2, H3, H4];
+    const a = setup(t);
+    const b = setup(t);
+    // The two balancers know very different loads: A's H2 is busy, B's H4 is.
+    for (let i = 0; i < 500; i++) a.loads.started(`a-busy-${i}`, H2.id);
+    for (let i = 0; i < 500; i++) b.loads.started(`b-busy-${i}`, H4.id);
+    const onlyN1 = cluster(nodes, { [H2.id]: 'draining', [H3.id]: 'draining', [H4.id]: 'draining' });
+    const n1Calls = Array.from({ length: 3000 }, (_, i) => `dead-${i}`);
+    for (const id of n1Calls) assert.equal(pick(a, onlyN1, id), N1.id);
+    const n1Down = cluster(nodes, { [N1.id]: 'down' });
     const moved = new Map<string, number>();
+    let agreed = 0;
     for (const id of n1Calls) {
-      const heir = pick(s, n1Down, id, false);
+      const heir = pick(a, n1Down, id, false);
+      const onB = syncId(b.a.repick({ msg: MSG, callId: id, newCall: false, src: CLIENT }, N1.id, n1Down));
       assert.ok(heir !== null && heir !== N1.id, `${id} -> ${heir}`);
-      heirs.set(id, heir);
+      if (onB === heir) agreed++;
       moved.set(heir, (moved.get(heir) ?? 0) + 1);
     }
-    for (const n of [N2, N3, N4]) assert.ok(Math.abs((moved.get(n.id) ?? 0) - 100) <= 1, `${n.id} took ${moved.get(n.id)} of 300`);
-    assert.equal(s.loads.activeCalls(N1.id), 0, 'the tracker followed every move');
-    for (const n of [N2, N3, N4]) assert.ok(Math.abs(s.loads.activeCalls(n.id) - 150) <= 1);
-    // Once moved, a call stays on its heir, even though the loads have changed since.
-    for (const id of n1Calls) assert.equal(pick(s, n1Down, id, false), heirs.get(id), id);
-    for (const id of n1Calls.slice(0, 30)) assert.equal(pick(s, cluster([N1, N2, N3, N4]), id, false), heirs.get(id), 'N1 coming back does not move them back');
+    const shares = [H2, H3, H4].map((n) => (moved.get(n.id) ?? 0) / n1Calls.length);
+    console.log(`least-calls failover of 3000 calls over weights 1/2/3: shares ${shares.map((x) => x.toFixed(3)).join(' / ')} (expected 0.167 / 0.333 / 0.500); balancers agreed on ${agreed} of 3000`);
+    assert.equal(agreed, n1Calls.length, 'every call moved to the same node on both balancers');
+    [1 / 6, 2 / 6, 3 / 6].forEach((want, i) => assert.ok(Math.abs(shares[i] - want) / want < 0.1, `share ${shares[i]} against ${want}`));
+    assert.equal(a.loads.activeCalls(N1.id), 0, 'the tracker followed every move');
+    // Once moved, a call stays on its heir, also when N1 comes back.
+    for (const id of n1Calls.slice(0, 100)) assert.equal(pick(a, cluster(nodes), id, false), syncId(a.a.repick({ msg: MSG, callId: id, newCall: false, src: CLIENT }, N1.id, n1Down)));
   });
 
-  test('failover goes to the least loaded survivor and never to a draining one', (t) => {
+  test('failover never goes to a draining node', (t) => {
     const s = setup(t);
     const c = cluster([N1, N2, N3, N4], { [N1.id]: 'down', [N2.id]: 'draining' });
-    for (let i = 0; i < 10; i++) s.loads.started(`n3-${i}`, N3.id);
-    const req = { msg: MSG, callId: 'orphan', newCall: false, src: CLIENT };
-    assert.equal(s.a.repick(req, N1.id, c)?.id, N4.id);
+    for (let i = 0; i < 200; i++) {
+      const heir = syncId(s.a.repick({ msg: MSG, callId: `orphan-${i}`, newCall: false, src: CLIENT }, N1.id, c));
+      assert.ok(heir === N3.id || heir === N4.id, `orphan-${i} -> ${heir}`);
+    }
   });
 
   test('repick never returns the failed node, even when it is the least loaded and still listed active', (t) => {
     const s = setup(t);
     const c = cluster([N1, N2]);
     for (let i = 0; i < 10; i++) s.loads.started(`n2-${i}`, N2.id);
-    assert.equal(s.a.repick({ msg: MSG, callId: 'r', newCall: false, src: CLIENT }, N1.id, c)?.id, N2.id);
+    assert.equal(syncId(s.a.repick({ msg: MSG, callId: 'r', newCall: false, src: CLIENT }, N1.id, c)), N2.id);
+  });
+
+  test('group failover: all calls of the dead node go to one survivor', (t) => {
+    const loads = new CallTracker(600_000);
+    const a = new LeastActiveCalls(algorithmContext({ callIdAffinityGroupFailover: true }, { loads }));
+    t.after(() => {
+      a.close();
+      loads.close();
+    });
+    const c = cluster([N1, N2, N3, N4], { [N1.id]: 'down' });
+    const heirs = new Set(Array.from({ length: 100 }, (_, i) => syncId(a.repick({ msg: MSG, callId: `g-${i}`, newCall: false, src: CLIENT }, N1.id, c))));
+    assert.equal(heirs.size, 1);
+    assert.ok(!heirs.has(N1.id));
   });
 });
 

@@ -2,8 +2,8 @@
 // rendezvous hashing and then remembered, so membership changes move nothing already placed;
 // draining, failover spread, release at call end, bounded load from the LoadView, HTTP on the
 // same assignments. The last part runs two balancers over one shared tier (a test double of the
-// Redis tier that follows the AssignmentMap contract) to exercise the Promise-returning fetch
-// path, for all three hashing algorithms.
+// Redis tier that follows the AssignmentMap contract, test/helpers/shared-tier.ts) to exercise
+// the Promise-returning fetch and claim paths, for all three hashing algorithms.
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,9 +16,9 @@ import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
-import { LocalAssignmentMap, MemoryStateStore } from '../../src/state/memory-store.ts';
-import type { AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore } from '../../src/state/store.ts';
-import { algorithmContext, algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId as id } from '../helpers/cluster.ts';
+import type { StateStore } from '../../src/state/store.ts';
+import { algorithmContext, algorithmFor, callIdsRanking, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId, syncId as id, syncNode } from '../helpers/cluster.ts';
+import { FakeSharedTier } from '../helpers/shared-tier.ts';
 import { invite } from '../helpers/sip.ts';
 
 const node = (n: number): SipNode => subnetNode(3, n);
@@ -109,7 +109,7 @@ describe('PersistentConsistentHash: draining and failover', () => {
     const movedTo = new Map<string, string>();
     for (const callId of keys) {
       const msg = invite(callId);
-      const to = a.repick({ msg, callId, newCall: false, src: CLIENT }, N1.id, down);
+      const to = syncNode(a.repick({ msg, callId, newCall: false, src: CLIENT }, N1.id, down));
       assert.ok(to !== null && to !== N1);
       counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
       movedTo.set(callId, to.id);
@@ -244,111 +244,13 @@ describe('PersistentConsistentHash: HTTP', () => {
 
 // ------------------------------------------------------------ shared tier
 
-/** What a shared store (Redis) holds: assignments by namespace and key, with expiry. */
-class SharedTier {
-  readonly entries = new Map<string, { nodeId: string; expiresAt: number }>();
-  reads = 0;
-}
-
-/** The AssignmentMap contract over a local table and a SharedTier: write-through, fetch on a miss. */
-class SharedAssignmentMap implements AssignmentMap {
-  private readonly tier: SharedTier;
-  private readonly prefix: string;
-  private readonly opts: AssignmentOptions;
-  private readonly local: LocalAssignmentMap;
-
-  constructor(tier: SharedTier, namespace: string, opts: AssignmentOptions) {
-    this.tier = tier;
-    this.prefix = `${namespace}\u0000`;
-    this.opts = opts;
-    this.local = new LocalAssignmentMap(opts);
-  }
-
-  get size(): number {
-    return this.local.size;
-  }
-
-  get evicted(): number {
-    return this.local.evicted;
-  }
-
-  get(key: string): string | undefined {
-    return this.local.get(key);
-  }
-
-  fetch(key: string): Promise<string | undefined> {
-    this.tier.reads++;
-    const e = this.tier.entries.get(this.prefix + key);
-    const found = e !== undefined && e.expiresAt >= Date.now() ? e.nodeId : undefined;
-    if (found !== undefined) this.local.set(key, found);
-    return Promise.resolve(found);
-  }
-
-  set(key: string, nodeId: string): void {
-    this.local.set(key, nodeId);
-    this.tier.entries.set(this.prefix + key, { nodeId, expiresAt: Date.now() + this.opts.idleMs });
-  }
-
-  end(key: string): void {
-    this.local.end(key);
-    const e = this.tier.entries.get(this.prefix + key);
-    if (e !== undefined) e.expiresAt = Date.now() + this.opts.lingerMs;
-  }
-
-  close(): void {
-    this.local.close();
-  }
-}
-
-/** One balancer's view of the shared tier. */
-class SharedTierStore implements StateStore {
-  readonly kind = 'redis';
-  readonly available = true;
-  readonly outages = 0;
-  readonly latencyMs = null;
-  readonly nodes: NodeDirectory;
-  readonly calls: CallCountBoard;
-  private readonly tier: SharedTier;
-  private readonly maps: SharedAssignmentMap[] = [];
-
-  constructor(tier: SharedTier) {
-    this.tier = tier;
-    const memory = new MemoryStateStore();
-    this.nodes = memory.nodes;
-    this.calls = memory.calls;
-  }
-
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  assignments(namespace: string, opts: AssignmentOptions): AssignmentMap {
-    const m = new SharedAssignmentMap(this.tier, namespace, opts);
-    this.maps.push(m);
-    return m;
-  }
-
-  sharedSecret(candidate: string): Promise<string> {
-    return Promise.resolve(candidate);
-  }
-
-  onAvailable(): void {
-    // Never unavailable.
-  }
-
-  close(): Promise<void> {
-    for (const m of this.maps) m.close();
-    return Promise.resolve();
-  }
-}
-
 type Build = (ctx: AlgorithmContext) => Algorithm;
 
 /** Two balancers with their own local tables over one shared tier. */
-function balancers(t: TestContext, build: Build, cfg: Partial<Config> = {}): { a: Algorithm; b: Algorithm; tier: SharedTier } {
-  const tier = new SharedTier();
-  const a = build(context(cfg, new SharedTierStore(tier)));
-  const b = build(context(cfg, new SharedTierStore(tier)));
+function balancers(t: TestContext, build: Build, cfg: Partial<Config> = {}): { a: Algorithm; b: Algorithm; tier: FakeSharedTier } {
+  const tier = new FakeSharedTier();
+  const a = build(context(cfg, tier.store()));
+  const b = build(context(cfg, tier.store()));
   t.after(() => {
     a.close();
     b.close();
@@ -404,16 +306,18 @@ describe('two balancers on one shared tier (fetch on a local miss)', () => {
       const withoutIt = cluster(FOUR, { [placed]: 'down' });
       const moved = await settle(b.pick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, withoutIt));
       assert.ok(moved.id !== null && moved.id !== placed);
-      assert.equal(moved.id, a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, placed, withoutIt)?.id, 'both balancers move it the same way');
+      assert.equal(moved.id, syncId(a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, placed, withoutIt)), 'both balancers move it the same way');
     });
 
   }
 
-  test('persistent hash: a new call keyed by its own Call-ID never waits for the shared tier', (t) => {
+  test('persistent hash: a new call keyed by its own Call-ID is claimed at once, never read first', async (t) => {
     const { b, tier } = balancers(t, (ctx) => new PersistentConsistentHash(ctx));
     const msg = invite('shared-3000@host');
-    assert.ok(!(b.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(FOUR)) instanceof Promise));
-    assert.equal(tier.reads, 0);
+    const placed = await settle(b.pick({ msg, callId: msg.callId, newCall: true, src: CLIENT }, cluster(FOUR)));
+    assert.deepEqual(placed, { waited: true, id: rendezvous(hashKey(msg.callId), FOUR)?.id });
+    assert.deepEqual([tier.reads, tier.claims], [0, 1], 'one claim (SET NX in Redis), no read');
+    assert.equal(tier.held('hash', msg.callId), placed.id);
   });
 
   // A user outlives calls: the other balancer placed it on an earlier call, possibly with another

@@ -12,7 +12,7 @@ import { UserBased } from '../../src/algorithms/user-based.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { SipMessage } from '../../src/sip/message.ts';
-import { algorithmFor, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId } from '../helpers/cluster.ts';
+import { algorithmFor, CLIENT, httpGet as http, pickId, snapshotOf as cluster, subnetNode, syncId, syncNode } from '../helpers/cluster.ts';
 import { inviteWith } from '../helpers/sip.ts';
 
 const node = (n: number): SipNode => subnetNode(4, n);
@@ -119,7 +119,7 @@ describe('UserBased: membership, draining, failover', () => {
     const counts = new Map<string, number>();
     for (const u of users) {
       const msg = call(`c-${u}`, u);
-      const to = a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, down);
+      const to = syncNode(a.repick({ msg, callId: msg.callId, newCall: false, src: CLIENT }, N1.id, down));
       assert.ok(to !== null && to !== N1);
       counts.set(to.id, (counts.get(to.id) ?? 0) + 1);
       assert.equal(pick(a, cluster(FOUR), call(`later-${u}`, u), true), to.id, 'the user stays on its new node');

@@ -3,11 +3,13 @@
 // siplb processes. A call whose INVITE passes balancer 1 and whose ACK and BYE pass balancer 2
 // stays on one node; a restarted balancer still routes the calls it placed before; a node that
 // heartbeats to one balancer gets calls through the other; Redis going away under load costs no
-// calls and its state converges when it returns.
+// calls and its state converges when it returns. Copies of one INVITE sprayed to two balancers
+// reach one node; active-standby keeps one active node across two balancers and a restart.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startDemoNode, type DemoNodeHandle } from './harness/demo-node.ts';
 import { eventually, sleep } from '../helpers/wait.ts';
@@ -86,6 +88,22 @@ async function bed(balancers: number, nodeCount: number, heartbeatTo: 'first' | 
   }
 }
 
+/** An initial INVITE from the test's UDP client at 127.0.0.1:`port`; the same bytes each time for one Call-ID. */
+function inviteBytes(callId: string, port: number): Buffer {
+  return Buffer.from([
+    'INVITE sip:service@example.com SIP/2.0',
+    `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-${callId};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:caller@example.org>;tag=${callId}-from`,
+    'To: <sip:service@example.com>',
+    `Call-ID: ${callId}@e2e`,
+    'CSeq: 1 INVITE',
+    `Contact: <sip:caller@127.0.0.1:${port}>`,
+    'Content-Length: 0',
+    '', '',
+  ].join('\r\n'), 'latin1');
+}
+
 /** Sum of one counter over the bed's nodes (the decoy left out). */
 async function nodeSum(b: Bed, counter: 'callsAnswered' | 'callsEnded' | 'acks'): Promise<number> {
   const stats = await Promise.all(b.nodes.map((n) => n.stats()));
@@ -126,6 +144,100 @@ describe('balancers sharing state on Redis', { concurrency: true }, () => {
       }
     });
   }
+
+  test('callid: an INVITE through balancer 1 and its retransmission through balancer 2 reach one node (20 calls, 0 split)', { timeout: 60_000 }, async () => {
+    const b = await bed(2, 2, 'all', { algorithmClass: 'callid', redisReadTimeout: '2000' });
+    const client = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(b.uacPort, '127.0.0.1', resolve));
+      const send = (bytes: Buffer, lbPort: number): Promise<void> => new Promise((resolve, reject) => {
+        client.send(bytes, lbPort, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
+      });
+      // One call through balancer 2 alone turns its round robin a step ahead of balancer 1's: from
+      // then on the two would place every call on different nodes by themselves.
+      await send(inviteBytes('desync', b.uacPort), b.lbPorts[1]);
+      await eventually('the first call answered', 5_000, async () => (await nodeSum(b, 'callsAnswered')) === 1, 50);
+      const calls = 20;
+      for (let i = 0; i < calls; i++) {
+        const bytes = inviteBytes(`sprayed-${i}`, b.uacPort);
+        // Even calls: both copies at once (the race); odd calls: the retransmission 100 ms later.
+        const first = send(bytes, b.lbPorts[0]);
+        if (i % 2 === 1) await sleep(100);
+        await Promise.all([first, send(bytes, b.lbPorts[1])]);
+      }
+      await eventually(`both copies of ${calls} calls at the nodes`, 10_000, async () => {
+        const st = await Promise.all(b.nodes.map((n) => n.stats()));
+        return st.reduce((x, s) => x + s.invites + s.inviteRetransmissions, 0) >= 2 * calls + 1;
+      }, 50);
+      const st = await Promise.all(b.nodes.map((n) => n.stats()));
+      const invites = st.map((s) => s.invites);
+      const retransmissions = st.reduce((x, s) => x + s.inviteRetransmissions, 0);
+      // A split call is two new INVITE transactions, one at each node; a call kept together is one
+      // INVITE and its retransmission at one node (both balancers compute the same branch).
+      const split = invites.reduce((x, y) => x + y, 0) - 1 - calls;
+      console.log(`copies of one INVITE through two balancers: ${calls} calls, ${split} split; new INVITEs per node ${invites.join(' / ')}, retransmissions ${retransmissions}`);
+      assert.equal(split, 0);
+      assert.equal(retransmissions, calls);
+      assert.ok(invites.every((n) => n > 0), 'round robin used both nodes');
+    } finally {
+      client.close();
+      await b.close();
+    }
+  });
+
+  test('active-standby: one active node across two balancers, kept after a switch-over, adopted by a restarted balancer', { timeout: 90_000 }, async () => {
+    const extra = { algorithmClass: 'active-standby', redisReadTimeout: '2000' };
+    const b = await bed(2, 2, 'all', extra);
+    try {
+      // The first node by id is the first elected; the other one is its standby.
+      const byId = [...b.nodes].sort((x, y) => (`127.0.0.1:${x.port}` < `127.0.0.1:${y.port}` ? -1 : 1));
+      const [first, second] = byId;
+      const answered = async (): Promise<[number, number]> => [(await first.stats()).callsAnswered, (await second.stats()).callsAnswered];
+      const through = async (lb: number, calls: number): Promise<void> => {
+        const r = await runSippUac({ scenario: 'uac', transport: 'u1', localPort: b.uacPort, remote: `127.0.0.1:${b.lbPorts[lb]}`, rate: 20, calls, timeoutS: 20 });
+        assert.equal(r.stats.successful, calls, describeResult('UAC', r));
+      };
+      await through(0, 5);
+      await through(1, 5);
+      assert.deepEqual(await answered(), [10, 0], 'both balancers use the first node');
+
+      // The first node drains (it stops after its grace time): both balancers elect the second.
+      first.drain();
+      for (const lb of b.lbs) {
+        await eventually('the drain seen', 10_000, () => lb.jsonLogs().some((l) => l.node === `127.0.0.1:${first.port}` && l.msg === 'node state' && /draining/.test(String(l.detail))), 50);
+      }
+      await through(1, 5);
+      await through(0, 5);
+      assert.deepEqual(await answered(), [10, 10], 'both balancers moved to the second node');
+
+      // The first node comes back, first by id again: neither balancer goes back to it.
+      await first.stop();
+      const targets = b.hbPorts.map((p) => `127.0.0.1:${p}`).join(';');
+      const back = await startDemoNode({ port: first.port, balancers: targets });
+      b.nodes[b.nodes.indexOf(first)] = back;
+      const id = `127.0.0.1:${first.port}`;
+      for (const lb of b.lbs) {
+        await eventually('the first node back on both balancers', 10_000, () => lb.jsonLogs().filter((l) => l.node === id && /^node (added|replaced)$/.test(String(l.msg))).length >= 2, 50)
+          .catch((err: unknown) => { throw new Error(`${String(err)}\n${lb.jsonLogs().filter((l) => l.node === id).map((l) => JSON.stringify(l)).join('\n')}`); });
+      }
+      await through(0, 5);
+      await through(1, 5);
+      assert.equal((await back.stats()).callsAnswered, 0, 'no fail-back');
+      assert.equal((await second.stats()).callsAnswered, 20);
+
+      // Balancer 1 restarts with no memory of the election: it adopts the stored active node.
+      await b.lbs[0].stop();
+      b.lbs[0] = await startSiplb(balancerProps(b.lbPorts[0], b.hbPorts[0], b.redis, extra), { logLevel: 'info' });
+      await eventually('both nodes known to the restarted balancer', 10_000, () => b.nodes.every((n) => b.lbs[0].jsonLogs().some((l) => l.msg === 'node added' && l.node === `127.0.0.1:${n.port}`)), 50);
+      await through(0, 5);
+      const after = [(await back.stats()).callsAnswered, (await second.stats()).callsAnswered];
+      console.log(`active-standby over two balancers: calls on the first node after it came back ${after[0]}, on the second ${after[1]} (25 placed since the switch-over, 5 through the restarted balancer)`);
+      assert.deepEqual(after, [0, 25], 'the restarted balancer adopted the second node');
+      assert.deepEqual(redisKeys(b.redis, 'e2e:a:active-standby:*'), ['e2e:a:active-standby:active']);
+    } finally {
+      await b.close();
+    }
+  });
 
   test('balancer 1 restarted mid-call: the BYEs of calls it placed before still reach their nodes', { timeout: 60_000 }, async () => {
     const b = await bed(1, 2, 'first', {}, true);

@@ -25,6 +25,12 @@ export function syncId(r: PickResult): string | null {
   return r === null ? null : r.id;
 }
 
+/** The node of an answer that must not wait (the in-memory store never makes a pick or repick wait). */
+export function syncNode(r: PickResult): SipNode | null {
+  if (r instanceof Promise) throw new Error('a memory store never makes a pick wait');
+  return r;
+}
+
 /** An HTTP GET for `url` with no headers. */
 export function httpGet(url: string): HttpPickRequest {
   return { method: 'GET', url, header: () => undefined, remoteAddress: '192.0.2.1' };

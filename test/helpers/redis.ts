@@ -1,6 +1,7 @@
 // Real redis-server processes for tests: a single server (stoppable, restartable on the same port,
-// pausable) and a small Redis Cluster. Servers are children of the test process, killed by pid
-// on every exit path (children.ts), and keep nothing on disk beyond a temp dir removed at exit.
+// pausable) and a small Redis Cluster whose masters can be killed, restarted as the same node and
+// paused one by one. Servers are children of the test process, killed by pid on every exit path
+// (children.ts), and keep nothing on disk beyond a temp dir removed at exit (nodes.conf included).
 
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -33,8 +34,38 @@ export interface RedisServer {
   resume(): void;
 }
 
+/** One master of a test cluster. */
+export interface RedisClusterMaster {
+  readonly port: number;
+  /** Pid of the running server process (changes on restart). */
+  readonly pid: number;
+  /** SIGKILL this master's process (by its pid) and wait for the exit: a crash, nothing flushed. */
+  kill(): Promise<void>;
+  /**
+   * Starts it again on the same port with the same nodes.conf, so it rejoins as the same node
+   * with the same slots (empty: the test servers persist nothing). Resolves once it answers PING,
+   * not once the cluster took it back.
+   */
+  restart(): Promise<void>;
+  /** SIGSTOP: its connections stay open, nothing answers (the cluster bus neither). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+}
+
+export interface RedisClusterOptions {
+  /**
+   * cluster-require-full-coverage (Redis's default: yes, every node refuses every key while
+   * one slot is uncovered). No: the keys of the slots still covered stay usable.
+   */
+  requireFullCoverage?: boolean;
+  /** cluster-node-timeout: how long a silent node takes to be marked failed (default 2000 ms). */
+  nodeTimeoutMs?: number;
+}
+
 export interface RedisClusterServers {
   readonly seeds: HostPort[];
+  readonly masters: readonly RedisClusterMaster[];
   stop(): Promise<void>;
 }
 
@@ -152,7 +183,7 @@ function redisCli(args: readonly string[], timeoutMs: number): Promise<string> {
 }
 
 /** `masters` cluster-enabled servers joined into one cluster without replicas. */
-export async function startRedisCluster(masters = 3): Promise<RedisClusterServers> {
+export async function startRedisCluster(masters = 3, opts: RedisClusterOptions = {}): Promise<RedisClusterServers> {
   ensureRedisInstalled();
   // Each node needs a second port for the cluster bus; allocating it avoids the default
   // port + 10000, which may fall into the kernel's ephemeral range.
@@ -165,16 +196,17 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
     releasePorts(ports);
     rmSync(dir, { recursive: true, force: true });
   };
+  // The same arguments on a restart: the nodes.conf written at the first start makes it the same
+  // node, owning the same slots.
+  const nodeArgs = (i: number): string[] => [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', join(dir, `nodes-${dataPorts[i]}.conf`),
+    '--cluster-port', String(ports[masters + i]),
+    '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000),
+    '--cluster-require-full-coverage', opts.requireFullCoverage === false ? 'no' : 'yes',
+  ];
   try {
-    for (let i = 0; i < masters; i++) {
-      const port = dataPorts[i];
-      servers.push(await spawnServer(port, dir, [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-port', String(ports[masters + i]),
-        '--cluster-node-timeout', '2000',
-      ]));
-    }
+    for (let i = 0; i < masters; i++) servers.push(await spawnServer(dataPorts[i], dir, nodeArgs(i)));
     await redisCli(
       ['--cluster', 'create', ...dataPorts.map((p) => `${HOST}:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
       CLUSTER_TIMEOUT_MS,
@@ -192,5 +224,23 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
     await stop();
     throw err;
   }
-  return { seeds: dataPorts.map((port) => ({ host: HOST, port })), stop };
+  const signal = (i: number, sig: NodeJS.Signals): void => {
+    if (!servers[i].child.hasExited()) servers[i].child.process.kill(sig);
+  };
+  const handles = dataPorts.map((port, i): RedisClusterMaster => ({
+    port,
+    get pid() {
+      return servers[i].child.pid;
+    },
+    async kill() {
+      await terminate(servers[i].child, 'SIGKILL', STOP_GRACE_MS);
+    },
+    async restart() {
+      await stopServer(servers[i]);
+      servers[i] = await spawnServer(port, dir, nodeArgs(i));
+    },
+    pause: () => signal(i, 'SIGSTOP'),
+    resume: () => signal(i, 'SIGCONT'),
+  }));
+  return { seeds: dataPorts.map((port) => ({ host: HOST, port })), masters: handles, stop };
 }

@@ -904,12 +904,12 @@ class ScriptedAlgorithm implements Algorithm {
   readonly picks: PickRequest[] = [];
   readonly repicks: [PickRequest, string][] = [];
   answer: (req: PickRequest) => SipNode | null | Promise<SipNode | null> = () => NODE_A;
-  heir: SipNode | null = NODE_B;
+  heir: SipNode | null | Promise<SipNode | null> = NODE_B;
   pick(req: PickRequest): SipNode | null | Promise<SipNode | null> {
     this.picks.push(req);
     return this.answer(req);
   }
-  repick(req: PickRequest, failed: string): SipNode | null {
+  repick(req: PickRequest, failed: string): SipNode | null | Promise<SipNode | null> {
     this.repicks.push([req, failed]);
     return this.heir;
   }
@@ -1005,6 +1005,35 @@ describe('algorithm answers on the data path', () => {
     const s = one(h.feed(answer(fwd.data, 200), { ...CLIENT, port: 5070 }));
     assert.equal(s.ip, NODE_B.ip);
     assert.deepEqual(alg.repicks.map(([, f]) => f), [NODE_A.id]);
+  });
+
+  test('a repick agreed through the shared store: the request and the response go on when it answers', async () => {
+    const alg = new ScriptedAlgorithm();
+    let release: (n: SipNode | null) => void = () => {};
+    alg.heir = new Promise((resolve) => { release = resolve; });
+    const h = harness({ algorithm: alg });
+    const fwd = one(h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKnode-gone-2`] }), FROM_A));
+    h.setCluster([NODE_A, NODE_B], { [NODE_A.id]: 'down' });
+    const bye = request({ method: 'BYE', callId: 'hinted-later', cseq: 2, toTag: 't', route: [`<sip:${LB_IP};lr;lbnode=${NODE_A.id}>`] });
+    assert.equal(h.feed(bye, CLIENT).length, 0, 'the request waits');
+    assert.equal(h.feed(answer(fwd.data, 200), { ...CLIENT, port: 5070 }).length, 0, 'the response waits');
+    const before = h.sent.length;
+    release(NODE_B);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(h.sent.slice(before).map((x) => x.ip), [NODE_B.ip, NODE_B.ip]);
+    assert.deepEqual(alg.repicks.map(([, f]) => f), [NODE_A.id, NODE_A.id]);
+  });
+
+  test('a response waiting for its heir that finds none is dropped and counted', async () => {
+    const alg = new ScriptedAlgorithm();
+    alg.heir = Promise.resolve(null);
+    const h = harness({ algorithm: alg });
+    const fwd = one(h.feed(request({ method: 'OPTIONS', ruri: 'sip:alice@192.0.2.10:5070', via: [`SIP/2.0/UDP ${NODE_A.ip}:5080;branch=z9hG4bKnode-gone-3`] }), FROM_A));
+    h.setCluster([NODE_A, NODE_B], { [NODE_A.id]: 'down' });
+    h.feed(answer(fwd.data, 200), { ...CLIENT, port: 5070 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.sent.length, 1, 'only the OPTIONS went out');
+    assert.equal(h.stats.dropped.get('no-live-node'), 1);
   });
 });
 

@@ -11,7 +11,9 @@ import type { HostPort } from '../../src/config/types.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
 import { RedisStateStore } from '../../src/state/redis/store.ts';
 import type { AssignmentOptions, SharedNodeRecord, StateStore } from '../../src/state/store.ts';
-import { eventually } from '../helpers/wait.ts';
+import { execFile } from 'node:child_process';
+import { allocatePort, releasePorts } from '../e2e/harness/ports.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 import { startRedis, startRedisCluster, type RedisClusterServers, type RedisServer } from '../helpers/redis.ts';
 
 const IDLE_MS = 300;
@@ -28,6 +30,10 @@ interface Kind {
   after?: () => Promise<void>;
   /** A started store; `prefix` selects the key space (unique per test unless shared on purpose). */
   open(prefix: string): Promise<StateStore>;
+  /** A started store whose shared tier cannot be reached (shared kinds only). */
+  openUnreachable?(): Promise<StateStore>;
+  /** The ports of the servers behind the shared tier (shared kinds only). */
+  ports?(): number[];
 }
 
 let prefixes = 0;
@@ -166,6 +172,129 @@ const contract: Case[] = [
   },
 ];
 
+/** Keeps every server of `kind` busy for `ms` (a Lua loop: answers nothing meanwhile, connections stay open). */
+async function stallServers(kind: Kind, ms: number): Promise<() => Promise<void>> {
+  const ports = kind.ports?.() ?? [];
+  const loop = `local t0 = redis.call('TIME') local s = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
+while true do local t = redis.call('TIME') if tonumber(t[1]) * 1000000 + tonumber(t[2]) - s > ${ms * 1000} then break end end return 1`;
+  const done = ports.map((port) => new Promise<void>((resolve) => {
+    execFile('redis-cli', ['-p', String(port), 'EVAL', loop, '0'], { timeout: ms + 5000 }, () => resolve());
+  }));
+  // The script is running once a second client waits behind it: give redis-cli its head start.
+  await sleep(100);
+  return async () => {
+    await Promise.all(done);
+  };
+}
+
+/** claim(): the compare-and-set balancers agree through (memory: nothing to agree with, null). */
+const claims: Case[] = [
+  {
+    name: 'claim() of an absent key takes it: resolves to our node, recorded locally, seen by others',
+    async run(open, kind) {
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, TIMES);
+      const claimed = a.claim('call-1', 'node-1');
+      if (!kind.shared) {
+        assert.equal(claimed, null, 'no shared tier: null, the caller records with set()');
+        assert.equal(a.get('call-1'), undefined, 'and claim() recorded nothing');
+        return;
+      }
+      assert.ok(claimed instanceof Promise);
+      assert.equal(await claimed, 'node-1');
+      assert.equal(a.get('call-1'), 'node-1');
+      const b = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(await b.fetch('call-1'), 'node-1');
+    },
+  },
+  {
+    name: 'claim() of a key another balancer holds: resolves to its node, cached locally; the store keeps it',
+    async run(open, kind) {
+      if (!kind.shared) return assert.equal((await open(uniquePrefix())).assignments(NS, TIMES).claim('k', 'node-2'), null);
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, TIMES);
+      const b = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(await a.claim('call-1', 'node-1'), 'node-1');
+      assert.equal(await b.claim('call-1', 'node-2'), 'node-1', 'the first claim stands');
+      assert.equal(b.get('call-1'), 'node-1', 'the holder is cached locally');
+      a.set('call-2', 'node-3');
+      await eventually('the set() landed', 1000, async () => (await (await open(prefix)).assignments(NS, TIMES).fetch('call-2')) === 'node-3');
+      assert.equal(await b.claim('call-2', 'node-4'), 'node-3', 'a set() holds the key as a claim does');
+      const reader = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(await reader.fetch('call-1'), 'node-1');
+    },
+  },
+  {
+    name: 'claim() with replacing: taken when the store holds exactly that node, else the holder answers',
+    async run(open, kind) {
+      if (!kind.shared) return assert.equal((await open(uniquePrefix())).assignments(NS, TIMES).claim('k', 'node-2', 'node-1'), null);
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, TIMES);
+      const b = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(await a.claim('active', 'node-1'), 'node-1');
+      // Both replace node-1 at once: one compare-and-set wins, the other gets its node.
+      const [x, y] = await Promise.all([a.claim('active', 'node-2', 'node-1'), b.claim('active', 'node-3', 'node-1')]);
+      assert.equal(x, y, 'one winner');
+      assert.ok(x === 'node-2' || x === 'node-3');
+      assert.equal(await b.claim('active', 'node-4', 'node-1'), x, 'a mismatch does not write');
+      assert.equal(await a.claim('active', 'node-5', x), 'node-5', 'a match does');
+      assert.equal(b.get('active'), x, 'b has not asked since');
+      assert.equal(await b.claim('active', 'node-9', 'node-9'), 'node-5', 'confirming a stale node adopts the holder');
+      assert.equal(b.get('active'), 'node-5');
+      assert.equal(await b.claim('absent', 'node-6', 'node-1'), 'node-6', 'replacing takes an absent key too');
+    },
+  },
+  {
+    name: "claim() writes set()'s expiry: gone after idleMs; end() shortens it to lingerMs",
+    async run(open, kind) {
+      if (!kind.shared) return;
+      const prefix = uniquePrefix();
+      const a = (await open(prefix)).assignments(NS, { idleMs: 400, lingerMs: LINGER_MS });
+      const long = (await open(prefix)).assignments(NS, { idleMs: 10_000, lingerMs: LINGER_MS });
+      const reader = (await open(prefix)).assignments(NS, TIMES);
+      assert.equal(await a.claim('idle', 'node-1'), 'node-1');
+      assert.equal(await a.claim('cas', 'node-1', 'node-0'), 'node-1');
+      assert.equal(await long.claim('ended', 'node-2'), 'node-2');
+      long.end('ended');
+      await eventually('the ended claim expired after lingerMs', 2000, async () => (await reader.fetch('ended')) === undefined, 25);
+      assert.equal(await reader.fetch('idle'), 'node-1', 'still there before idleMs');
+      await eventually('both idle claims expired after idleMs', 3000, async () => (await reader.fetch('idle')) === undefined && (await reader.fetch('cas')) === undefined, 50);
+    },
+  },
+  {
+    name: 'claim() with the shared tier unreachable: null at once, nothing recorded',
+    async run(_open, kind, t) {
+      const store = await kind.openUnreachable?.();
+      if (store === undefined) return assert.equal(kind.shared, false);
+      t.after(() => store.close());
+      assert.equal(store.available, false);
+      const m = store.assignments(NS, TIMES);
+      assert.equal(m.claim('call-1', 'node-1'), null);
+      assert.equal(m.claim('call-1', 'node-1', 'node-0'), null);
+      assert.equal(m.get('call-1'), undefined);
+    },
+  },
+  {
+    name: 'claim() of a server that does not answer: our node after the read timeout, recorded locally',
+    async run(open, kind) {
+      if (!kind.shared) return;
+      const m = (await open(uniquePrefix())).assignments(NS, TIMES);
+      const released = await stallServers(kind, 700);
+      try {
+        const started = performance.now();
+        const [plain, cas] = await Promise.all([m.claim('slow', 'node-1'), m.claim('slow-cas', 'node-2', 'node-0')]);
+        const waited = performance.now() - started;
+        assert.deepEqual([plain, cas], ['node-1', 'node-2']);
+        assert.ok(waited >= READ_TIMEOUT_MS - 20 && waited < 600, `resolved after ${waited.toFixed(0)} ms, the read timeout is ${READ_TIMEOUT_MS}`);
+        assert.equal(m.get('slow'), 'node-1');
+        assert.equal(m.get('slow-cas'), 'node-2');
+      } finally {
+        await released();
+      }
+    },
+  },
+];
+
 /** Cases only a shared tier passes: two balancers (stores) on one Redis. */
 const sharedOnly: Case[] = [
   {
@@ -257,16 +386,29 @@ const sharedOnly: Case[] = [
 ];
 
 const silent = pino({ level: 'silent' });
+const READ_TIMEOUT_MS = 200;
 let server: RedisServer | undefined;
 let cluster: RedisClusterServers | undefined;
 
 function redisStore(url: () => string, seeds: () => HostPort[]): (prefix: string) => Promise<StateStore> {
   return async (keyPrefix) => {
-    const store = new RedisStateStore({ url: url(), cluster: seeds(), keyPrefix, readTimeoutMs: 200, log: silent });
+    const store = new RedisStateStore({ url: url(), cluster: seeds(), keyPrefix, readTimeoutMs: READ_TIMEOUT_MS, log: silent });
     await store.start();
     assert.equal(store.available, true, 'connected at start');
     return store;
   };
+}
+
+/** A Redis store pointed at a port nothing listens on (standalone or as the one cluster seed). */
+async function unreachableStore(asCluster: boolean): Promise<StateStore> {
+  const port = await allocatePort();
+  const store = new RedisStateStore({
+    url: asCluster ? 'redis://' : `redis://127.0.0.1:${port}`, cluster: asCluster ? [{ host: '127.0.0.1', port }] : [],
+    keyPrefix: uniquePrefix(), readTimeoutMs: READ_TIMEOUT_MS, log: silent,
+  });
+  await store.start();
+  releasePorts([port]);
+  return store;
 }
 
 const kinds: Kind[] = [
@@ -289,6 +431,8 @@ const kinds: Kind[] = [
       await server?.stop();
     },
     open: redisStore(() => server!.url, () => []),
+    openUnreachable: () => unreachableStore(false),
+    ports: () => [server!.port],
   },
   {
     name: 'redis (3-master cluster)',
@@ -300,6 +444,8 @@ const kinds: Kind[] = [
       await cluster?.stop();
     },
     open: redisStore(() => 'redis://', () => cluster!.seeds),
+    openUnreachable: () => unreachableStore(true),
+    ports: () => cluster!.seeds.map((s) => s.port as number),
   },
 ];
 
@@ -307,7 +453,7 @@ for (const kind of kinds) {
   describe(`StateStore contract: ${kind.name}`, () => {
     if (kind.before) before(kind.before);
     if (kind.after) after(kind.after);
-    for (const c of contract) test(c.name, (t) => c.run(opener(kind, t), kind, t));
+    for (const c of [...contract, ...claims]) test(c.name, (t) => c.run(opener(kind, t), kind, t));
     if (kind.shared) {
       for (const c of sharedOnly) test(c.name, (t) => c.run(opener(kind, t), kind, t));
     }

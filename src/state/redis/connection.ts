@@ -27,6 +27,9 @@ export interface Commands {
   hSet(key: string, field: string, value: string): Promise<unknown>;
   hDel(key: string, field: string): Promise<unknown>;
   hGetAll(key: string): Promise<Record<string, string>>;
+  /** A script over its keys (the assignment compare-and-set); EVAL when the server lacks it (NOSCRIPT). */
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
 /** What the standalone and the cluster client both offer around the commands. */
@@ -37,21 +40,42 @@ export interface Client extends Commands {
   destroy(): void;
 }
 
-/** One way of talking to Redis; it reports through Events on everything that may change ready(). */
+/**
+ * One server keys live on: the standalone server, or one master of a cluster. The tier probes
+ * each on its own, so that one master that does not answer costs the keys of its slots only.
+ */
+export interface ServerLink {
+  /** host:port; stable for as long as the server holds the same keys. */
+  readonly address: string;
+  /** Its connection is up (node-redis `isReady`): commands are sent, not refused at once. */
+  readonly connected: boolean;
+  /**
+   * Asks the server whether it serves keys: true if so, false when it answers but refuses them
+   * (a cluster node in `cluster_state:fail`); rejects when it cannot answer. Never throws.
+   */
+  probe(): Promise<boolean>;
+}
+
+/** One way of talking to Redis; it reports through Events on everything that may change what servers() says. */
 export interface Backend {
   readonly commands: Commands;
-  /** Connected, and (cluster) every master's connection is up. */
-  ready(): boolean;
+  /** The servers keys are spread over (stable order); empty while a cluster's layout is unknown. */
+  servers(): readonly ServerLink[];
+  /** Address of the server holding `key`; undefined while unknown. Called once per command: cheap. */
+  serverOf(key: string): string | undefined;
   /** Begin connecting; never throws, keeps retrying in the background. */
   connect(): void;
-  /** Resolves when every server answered a PING. */
-  ping(): Promise<unknown>;
+  /** Called by the tier every probe period: restart what node-redis does not retry on its own. */
+  maintain(): void;
   close(): Promise<void>;
 }
 
 export interface Events {
-  /** Re-evaluate ready(); `failure` is an error that means "not reachable" (also before the first connect). */
-  changed(failure?: unknown): void;
+  /**
+   * Re-evaluate servers(); `failure` is an error that means "not reachable" (also before the
+   * first connect), `address` the server it is about when known.
+   */
+  changed(failure?: unknown, address?: string): void;
   /** An error worth naming in the next outage warning, which by itself says nothing about readiness. */
   noted(err: unknown): void;
 }

@@ -1,20 +1,34 @@
 // The Backend for a single Redis server: node-redis reconnects on its own, so this only sets the
-// client up to fail fast while disconnected and turns its events into readiness changes.
+// client up to fail fast while disconnected and turns its events into readiness changes. Every
+// key lives on the one server, so servers() is that server alone.
 
 import { createClient } from 'redis';
 import {
   CLOSE_GRACE_MS, CONNECT_TIMEOUT_MS, QUEUE_MAX, reconnectDelayMs, withTimeout,
-  type Backend, type Client, type Commands, type Events,
+  type Backend, type Client, type Commands, type Events, type ServerLink,
 } from './connection.ts';
+
+const DEFAULT_PORT = 6379;
 
 interface StandaloneClient extends Client {
   ping(): Promise<unknown>;
+}
+
+/** host:port of a redis[s]:// URL: the server's name in logs, without the credentials the URL may carry. */
+function addressOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || DEFAULT_PORT}`;
+  } catch {
+    return `localhost:${DEFAULT_PORT}`;
+  }
 }
 
 export class StandaloneBackend implements Backend {
   readonly commands: Commands;
   private readonly client: StandaloneClient;
   private readonly events: Events;
+  private readonly links: readonly ServerLink[];
 
   constructor(url: string, events: Events) {
     this.events = events;
@@ -33,10 +47,25 @@ export class StandaloneBackend implements Backend {
     client.on('end', () => events.changed());
     this.client = client;
     this.commands = client;
+    const address = addressOf(url);
+    this.links = [{
+      address,
+      get connected() {
+        return client.isReady;
+      },
+      probe: async () => {
+        await client.ping();
+        return true;
+      },
+    }];
   }
 
-  ready(): boolean {
-    return this.client.isReady;
+  servers(): readonly ServerLink[] {
+    return this.links;
+  }
+
+  serverOf(): string {
+    return this.links[0].address;
   }
 
   connect(): void {
@@ -44,8 +73,8 @@ export class StandaloneBackend implements Backend {
     this.client.connect().catch((err: unknown) => this.events.changed(err));
   }
 
-  ping(): Promise<unknown> {
-    return this.client.ping();
+  maintain(): void {
+    // node-redis reconnects a single server by itself.
   }
 
   async close(): Promise<void> {

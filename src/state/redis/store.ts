@@ -9,7 +9,7 @@
 // kept in it (assignment-map.ts, node-directory.ts, call-count-board.ts).
 
 import type {
-  AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, StateStore,
+  AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedTierHealth, StateStore,
 } from '../store.ts';
 import { RedisAssignmentMap } from './assignment-map.ts';
 import { RedisCallCountBoard } from './call-count-board.ts';
@@ -45,6 +45,11 @@ export class RedisStateStore implements StateStore {
 
   get outages(): number {
     return this.tier.outages;
+  }
+
+  get health(): SharedTierHealth {
+    const t = this.tier;
+    return { state: t.health, serversUp: t.serversUp, servers: t.serversTotal, serverOutages: t.serverOutages };
   }
 
   /** Writes Redis did not take (skipped while unavailable, or failed). */
