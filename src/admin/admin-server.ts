@@ -306,7 +306,7 @@ export class AdminServer {
       sip: t.stats.toJSON(),
       calls: t.calls.size,
       connections: t.transports.connections.size,
-      store: { kind: t.store.kind, available: t.store.available },
+      store: { kind: t.store.kind, available: t.store.available, ...(t.store.health === undefined ? {} : { health: t.store.health }) },
       http: t.http === null ? null : t.http.stats.toJSON(),
     };
   }

@@ -15,13 +15,15 @@
 // are prom-client's default metrics, prefixed `siplb_`. They install a GC observer and an enabled
 // event-loop delay monitor that prom-client offers no way to stop, so they live in one registry
 // per process, shared by every Metrics and appended to each one's output. Three of them are
-// gauges with a `_total` name and are left out (see processMetrics).
+// gauges with a `_total` name and are left out (core/process-metrics.ts).
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { processMetrics } from '../core/process-metrics.ts';
 import type { NodeState } from '../cluster/snapshot.ts';
 import { SIP_TRANSPORTS } from '../config/types.ts';
 import { rateLimit } from '../core/log.ts';
 import type { NodeHttpCounters } from '../http/stats.ts';
+import type { SharedTierHealth } from '../state/store.ts';
 import type { AdminTarget } from './target.ts';
 
 const PREFIX = 'siplb_';
@@ -77,25 +79,6 @@ class Tally {
   }
 }
 
-let processRegistry: Registry | null = null;
-
-/** The process-wide registry of prom-client's default metrics, made on first use. */
-function processMetrics(): Registry {
-  if (processRegistry === null) {
-    processRegistry = new Registry();
-    // The event-loop lag monitor samples every 100 ms rather than prom-client's 10: lag that
-    // matters lasts longer than that, and ten wake-ups a second cost less than a hundred.
-    collectDefaultMetrics({ register: processRegistry, prefix: PREFIX, eventLoopMonitoringPrecision: 100 });
-    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges named like
-    // counters, which promtool (and Prometheus' conventions) reject; the same numbers by type
-    // (nodejs_active_handles{type}...) stay, and sum to them.
-    for (const m of processRegistry.getMetricsAsArray()) {
-      if (m.name.endsWith('_total') && !(m instanceof Counter)) processRegistry.removeSingleMetric(m.name);
-    }
-  }
-  return processRegistry;
-}
-
 export class Metrics {
   readonly contentType: string;
   private readonly registry = new Registry();
@@ -116,7 +99,7 @@ export class Metrics {
   constructor(target: AdminTarget) {
     this.target = target;
     this.contentType = this.registry.contentType;
-    processMetrics();
+    processMetrics(PREFIX);
     this.balancerMetrics();
     this.sipMetrics();
     const handling = new Histogram({
@@ -154,7 +137,7 @@ export class Metrics {
   /** The exposition: this balancer's metrics, then the process's. */
   async render(): Promise<string> {
     const own = await this.registry.metrics();
-    const proc = await processMetrics().metrics();
+    const proc = await processMetrics(PREFIX).metrics();
     return `${own.endsWith('\n') ? own : `${own}\n`}${proc}`;
   }
 
@@ -326,12 +309,22 @@ export class Metrics {
 
   private storeMetrics(): void {
     const store = this.target.store;
-    this.gauge('store_available', 'Whether the state store answers right now (1) or siplb runs on local state alone (0), by kind (memory, redis).',
+    this.gauge('store_available', 'Whether the state store serves keys right now, all or some of them (1), or siplb runs on local state alone (0), by kind (memory, redis).',
       ['kind'], (emit) => emit(store.available ? 1 : 0, { kind: store.kind }));
-    this.counter('store_outages_total', 'Times the shared state store became unavailable.', [], (emit) => emit(store.outages));
+    this.counter('store_outages_total', 'Times the whole shared state store became unavailable.', [], (emit) => emit(store.outages));
     if (store.kind === 'redis') {
-      this.gauge('store_ping_seconds', 'Round trip of the shared store\'s last health PING, in seconds (the latency every shared lookup pays at least).',
+      this.gauge('store_ping_seconds', 'Round trip of the shared store\'s last health check, in seconds, on its slowest answering server (the latency every shared lookup pays at least).',
         [], (emit) => { if (store.latencyMs !== null) emit(store.latencyMs / 1000); });
+    }
+    if (store.health !== undefined) {
+      const health = (): SharedTierHealth => store.health as SharedTierHealth;
+      this.gauge('store_servers', 'Redis servers the shared keys are spread over (a cluster\'s masters; 1 for a single server).', [], (emit) => emit(health().servers));
+      this.gauge('store_servers_up', 'Of those, the servers serving keys right now; fewer than store_servers: keys on the others fall back to local state.', [], (emit) => emit(health().serversUp));
+      this.gauge('store_state', 'The shared store\'s state: 1 for the current one of up (every server), degraded (some), down (none).', ['state'], (emit) => {
+        const now = health().state;
+        for (const st of ['up', 'degraded', 'down'] as const) emit(st === now ? 1 : 0, { state: st });
+      });
+      this.counter('store_server_outages_total', 'Times one server stopped serving keys while others went on (the store degraded, not down).', [], (emit) => emit(health().serverOutages));
     }
     const redis = store as unknown as Partial<RedisStoreCounters>;
     if (typeof redis.failedWrites === 'number') {

@@ -195,7 +195,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   warnIgnoredWeights(cfg, algorithm.name, log);
   await store.start();
   if (store.kind === 'redis') {
-    log.info({ store: cfg.redisCluster.length > 0 ? 'redis-cluster' : 'redis', available: store.available, balancerId }, 'shared state store');
+    log.info({ store: cfg.redisCluster.length > 0 ? 'redis-cluster' : 'redis', available: store.available, health: store.health, balancerId }, 'shared state store');
   }
   calls.share(store.calls, balancerId, SHARE_INTERVAL_MS);
 

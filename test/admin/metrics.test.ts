@@ -5,10 +5,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { pino } from 'pino';
+import { checkMetrics, promtool } from '../helpers/promtool.ts';
 import { Metrics } from '../../src/admin/metrics.ts';
 import type { AdminTarget } from '../../src/admin/target.ts';
 import { loadConfigText } from '../../src/config/load.ts';
@@ -18,32 +18,7 @@ import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
 import { ScriptedUas } from '../helpers/scripted-uas.ts';
 import { elements } from '../helpers/sip.ts';
 import { eventually } from '../helpers/wait.ts';
-
-// ---------------------------------------------------------------- promtool
-
-/** promtool, installed from Debian's `prometheus` package when missing; the test fails without it. */
-function promtool(): string {
-  const has = (): boolean => spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (has()) return 'promtool';
-  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], {
-    stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 240_000,
-  });
-  if (r.status !== 0 || !has()) assert.fail('promtool is missing and `apt-get install -y prometheus` failed: install the Debian package prometheus (it provides promtool)');
-  return 'promtool';
-}
-
-/** `promtool check metrics` over the exposition: exit code and what it said. */
-function checkMetrics(tool: string, text: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(tool, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out }));
-    p.stdin.end(text);
-  });
-}
+import { startRedis } from '../helpers/redis.ts';
 
 // ---------------------------------------------------------------- the exposition, read back
 
@@ -131,7 +106,7 @@ class Client {
 // ---------------------------------------------------------------- the test
 
 test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text that promtool accepts; counters only grow', { timeout: 300_000 }, async (t) => {
-  const tool = promtool();
+  promtool();
   const ports = await allocatePorts(4);
   const [lbPort, deadPort, httpPort, heartbeatPort] = ports;
   t.after(() => releasePorts(ports));
@@ -303,7 +278,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
     if (type === 'counter') assert.match(family, /_total$/, `counter ${family}`);
   }
   for (const text of [firstText, secondText]) {
-    const r = await checkMetrics(tool, text);
+    const r = await checkMetrics(text);
     assert.equal(r.code, 0, `promtool check metrics:\n${r.out}`);
     assert.equal(r.out.trim(), '', `promtool check metrics found problems:\n${r.out}`);
   }
@@ -321,4 +296,45 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.notEqual(lb.stats.observeHandling, null, 'closing the old one leaves the new one\'s hook');
   again.close();
   assert.equal(lb.stats.observeHandling, null);
+});
+
+test('metrics: a Redis store exposes its servers and state (up, then down when Redis stops), promtool accepts them', { timeout: 60_000 }, async (t) => {
+  promtool();
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const ports = await allocatePorts(2);
+  t.after(() => releasePorts(ports));
+  const { config } = loadConfigText([
+    'host=127.0.0.1', `externalPort=${ports[0]}`, `heartbeatPort=${ports[1]}`, 'stateStore=redis', `redisUrl=${redis.url}`,
+    'redisKeyPrefix=metrics-test:',
+  ].join('\n'));
+  const log = pino({ level: 'silent' });
+  const lb = await startBalancer(config, log);
+  t.after(() => lb.close());
+  const target: AdminTarget = {
+    config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
+    stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
+    transports: lb.transports, http: lb.http, log,
+    isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
+  };
+  const metrics = new Metrics(target);
+  t.after(() => metrics.close());
+  const up = parseExposition(await metrics.render());
+  assert.equal(value(up, 'siplb_store_available', { kind: 'redis' }), 1);
+  assert.equal(value(up, 'siplb_store_servers'), 1);
+  assert.equal(value(up, 'siplb_store_servers_up'), 1);
+  assert.equal(value(up, 'siplb_store_state', { state: 'up' }), 1);
+  assert.equal(value(up, 'siplb_store_state', { state: 'down' }), 0);
+  assert.equal(value(up, 'siplb_store_server_outages_total'), 0);
+  const checked = await checkMetrics(await metrics.render());
+  assert.equal(checked.code, 0, checked.out);
+  // A stopped (SIGSTOP) Redis keeps its sockets: only the health check finds it silent.
+  redis.pause();
+  t.after(() => redis.resume());
+  await eventually('the store to be down', 10_000, () => lb.store.health?.state === 'down');
+  const down = parseExposition(await metrics.render());
+  assert.equal(value(down, 'siplb_store_available', { kind: 'redis' }), 0);
+  assert.equal(value(down, 'siplb_store_servers_up'), 0);
+  assert.equal(value(down, 'siplb_store_state', { state: 'down' }), 1);
+  assert.equal(value(down, 'siplb_store_outages_total'), 1);
 });
