@@ -10,7 +10,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { processMetrics } from '../core/process-metrics.ts';
 import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import type { Advisor } from './advisor.ts';
@@ -23,25 +24,6 @@ const PROBE_BUCKETS = [0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 type Labels = Record<string, string | number>;
 type Emit = (value: number, labels?: Labels) => void;
 
-let processRegistry: Registry | null = null;
-
-/**
- * prom-client's process metrics (CPU, memory, event-loop lag, GC), in one registry per process:
- * they install observers prom-client cannot stop, so they are made once, as siplb does.
- */
-function processMetrics(): Registry {
-  if (processRegistry === null) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry, prefix: PREFIX, eventLoopMonitoringPrecision: 100 });
-    // prom-client's nodejs_active_*_total are gauges named like counters, which promtool
-    // rejects (siplb drops them too); the per-type series stay.
-    for (const m of processRegistry.getMetricsAsArray()) {
-      if (m.name.endsWith('_total') && !(m instanceof Counter)) processRegistry.removeSingleMetric(m.name);
-    }
-  }
-  return processRegistry;
-}
-
 export class AdvisorMetrics {
   readonly contentType: string;
   private readonly registry = new Registry();
@@ -51,7 +33,7 @@ export class AdvisorMetrics {
   constructor(advisor: Advisor, log: Logger) {
     this.log = log;
     this.contentType = this.registry.contentType;
-    processMetrics();
+    processMetrics(PREFIX);
     const view = () => advisor.view();
     this.gauge('balancer_up', 'Whether each balancer is up (passes OPTIONS on every probed transport): 1 up, 0 down or not probed yet.', ['balancer'],
       (emit) => { for (const b of view().balancers) emit(b.state === 'up' ? 1 : 0, { balancer: b.address }); });
@@ -91,7 +73,7 @@ export class AdvisorMetrics {
   /** The advisor's metrics, then the process's. */
   async render(): Promise<string> {
     const own = await this.registry.metrics();
-    return `${own.endsWith('\n') ? own : `${own}\n`}${await processMetrics().metrics()}`;
+    return `${own.endsWith('\n') ? own : `${own}\n`}${await processMetrics(PREFIX).metrics()}`;
   }
 
   private counter(name: string, help: string, labelNames: readonly string[], read: (emit: Emit) => void): void {

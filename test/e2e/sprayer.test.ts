@@ -49,28 +49,26 @@ describe('three balancers behind siplb-advisor (network namespaces, nftables)', 
     await bed?.close();
   });
 
+  /** 1500 calls, each from its own source port or connection: all complete, spread ±15 %. */
+  async function spreadRun(transport: 'un' | 'tn', label: string): Promise<void> {
+    const before0 = await startedCounts(bed);
+    const r = await runSippUac(sippCalls(transport, 5070, 150, 1500, 0, bed.net.ns('c')));
+    assert.equal(r.stats.failed, 0, describeResult(`sipp ${label}`, r));
+    assert.equal(r.stats.successful, 1500, describeResult(`sipp ${label}`, r));
+    const deltas = (await startedCounts(bed)).map((n, i) => n - before0[i]);
+    console.log(`${label} spread over b1/b2/b3: ${deltas.join('/')} of 1500`);
+    assert.equal(deltas.reduce((x, y) => x + y, 0), 1500);
+    assertSpread(label, deltas, 1500);
+  }
+
   test('TCP: 1500 calls from as many connections spread over the three balancers within ±15 % and all complete', async () => {
     await bed.waitForNodes();
-    const before0 = await startedCounts(bed);
-    const r = await runSippUac(sippCalls('tn', 5070, 150, 1500, 0, bed.net.ns('c')));
-    assert.equal(r.stats.failed, 0, describeResult('sipp tcp', r));
-    assert.equal(r.stats.successful, 1500, describeResult('sipp tcp', r));
-    const deltas = (await startedCounts(bed)).map((n, i) => n - before0[i]);
-    console.log(`TCP spread over b1/b2/b3: ${deltas.join('/')} of 1500`);
-    assert.equal(deltas.reduce((a, b) => a + b, 0), 1500);
-    assertSpread('TCP', deltas, 1500);
+    await spreadRun('tn', 'TCP');
   });
 
   test('UDP: 1500 calls from as many source ports spread within ±15 % and all complete', async () => {
     await bed.restartBalancers({ viaVip: true, announceMs: DETECTION_MS + 500 });
-    const before0 = await startedCounts(bed);
-    const r = await runSippUac(sippCalls('un', 5070, 150, 1500, 0, bed.net.ns('c')));
-    assert.equal(r.stats.failed, 0, describeResult('sipp udp', r));
-    assert.equal(r.stats.successful, 1500, describeResult('sipp udp', r));
-    const deltas = (await startedCounts(bed)).map((n, i) => n - before0[i]);
-    console.log(`UDP spread over b1/b2/b3: ${deltas.join('/')} of 1500`);
-    assert.equal(deltas.reduce((a, b) => a + b, 0), 1500);
-    assertSpread('UDP', deltas, 1500);
+    await spreadRun('un', 'UDP');
   });
 
   test('SIGKILL of a balancer under load: taken out within interval × fall, 0 failed calls among those established before', async () => {

@@ -4,8 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { pino } from 'pino';
+import { checkMetrics } from '../helpers/promtool.ts';
 import { Advisor, type AdvisorSettings, type AdvisorView } from '../../src/sprayer/advisor.ts';
 import { AdvisorHttp } from '../../src/sprayer/advisor-http.ts';
 import type { ProbeOutcome, ProbeTransport } from '../../src/sprayer/balancer-probe.ts';
@@ -18,28 +18,6 @@ const SETTINGS: AdvisorSettings = {
   },
   intervalMs: 5000, timeoutMs: 1000, rise: 2, fall: 3, transports: ['udp', 'tcp'],
 };
-
-function promtool(): string {
-  const has = (): boolean => spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (has()) return 'promtool';
-  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'prometheus'], {
-    stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 240_000,
-  });
-  if (r.status !== 0 || !has()) assert.fail('promtool is missing and `apt-get install -y prometheus` failed: install the Debian package prometheus (it provides promtool)');
-  return 'promtool';
-}
-
-function checkMetrics(text: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(promtool(), ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out }));
-    p.stdin.end(text);
-  });
-}
 
 test('state, metrics, healthz; 404 and 405', { timeout: 60_000 }, async (t) => {
   const probe = async (target: Endpoint, transport: ProbeTransport): Promise<ProbeOutcome> =>
