@@ -12,6 +12,12 @@ import type { ConnectionTable, StreamConnection } from './connections.ts';
 import type { Inbound, MessageHandler, Side } from './types.ts';
 
 const IDLE_TIMEOUT_MS = 10 * 60_000;
+/**
+ * An accepted connection that has not delivered one whole message by then is closed: a SIP client
+ * connects to send (a REGISTER, an INVITE), and a connection opened to sit idle is a flood's,
+ * which would otherwise hold a slot for the whole idle timeout.
+ */
+export const FIRST_MESSAGE_TIMEOUT_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /**
  * A message begun must be complete within about this long (between half of it and all of it;
@@ -36,6 +42,10 @@ export interface StreamContext {
   closed(conn: SocketConnection): void;
   /** How long a message begun may take to arrive whole (SLOW_SENDER_TIMEOUT_MS; tests shorten it). */
   readonly slowSenderTimeoutMs: number;
+  /** How long an accepted connection may wait for its first whole message (FIRST_MESSAGE_TIMEOUT_MS). */
+  readonly firstMessageTimeoutMs: number;
+  /** An accepted connection delivered its first whole message (it is no longer a silent one). */
+  spoke?(ip: string, port: number): void;
 }
 
 /** Gates "cannot frame" warnings: a flood of bad streams leaves one line per 10 s. */
@@ -70,8 +80,16 @@ export class SocketConnection implements StreamConnection {
     this.socket = socket;
     this.connected = accepted;
     const src: Inbound = { transport: ctx.transport, side: ctx.side, ip: peer.ip, port: peer.port, connectionId: this.id };
+    let silent = accepted;
     const framer = new StreamFramer(ctx.maxMessageSize, {
-      message: (data) => ctx.onMessage(data, src),
+      message: (data) => {
+        if (silent) {
+          silent = false;
+          socket.setTimeout(IDLE_TIMEOUT_MS);
+          ctx.spoke?.(peer.ip, peer.port);
+        }
+        ctx.onMessage(data, src);
+      },
       ping: () => socket.write('\r\n'),
       error: (reason) => {
         ctx.framingError(`${peer.ip}|${peer.port}`, reason);
@@ -79,7 +97,7 @@ export class SocketConnection implements StreamConnection {
       },
     });
     ctx.connections.add(this)?.destroy();
-    socket.setTimeout(accepted ? IDLE_TIMEOUT_MS : CONNECT_TIMEOUT_MS);
+    socket.setTimeout(accepted ? ctx.firstMessageTimeoutMs : CONNECT_TIMEOUT_MS);
     socket.on('connect', () => {
       this.connected = true;
       socket.setTimeout(IDLE_TIMEOUT_MS);

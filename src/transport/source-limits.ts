@@ -15,11 +15,18 @@ export class SourceLimits {
   private open = 0;
   private readonly bySource = new Map<string, number>();
   private readonly perSource: number;
+  private readonly total: number;
   /** Connections refused: a bound reached. */
   refused = 0;
 
-  constructor(perSource = MAX_CONNECTIONS_PER_SOURCE) {
+  constructor(perSource = MAX_CONNECTIONS_PER_SOURCE, total = MAX_CONNECTIONS) {
     this.perSource = perSource;
+    this.total = total;
+  }
+
+  /** The overall bound is what refuses `ip` now (not its own per-source bound). */
+  fullFor(ip: string): boolean {
+    return this.open >= this.total && (this.bySource.get(ip) ?? 0) < this.perSource;
   }
 
   get size(): number {
@@ -29,7 +36,7 @@ export class SourceLimits {
   /** A peer at `ip` connected: true if it may stay (then release() must follow its close). */
   admit(ip: string): boolean {
     const fromSource = this.bySource.get(ip) ?? 0;
-    if (this.open >= MAX_CONNECTIONS || fromSource >= this.perSource) {
+    if (this.open >= this.total || fromSource >= this.perSource) {
       this.refused++;
       return false;
     }
@@ -40,7 +47,7 @@ export class SourceLimits {
 
   /** siplb opens a connection: only the overall bound applies. */
   admitOutgoing(): boolean {
-    if (this.open >= MAX_CONNECTIONS) {
+    if (this.open >= this.total) {
       this.refused++;
       return false;
     }

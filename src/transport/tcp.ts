@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Transport } from '../config/types.ts';
 import { normaliseIp } from './ip.ts';
-import { framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
+import { FIRST_MESSAGE_TIMEOUT_MS, framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
 import { SourceLimits } from './source-limits.ts';
 import { connectionTo, listenOn } from './stream-endpoint.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
@@ -25,6 +25,14 @@ export class TcpEndpoint implements MessageTransport {
   private readonly limits: SourceLimits;
   /** Every socket peers opened that is still open, handshakes in progress included (closed with the endpoint). */
   private readonly raw = new Set<net.Socket>();
+  /**
+   * Accepted sockets that have not delivered a whole SIP message yet, oldest first, by peer
+   * ip|port, with the release of their slot: when the endpoint is full, the oldest of them makes
+   * room for a new peer, so a flood of idle connections cannot lock clients out.
+   */
+  private readonly silent = new Map<string, { socket: net.Socket; release: () => void }>();
+  /** Silent connections closed to make room for a new peer. */
+  evictedSilent = 0;
   framingErrors = 0;
   /** connect(), bound once rather than per message sent. */
   private readonly dialNew = (ip: string, port: number): SocketConnection | undefined => this.connect(ip, port);
@@ -34,7 +42,7 @@ export class TcpEndpoint implements MessageTransport {
     this.transport = transport;
     this.side = opts.side;
     this.log = opts.log;
-    this.limits = new SourceLimits(opts.maxConnectionsPerSource);
+    this.limits = new SourceLimits(opts.maxConnectionsPerSource, opts.maxConnections);
     const logFramingError = framingErrorLog(opts.log, transport);
     this.ctx = {
       transport, side: opts.side, maxMessageSize: opts.maxMessageSize, log: opts.log,
@@ -43,6 +51,8 @@ export class TcpEndpoint implements MessageTransport {
       // Accepted sockets are released by admit()'s close listener, whatever became of them.
       closed: (conn) => { if (!conn.accepted) this.limits.release(null); },
       slowSenderTimeoutMs: opts.slowSenderTimeoutMs ?? SLOW_SENDER_TIMEOUT_MS,
+      firstMessageTimeoutMs: opts.firstMessageTimeoutMs ?? FIRST_MESSAGE_TIMEOUT_MS,
+      spoke: (ip, port) => { this.silent.delete(`${ip}|${port}`); },
     };
     this.server = this.createServer();
     this.server.on('error', (err) => this.log.warn({ err: err.message, side: opts.side }, `${transport.toUpperCase()} server error`));
@@ -89,16 +99,37 @@ export class TcpEndpoint implements MessageTransport {
    */
   protected admit(socket: net.Socket): boolean {
     const ip = normaliseIp(socket.remoteAddress ?? '');
-    if (!this.limits.admit(ip)) {
+    if (!this.limits.admit(ip) && !(this.limits.fullFor(ip) && this.evictSilent() && this.limits.admit(ip))) {
       socket.destroy();
       return false;
     }
+    const key = `${ip}|${socket.remotePort ?? 0}`;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.limits.release(ip);
+    };
     this.raw.add(socket);
+    this.silent.set(key, { socket, release });
     socket.once('close', () => {
       this.raw.delete(socket);
-      this.limits.release(ip);
+      if (this.silent.get(key)?.socket === socket) this.silent.delete(key);
+      release();
     });
     return true;
+  }
+
+  /** Closes the oldest connection that has said nothing yet and frees its slot at once; false if there is none. */
+  private evictSilent(): boolean {
+    for (const [key, oldest] of this.silent) {
+      this.silent.delete(key);
+      oldest.release();
+      oldest.socket.destroy();
+      this.evictedSilent++;
+      return true;
+    }
+    return false;
   }
 
   /** An admitted socket is ready for SIP. */

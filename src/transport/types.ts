@@ -74,6 +74,10 @@ export interface EndpointOptions {
   readonly maxConnectionsPerSource?: number;
   /** Stream transports: how long a message begun may take to arrive whole (default 20 s). */
   readonly slowSenderTimeoutMs?: number;
+  /** TCP and TLS: how long an accepted connection may stay without a whole first message (default 30 s). */
+  readonly firstMessageTimeoutMs?: number;
+  /** TCP and TLS: connections the endpoint holds in all (default 10 000; tests lower it). */
+  readonly maxConnections?: number;
   /** TLS and WSS: certificates and handshake policy. */
   readonly tls?: TlsSettings;
   /** WS and WSS. */
