@@ -3,10 +3,13 @@
 // CPU microseconds per call spent in parsing, routing and rewriting (the part siplb controls;
 // the socket cost comes on top and is measured by bench/sipp-load.ts).
 //
-//   node bench/proxy-micro.ts [--calls 200000] [--send-trying]
+//   node bench/proxy-micro.ts [--calls 200000] [--send-trying] [--pike N]
 //
 // --send-trying turns isSendTrying on: siplb then also builds and sends a 100 Trying per INVITE
 // (the fake UAS sends no 100 of its own, as sipp's uas does not).
+// --pike N sets pikeRequests=N (0: off) and moves the nodes to 127.0.0.2, so that the client is
+// not on a node's address (those are never limited) and every INVITE goes through the per-source
+// limit; compare --pike 0 with --pike 1000000 (a limit this run never reaches).
 
 import { pino } from 'pino';
 import { CallIdAffinity } from '../src/algorithms/callid-affinity.ts';
@@ -22,10 +25,14 @@ import type { Inbound } from '../src/transport/types.ts';
 const argCalls = process.argv.indexOf('--calls');
 const calls = argCalls === -1 ? 200_000 : Number(process.argv[argCalls + 1]);
 const sendTrying = process.argv.includes('--send-trying');
+const argPike = process.argv.indexOf('--pike');
+const pike = argPike === -1 ? null : Number(process.argv[argPike + 1]);
+const nodeIp = pike === null ? '127.0.0.1' : '127.0.0.2';
 
-const cfg = { ...defaultConfig(), externalHost: '127.0.0.1', externalPort: 5060 };
-const nodes = [5071, 5072].map((port) => ({ id: `127.0.0.1:${port}`, ip: '127.0.0.1', ports: { udp: port }, weight: 1 }));
+const cfg = { ...defaultConfig(), externalHost: '127.0.0.1', externalPort: 5060, pikeRequests: pike ?? 0 };
+const nodes = [5071, 5072].map((port) => ({ id: `${nodeIp}:${port}`, ip: nodeIp, ports: { udp: port }, weight: 1 }));
 const cluster = new ClusterSnapshot(nodes.map((node) => ({ node, state: 'active' as const })));
+const stats = new ProxyStats();
 let lastSent: Buffer = Buffer.alloc(0);
 let sent = 0;
 const proxy = new SipProxy({
@@ -34,7 +41,7 @@ const proxy = new SipProxy({
   algorithm: new CallIdAffinity(algorithmContext()),
   out: { send: (_dest, data) => { lastSent = data; sent++; } },
   log: pino({ level: 'warn' }),
-  stats: new ProxyStats(),
+  stats,
   secret: 'micro-benchmark-secret',
   // Off by default, like bench/sipp-load.ts, so the figure compares with Kamailio's stateless
   // forward() and with the history in bench/README.md.
@@ -42,7 +49,7 @@ const proxy = new SipProxy({
 });
 
 const client: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5080, connectionId: 0 };
-const node1: Inbound = { transport: 'udp', side: 'external', ip: '127.0.0.1', port: 5071, connectionId: 0 };
+const node1: Inbound = { transport: 'udp', side: 'external', ip: nodeIp, port: 5071, connectionId: 0 };
 
 function request(method: string, callId: string, cseq: number, branch: string, toTag: string): Buffer {
   return Buffer.from(
@@ -63,7 +70,7 @@ function response(forwarded: Buffer, status: string): Buffer {
   const lines = forwarded.toString('latin1').split('\r\n');
   const keep = lines.filter((l) => /^(Via|From|To|Call-ID|CSeq|Record-Route):/i.test(l))
     .map((l) => (/^To:/i.test(l) && !l.includes('tag=') ? `${l};tag=uas` : l));
-  return Buffer.from(`SIP/2.0 ${status}\r\n${keep.join('\r\n')}\r\nContact: <sip:127.0.0.1:5071>\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+  return Buffer.from(`SIP/2.0 ${status}\r\n${keep.join('\r\n')}\r\nContact: <sip:${nodeIp}:5071>\r\nContent-Length: 0\r\n\r\n`, 'latin1');
 }
 
 function oneCall(i: number): void {
@@ -110,4 +117,5 @@ const perCall = sendTrying ? 7 : 6;
 if (sent - before !== calls * perCall) throw new Error(`expected ${calls * perCall} messages sent, got ${sent - before}`);
 const usPerCall = Number(proxyNs) / 1000 / calls;
 console.log(`calls=${calls} proxy_us_per_call=${usPerCall.toFixed(2)} proxy_us_per_message=${(usPerCall / 6).toFixed(2)} (whole loop incl. message construction: ${((cpu.user + cpu.system) / calls).toFixed(2)} us/call)`);
-console.log(JSON.stringify({ bench: 'proxy-micro', calls, sendTrying, proxyUsPerCall: Number(usPerCall.toFixed(2)) }));
+if (pike !== null && stats.dropped.size > 0) throw new Error(`requests dropped: ${JSON.stringify(Object.fromEntries(stats.dropped))}`);
+console.log(JSON.stringify({ bench: 'proxy-micro', calls, sendTrying, pike, proxyUsPerCall: Number(usPerCall.toFixed(2)) }));

@@ -3,7 +3,7 @@
 
 import type { Config } from '../config/types.ts';
 
-const SECRET_FIELDS = new Set<string>(['password', 'viaSecret', 'apiToken']);
+const SECRET_FIELDS = new Set<string>(['password', 'viaSecret', 'apiToken', 'heartbeatToken']);
 
 export function maskedConfig(cfg: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -197,6 +197,12 @@ export class Metrics {
     this.gauge('build_info', 'siplb\'s version; always 1.', ['version'], (emit) => emit(1, { version: t.version }));
     this.gauge('start_time_seconds', 'When this balancer started, seconds since the epoch.', [], (emit) => emit(t.startedAt / 1000));
     this.gauge('stopping', '1 while a graceful stop is under way (new calls get 503), else 0.', [], (emit) => emit(t.isStopping() ? 1 : 0));
+    this.counter('heartbeat_rejected_total', 'Heartbeat requests refused, by reason: token (401: no heartbeatToken, or another) and invalid (400: not a protocol request); neither changed the registry.',
+      ['reason'], (emit) => {
+        const hb = t.heartbeat;
+        if (hb === null) return;
+        for (const [reason, n] of Object.entries(hb.rejected)) emit(n, { reason });
+      });
   }
 
   private sipMetrics(): void {
@@ -223,6 +229,8 @@ export class Metrics {
         emit(s.unparseable, { reason: 'unparseable' });
         for (const [reason, n] of s.dropped) emit(n, { reason });
       });
+    this.gauge('sources_blocked', 'Source addresses blocked now by the per-source limit of new requests (pikeRequests); their new requests are dropped and counted as reason "rate-limited".',
+      [], (emit) => emit(s.sourcesBlocked));
     this.counter('sip_invites_replaced_total', 'INVITEs placed on another node because theirs went down before answering (isSendTrying).', [], (emit) => emit(s.invitesReplaced));
   }
 

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { ActiveHealthCheck } from '../cluster/active-health.ts';
 import type { CallTracker } from '../cluster/call-tracker.ts';
+import type { HeartbeatCounters } from '../cluster/heartbeat-server.ts';
 import type { NodeRegistry } from '../cluster/node-registry.ts';
 import type { Config } from '../config/types.ts';
 import type { LogLevel } from '../core/log.ts';
@@ -31,6 +32,8 @@ export interface AdminTarget {
   readonly health: ActiveHealthCheck;
   readonly transports: TransportRouter;
   readonly http: HttpBalancer | null;
+  /** The heartbeat endpoint's counters; null when it did not open (its default port was busy). */
+  readonly heartbeat: HeartbeatCounters | null;
   readonly log: Logger;
   /** A graceful stop is under way (new calls get 503). */
   isStopping(): boolean;

@@ -1,9 +1,12 @@
 // The flags of every command that runs a HeartbeatAgent (siplb-node, siplb-demo-node): which
-// balancers, what the node announces besides its SIP ports, and the agent's timing.
+// balancers, what the node announces besides its SIP ports, the agent's timing, and the
+// balancers' heartbeat token. The token comes from a file (--token-file) or the environment
+// (SIPLB_HEARTBEAT_TOKEN), never from a flag: a command line is readable by every local user.
 
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError, UsageError } from '../core/errors.ts';
-import type { NodeInfo } from '../heartbeat/protocol.ts';
+import { tokenProblem, type NodeInfo } from '../heartbeat/protocol.ts';
 import { HeartbeatAgent, parseBalancers, type HeartbeatAgentOptions } from '../node-agent/agent.ts';
 import { integerArg, stringArg, type ArgValues } from './command-line.ts';
 
@@ -18,16 +21,58 @@ export const AGENT_ARG_OPTIONS = {
   interval: { type: 'string' },
   'request-timeout': { type: 'string' },
   grace: { type: 'string' },
+  'token-file': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The environment variable that may hold the balancers' heartbeatToken. */
+export const TOKEN_ENV = 'SIPLB_HEARTBEAT_TOKEN';
+
+/** The token in a token file: the file's text without the line end editors and `echo` add. */
+function readTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('token', path, `cannot read the token file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+/**
+ * The token the agent sends, from --token-file or SIPLB_HEARTBEAT_TOKEN; undefined when neither
+ * is given. A file is read now, to refuse a bad one at start, and again by the agent after a 401.
+ * Messages name where the token came from, never the token. Throws UsageError.
+ */
+export function agentToken(values: ArgValues, env: NodeJS.ProcessEnv): string | (() => string) | undefined {
+  const file = stringArg(values, 'token-file');
+  const fromEnv = env[TOKEN_ENV];
+  if (file !== undefined && fromEnv !== undefined) throw new UsageError(`give the heartbeat token either with --token-file or in ${TOKEN_ENV}, not both`);
+  if (file !== undefined) {
+    let token: string;
+    try {
+      token = readTokenFile(file);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(`--token-file ${JSON.stringify(file)}: ${err.reason}`);
+      throw err;
+    }
+    const problem = tokenProblem(token);
+    if (problem !== null) throw new UsageError(`--token-file ${JSON.stringify(file)}: the token ${problem}`);
+    return () => readTokenFile(file);
+  }
+  if (fromEnv === undefined) return undefined;
+  const problem = tokenProblem(fromEnv);
+  if (problem !== null) throw new UsageError(`${TOKEN_ENV}: the token ${problem}`);
+  return fromEnv;
+}
 
 /**
  * The agent settings of a command line, for a node whose SIP side is described by `sip`; null
  * when --balancers is absent and `required` is false. Throws UsageError.
  */
 export function agentOptionsFromArgs(values: ArgValues, sip: Pick<NodeInfo, 'ip' | 'udpPort' | 'tcpPort' | 'tlsPort' | 'wsPort' | 'wssPort'>,
-  logger: Logger, required: boolean): HeartbeatAgentOptions | null {
+  logger: Logger, required: boolean, env: NodeJS.ProcessEnv = process.env): HeartbeatAgentOptions | null {
   const balancers = stringArg(values, 'balancers');
   if (balancers === undefined) {
     if (required) throw new UsageError('--balancers is required');
@@ -53,6 +98,7 @@ export function agentOptionsFromArgs(values: ArgValues, sip: Pick<NodeInfo, 'ip'
     intervalMs: integerArg(values, 'interval', 10, 3_600_000),
     requestTimeoutMs: integerArg(values, 'request-timeout', 10, 3_600_000),
     shutdownGraceMs: integerArg(values, 'grace', 0, 86_400_000),
+    token: agentToken(values, env),
     logger,
   };
 }
@@ -72,7 +118,7 @@ function flagOf(key: string): string {
   const flags: Record<string, string> = {
     ip: 'ip', udpPort: 'udp-port', tcpPort: 'tcp-port', tlsPort: 'tls-port', wsPort: 'ws-port', wssPort: 'wss-port',
     httpPort: 'http-port', sslPort: 'ssl-port', intervalMs: 'interval', requestTimeoutMs: 'request-timeout',
-    shutdownGraceMs: 'grace', balancers: 'balancers',
+    shutdownGraceMs: 'grace', balancers: 'balancers', token: 'token-file',
   };
   return flags[key] ?? key;
 }

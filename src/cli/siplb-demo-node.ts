@@ -19,7 +19,8 @@ import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, 
 
 const USAGE = 'usage: siplb-demo-node --ip IP --port N [--transport udp,tcp] [--answer-delay ms] [--stats-port N] ' +
   '[--balancers HOST:PORT[;HOST:PORT...] [--version V] [--jvm-route R] [--host-name NAME] [--interval ms] ' +
-  '[--request-timeout ms] [--grace ms]] [--log-level error|warn|info|debug]';
+  '[--request-timeout ms] [--grace ms] [--token-file PATH]] [--log-level error|warn|info|debug]' +
+  ' (the balancers\' heartbeatToken: --token-file PATH or environment SIPLB_HEARTBEAT_TOKEN)';
 
 const OPTIONS = {
   ...AGENT_ARG_OPTIONS,

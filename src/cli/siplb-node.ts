@@ -12,7 +12,8 @@ import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, 
 
 const USAGE = 'usage: siplb-node --balancers HOST:PORT[;HOST:PORT...] --ip IP (--udp-port N | --tcp-port N) ' +
   '[--tls-port N] [--ws-port N] [--wss-port N] [--http-port N] [--ssl-port N] [--host-name NAME] [--version V] ' +
-  '[--jvm-route R] [--interval ms] [--request-timeout ms] [--grace ms] [--log-level error|warn|info|debug]';
+  '[--jvm-route R] [--interval ms] [--request-timeout ms] [--grace ms] [--token-file PATH] [--log-level error|warn|info|debug]' +
+  ' (the balancers\' heartbeatToken: --token-file PATH or environment SIPLB_HEARTBEAT_TOKEN)';
 
 const OPTIONS = {
   ...AGENT_ARG_OPTIONS,

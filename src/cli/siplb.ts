@@ -55,7 +55,8 @@ async function main(): Promise<void> {
   lifecycle.info({
     external: sideText(cfg, 'external'),
     internal: isOnePortMode(cfg) ? 'same as external' : sideText(cfg, 'internal'),
-    heartbeat: balancer.heartbeatPort === null ? 'off (port busy)' : `${cfg.internalHost}:${balancer.heartbeatPort}`,
+    heartbeat: balancer.heartbeatPort === null ? 'off (port busy)'
+      : `${cfg.internalHost}:${balancer.heartbeatPort} ${cfg.heartbeatToken === null ? '(unauthenticated)' : '(token required)'}`,
     http: httpText(cfg, balancer.http?.addresses() ?? null),
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,

@@ -1,28 +1,60 @@
 // HTTP/JSON endpoint where nodes register (docs/heartbeat-protocol.md): start, heartbeat,
-// shutdown, stop. Every request is validated in full before it touches the registry; a bad one
-// gets 400 with the reason and changes nothing.
+// shutdown, stop. With a heartbeat token, a request that does not carry it is answered 401 before
+// its body is read, so an outsider can neither register nor make the balancer parse anything.
+// Every other request is validated in full before it touches the registry; a bad one gets 400
+// with the reason and changes nothing.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
-import { rateLimit } from '../core/log.ts';
+import { rateLimit, rateLimitPerKey } from '../core/log.ts';
 import {
-  answerBody, MAX_MESSAGE_BYTES, parseRegistration, parseRequest, parseSessionId,
+  answerBody, bearerToken, MAX_MESSAGE_BYTES, parseRegistration, parseRequest, parseSessionId,
 } from '../heartbeat/protocol.ts';
 import type { NodeRegistry } from './node-registry.ts';
 
-export class HeartbeatServer {
+/** Why a request was refused: token (401: no heartbeat token, or another), invalid (400). */
+export type HeartbeatRejectReason = 'token' | 'invalid';
+
+/** What the admin metrics read of the heartbeat endpoint. */
+export interface HeartbeatCounters {
+  readonly rejected: Readonly<Record<HeartbeatRejectReason, number>>;
+}
+
+export interface HeartbeatServerOptions {
+  /** The heartbeat token every request must carry; null or absent: none is asked for. */
+  token?: string | null;
+}
+
+/** Source addresses whose refusals are remembered for the log's rate limit. */
+const REFUSAL_LOG_SOURCES = 1024;
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+// Compared as SHA-256 digests: equal lengths whatever was sent, as timingSafeEqual needs, so
+// neither the comparison nor a length check tells a guesser anything about the token.
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export class HeartbeatServer implements HeartbeatCounters {
   private readonly server: http.Server;
   private readonly registry: NodeRegistry;
   private readonly log: Logger;
   private readonly badRequestLogGate = rateLimit(10_000);
   private readonly internalErrorLogGate = rateLimit(10_000);
+  // Per source: a node with a stale token retries every second, and one line a minute is enough
+  // for it, while each other source still gets its own line.
+  private readonly refusalLogGate = rateLimitPerKey(REFUSAL_LOG_INTERVAL_MS, REFUSAL_LOG_SOURCES);
+  private tokenHash: Buffer | null = null;
   badRequests = 0;
   internalErrors = 0;
+  tokenRefusals = 0;
 
-  constructor(registry: NodeRegistry, log: Logger) {
+  constructor(registry: NodeRegistry, log: Logger, opts: HeartbeatServerOptions = {}) {
     this.registry = registry;
     this.log = log;
+    this.setToken(opts.token ?? null);
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 10_000;
@@ -45,6 +77,20 @@ export class HeartbeatServer {
     return this.server.address() as { port: number };
   }
 
+  /** Requests must carry `token` from the next one on (null: no token is asked for). */
+  setToken(token: string | null): void {
+    this.tokenHash = token === null ? null : digest(token);
+  }
+
+  /** Whether requests must carry a token. */
+  get authenticated(): boolean {
+    return this.tokenHash !== null;
+  }
+
+  get rejected(): Readonly<Record<HeartbeatRejectReason, number>> {
+    return { token: this.tokenRefusals, invalid: this.badRequests };
+  }
+
   close(): Promise<void> {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
@@ -56,6 +102,8 @@ export class HeartbeatServer {
       res.setHeader('Allow', 'POST');
       return this.reply(res, 405, { error: 'only POST is accepted' });
     }
+    const refusal = this.tokenRefusal(req);
+    if (refusal !== null) return this.refuse(req, res, refusal);
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -101,6 +149,26 @@ export class HeartbeatServer {
       : kind === 'shutdown' ? this.registry.shutdown(sessionId)
         : this.registry.stop(sessionId);
     return this.reply(res, 200, answerBody(kind, known));
+  }
+
+  /** Why the request's token is not accepted; null when it is (or none is asked for). */
+  private tokenRefusal(req: http.IncomingMessage): string | null {
+    const expected = this.tokenHash;
+    if (expected === null) return null;
+    const presented = bearerToken(req.headers.authorization);
+    if (presented === null) return 'no heartbeat token (Authorization: Bearer <heartbeatToken>)';
+    return timingSafeEqual(digest(presented), expected) ? null : 'wrong heartbeat token';
+  }
+
+  private refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: string): void {
+    this.tokenRefusals++;
+    const source = req.socket.remoteAddress ?? 'unknown';
+    if (this.refusalLogGate(source)) {
+      this.log.warn({ source, reason, refusedSoFar: this.tokenRefusals }, 'heartbeat request refused: it does not carry heartbeatToken (logged at most once a minute per source address)');
+    }
+    // The body is never read: Node discards it once the answer is written.
+    res.setHeader('WWW-Authenticate', 'Bearer realm="siplb-heartbeat"');
+    this.reply(res, 401, { error: reason });
   }
 
   private bad(res: http.ServerResponse, reason: string): void {

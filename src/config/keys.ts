@@ -303,6 +303,51 @@ const hostPortList: Parser<HostPort[]> = (raw, key) => {
 
 const peerAddress: Parser<string> = (raw, key) => remoteHost(raw, rejecter(key, raw));
 
+/** The 4 or 16 bytes of an IP literal isIP has accepted (no zone). */
+function ipBytes(address: string): number[] {
+  if (isIP(address) === 4) return address.split('.').map(Number);
+  let text = address;
+  const tail: number[] = [];
+  // An IPv4 tail (::ffff:10.0.0.1) is the last 4 bytes.
+  if (text.includes('.')) {
+    const at = text.lastIndexOf(':');
+    tail.push(...text.slice(at + 1).split('.').map(Number));
+    text = `${text.slice(0, at + 1)}0:0`;
+  }
+  const [head, rest] = text.split('::');
+  const groups = (part: string | undefined): number[] => (part === undefined || part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const left = groups(head);
+  const right = groups(rest);
+  const all = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const bytes = all.flatMap((g) => [g >> 8, g & 255]);
+  if (tail.length === 4) bytes.splice(12, 4, ...tail);
+  return bytes;
+}
+
+// pikeAllow: an address alone is that one host (/32, /128). Host bits set below the prefix
+// (10.0.0.1/8) are refused rather than masked: such a value is usually a typo for a narrower
+// network, and masking it would silently exempt far more addresses than meant.
+const cidrList: Parser<string[]> = (raw, key) => {
+  const seen = new Set<string>();
+  return listItems(raw, key).map((entry) => {
+    const reject = entryRejecter(key, raw, entry);
+    const slash = entry.indexOf('/');
+    const address = slash === -1 ? entry : entry.slice(0, slash);
+    const family = isIP(address);
+    if (family === 0 || address.includes('%')) reject('expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8, 192.0.2.7 or fd00::/8 (no brackets, no zone)');
+    const bits = family === 4 ? 32 : 128;
+    const prefix = slash === -1 ? bits : integerIn(entry.slice(slash + 1), 0, bits, reject, `prefix length must be an integer from 0 to ${bits}`);
+    const bytes = ipBytes(address);
+    for (let bit = prefix; bit < bits; bit++) {
+      if ((bytes[bit >> 3] >> (7 - (bit & 7))) & 1) reject(`address has bits set beyond the /${prefix} prefix (a network is written with them zero, e.g. 10.0.0.0/8)`);
+    }
+    const canonical = `${canonicalIp(address)}/${prefix}`;
+    if (seen.has(canonical)) reject('duplicates an earlier entry');
+    seen.add(canonical);
+    return canonical;
+  });
+};
+
 // Restcomm's XML loader also takes a comma list here (it advertises the first and recognises
 // all); siplb advertises one address, and says so rather than reading the list as a host name.
 const vipAddress: Parser<string> = (raw, key) => {
@@ -406,6 +451,14 @@ const secret: Parser<string> = (raw, key) => {
   // The value is not echoed: an error message ends up in logs, and this may be a real password.
   if (length < 16) throw new ConfigError(key, `(${length} characters, hidden)`, 'secret must be at least 16 characters long');
   return raw;
+};
+
+// Travels in an HTTP header (Authorization: Bearer): visible ASCII without spaces reaches the
+// other end unchanged through any HTTP client, and the Bearer syntax cannot split it.
+const headerSecret: Parser<string> = (raw, key) => {
+  const value = secret(raw, key);
+  if (!/^[\x21-\x7e]+$/.test(value)) throw new ConfigError(key, `(${[...raw].length} characters, hidden)`, 'must be visible ASCII characters without spaces (it is sent in an HTTP header)');
+  return value;
 };
 
 const REQUEST_CHECK_NOT_YET = 'requestCheckPattern is not applied yet: every HTTP request is balanced';
@@ -627,6 +680,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     key: 'heartbeatPort', field: 'heartbeatPort', shownDefault: '2610 if free', defaultValue: null,
     description: 'HTTP port (on internalHost) where nodes register with start / heartbeat / shutdown / stop (docs/heartbeat-protocol.md). Unset: 2610, and when that is busy siplb runs without it and warns; set: a busy port stops start-up.',
     parse: optional(port), xml: ['heartbeat/heartbeatConfig/heartbeatPort', 'common/heartbeatPort', 'common/heartbeatPorts'],
+  },
+  heartbeatToken: {
+    key: 'heartbeatToken', field: 'heartbeatToken', shownDefault: 'none (registrations unauthenticated)', defaultValue: null,
+    description: 'Shared secret (16+ visible ASCII characters, no spaces) every heartbeat request must carry as Authorization: Bearer ...; a request without it, or with another, gets 401 and changes nothing. Give the nodes the same value (siplb-node --token-file or SIPLB_HEARTBEAT_TOKEN). Restcomm nodes cannot send it. A reload applies a new value at once (siplb key).',
+    parse: optional(headerSecret),
   },
   healthCheckInterval: {
     key: 'healthCheckInterval', field: 'healthCheckInterval', shownDefault: '7000', defaultValue: 7000,
@@ -912,6 +970,26 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     key: 'maxConnectionsPerSource', field: 'maxConnectionsPerSource', shownDefault: '1000', defaultValue: 1000,
     description: 'TCP connections one address may hold open to one listener (of 10000 in all); more are refused at once (siplb key).',
     parse: (raw, key) => integerIn(raw, 1, 10_000, rejecter(key, raw), 'must be an integer from 1 to 10000 (connections)'),
+  },
+  pikeRequests: {
+    key: 'pikeRequests', field: 'pikeRequests', shownDefault: '0 (off)', defaultValue: 0,
+    description: 'Per-source limit on new requests (no To tag; not ACK or CANCEL) from outside the cluster, as Kamailio\'s pike: an address that sends more than this many in pikeWindow is blocked, its new requests dropped unanswered and counted (rate-limited) until it has stayed under the limit for pikeBlockTime; its in-dialog requests still pass. 0: off. Recommended 400 with pikeWindow 2000 when clients reach siplb directly; allow-list trunks and SBCs (pikeAllow) (siplb key).',
+    parse: (raw, key) => integerIn(raw, 0, 1_000_000, rejecter(key, raw), 'must be an integer from 0 (off) to 1000000 (requests)'),
+  },
+  pikeWindow: {
+    key: 'pikeWindow', field: 'pikeWindow', shownDefault: '2000', defaultValue: 2000,
+    description: 'Milliseconds over which pikeRequests is counted (a sliding window: this one and the previous one, weighted) (siplb key).',
+    parse: (raw, key) => integerIn(raw, 100, 600_000, rejecter(key, raw), 'must be an integer from 100 to 600000 (milliseconds)'),
+  },
+  pikeBlockTime: {
+    key: 'pikeBlockTime', field: 'pikeBlockTime', shownDefault: '30000', defaultValue: 30_000,
+    description: 'Milliseconds a blocked address must stay at or under pikeRequests per pikeWindow (its dropped requests count) before it is unblocked (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1000, 86_400_000, rejecter(key, raw), 'must be an integer from 1000 to 86400000 (milliseconds)'),
+  },
+  pikeAllow: {
+    key: 'pikeAllow', field: 'pikeAllow', shownDefault: 'none (the cluster\'s addresses only)', defaultValue: [],
+    description: 'Comma list of addresses and networks (10.0.0.0/8, 192.0.2.7, fd00::/8) pikeRequests never limits: an IP sprayer, trunks, SBCs, load generators. Nodes and extraServerNodes addresses are never limited anyway (siplb key).',
+    parse: cidrList,
   },
   viaSecret: {
     key: 'viaSecret', field: 'viaSecret', shownDefault: 'random per process', defaultValue: null,

@@ -105,6 +105,7 @@ export interface Config extends AllPortKeys {
   nodeTimeout: number;                  // ms; default 8400
   heartbeatInterval: number;            // ms; default 150
   heartbeatPort: number | null;         // null = 2610 if free (HTTP/JSON node registration, internal side)
+  heartbeatToken: string | null;        // siplb key; shared secret every heartbeat request carries (Bearer); null = unauthenticated
   healthCheckInterval: number;          // ms; default 7000; 0 disables active OPTIONS checks
   healthCheckTimeout: number;           // ms; siplb key; default 2000
   healthCheckFailures: number;          // default 1
@@ -156,6 +157,10 @@ export interface Config extends AllPortKeys {
   tlsClientAuth: 'none' | 'request' | 'require'; // client certificates; default none
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   maxConnectionsPerSource: number;      // stream connections one address may open to a listener; default 1000
+  pikeRequests: number;                 // new requests one address may send per pikeWindow; 0 = no per-source limit (siplb key)
+  pikeWindow: number;                   // ms of the per-source counting window; default 2000
+  pikeBlockTime: number;                // ms a blocked address must stay under the limit before it is unblocked; default 30000
+  pikeAllow: string[];                  // canonical CIDRs (address/prefix) never limited; the cluster's addresses always are not
   tlsHandshakeTimeout: number;          // ms a TLS (or WebSocket) handshake may take; default 10000
   wsAllowedOrigins: string[];           // Origin values a SIP WebSocket handshake may carry; [] = any
   wsPingInterval: number;               // ms between pings of a quiet SIP WebSocket; two unanswered close it

@@ -53,3 +53,27 @@ export function rateLimit(intervalMs: number): () => boolean {
     return true;
   };
 }
+
+/**
+ * `rateLimit` per key (a peer's address): true at most once per interval for each key. At most
+ * `maxKeys` keys are remembered, so a flood from many (or forged) sources cannot grow memory; when
+ * all of them are within their interval, every further key shares one gate of its own, which
+ * still leaves a trace of the flood without a line per source.
+ */
+export function rateLimitPerKey(intervalMs: number, maxKeys: number): (key: string) => boolean {
+  // A key is inserted only when it passes, and it passes only once its previous entry expired and
+  // was dropped: insertion order is time order, so expired entries are always at the front.
+  const last = new Map<string, number>();
+  const overflow = rateLimit(intervalMs);
+  return (key) => {
+    const now = Date.now();
+    for (const [k, at] of last) {
+      if (now - at < intervalMs) break;
+      last.delete(k);
+    }
+    if (last.has(key)) return false;
+    if (last.size >= maxKeys) return overflow();
+    last.set(key, now);
+    return true;
+  };
+}

@@ -15,6 +15,29 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 export const MAX_SESSION_ID_LENGTH = 256;
 
+/** Shortest heartbeat token either end accepts (the balancer's heartbeatToken key says the same). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** Why a heartbeat token cannot be used; null when it can. Never quotes the token. */
+export function tokenProblem(token: string): string | null {
+  if (token.length < MIN_TOKEN_LENGTH) return `must be at least ${MIN_TOKEN_LENGTH} characters long (got ${token.length})`;
+  // It travels in an HTTP header: anything else is refused by HTTP clients or split by the Bearer syntax.
+  if (!/^[\x21-\x7e]+$/.test(token)) return 'must be visible ASCII characters without spaces';
+  return null;
+}
+
+/** The Authorization header value that carries a heartbeat token. */
+export function authorization(token: string): string {
+  return `Bearer ${token}`;
+}
+
+/** The token an Authorization header carries, or null when it carries none (absent, another scheme). */
+export function bearerToken(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const m = /^Bearer +(\S+) *$/i.exec(header);
+  return m === null ? null : m[1];
+}
+
 export const REQUEST_KINDS = ['start', 'heartbeat', 'shutdown', 'stop'] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
@@ -86,7 +109,8 @@ function startFields(node: NodeInfo, sessionId: string): Record<string, string |
 export type AnswerOutcome =
   | { kind: 'ok' }
   | { kind: 'unknown-session' }
-  | { kind: 'miss'; reason: string };
+  /** unauthorized: the balancer answered 401, it wants another heartbeat token (or one at all). */
+  | { kind: 'miss'; reason: string; unauthorized?: true };
 
 /** Reads a balancer's answer to a `kind` request (HTTP status and body). */
 export function readAnswer(kind: RequestKind, status: number | undefined, body: Buffer): AnswerOutcome {
@@ -99,7 +123,8 @@ export function readAnswer(kind: RequestKind, status: number | undefined, body: 
   const obj = isObject(parsed) ? parsed : null;
   if (status !== 200) {
     const why = obj !== null && typeof obj.error === 'string' ? `: ${obj.error}` : '';
-    return { kind: 'miss', reason: `HTTP ${status ?? '?'}${why}` };
+    const reason = `HTTP ${status ?? '?'}${why}`;
+    return status === 401 ? { kind: 'miss', reason, unauthorized: true } : { kind: 'miss', reason };
   }
   if (obj === null) return { kind: 'miss', reason: 'answer is not a JSON object' };
   const answer = obj[kind];

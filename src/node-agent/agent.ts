@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ConfigError } from '../core/errors.ts';
 import {
-  DEFAULT_HEARTBEAT_PORT, MAX_MESSAGE_BYTES, nodeInfoProblem, readAnswer, requestBody,
+  authorization, DEFAULT_HEARTBEAT_PORT, MAX_MESSAGE_BYTES, nodeInfoProblem, readAnswer, requestBody, tokenProblem,
   type AnswerOutcome, type NodeInfo, type RequestKind,
 } from '../heartbeat/protocol.ts';
 import { formatHost, parseHostPort } from '../sip/uri.ts';
@@ -33,6 +33,12 @@ export interface HeartbeatAgentOptions {
   intervalMs?: number;
   requestTimeoutMs?: number;
   shutdownGraceMs?: number;
+  /**
+   * The balancers' heartbeatToken, sent as `Authorization: Bearer` on every request; absent: none.
+   * A function is read at construction and again whenever a balancer answers 401, so a token
+   * file rewritten for a rotation is picked up without a restart.
+   */
+  token?: string | (() => string);
   logger: Logger;
 }
 
@@ -105,6 +111,10 @@ interface Link {
   shutdownAcked: boolean;
   /** Draining: the balancer does not know the session; nothing more to send until stop. */
   drainDone: boolean;
+  /** The token sent to this balancer: each keeps its own, as they take a rotation one by one. */
+  token: string | null;
+  /** The balancer answered 401 and has accepted nothing since (its error is logged once). */
+  tokenRefused: boolean;
   counters: BalancerCounters;
 }
 
@@ -133,6 +143,13 @@ function validateNode(node: NodeInfo): void {
   if (problem !== null) throw new ConfigError(problem.field, problem.value, problem.reason);
 }
 
+/** A usable token, or a ConfigError on `token` that does not quote it. */
+function checkedToken(token: string): string {
+  const problem = tokenProblem(token);
+  if (problem !== null) throw new ConfigError('token', `(${token.length} characters, hidden)`, problem);
+  return token;
+}
+
 function positiveMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(name, String(value), 'must be a positive integer number of milliseconds');
@@ -146,6 +163,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private readonly node: NodeInfo;
   private readonly log: Logger;
   private readonly links: Link[];
+  private readonly readToken: (() => string) | null;
   // maxSockets 1: one connection per balancer, reused (keep-alive) for every request.
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private currentPhase: AgentPhase = 'idle';
@@ -164,6 +182,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
     this.requestTimeoutMs = positiveMs('requestTimeoutMs', opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
     this.shutdownGraceMs = opts.shutdownGraceMs === 0 ? 0 : positiveMs('shutdownGraceMs', opts.shutdownGraceMs, DEFAULT_SHUTDOWN_GRACE_MS);
     this.log = opts.logger;
+    this.readToken = typeof opts.token === 'function' ? opts.token : null;
+    const token = opts.token === undefined ? null : checkedToken(typeof opts.token === 'function' ? opts.token() : opts.token);
     this.links = parseBalancers(opts.balancers).map((b) => ({
       name: `${formatHost(b.host)}:${b.port}`,
       host: b.host,
@@ -174,6 +194,8 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
       inFlight: null,
       shutdownAcked: false,
       drainDone: false,
+      token,
+      tokenRefused: false,
       counters: { sent: { start: 0, heartbeat: 0, shutdown: 0, stop: 0 }, ok: 0, unknownSession: 0, missed: 0, registrations: 0 },
     }));
   }
@@ -291,6 +313,10 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
   private handle(link: Link, kind: RequestKind, outcome: AnswerOutcome): boolean {
     this.record(link, kind, outcome);
     const draining = this.currentPhase === 'draining';
+    if (outcome.kind !== 'miss' && link.tokenRefused) {
+      link.tokenRefused = false;
+      this.log.info({ balancer: link.name }, `heartbeat token accepted by ${link.name}`);
+    }
     if (outcome.kind === 'ok') {
       link.misses = 0;
       if (kind === 'start') link.counters.registrations++;
@@ -313,9 +339,29 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
       return false;
     }
     link.misses++;
+    if (outcome.unauthorized === true) this.tokenRefusedBy(link, outcome.reason);
     this.log.debug({ balancer: link.name, request: kind, reason: outcome.reason, consecutiveMisses: link.misses }, 'balancer did not answer');
     if (link.misses >= MISSES_BEFORE_LOST) this.setState(link, 'lost', `${link.misses} requests unanswered, last: ${outcome.reason}`);
     return false;
+  }
+
+  /**
+   * A 401: logged once until the balancer accepts a request again, and the token read anew for
+   * the next attempt, which goes out at the usual interval like any other miss.
+   */
+  private tokenRefusedBy(link: Link, reason: string): void {
+    if (!link.tokenRefused) {
+      link.tokenRefused = true;
+      const hint = link.token === null ? 'this node sends no token: give it the balancer\'s heartbeatToken' : 'the balancer has another heartbeatToken';
+      this.log.error({ balancer: link.name, reason, hint }, `heartbeat token refused by ${link.name}`);
+    }
+    if (this.readToken === null) return;
+    try {
+      link.token = checkedToken(this.readToken());
+    } catch (err) {
+      // The previous token stays: a file caught half-written must not stop the retries.
+      this.log.warn({ balancer: link.name, err: err instanceof ConfigError ? err.reason : (err as Error).message }, 'cannot read the heartbeat token again; keeping the previous one');
+    }
   }
 
   private record(link: Link, kind: RequestKind, outcome: AnswerOutcome): void {
@@ -375,7 +421,10 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
           method: 'POST',
           path: '/',
           agent: this.httpAgent,
-          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          headers: {
+            'content-type': 'application/json', 'content-length': body.length,
+            ...(link.token === null ? {} : { authorization: authorization(link.token) }),
+          },
         }, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

@@ -1,13 +1,15 @@
 // The Restcomm switches that change what the proxy does with a message (isSendTrying,
 // blockedValues, isSend5xxResponse*, matchingHostnameForRoute / isFilterSubdomain, publicIp /
-// routingRules), turned once at start-up into the form the data path reads: booleans, one
-// compiled RegExp, prebuilt header text and lookup tables. Per message the proxy only reads
-// them, and calls the lookups here (OwnTargets.isOurs, PublicRecordRoutes.forClient) only where
-// a feature is on or an address is being asked about anyway.
+// routingRules, and siplb's per-source limit pikeRequests), turned once at start-up into the
+// form the data path reads: booleans, one compiled RegExp, prebuilt header text and lookup
+// tables. Per message the proxy only reads them, and calls the lookups here (OwnTargets.isOurs,
+// PublicRecordRoutes.forClient) only where a feature is on or an address is being asked about
+// anyway.
 
 import { SIP_TRANSPORTS, type Config, type RoutingRule, type Transport } from '../config/types.ts';
 import { formatHost, parseHostPort } from '../sip/uri.ts';
 import type { LocalAddresses } from './local-addresses.ts';
+import type { SourceLimitSettings } from './source-rate-limit.ts';
 
 export interface ProxyPolicy {
   /** isSendTrying: answer each INVITE about to be forwarded with 100 Trying, and absorb the 100s that come back. */
@@ -28,6 +30,8 @@ export interface ProxyPolicy {
   readonly publicIpv6: PublicAddress | null;
   /** terminateTLSTraffic: a sips: request may reach a node over UDP or TCP (else only TLS or WSS). */
   readonly terminateTls: boolean;
+  /** pikeRequests and the keys with it; null when pikeRequests is 0 (off). */
+  readonly sourceLimit: SourceLimitSettings | null;
 }
 
 export interface PublicAddress {
@@ -48,6 +52,7 @@ export function proxyPolicy(cfg: Config): ProxyPolicy {
     publicIpv4: cfg.publicIp === null ? null : { host: cfg.publicIp, rules: new ClientRules(cfg.routingRulesIpv4) },
     publicIpv6: cfg.publicIpv6 === null ? null : { host: cfg.publicIpv6, rules: new ClientRules(cfg.routingRulesIpv6) },
     terminateTls: cfg.terminateTLSTraffic,
+    sourceLimit: cfg.pikeRequests === 0 ? null : { requests: cfg.pikeRequests, windowMs: cfg.pikeWindow, blockMs: cfg.pikeBlockTime, allow: cfg.pikeAllow },
   };
 }
 

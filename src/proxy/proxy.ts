@@ -10,7 +10,8 @@
 // next hop is the next Route entry or the Request-URI (outOfCluster); forward rewrites it (Via
 // with the deterministic branch, Record-Route, Max-Forwards) and hands it to the router.
 //
-// The Restcomm switches (policy.ts) act at four points: blockedValues before anything else,
+// The Restcomm switches (policy.ts) act at four points: blockedValues before anything else (and
+// right after it siplb's per-source limit of new requests, source-rate-limit.ts),
 // matchingHostnameForRoute and the public addresses wherever a Route or Request-URI is asked
 // whether it names us (OwnTargets), isSendTrying and publicIp in forward, the 5xx settings in
 // unavailable().
@@ -32,6 +33,7 @@ import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, transportParam, withReceive
 import { FlowTokens } from './flow-token.ts';
 import type { Family } from './local-addresses.ts';
 import { NodePins } from './node-pins.ts';
+import { SourceRateLimit, type SourceLimitSettings } from './source-rate-limit.ts';
 
 export type ProxyDeps = PathDeps;
 
@@ -76,6 +78,8 @@ export class SipProxy {
   private stopAnnounced = false;
   /** Restcomm's /lbnoderegex pins, consulted for new calls before the algorithm. */
   readonly pins: NodePins;
+  /** pikeRequests: new requests per source address; null when off (one null check per request). */
+  private sources: SourceRateLimit | null = null;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
@@ -88,6 +92,7 @@ export class SipProxy {
     this.ours = new OwnTargets(deps.addresses, deps.policy, this.publicRecordRoutes);
     this.flows = new FlowTokens(deps.secret);
     this.pins = new NodePins(deps.affinityKey ?? 'Call-ID');
+    this.setSourceLimit(deps.policy.sourceLimit);
   }
 
   /**
@@ -102,6 +107,21 @@ export class SipProxy {
     this.ours = new OwnTargets(this.d.addresses, p, publicRecordRoutes);
     this.publicRecordRoutes = publicRecordRoutes;
     this.policy = p;
+    this.setSourceLimit(p.sourceLimit);
+  }
+
+  /** A reload keeps the table, so an address blocked before it stays blocked. */
+  private setSourceLimit(settings: SourceLimitSettings | null): void {
+    if (settings === null) {
+      this.sources?.close();
+      this.sources = null;
+    } else if (this.sources === null) this.sources = new SourceRateLimit(settings, { stats: this.d.stats, log: this.d.log });
+    else this.sources.reconfigure(settings);
+  }
+
+  /** Stops what runs on its own (the per-source limit's unblock timer). */
+  close(): void {
+    this.sources?.close();
   }
 
   /**
@@ -171,6 +191,15 @@ export class SipProxy {
     // space learns nothing, not even that a SIP server listens here.
     if (!fromCluster && this.policy.blocked !== null && this.isBlocked(msg, this.policy.blocked)) {
       this.d.stats.countDrop('blocked');
+      return;
+    }
+    // Before anything that costs (a 400, the context, a pick): the point of the limit is that a
+    // flood from one address buys almost nothing, and silence tells it nothing either. Nodes'
+    // addresses, whatever port or side, are never limited: they carry everyone's traffic.
+    const sources = this.sources;
+    if (sources !== null && msg.method !== 'ACK' && msg.method !== 'CANCEL' && !cluster.isClusterIp(src.ip)
+      && headerParam(msg.to, 'tag') === null && sources.drops(src.ip, Date.now())) {
+      this.d.stats.countDrop('rate-limited');
       return;
     }
     if (msg.error !== null) return this.reject(msg, src, msg.errorStatus, msg.error);

@@ -16,6 +16,8 @@ export class ProxyStats {
   callsStarted = 0;
   /** INVITEs placed again because their node went down before answering (isSendTrying). */
   invitesReplaced = 0;
+  /** Addresses blocked now by the per-source limit (pikeRequests); source-rate-limit.ts keeps it. */
+  sourcesBlocked = 0;
   readonly localReplies = new Map<number, number>();
   readonly dropped = new Map<string, number>();
   /** Requests received, by transport, then method (COUNTED_METHODS, else 'other'). */
@@ -69,7 +71,7 @@ export class ProxyStats {
     return {
       requestsIn: this.requestsIn, responsesIn: this.responsesIn,
       requestsForwarded: this.requestsForwarded, responsesForwarded: this.responsesForwarded,
-      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced, callsStarted: this.callsStarted,
+      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced, callsStarted: this.callsStarted, sourcesBlocked: this.sourcesBlocked,
       localReplies: Object.fromEntries(this.localReplies), dropped: Object.fromEntries(this.dropped),
     };
   }

@@ -12,7 +12,7 @@ import type { Algorithm } from '../algorithms/algorithm.ts';
 import { createAlgorithm } from '../algorithms/catalog.ts';
 import { ActiveHealthCheck } from '../cluster/active-health.ts';
 import { CallTracker } from '../cluster/call-tracker.ts';
-import { HeartbeatServer } from '../cluster/heartbeat-server.ts';
+import { HeartbeatServer, type HeartbeatCounters } from '../cluster/heartbeat-server.ts';
 import { NodeRegistry } from '../cluster/node-registry.ts';
 import { RegistrySync } from '../cluster/node-registry-sync.ts';
 import { PassiveHealth } from '../cluster/passive-health.ts';
@@ -31,6 +31,7 @@ import { proxyPolicy } from '../proxy/policy.ts';
 import { SipProxy } from '../proxy/proxy.ts';
 import { ProxyStats } from '../proxy/stats.ts';
 import { TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
+import { formatHost } from '../sip/uri.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
 import type { StateStore } from '../state/store.ts';
 import { TransportRouter, type Listener } from '../transport/router.ts';
@@ -54,6 +55,8 @@ export interface RunningBalancer {
   readonly transports: TransportRouter;
   /** Port of the heartbeat endpoint, or null when it could not be opened (default port busy). */
   readonly heartbeatPort: number | null;
+  /** The heartbeat endpoint's counters, or null when it could not be opened. */
+  readonly heartbeat: HeartbeatCounters | null;
   /** The HTTP balancer, or null when neither httpPort nor httpsPort is set. */
   readonly http: HttpBalancer | null;
   /**
@@ -267,6 +270,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   });
   warnUnusableNodeTransports(cfg.nodes, cfg, addresses, log);
   proxyForEvents = proxy;
+  closers.add(() => proxy.close());
   closers.add(() => transports.close());
   for (const l of listeners(cfg)) await transports.listen(l);
 
@@ -284,16 +288,26 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
 
   // Node registration. An unset heartbeatPort is best effort: several balancers on one host
   // must not fail because the default port is taken.
-  const heartbeat = new HeartbeatServer(registry, log);
+  const heartbeat = new HeartbeatServer(registry, log, { token: cfg.heartbeatToken });
   let heartbeatPort: number | null = cfg.heartbeatPort ?? DEFAULT_HEARTBEAT_PORT;
+  let heartbeatOpen = false;
   try {
     await heartbeat.listen(cfg.internalHost, heartbeatPort);
     heartbeatPort = heartbeat.address().port;
+    heartbeatOpen = true;
     closers.add(() => heartbeat.close());
   } catch (err) {
     if (cfg.heartbeatPort !== null) throw err;
     log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
     heartbeatPort = null;
+  }
+  const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  if (heartbeatOpen && cfg.heartbeatToken === null) {
+    // Anyone who reaches this port can register a node and receive calls: say where it is.
+    const where = `${formatHost(cfg.internalHost)}:${heartbeatPort}`;
+    const fields = { heartbeat: where, internalHost: cfg.internalHost };
+    if (isWildcard(cfg.internalHost)) log.warn(fields, `heartbeat registrations are unauthenticated and reachable on every interface (${where}): set heartbeatToken, or internalHost to a private address`);
+    else log.info(fields, `heartbeat registrations are unauthenticated, on the internal address only (${where}); set heartbeatToken to require a token`);
   }
 
   // Timers last: nothing above can fail any more.
@@ -335,6 +349,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     registry, passiveHealth, health, proxy, algorithm, sync, addresses, log, http: httpBalancer !== null,
     reloadTls: (files) => transports.reloadTls(files) + (httpBalancer === null ? 0 : httpBalancer.reloadTls(files)),
     setMembershipInterval: (ms) => { if (stopped === null && !closing) setMembershipInterval(ms); },
+    setHeartbeatToken: (token) => heartbeat.setToken(token),
     isStopping: () => stopped !== null || closing,
   }, SHARE_INTERVAL_MS);
 
@@ -399,6 +414,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     },
     configPath: opts.configPath ?? null, balancerId, version: packageVersion(), startedAt,
     stats, registry, calls, store, health, transports, http: httpBalancer, log,
+    heartbeat: heartbeatOpen ? heartbeat : null,
     isStopping: () => stopped !== null,
     stop: (reason) => {
       if (stopListeners.length === 0) void gracefulStop(reason);
@@ -423,6 +439,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     gracefulStop,
     onStopRequest: (listener) => { stopListeners.push(listener); },
     stats, algorithm, store, calls, balancerId, cluster, registry, health, transports, heartbeatPort, http: httpBalancer,
+    heartbeat: heartbeatOpen ? heartbeat : null,
     reloadTls: () => {
       const files = tlsFiles(reloader.config);
       if (files === null) return 0;

@@ -57,6 +57,7 @@ type Part =
   | 'passiveHealth'  // PassiveHealth.reconfigure
   | 'registry'       // NodeRegistry.reconfigure, RegistrySync.reconfigure
   | 'membershipTimer' // the timer that expires registrations (heartbeatInterval)
+  | 'heartbeatAuth'   // the heartbeat endpoint's token (HeartbeatServer.setToken)
   | 'policy'         // SipProxy.setPolicy
   | 'tls'            // the TLS listeners' files (read again on every reload anyway)
   | 'read';          // read from the running configuration where used (admin credentials, shutdownTimeout)
@@ -102,6 +103,8 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   trafficRampupCyclePeriod: { apply: 'registry' },
   trafficPercentageIncrease: { apply: 'registry' },
   heartbeatInterval: { apply: 'membershipTimer' },
+  // Rotation: the new token is required from the next request on; agents re-read theirs on a 401.
+  heartbeatToken: { apply: 'heartbeatAuth' },
   healthCheckInterval: { apply: 'activeHealth' },
   healthCheckTimeout: { apply: 'activeHealth' },
   healthCheckFailures: { apply: 'activeHealth' },
@@ -127,6 +130,8 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   isSend5xxResponseSatusCode: { apply: 'policy' },
   isSend5xxResponseReasonHeader: { apply: 'policy' },
   terminateTLSTraffic: { apply: 'policy' },
+  // The per-source limit keeps its table (and who is blocked) across a reload; SipProxy.setPolicy.
+  pikeRequests: { apply: 'policy' }, pikeWindow: { apply: 'policy' }, pikeBlockTime: { apply: 'policy' }, pikeAllow: { apply: 'policy' },
   isSendTrying: { refuse: `decides at start whether INVITEs are kept until their node answers and 100s absorbed: ${RESTART}` },
   // The admin API and the graceful stop read them from the running configuration.
   securityRequired: { apply: 'read' }, login: { apply: 'read' }, password: { apply: 'read' },
@@ -237,6 +242,8 @@ export interface ReloadParts {
   reloadTls(files: TlsFiles): number;
   /** The membership timer (registrations expire, ramp-up, retiring nodes leave) runs every `ms`. */
   setMembershipInterval(ms: number): void;
+  /** The heartbeat endpoint requires `token` from now on (null: none); a no-op when it did not open. */
+  setHeartbeatToken(token: string | null): void;
   /** A graceful stop is under way: parts are closing, nothing is reloaded. */
   isStopping(): boolean;
 }
@@ -361,6 +368,7 @@ export class Reloader {
       p.sync.reconfigure(next.nodeTimeout, shareIntervalMs(next.nodeTimeout, this.shareMaxMs));
     }
     if (plan.parts.has('membershipTimer')) p.setMembershipInterval(next.heartbeatInterval);
+    if (plan.parts.has('heartbeatAuth')) p.setHeartbeatToken(next.heartbeatToken);
     if (plan.parts.has('passiveHealth')) p.passiveHealth.reconfigure(passiveHealthOptions(next));
     if (plan.parts.has('activeHealth')) {
       p.health.reconfigure({ intervalMs: next.healthCheckInterval, timeoutMs: next.healthCheckTimeout, failures: next.healthCheckFailures, successes: next.healthCheckSuccesses });

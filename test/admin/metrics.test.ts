@@ -124,7 +124,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   const target: AdminTarget = {
     config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
     stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
-    transports: lb.transports, http: lb.http, log,
+    transports: lb.transports, http: lb.http, heartbeat: lb.heartbeat, log,
     isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
   };
   const metrics = new Metrics(target);
@@ -314,7 +314,7 @@ test('metrics: a Redis store exposes its servers and state (up, then down when R
   const target: AdminTarget = {
     config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
     stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
-    transports: lb.transports, http: lb.http, log,
+    transports: lb.transports, http: lb.http, heartbeat: lb.heartbeat, log,
     isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
   };
   const metrics = new Metrics(target);

@@ -63,6 +63,7 @@ const DEFAULTS: Config = {
   nodeTimeout: 8400,
   heartbeatInterval: 150,
   heartbeatPort: null,
+  heartbeatToken: null,
   healthCheckInterval: 7000,
   healthCheckTimeout: 2000,
   healthCheckFailures: 1,
@@ -114,6 +115,10 @@ const DEFAULTS: Config = {
   tlsClientAuth: 'none',
   maxMessageSize: 65535,
   maxConnectionsPerSource: 1000,
+  pikeRequests: 0,
+  pikeWindow: 2000,
+  pikeBlockTime: 30_000,
+  pikeAllow: [],
   tlsHandshakeTimeout: 10_000,
   wsAllowedOrigins: [],
   wsPingInterval: 30_000,
@@ -304,6 +309,9 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
   { name: 'responsesStatusCodeNodeRemoval list', input: 'responsesStatusCodeNodeRemoval=503, 500,503', expected: { responsesStatusCodeNodeRemoval: [503, 500] } },
   { name: 'ramp-up', input: 'trafficRampupCyclePeriod=5000\ntrafficPercentageIncrease=25', expected: { trafficRampupCyclePeriod: 5000, trafficPercentageIncrease: 25 } },
   { name: 'heartbeatPort', input: 'heartbeatPort=2611', expected: { heartbeatPort: 2611 } },
+  { name: 'heartbeatToken 16 characters', input: 'heartbeatToken=0123456789abcdef', expected: { heartbeatToken: '0123456789abcdef' } },
+  { name: 'heartbeatToken any visible ASCII', input: 'heartbeatToken=A-z.0~9+/_=!#$%&*?@[]', expected: { heartbeatToken: 'A-z.0~9+/_=!#$%&*?@[]' } },
+  { name: 'heartbeatToken empty means none', input: 'heartbeatToken=', expected: { heartbeatToken: null } },
   { name: 'callIdAffinityMaxEntries 5000', input: 'callIdAffinityMaxEntries=5000', expected: { callIdAffinityMaxEntries: 5000 } },
   { name: 'callIdAffinityGroupFailover true', input: 'callIdAffinityGroupFailover=true', expected: { callIdAffinityGroupFailover: true } },
   { name: 'callIdAffinityGroupFailover TRUE', input: 'callIdAffinityGroupFailover=TRUE', expected: { callIdAffinityGroupFailover: true } },
@@ -648,6 +656,11 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   // The secret itself never appears in the error.
   { name: 'viaSecret too short', input: 'viaSecret=hunter2', key: 'viaSecret', value: '(7 characters, hidden)', reason: 'at least 16 characters' },
   { name: 'viaSecret 15 characters', input: 'viaSecret=0123456789abcde', key: 'viaSecret', value: '(15 characters, hidden)', reason: 'at least 16 characters' },
+  { name: 'heartbeatToken too short', input: 'heartbeatToken=hunter2', key: 'heartbeatToken', value: '(7 characters, hidden)', reason: 'at least 16 characters' },
+  { name: 'heartbeatToken 15 characters', input: 'heartbeatToken=0123456789abcde', key: 'heartbeatToken', value: '(15 characters, hidden)', reason: 'at least 16 characters' },
+  // Sent in an HTTP header: a space would split the Bearer credential, non-ASCII is refused by clients.
+  { name: 'heartbeatToken with a space', input: 'heartbeatToken=correct horse battery staple', key: 'heartbeatToken', value: '(28 characters, hidden)', reason: 'visible ASCII' },
+  { name: 'heartbeatToken non-ASCII', input: 'heartbeatToken=éééééééééééééééé', key: 'heartbeatToken', value: '(16 characters, hidden)', reason: 'visible ASCII' },
 
   // syntax errors from the properties reader surface unchanged
   { name: 'malformed unicode escape', input: 'host=\\u00zz', key: 'host', value: '\\u00zz', reason: 'malformed Unicode escape' },

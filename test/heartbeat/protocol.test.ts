@@ -6,8 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  answerBody, nodeInfoProblem, parseRegistration, parseRequest, parseSessionId, readAnswer, REQUEST_KINDS, requestBody,
-  type NodeInfo,
+  answerBody, authorization, bearerToken, nodeInfoProblem, parseRegistration, parseRequest, parseSessionId, readAnswer, REQUEST_KINDS, requestBody,
+  tokenProblem, type NodeInfo,
 } from '../../src/heartbeat/protocol.ts';
 
 describe('what the agent sends, the balancer reads', () => {
@@ -102,5 +102,42 @@ describe('requests the balancer refuses, with the reason', () => {
     assert.deepEqual(nodeInfoProblem({ ip: 'localhost', udpPort: 5080 })?.field, 'ip');
     assert.deepEqual(nodeInfoProblem({ ip: '10.0.0.1', udpPort: 70000 })?.field, 'udpPort');
     assert.deepEqual(nodeInfoProblem({ ip: '10.0.0.1', httpPort: 8080 })?.reason, 'a node needs a SIP port (udpPort, tcpPort, tlsPort, wsPort or wssPort)');
+  });
+});
+
+describe('heartbeat token: the header both ends use, and a 401 read by the node', () => {
+  const headers: { header: string | undefined; token: string | null }[] = [
+    { header: undefined, token: null },
+    { header: '', token: null },
+    { header: 'Bearer abc', token: 'abc' },
+    { header: 'bearer abc', token: 'abc' },
+    { header: 'Bearer  abc ', token: 'abc' },
+    { header: 'Bearer a b', token: null },
+    { header: 'Basic abc', token: null },
+    { header: 'abc', token: null },
+  ];
+  for (const c of headers) {
+    test(`bearerToken(${JSON.stringify(c.header)}) -> ${JSON.stringify(c.token)}`, () => assert.equal(bearerToken(c.header), c.token));
+  }
+  test('authorization() is what bearerToken() reads back', () => {
+    assert.equal(bearerToken(authorization('0123456789abcdef-+/=')), '0123456789abcdef-+/=');
+  });
+  const tokens: { token: string; problem: RegExp | null }[] = [
+    { token: '0123456789abcdef', problem: null },
+    { token: '0123456789abcde', problem: /at least 16/ },
+    { token: '0123456789 abcdef', problem: /visible ASCII/ },
+    { token: '0123456789abcdeé', problem: /visible ASCII/ },
+  ];
+  for (const c of tokens) {
+    test(`tokenProblem(${JSON.stringify(c.token)})`, () => {
+      const p = tokenProblem(c.token);
+      if (c.problem === null) assert.equal(p, null);
+      else assert.match(p ?? '', c.problem);
+    });
+  }
+  test('readAnswer: a 401 is a miss marked unauthorized, with the balancer\'s reason; a 400 is not marked', () => {
+    assert.deepEqual(readAnswer('start', 401, Buffer.from('{"error":"wrong heartbeat token"}')),
+      { kind: 'miss', reason: 'HTTP 401: wrong heartbeat token', unauthorized: true });
+    assert.deepEqual(readAnswer('start', 400, Buffer.from('{"error":"bad"}')), { kind: 'miss', reason: 'HTTP 400: bad' });
   });
 });

@@ -35,6 +35,7 @@ describe('reloadPlan: what each change does', () => {
       applied: ['responsesStatusCodeNodeRemoval', 'responseReasonNodeRemoval', 'maxNumberResponsesWithError', 'maxErrorTime', 'maxRequestNumberWithoutResponse', 'maxResponseTime'],
     },
     { change: ['blockedValues=evil', 'isSend5xxResponse=true', 'isSend5xxResponseSatusCode=500', 'terminateTLSTraffic=true'], applied: ['blockedValues', 'isSend5xxResponse', 'isSend5xxResponseSatusCode', 'terminateTLSTraffic'] },
+    { change: ['pikeRequests=400', 'pikeWindow=1000', 'pikeBlockTime=5000', 'pikeAllow=10.0.0.0/8'], applied: ['pikeRequests', 'pikeWindow', 'pikeBlockTime', 'pikeAllow'] },
     { change: ['publicIp=203.0.113.7'], refused: ['publicIp'] },
     { change: ['publicIp=203.0.113.7', 'routingRulesIpv4=10.*=false'], refused: ['publicIp'] },
     { change: ['hashLoadFactor=0.25', 'callIdAffinityGroupFailover=true', 'subclusterMap=(10.0.0.1,10.0.0.2)'], applied: ['callIdAffinityGroupFailover', 'subclusterMap', 'hashLoadFactor'] },
@@ -48,6 +49,7 @@ describe('reloadPlan: what each change does', () => {
     { change: ['ipv6Host=::1'], refused: ['ipv6Host', 'externalIpv6Host', 'internalIpv6Host'] },
     { change: ['heartbeatPort=2611', 'apiPort=2007', 'httpPort=2080'], refused: ['heartbeatPort', 'apiPort', 'httpPort'] },
     { change: ['apiToken=0123456789abcdef0123'], refused: ['apiToken'] },
+    { change: ['heartbeatToken=rotated-token-0123456789'], applied: ['heartbeatToken'] },
     { change: ['stateStore=redis', 'redisUrl=redis://10.0.0.9:6379'], refused: ['stateStore', 'redisUrl'] },
     { change: ['algorithmClass=least-calls'], refused: ['algorithmClass'] },
     { change: ['callIdAffinityMaxTimeInCache=60'], refused: ['callIdAffinityMaxTimeInCache'] },
@@ -172,6 +174,29 @@ describe('Reloader on a running balancer', () => {
     assert.deepEqual(result, { ok: true, applied: [], tlsListeners: 0, warnings: [], notes: [] });
   });
 
+  test('heartbeatToken: required from the reload on, the new one accepted and the old one refused; removed, not required', async (t) => {
+    const oldToken = 'heartbeat-token-before-0001';
+    const newToken = 'heartbeat-token-after-0002';
+    const r = await running(t, ['healthCheckInterval=0', `heartbeatToken=${oldToken}`]);
+    const status = async (token: string | null, sessionId: string): Promise<number> => (await fetch(`http://127.0.0.1:${r.lb.heartbeatPort}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify({ start: { ip: '10.0.0.7', udpPort: 5080, sessionId } }),
+    })).status;
+    assert.equal(await status(oldToken, 's1'), 200);
+    r.write(['healthCheckInterval=0', `heartbeatToken=${newToken}`]);
+    const result = await r.lb.reload();
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.deepEqual(result.ok && result.applied, ['heartbeatToken']);
+    assert.equal(await status(oldToken, 's2'), 401);
+    assert.equal(r.lb.registry.get('10.0.0.7:5080')?.sessionId, 's1', 'the refused start replaced nothing');
+    assert.equal(await status(newToken, 's3'), 200);
+    r.write(['healthCheckInterval=0']);
+    assert.equal((await r.lb.reload()).ok, true);
+    assert.equal(await status(null, 's4'), 200);
+    assert.equal(r.lb.registry.get('10.0.0.7:5080')?.sessionId, 's4');
+  });
+
   test('policy: the next request meets the new blockedValues and 5xx reply', async (t) => {
     const r = await running(t, ['healthCheckInterval=0']);
     // No node: a new call is answered with the local 503.
@@ -187,6 +212,27 @@ describe('Reloader on a running balancer', () => {
     assert.deepEqual(blocked(), [], 'dropped unanswered');
     const other = await invite(t, r.sipPort, 'other', 'softphone/2');
     await eventually('the new 5xx', 3000, () => other().some((l) => l.startsWith('SIP/2.0 500')));
+  });
+
+  test('policy: pikeRequests turned on by a reload limits the next new requests; pikeAllow lets them in again', async (t) => {
+    const r = await running(t, ['healthCheckInterval=0']);
+    r.write(['healthCheckInterval=0', 'pikeRequests=2', 'pikeWindow=60000']);
+    const result = await r.lb.reload();
+    assert.deepEqual(result.ok && result.applied, ['pikeRequests', 'pikeWindow'], JSON.stringify(result));
+    // No node: the two under the limit get the local 503, the third nothing.
+    for (const id of ['p1', 'p2']) {
+      const answered = await invite(t, r.sipPort, id, 'softphone/2');
+      await eventually(`503 to ${id}`, 3000, () => answered().some((l) => l.startsWith('SIP/2.0 503')));
+    }
+    const third = await invite(t, r.sipPort, 'p3', 'softphone/2');
+    await eventually('the third counted as rate-limited', 3000, () => r.lb.stats.dropped.get('rate-limited') === 1);
+    assert.deepEqual(third(), [], 'dropped unanswered');
+    assert.equal(r.lb.stats.sourcesBlocked, 1);
+    r.write(['healthCheckInterval=0', 'pikeRequests=2', 'pikeWindow=60000', 'pikeAllow=127.0.0.0/8']);
+    assert.equal((await r.lb.reload()).ok, true);
+    assert.equal(r.lb.stats.sourcesBlocked, 0, 'an allow-listed address is unblocked at once');
+    const fourth = await invite(t, r.sipPort, 'p4', 'softphone/2');
+    await eventually('503 to p4', 3000, () => fourth().some((l) => l.startsWith('SIP/2.0 503')));
   });
 
   test('health and passive-health settings reach the checkers; the registry takes nodeTimeout', async (t) => {

@@ -19,6 +19,8 @@ export interface DemoNodeOptions {
   transport?: string;
   /** Address to listen on and announce; default 127.0.0.1. */
   ip?: string;
+  /** File holding the balancers' heartbeatToken (--token-file). */
+  tokenFile?: string;
   /**
    * Network namespace to run in (`ip netns exec`). Its statistics port is then reached with curl
    * inside that namespace, since this process cannot reach into it.
@@ -46,6 +48,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNodeHand
   // No balancers: a node siplb knows only from its static `nodes=` list.
   if (opts.balancers !== '') args.push('--balancers', opts.balancers);
   if (opts.version !== undefined) args.push('--version', opts.version);
+  if (opts.tokenFile !== undefined) args.push('--token-file', opts.tokenFile);
   const { child, lines } = runRepoScript('src/cli/siplb-demo-node.ts', args, opts.netns);
   const end = Date.now() + 10_000;
   while (!lines.snapshot().some((l) => l.includes('"siplb-demo-node ready"'))) {
