@@ -6,6 +6,7 @@
 //   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
 //   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
 //   npm run bench -- --sprayer [--rate 100] ...      three balancers behind siplb-advisor: bench/sprayer.ts
+//   npm run bench -- --soak 30m [--rate 500]         a long steady run: failures, RSS growth, lag (bench/soak.ts)
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
@@ -472,6 +473,12 @@ async function main(): Promise<void> {
     // --sprayer hands over to the sprayer-tier benchmark (network namespaces), which has its own flags.
     const { runSprayerBench } = await import('./sprayer.ts');
     process.exitCode = await runSprayerBench(process.argv.slice(2).filter((arg) => arg !== '--sprayer'));
+    return;
+  }
+  if (process.argv.includes('--soak')) {
+    // --soak hands over to the long steady run (bench/soak.ts): npm run bench -- --soak 30m.
+    const { runSoak } = await import('./soak.ts');
+    process.exitCode = await runSoak(process.argv.slice(2));
     return;
   }
   if (process.argv.includes('--streams')) {

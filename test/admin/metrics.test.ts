@@ -244,6 +244,8 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.equal(first.types.get('siplb_process_cpu_seconds_total'), 'counter');
   assert.ok((value(first, 'siplb_process_resident_memory_bytes') ?? 0) > 0);
   assert.ok(first.types.has('siplb_nodejs_eventloop_lag_p99_seconds'));
+  // Node's delay monitor counts its own 100 ms resolution in; siplb takes it off (an idle loop reads ~0, not 0.1).
+  assert.ok((value(first, 'siplb_nodejs_eventloop_lag_min_seconds') ?? 1) < 0.05, 'event-loop lag without the monitor resolution');
 
   // Passive health takes the live node out for errors, and a good probe brings it back.
   lb.registry.setPassiveDown(idA, 'test errors', 'errors');
