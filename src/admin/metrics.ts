@@ -231,6 +231,15 @@ export class Metrics {
       });
     this.gauge('sources_blocked', 'Source addresses blocked now by the per-source limit of new requests (pikeRequests); their new requests are dropped and counted as reason "rate-limited".',
       [], (emit) => emit(s.sourcesBlocked));
+    this.gauge('overload_state', 'Overload control (overloadControl): 0 every new call admitted, 1 a share of new calls refused with 503, 2 that share dropped unanswered.',
+      [], (emit) => emit(s.overload.state));
+    this.gauge('overload_fraction', 'Share of new calls from clients overload control refuses now (0 to 0.95).', [], (emit) => emit(s.overload.fraction));
+    this.counter('overload_shed_total', 'New requests from clients shed by overload control: answered 503 (reject) or dropped unanswered (drop).',
+      ['action'], (emit) => {
+        emit(s.overload.rejected, { action: 'reject' });
+        emit(s.overload.dropped, { action: 'drop' });
+      });
+    this.counter('overload_episodes_total', 'Times overload control started shedding.', [], (emit) => emit(s.overload.episodes));
     this.counter('sip_invites_replaced_total', 'INVITEs placed on another node because theirs went down before answering (isSendTrying).', [], (emit) => emit(s.invitesReplaced));
   }
 

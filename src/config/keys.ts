@@ -986,6 +986,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Milliseconds a blocked address must stay at or under pikeRequests per pikeWindow (its dropped requests count) before it is unblocked (siplb key).',
     parse: (raw, key) => integerIn(raw, 1000, 86_400_000, rejecter(key, raw), 'must be an integer from 1000 to 86400000 (milliseconds)'),
   },
+  overloadControl: {
+    key: 'overloadControl', field: 'overloadControl', shownDefault: 'true', defaultValue: true,
+    description: 'Shed load when the event loop saturates: a growing share of new calls (requests without a To tag from clients) gets 503 with a jittered Retry-After (RFC 7339 oc parameters for clients that offer them), and past a hard limit is dropped unanswered; calls in progress always pass (docs/operations.md) (siplb key).',
+    parse: bool,
+  },
   pikeAllow: {
     key: 'pikeAllow', field: 'pikeAllow', shownDefault: 'none (the cluster\'s addresses only)', defaultValue: [],
     description: 'Comma list of addresses and networks (10.0.0.0/8, 192.0.2.7, fd00::/8) pikeRequests never limits: an IP sprayer, trunks, SBCs, load generators. Nodes and extraServerNodes addresses are never limited anyway (siplb key).',

@@ -15,9 +15,11 @@ export const REASONS: Record<number, string> = {
  * Build a response to `req`, or null when the request lacks what a response must echo (then the
  * request is dropped). `detail` goes into the reason phrase so the sender sees why.
  */
-export function buildLocalReply(req: SipMessage, status: number, detail: string | null, extraHeaders: readonly string[] = []): Buffer | null {
+export function buildLocalReply(req: SipMessage, status: number, detail: string | null, extraHeaders: readonly string[] = [], topViaParams = ''): Buffer | null {
   const vias: string[] = [];
   for (let i = 0; i < req.headerCount; i++) if (req.names[i] === 'via') vias.push(req.value(i));
+  // RFC 7339: a server's overload parameters replace the client's bare `oc` in the top Via.
+  if (topViaParams !== '' && vias.length > 0) vias[0] = vias[0].replace(/;\s*oc(?=\s*(;|,|$))/i, '') + topViaParams;
   const from = req.get('from');
   const to = req.get('to');
   const callId = req.get('call-id');

@@ -32,6 +32,8 @@ export interface ProxyPolicy {
   readonly terminateTls: boolean;
   /** pikeRequests and the keys with it; null when pikeRequests is 0 (off). */
   readonly sourceLimit: SourceLimitSettings | null;
+  /** overloadControl: shed new calls when the event loop saturates (overload.ts). */
+  readonly overloadControl: boolean;
 }
 
 export interface PublicAddress {
@@ -52,6 +54,7 @@ export function proxyPolicy(cfg: Config): ProxyPolicy {
     publicIpv4: cfg.publicIp === null ? null : { host: cfg.publicIp, rules: new ClientRules(cfg.routingRulesIpv4) },
     publicIpv6: cfg.publicIpv6 === null ? null : { host: cfg.publicIpv6, rules: new ClientRules(cfg.routingRulesIpv6) },
     terminateTls: cfg.terminateTLSTraffic,
+    overloadControl: cfg.overloadControl,
     sourceLimit: cfg.pikeRequests === 0 ? null : { requests: cfg.pikeRequests, windowMs: cfg.pikeWindow, blockMs: cfg.pikeBlockTime, allow: cfg.pikeAllow },
   };
 }

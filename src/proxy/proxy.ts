@@ -34,6 +34,7 @@ import { FlowTokens } from './flow-token.ts';
 import type { Family } from './local-addresses.ts';
 import { NodePins } from './node-pins.ts';
 import { SourceRateLimit, type SourceLimitSettings } from './source-rate-limit.ts';
+import { OverloadControl } from './overload.ts';
 
 export type ProxyDeps = PathDeps;
 
@@ -44,6 +45,9 @@ const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 const UDP_SIZE_LIMIT = 1300;
 /** Roughly what forward() adds to a request: a Via and up to two Record-Route lines. */
 const ADDED_BYTES_ESTIMATE = 200;
+
+/** An `oc` parameter (RFC 7339) in a Via element, with or without a value; not oc-algo and the like. */
+const OC_OFFERED = /;\s*oc\s*(;|=|$)/i;
 
 /** What siplb's own answer to an OPTIONS for itself says it handles (RFC 3261 §11.2). */
 const OPTIONS_ANSWER_HEADERS = ['Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, MESSAGE, INFO, PRACK, UPDATE, PUBLISH', 'Accept: application/sdp'];
@@ -80,6 +84,8 @@ export class SipProxy {
   readonly pins: NodePins;
   /** pikeRequests: new requests per source address; null when off (one null check per request). */
   private sources: SourceRateLimit | null = null;
+  /** overloadControl: sheds new calls while the event loop is saturated; null when off. */
+  private overload: OverloadControl | null = null;
 
   constructor(deps: ProxyDeps) {
     this.d = deps;
@@ -93,6 +99,7 @@ export class SipProxy {
     this.flows = new FlowTokens(deps.secret);
     this.pins = new NodePins(deps.affinityKey ?? 'Call-ID');
     this.setSourceLimit(deps.policy.sourceLimit);
+    this.setOverloadControl(deps.policy.overloadControl);
   }
 
   /**
@@ -108,6 +115,7 @@ export class SipProxy {
     this.publicRecordRoutes = publicRecordRoutes;
     this.policy = p;
     this.setSourceLimit(p.sourceLimit);
+    this.setOverloadControl(p.overloadControl);
   }
 
   /** A reload keeps the table, so an address blocked before it stays blocked. */
@@ -120,7 +128,21 @@ export class SipProxy {
   }
 
   /** Stops what runs on its own (the per-source limit's unblock timer). */
+  /** overloadControl on or off (a reload); on keeps the running controller and its state. */
+  private setOverloadControl(on: boolean): void {
+    if (!on) {
+      this.overload?.close();
+      this.overload = null;
+    } else this.overload ??= new OverloadControl(this.d.log, () => this.pendingPicks, this.d.stats.overload);
+  }
+
+  /** The overload controller, for metrics and the admin API; null when overloadControl is off. */
+  get overloadControl(): OverloadControl | null {
+    return this.overload;
+  }
+
   close(): void {
+    this.overload?.close();
     this.sources?.close();
   }
 
@@ -201,6 +223,22 @@ export class SipProxy {
       && headerParam(msg.to, 'tag') === null && sources.drops(src.ip, Date.now())) {
       this.d.stats.countDrop('rate-limited');
       return;
+    }
+    // Overload: a share of the new calls from clients is refused here, before the context and the
+    // pick, so that the calls already taken keep their pace (overload.ts).
+    const overload = this.overload;
+    if (overload !== null && overload.state !== 'normal' && msg.method !== 'ACK' && msg.method !== 'CANCEL'
+      && !cluster.isClusterIp(src.ip) && headerParam(msg.to, 'tag') === null && msg.error === null) {
+      const verdict = overload.verdict(msg.callId);
+      if (verdict === 'drop') {
+        this.d.stats.countDrop('overload');
+        return;
+      }
+      if (verdict === 'reject') {
+        // RFC 7339: a client that offers `oc` in its Via learns the reduction, not only this 503.
+        const oc = OC_OFFERED.test((msg.get('via') ?? '').split(',')[0]) ? overload.viaParams() : '';
+        return this.reject(msg, src, 503, 'overloaded', [`Retry-After: ${overload.retryAfter()}`], oc);
+      }
     }
     if (msg.error !== null) return this.reject(msg, src, msg.errorStatus, msg.error);
     const ctx = RequestContext.of(msg, src, cluster);
@@ -536,13 +574,13 @@ export class SipProxy {
     return false;
   }
 
-  private reject(msg: SipMessage, src: Inbound, status: number, detail: string | null, extra: readonly string[] = []): void {
+  private reject(msg: SipMessage, src: Inbound, status: number, detail: string | null, extra: readonly string[] = [], topViaParams = ''): void {
     // Never answer an ACK (RFC 3261 §17.1.1.3); drop it.
     if (msg.method === 'ACK') {
       this.d.stats.countDrop(`ack-${status}`);
       return;
     }
-    const reply = buildLocalReply(msg, status, detail, extra);
+    const reply = buildLocalReply(msg, status, detail, extra, topViaParams);
     if (reply === null) {
       this.d.stats.countDrop('unanswerable');
       return;

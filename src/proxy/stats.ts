@@ -1,6 +1,7 @@
 // Counters of the SIP data path. Plain numbers: incremented on the hot path, read by the admin
 // surface (metrics, API) and the logs.
 
+import { overloadCounters, type OverloadCounters } from './overload.ts';
 import { SIP_TRANSPORTS, type Transport } from '../config/types.ts';
 
 /** Methods counted by name; any other is counted as 'other', so labels stay bounded. */
@@ -18,6 +19,8 @@ export class ProxyStats {
   invitesReplaced = 0;
   /** Addresses blocked now by the per-source limit (pikeRequests); source-rate-limit.ts keeps it. */
   sourcesBlocked = 0;
+  /** The overload controller's state and what it shed (overload.ts). */
+  readonly overload: OverloadCounters = overloadCounters();
   readonly localReplies = new Map<number, number>();
   readonly dropped = new Map<string, number>();
   /** Requests received, by transport, then method (COUNTED_METHODS, else 'other'). */
@@ -71,7 +74,7 @@ export class ProxyStats {
     return {
       requestsIn: this.requestsIn, responsesIn: this.responsesIn,
       requestsForwarded: this.requestsForwarded, responsesForwarded: this.responsesForwarded,
-      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced, callsStarted: this.callsStarted, sourcesBlocked: this.sourcesBlocked,
+      unparseable: this.unparseable, invitesReplaced: this.invitesReplaced, callsStarted: this.callsStarted, sourcesBlocked: this.sourcesBlocked, overload: { ...this.overload },
       localReplies: Object.fromEntries(this.localReplies), dropped: Object.fromEntries(this.dropped),
     };
   }

@@ -131,6 +131,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   isSend5xxResponseReasonHeader: { apply: 'policy' },
   terminateTLSTraffic: { apply: 'policy' },
   // The per-source limit keeps its table (and who is blocked) across a reload; SipProxy.setPolicy.
+  overloadControl: { apply: 'policy' },
   pikeRequests: { apply: 'policy' }, pikeWindow: { apply: 'policy' }, pikeBlockTime: { apply: 'policy' }, pikeAllow: { apply: 'policy' },
   isSendTrying: { refuse: `decides at start whether INVITEs are kept until their node answers and 100s absorbed: ${RESTART}` },
   // The admin API and the graceful stop read them from the running configuration.
