@@ -137,7 +137,7 @@ export class ResponsePath {
     // address, which received/rport recorded); failing that, to the sent-by port (§18.2.2).
     const fallbackPort = transport !== 'udp' ? (next.port ?? defaultPort(next.transport)) : undefined;
     this.d.stats.responsesForwarded++;
-    this.d.out.send({ side, transport, host: target.host, port: target.port, fallbackPort }, edit.toBuffer());
+    this.d.out.send({ side, transport, host: target.host, port: target.port, fallbackPort }, withLength(edit, transport).toBuffer());
   }
 
   /** A response for a dead node goes to the node its calls continue on. */
@@ -147,7 +147,7 @@ export class ResponsePath {
     if (t === null) return this.drop('no-live-node', src, `no transport in common with ${heir.id}`);
     this.d.stats.responsesForwarded++;
     this.d.stats.countSentTo(heir.id);
-    this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, edit.toBuffer());
+    this.d.out.send({ side: 'internal', transport: t, host: heir.ip, port: heir.ports[t] as number }, withLength(edit, t).toBuffer());
   }
 
   /**
@@ -176,4 +176,14 @@ export class ResponsePath {
     this.d.stats.countDrop(reason);
     if (this.debug) this.d.log.debug({ from: `${src.ip}:${src.port}`, reason, detail }, 'SIP message dropped');
   }
+}
+
+/**
+ * A datagram may leave Content-Length out (RFC 3261 §18.3); a stream peer frames by it, and would
+ * read the body of a response relayed from UDP to TCP as the start of the next message.
+ */
+function withLength(edit: MessageEdit, transport: Transport): MessageEdit {
+  const msg = edit.msg;
+  if (transport !== 'udp' && msg.indexOf('content-length') === -1) edit.appendHeader(`Content-Length: ${msg.bodyEnd - msg.bodyStart}`);
+  return edit;
 }

@@ -82,13 +82,14 @@ export class MessageEdit {
       out += '\r\n\r\n';
       return Buffer.from(out, 'latin1');
     }
-    // `head` never ends with a line terminator: what follows it in `buf` is the blank line and
-    // the body.
+    // `head` never ends with a line terminator. The blank line is written as CRLF CRLF whatever
+    // the sender used: a bare-LF message relayed onto a stream must still be framable there
+    // (framing.ts, and any peer, finds the end of the head by it).
+    out += '\r\n\r\n';
     const headBytes = out.length; // latin1: one byte per char
-    const tailLen = msg.bodyEnd - head.length;
-    const result = Buffer.allocUnsafe(headBytes + tailLen);
+    const result = Buffer.allocUnsafe(headBytes + msg.bodyEnd - msg.bodyStart);
     result.write(out, 0, 'latin1');
-    msg.buf.copy(result, headBytes, head.length, msg.bodyEnd);
+    msg.buf.copy(result, headBytes, msg.bodyStart, msg.bodyEnd);
     return result;
   }
 }

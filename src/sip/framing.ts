@@ -5,7 +5,9 @@
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
-const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:([^\r\n]*)/gi;
+// The value with its continuation lines (RFC 3261 §7.3.1), as the parser reads it: a folded
+// Content-Length that a datagram carried must frame the same when it is relayed onto a stream.
+const CONTENT_LENGTH_RE = /(?:^|\n)(?:content-length|l)[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)/gi;
 
 export interface FramerEvents {
   message(data: Buffer): void;
@@ -167,7 +169,7 @@ function contentLength(head: string): number {
   let seen = 0;
   for (let m = CONTENT_LENGTH_RE.exec(head); m !== null; m = CONTENT_LENGTH_RE.exec(head)) {
     if (++seen > 1) return -1;
-    const v = m[1].trim();
+    const v = m[1].replace(/\r?\n[ \t]+/g, ' ').trim();
     if (!/^\d{1,9}$/.test(v)) return -1;
     value = Number(v);
   }

@@ -106,7 +106,15 @@ export class SipMessage {
     while (a < b && (head.charCodeAt(a) === 32 || head.charCodeAt(a) === 9)) a++;
     while (b > a && (head.charCodeAt(b - 1) === 32 || head.charCodeAt(b - 1) === 9)) b--;
     const raw = this.buf.toString('latin1', a, b);
-    return raw.indexOf('\n') === -1 ? raw : raw.replace(/\r?\n[ \t]+/g, ' ');
+    if (raw.indexOf('\n') === -1) return raw;
+    // Folded: unfolded before trimming, or a last continuation line of blanks only would leave
+    // its line break inside the value (a Call-ID ending in CRLF).
+    const v = this.buf.toString('latin1', this.valueStarts[i], this.lineEnds[i]).replace(/\r?\n[ \t]+/g, ' ');
+    let x = 0;
+    let y = v.length;
+    while (x < y && (v.charCodeAt(x) === 32 || v.charCodeAt(x) === 9)) x++;
+    while (y > x && (v.charCodeAt(y - 1) === 32 || v.charCodeAt(y - 1) === 9)) y--;
+    return v.slice(x, y);
   }
 }
 
@@ -150,11 +158,14 @@ export function parseSipMessage(buf: Buffer, datagram: boolean): SipMessage | Pa
     if (headEnd !== -1) bodyStart = headEnd + 2;
     else if (datagram) {
       headEnd = buf.length;
-      while (headEnd > start && (buf[headEnd - 1] === CR || buf[headEnd - 1] === LF)) headEnd--;
       bodyStart = buf.length;
       terminated = false;
     } else return { failure: 'no end of header section' };
   }
+  // The head never ends with a line break, whichever blank line was found: a last line ended
+  // by a bare LF before the CRLF CRLF ("…\n\r\n\r\n") would otherwise keep it, and the editor,
+  // which writes the line break after the head itself, would make an empty line of it.
+  while (headEnd > start && (buf[headEnd - 1] === CR || buf[headEnd - 1] === LF)) headEnd--;
   const head = buf.toString('latin1', start, headEnd);
   // Offsets below are relative to `head`; shift `buf` so they are relative to it as well.
   const msgBuf = start === 0 ? buf : buf.subarray(start);
