@@ -7,11 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { checkMetrics, promtool } from '../helpers/promtool.ts';
 import { Metrics } from '../../src/admin/metrics.ts';
 import type { AdminTarget } from '../../src/admin/target.ts';
 import { loadConfigText } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 import { startBalancer } from '../../src/wiring/balancer.ts';
 import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
@@ -105,6 +106,17 @@ class Client {
 
 // ---------------------------------------------------------------- the test
 
+
+/** What the admin surface sees of a balancer started in this process. */
+function targetOf(lb: Awaited<ReturnType<typeof startBalancer>>, config: Config, log: Logger): AdminTarget {
+  return {
+    config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
+    stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
+    transports: lb.transports, http: lb.http, heartbeat: lb.heartbeat, log,
+    isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
+  };
+}
+
 test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text that promtool accepts; counters only grow', { timeout: 300_000 }, async (t) => {
   promtool();
   const ports = await allocatePorts(4);
@@ -121,12 +133,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   const log = pino({ level: 'silent' });
   const lb = await startBalancer(config, log);
   t.after(() => lb.close());
-  const target: AdminTarget = {
-    config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
-    stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
-    transports: lb.transports, http: lb.http, heartbeat: lb.heartbeat, log,
-    isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
-  };
+  const target = targetOf(lb, config, log);
   const metrics = new Metrics(target);
   t.after(() => metrics.close());
   assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4/);
@@ -313,12 +320,7 @@ test('metrics: a Redis store exposes its servers and state (up, then down when R
   const log = pino({ level: 'silent' });
   const lb = await startBalancer(config, log);
   t.after(() => lb.close());
-  const target: AdminTarget = {
-    config, configPath: null, balancerId: lb.balancerId, version: '9.8.7-test', startedAt: Date.now(),
-    stats: lb.stats, registry: lb.registry, calls: lb.calls, store: lb.store, health: lb.health,
-    transports: lb.transports, http: lb.http, heartbeat: lb.heartbeat, log,
-    isStopping: () => false, stop: () => undefined, logLevel: () => 'info', setLogLevel: () => undefined,
-  };
+  const target = targetOf(lb, config, log);
   const metrics = new Metrics(target);
   t.after(() => metrics.close());
   const up = parseExposition(await metrics.render());

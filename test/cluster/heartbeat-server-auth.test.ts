@@ -5,25 +5,13 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { capturingLogger } from '../helpers/log.ts';
 import { HeartbeatServer } from '../../src/cluster/heartbeat-server.ts';
 import { NodeRegistry } from '../../src/cluster/node-registry.ts';
 
 const TOKEN = 'correct-horse-battery-staple-42';
 const silent = pino({ level: 'silent' });
-
-/** A logger whose lines are kept, parsed. */
-function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.length > 0) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink), lines };
-}
 
 interface Answer {
   status: number;

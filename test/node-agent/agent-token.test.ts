@@ -7,28 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { HeartbeatServer } from '../../src/cluster/heartbeat-server.ts';
 import { NodeRegistry } from '../../src/cluster/node-registry.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { HeartbeatAgent } from '../../src/node-agent/agent.ts';
 import { eventually, sleep } from '../helpers/wait.ts';
+import { capturingLogger } from '../helpers/log.ts';
 
 const TOKEN = 'node-agent-token-0123456789';
 const INTERVAL = 100;
 const silent = pino({ level: 'silent' });
-
-function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.length > 0) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -56,7 +45,7 @@ const refusedLines = (lines: Record<string, unknown>[]): Record<string, unknown>
 
 test('the agent sends the token: it registers, heartbeats and is stopped on a balancer that requires it; the token is not logged', async () => {
   const { server, registry, address } = await balancer(TOKEN);
-  const { log, lines } = capturingLogger();
+  const { log, lines } = capturingLogger('debug');
   const a = agent(address, TOKEN, log);
   a.start();
   await eventually('the node registered', 3000, () => registry.get('127.0.0.1:5090') !== undefined);
@@ -75,7 +64,7 @@ const refusals: { name: string; token: string | undefined }[] = [
 for (const c of refusals) {
   test(`${c.name}: one error "heartbeat token refused by <balancer>", retries at the interval, never registered`, async () => {
     const { server, registry, address } = await balancer(TOKEN);
-    const { log, lines } = capturingLogger();
+    const { log, lines } = capturingLogger('debug');
     const a = agent(address, c.token, log);
     a.start();
     await sleep(10 * INTERVAL + 50);
@@ -101,7 +90,7 @@ test('a token file rewritten for a rotation: read again after the 401, the node 
   const read = (): string => readFileSync(file, 'utf8').trim();
   const rotated = await balancer(oldToken);
   const steady = await balancer(oldToken);
-  const { log, lines } = capturingLogger();
+  const { log, lines } = capturingLogger('debug');
   const a = agent(`${rotated.address};${steady.address}`, read, log);
   a.start();
   await eventually('registered with both', 3000, () => rotated.registry.list().length === 1 && steady.registry.list().length === 1);
