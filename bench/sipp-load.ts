@@ -50,6 +50,8 @@ interface Options {
   kamailioOnly: boolean;
   sippOnly: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** siplb's overloadControl (on by default; off to see what it changes past saturation). */
+  overloadControl: boolean;
 }
 
 interface RunResult {
@@ -79,7 +81,7 @@ interface RunResult {
 
 function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
-    'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp]\n' +
+    'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
     '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
     '                               [--log-level warn]\n' +
     '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
@@ -98,6 +100,7 @@ function parseOptions(argv: string[]): Options {
       'sipp-only': { type: 'boolean' },
       'kamailio-only': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'overload-control': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -113,8 +116,10 @@ function parseOptions(argv: string[]): Options {
   if (values.compare !== undefined && values.compare !== 'kamailio' && values.compare !== 'redis') usage(`--compare knows kamailio and redis, got ${values.compare}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
+  const oc = values['overload-control'] ?? 'on';
+  if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   return {
-    rate, calls, transport, scenario, logLevel,
+    rate, calls, transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
     compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,
@@ -286,7 +291,7 @@ function redisCommandCounts(port: number): Map<string, number> {
   return out;
 }
 
-async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel'], withRedis: boolean): Promise<RunningTarget> {
+async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel'], withRedis: boolean, overloadControl: boolean): Promise<RunningTarget> {
   const redis = withRedis ? await startRedis() : null;
   try {
     const handle = await startSiplb({
@@ -298,6 +303,7 @@ async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options
       // send their own 100, which siplb then absorbs, so isSendTrying costs no send there; sipp's
       // uas sends none, so here it would add one send per call that Kamailio does not make.
       isSendTrying: 'false',
+      overloadControl: String(overloadControl),
       ...(redis === null ? {} : { stateStore: 'redis', redisUrl: redis.url }),
     }, { logLevel });
     return {
@@ -342,7 +348,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
     }
     if (target === 'siplb' || target === 'siplb-redis') {
       const nodes = uasPorts.map((p) => `127.0.0.1:${p};transport=${o.transport}`).join(',');
-      running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis');
+      running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis', o.overloadControl);
     } else if (target === 'kamailio') {
       running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`));
     }
