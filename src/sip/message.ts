@@ -293,7 +293,10 @@ function applyContentLength(msg: SipMessage, datagram: boolean): void {
     setError(msg, 'more than one Content-Length');
     return;
   }
-  const v = msg.value(i);
+  // Read as the stream framer reads it (folding by CRLF, blanks trimmed): a value that only a
+  // lenient reading makes a number (a bare CR inside it) would frame differently, or not at
+  // all, once the message is relayed onto TCP.
+  const v = msg.flatValue(i);
   if (!/^\d{1,9}$/.test(v)) {
     setError(msg, 'malformed Content-Length');
     return;

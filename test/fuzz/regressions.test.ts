@@ -123,3 +123,20 @@ test('a folded Content-Length frames as the parser reads it', () => {
   assert.equal(toNode.transport, 'tcp');
   assert.equal(parsed(frameOne(toNode.data), false).body.toString('latin1'), body);
 });
+
+test('a Content-Length folded by a bare CR is malformed: 400, never relayed onto a stream where it would not frame', () => {
+  const h = harness();
+  const invite = [
+    'INVITE sip:service@10.0.0.1 SIP/2.0', 'Via: SIP/2.0/UDP 192.0.2.10:5061;branch=z9hG4bK-cr-1', 'From: <sip:a@example.org>;tag=1',
+    'To: <sip:service@example.com>', 'Call-ID: fuzz-cr-1', 'CSeq: 1 INVITE', 'Max-Forwards: 70', 'Content-Length:\r 0', '', '',
+  ].join('\r\n');
+  const m = parsed(Buffer.from(invite, 'latin1'), true);
+  assert.equal(m.error, 'malformed Content-Length');
+  const out = h.feed(Buffer.from(invite, 'latin1'), CLIENT_UDP);
+  assert.equal(out.length, 1);
+  assert.match(out[0].data.toString('latin1'), /^SIP\/2\.0 400 Bad Request \(malformed Content-Length\)/);
+  // Folded by CRLF, as RFC 3261 allows, it still reads 0 and frames.
+  const folded = invite.replace('Content-Length:\r 0', 'Content-Length:\r\n 0');
+  assert.equal(parsed(Buffer.from(folded, 'latin1'), true).error, null);
+  frameOne(Buffer.from(folded, 'latin1'));
+});

@@ -233,7 +233,9 @@ interface ProxyRig {
 
 function proxyRig(setup: number, errors?: string[]): ProxyRig {
   const s = SETUPS[setup];
-  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: s.internalPort, externalTlsPort: 5061, externalWsPort: 5062 };
+  const cfg = { ...defaultConfig(), host: LB_IP, externalHost: LB_IP, internalHost: LB_IP, externalPort: 5060, internalPort: s.internalPort, externalTlsPort: 5061, externalWsPort: 5062,
+    // Overload control samples the loop on a timer: the fuzzer's busy loop would make verdicts vary.
+    overloadControl: false };
   const cluster = new ClusterSnapshot([NODE_A, NODE_B].map((node) => ({ node, state: s.states[node.id] ?? 'active' })), []);
   const algorithm = new CallIdAffinity(algorithmContext());
   const stats = new ProxyStats();
