@@ -28,12 +28,13 @@ import { bucketTable } from '../../src/sprayer/maglev.ts';
 import { createScript, type DataPlane } from '../../src/sprayer/nft-script.ts';
 import { LineBuffer, captureOutput, spawnOwned, terminate, type OwnedChild } from '../e2e/harness/children.ts';
 import { nodeBinary, REPO_ROOT, SIPLB_CLI } from '../e2e/harness/siplb.ts';
+import { assertNetnsUsable, ensureCommand, execIn, Netns } from '../e2e/harness/netns.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ADVISOR_CLI = join(REPO_ROOT, 'src', 'cli', 'siplb-advisor.ts');
 const NODE = nodeBinary();
-const TAG = String(process.pid);
-const NS = { client: `siplbadv-c-${TAG}`, sprayer: `siplbadv-s-${TAG}`, b1: `siplbadv-b1-${TAG}`, b2: `siplbadv-b2-${TAG}` };
+const net = new Netns('sadv');
+const NS = { client: net.ns('c'), sprayer: net.ns('s'), b1: net.ns('b1'), b2: net.ns('b2') };
 const VIP = '10.231.0.10';
 const B1 = '10.231.2.2';
 const B2 = '10.231.3.2';
@@ -55,18 +56,6 @@ function must(cmd: string, args: readonly string[], input?: string): string {
 
 function inNs(ns: string, cmd: string, args: readonly string[], input?: string): SpawnSyncReturns<string> {
   return run('ip', ['netns', 'exec', ns, cmd, ...args], input);
-}
-
-/** A Debian package's command, installed when missing (we are root); fails when it cannot be. */
-function ensureCommand(command: string, pkg: string): void {
-  const has = (): boolean => run('sh', ['-c', `command -v ${command}`]).status === 0;
-  if (has()) return;
-  spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 240_000 });
-  if (!has()) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', timeout: 240_000 });
-    spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 240_000 });
-  }
-  if (!has()) assert.fail(`${command} is missing and \`apt-get install -y ${pkg}\` failed: install the Debian package ${pkg}`);
 }
 
 /** The bucket map of a table in the sprayer namespace: balancer address → buckets (null: no table). */
@@ -146,36 +135,26 @@ async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Pr
 
 describe('siplb-advisor in network namespaces', { timeout: 120_000 }, () => {
   before(() => {
-    if (process.getuid?.() !== 0) assert.fail('this test needs root: it creates network namespaces and programs nftables in them');
-    ensureCommand('nft', 'nftables');
+    assertNetnsUsable();
     ensureCommand('ethtool', 'ethtool');
-    const probe = run('ip', ['netns', 'add', NS.sprayer]);
-    if (probe.status !== 0) assert.fail(`cannot create a network namespace (ip netns add): ${probe.stderr.trim().split('\n')[0]}`);
-    for (const ns of [NS.client, NS.b1, NS.b2]) must('ip', ['netns', 'add', ns]);
-    for (const ns of Object.values(NS)) must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    const link = (ns: string, inside: string, sprayerSide: string, addr: string, gw: string): void => {
-      must('ip', ['link', 'add', inside, 'type', 'veth', 'peer', 'name', sprayerSide]);
-      must('ip', ['link', 'set', inside, 'netns', ns]);
-      must('ip', ['link', 'set', sprayerSide, 'netns', NS.sprayer]);
-      must('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', inside]);
-      must('ip', ['-n', ns, 'link', 'set', inside, 'up']);
-      must('ip', ['-n', ns, 'route', 'add', 'default', 'via', gw]);
-      must('ip', ['-n', NS.sprayer, 'addr', 'add', `${gw}/24`, 'dev', sprayerSide]);
-      must('ip', ['-n', NS.sprayer, 'link', 'set', sprayerSide, 'up']);
+    for (const role of ['s', 'c', 'b1', 'b2']) net.add(role);
+    const link = (role: string, addr: string, gw: string): void => {
+      const { aIf } = net.link(role, `${addr}/24`, 's', `${gw}/24`);
+      execIn(net.ns(role), 'ip', ['route', 'add', 'default', 'via', gw]);
       // Checksums computed in software at the sender: a wrong rewrite shows as a drop.
-      must('ip', ['netns', 'exec', ns, 'ethtool', '-K', inside, 'tx', 'off']);
+      execIn(net.ns(role), 'ethtool', ['-K', aIf, 'tx', 'off']);
     };
-    link(NS.client, `sac${TAG}`, `sas${TAG}`, '10.231.1.2', '10.231.1.1');
-    link(NS.b1, `sa1${TAG}`, `sa1s${TAG}`, B1, '10.231.2.1');
-    link(NS.b2, `sa2${TAG}`, `sa2s${TAG}`, B2, '10.231.3.1');
-    must('ip', ['-n', NS.sprayer, 'addr', 'add', `${VIP}/32`, 'dev', 'lo']);
-    must('ip', ['netns', 'exec', NS.sprayer, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    link('c', '10.231.1.2', '10.231.1.1');
+    link('b1', B1, '10.231.2.1');
+    link('b2', B2, '10.231.3.1');
+    execIn(NS.sprayer, 'ip', ['addr', 'add', `${VIP}/32`, 'dev', 'lo']);
+    net.sysctl('s', 'net.ipv4.ip_forward', '1');
   });
 
   after(async () => {
     await Promise.allSettled(procs.map((p) => terminate(p.owned, 'SIGKILL', 2_000)));
     // Deleting a namespace deletes the veth ends in it, and the tables in it.
-    for (const ns of Object.values(NS)) run('ip', ['netns', 'del', ns]);
+    net.destroy();
     rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -26,6 +26,14 @@ function aptInstall(pkg: string): void {
   }
 }
 
+/** `bin` from Debian's package `pkg`, installed with apt-get when missing; throws one line when it cannot be. */
+export function ensureCommand(bin: string, pkg: string): void {
+  if (spawnSync(bin, ['--version'], { encoding: 'utf8' }).error !== undefined) aptInstall(pkg);
+  if (spawnSync(bin, ['--version'], { encoding: 'utf8' }).error !== undefined) {
+    throw new Error(`${bin} not found and could not be installed: apt-get install -y ${pkg}`);
+  }
+}
+
 /**
  * Checks that this process can build namespaces (root, `ip`, `nft`, and a kernel that lets it),
  * installing iproute2 and nftables with apt-get when they are missing. Throws one line naming what
@@ -33,12 +41,7 @@ function aptInstall(pkg: string): void {
  */
 export function assertNetnsUsable(): void {
   if (process.getuid?.() !== 0) throw new Error('network-namespace tests need root (ip netns, nftables): run the suite as root');
-  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['curl', 'curl']] as const) {
-    if (spawnSync(bin, ['--version'], { encoding: 'utf8' }).error !== undefined) aptInstall(pkg);
-    if (spawnSync(bin, ['--version'], { encoding: 'utf8' }).error !== undefined) {
-      throw new Error(`${bin} not found and could not be installed: apt-get install -y ${pkg}`);
-    }
-  }
+  for (const [bin, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['curl', 'curl']] as const) ensureCommand(bin, pkg);
   const probe = `siplbprobe${process.pid}`;
   const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
   spawnSync('ip', ['netns', 'del', probe], { encoding: 'utf8' });
