@@ -7,6 +7,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { capturingLogger } from '../../helpers/log.ts';
 import { pino, type Logger } from 'pino';
 import { createClient } from 'redis';
 import { keySlot } from '../../../src/state/redis/cluster-backend.ts';
@@ -26,12 +27,6 @@ const INFO = 30;
 const READ_TIMEOUT_MS = 100;
 const TIMES = { idleMs: 120_000, lingerMs: 5000 };
 const KEYS = 300;
-
-function capture(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { log, lines };
-}
 
 const silent = pino({ level: 'silent' });
 let prefixes = 0;
@@ -142,7 +137,7 @@ test('one master of three SIGKILLed (full coverage not required): its keys fail 
   const unhandled = noUnhandledRejections(t);
   const c = await cluster(t, false);
   const { raw, portOfSlot } = await rawMasters(t, c);
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const a = store(t, c, prefix, log);
   const b = store(t, c, prefix);
@@ -259,7 +254,7 @@ test('a store started while one master is down works on the other two, and takes
   const { raw, portOfSlot } = await rawMasters(t, c);
   const victim = c.masters[2];
   await victim.kill();
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const s = store(t, c, prefix, log);
   const began = performance.now();
@@ -302,7 +297,7 @@ test('a paused master (no socket error) is found out by its probe alone; the sto
   const unhandled = noUnhandledRejections(t);
   const c = await cluster(t, false);
   const { raw, portOfSlot } = await rawMasters(t, c);
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const s = store(t, c, prefix, log);
   const reader = store(t, c, prefix);
@@ -367,7 +362,7 @@ test('a store started while a master is paused (it accepts connections, never an
 test('full coverage required (Redis\'s default): a warning at start, and one master down takes the store down with the reason', async (t) => {
   const unhandled = noUnhandledRejections(t);
   const c = await cluster(t, true);
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const s = store(t, c, uniquePrefix(), log);
   await s.start();
   assert.equal(s.health?.state, 'up');

@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
+import { capturingLogger } from '../../helpers/log.ts';
 import { pino, type Logger } from 'pino';
 import { RedisStateStore } from '../../../src/state/redis/store.ts';
 import type { SharedNodeRecord } from '../../../src/state/store.ts';
@@ -21,13 +22,6 @@ interface LogLine {
 
 const WARN = 40;
 const INFO = 30;
-
-/** A logger whose lines the test reads back. */
-function capture(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
-  return { log, lines };
-}
 
 const silent = pino({ level: 'silent' });
 let prefixes = 0;
@@ -94,7 +88,7 @@ const record: SharedNodeRecord = {
 
 test('server stopped: one warning, fail fast, no throw; started again: back once, missed writes reconciled', async (t) => {
   const redis = await server(t);
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const s = store(t, redis.url, prefix, log);
   const reconnectsRefused = refusedConnections(t, redis.port);
@@ -149,7 +143,7 @@ test('server stopped: one warning, fail fast, no throw; started again: back once
 test('start() with nothing listening resolves unavailable; the store connects when the server appears', async (t) => {
   const redis = await server(t);
   await redis.stop();
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const s = store(t, redis.url, prefix, log);
   let returns = 0;
@@ -206,7 +200,7 @@ test('fetch() resolves undefined within readTimeoutMs when the server does not a
 
 test('a paused server is found out by the PING probe and marked available again when it answers', async (t) => {
   const redis = await server(t);
-  const { log, lines } = capture();
+  const { log, lines } = capturingLogger<LogLine>();
   const prefix = uniquePrefix();
   const s = store(t, redis.url, prefix, log, 100);
   await s.start();
