@@ -3,7 +3,7 @@
 // request with no HTTP node move the counters; the exposition carries them under the expected
 // names and labels, counters never go back between scrapes, and promtool accepts the text.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -107,6 +107,17 @@ class Client {
 // ---------------------------------------------------------------- the test
 
 
+/** A balancer started in this process on `config`, and the Metrics of what the admin surface sees of it; both closed after the test. */
+async function balancerWithMetrics(t: TestContext, config: Config): Promise<{ lb: Awaited<ReturnType<typeof startBalancer>>; target: AdminTarget; metrics: Metrics }> {
+  const log = pino({ level: 'silent' });
+  const lb = await startBalancer(config, log);
+  t.after(() => lb.close());
+  const target = targetOf(lb, config, log);
+  const metrics = new Metrics(target);
+  t.after(() => metrics.close());
+  return { lb, target, metrics };
+}
+
 /** What the admin surface sees of a balancer started in this process. */
 function targetOf(lb: Awaited<ReturnType<typeof startBalancer>>, config: Config, log: Logger): AdminTarget {
   return {
@@ -130,12 +141,7 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
     'host=127.0.0.1', `externalPort=${lbPort}`, `nodes=${idA},${idB}`, `heartbeatPort=${heartbeatPort}`, `httpPort=${httpPort}`,
     'healthCheckInterval=150', 'healthCheckTimeout=300', 'healthCheckFailures=1', 'healthCheckSuccesses=1',
   ].join('\n'));
-  const log = pino({ level: 'silent' });
-  const lb = await startBalancer(config, log);
-  t.after(() => lb.close());
-  const target = targetOf(lb, config, log);
-  const metrics = new Metrics(target);
-  t.after(() => metrics.close());
+  const { lb, target, metrics } = await balancerWithMetrics(t, config);
   assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4/);
   const client = await Client.open();
   t.after(() => client.close());
@@ -317,12 +323,7 @@ test('metrics: a Redis store exposes its servers and state (up, then down when R
     'host=127.0.0.1', `externalPort=${ports[0]}`, `heartbeatPort=${ports[1]}`, 'stateStore=redis', `redisUrl=${redis.url}`,
     'redisKeyPrefix=metrics-test:',
   ].join('\n'));
-  const log = pino({ level: 'silent' });
-  const lb = await startBalancer(config, log);
-  t.after(() => lb.close());
-  const target = targetOf(lb, config, log);
-  const metrics = new Metrics(target);
-  t.after(() => metrics.close());
+  const { lb, metrics } = await balancerWithMetrics(t, config);
   const up = parseExposition(await metrics.render());
   assert.equal(value(up, 'siplb_store_available', { kind: 'redis' }), 1);
   assert.equal(value(up, 'siplb_store_servers'), 1);
