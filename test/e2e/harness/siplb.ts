@@ -73,8 +73,19 @@ function describeOutput(lines: string[]): string {
   return tail.length === 0 ? '(no output)' : tail.join('\n');
 }
 
+/**
+ * The Node flags on the CLI's `#!/usr/bin/env -S node ...` line (the young generation's cap), so
+ * tests and benchmarks run siplb with the heap it has when installed; [] for a plain `node` line.
+ */
+export function cliNodeFlags(file: string = SIPLB_CLI): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?:\s+--\S+)*)\s*$/.exec(first);
+  if (m === null) throw new Error(`${file}: first line is not a node shebang: ${first}`);
+  return m[1].trim() === '' ? [] : m[1].trim().split(/\s+/);
+}
+
 function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChild; lines: LineBuffer } {
-  const args = [SIPLB_CLI, propertiesPath];
+  const args = [...cliNodeFlags(), SIPLB_CLI, propertiesPath];
   if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
   const owned = opts.netns === undefined
