@@ -28,12 +28,29 @@ export function buildLocalReply(req: SipMessage, status: number, detail: string 
   const base = REASONS[status] ?? 'Error';
   const reason = detail === null ? base : `${base} (${detail.replace(/[^\x20-\x7e]/g, '?')})`;
   // Deterministic To tag: a retransmitted request gets an identical response.
-  const toValue = /;\s*tag\s*=/i.test(to) ? to : `${to};tag=lb${hash('sha1', callId + '|' + cseq, 'hex').slice(0, 10)}`;
+  const toValue = /;\s*tag\s*=/i.test(to) ? to : `${to};tag=${localReplyTag(callId, cseq)}`;
   const lines = [`SIP/2.0 ${status} ${reason}`];
   for (const v of vias) lines.push(`Via: ${v}`);
   lines.push(`From: ${from}`, `To: ${toValue}`, `Call-ID: ${callId}`, `CSeq: ${cseq}`, ...extraHeaders,
     'Server: siplb', 'Content-Length: 0', '', '');
   return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+/** The To tag of a reply siplb makes itself: "lb" and a hash of Call-ID and CSeq, so that it needs no state. */
+export function localReplyTag(callId: string, cseq: string): string {
+  return `lb${hash('sha1', callId + '|' + cseq, 'hex').slice(0, 10)}`;
+}
+
+/**
+ * The ACK for a final response siplb made itself (a 503 while overloaded, a 4xx refusal): its To
+ * tag is the one that response carried, recomputed from the INVITE's CSeq. Such an ACK ends a
+ * transaction that lives only here (RFC 3261 §17.1.1.3); forwarding it would cost a send and send
+ * a node an ACK for a call it never saw, so it is absorbed, as Kamailio's sl module does.
+ */
+export function isAckToLocalReply(toTag: string | null, callId: string, cseq: string | undefined): boolean {
+  if (toTag === null || toTag.length !== 12 || !toTag.startsWith('lb') || cseq === undefined) return false;
+  const m = /^(\s*\d+\s+)ACK\s*$/i.exec(cseq);
+  return m !== null && localReplyTag(callId, `${m[1]}INVITE`) === toTag;
 }
 
 /**

@@ -1,17 +1,24 @@
-// Overload control: when the event loop cannot keep up, refuse part of the new calls early and
+// Overload control: when the balancer cannot keep up, refuse part of the new calls early and
 // cheaply, so that the calls taken stay fast instead of every call slowing down until all of
 // them time out and their retransmissions add to the load.
 //
-// The signal is the event loop's own utilisation (the share of wall time it spent running
-// callbacks) over each 100 ms, plus the picks waiting for the shared store. The answer is a
-// rejection fraction p, adjusted every 100 ms: up by STEP_UP while the loop is saturated, down by
-// STEP_DOWN once it has room again (hysteresis between HIGH and LOW), never above MAX_FRACTION
-// (some calls always go through, which is how the controller sees that the load has fallen). A
-// new call is refused when the hash of its Call-ID falls below p, so an INVITE and its
-// retransmissions get the same verdict. Refused calls get 503 with a jittered Retry-After (and
-// RFC 7339 overload parameters when the client's Via asks for them); past the hard limit
-// (the loop saturated for HARD_WINDOWS in a row at the highest fraction) new requests are
-// dropped unanswered, since even the 503 costs a send.
+// Two signals, every 100 ms. The event loop's utilisation (the share of wall time it spent
+// running callbacks) says the loop is busy; the UDP sockets' kernel receive queues (bytes waiting,
+// datagrams dropped for a full queue: src/transport/udp-backlog.ts) say whether it is also falling
+// behind. Busy alone is not overload: a loop at 100 % that empties its queues is carrying its load,
+// and under a CPU quota (a container's limit) the utilisation reads high at a fraction of the
+// load the process can carry. Where the queues cannot be read (not Linux, no UDP listener) the
+// utilisation decides alone. Picks waiting for the shared store count as overload too.
+//
+// The answer is a rejection fraction p: up by STEP_UP once the balancer has been behind for
+// SUSTAIN windows, down by STEP_DOWN while it has room again (utilisation under LOW, or queues
+// empty), never above MAX_FRACTION (some calls always go through, which is how the controller
+// sees that the load has fallen). A new call is refused when the hash of its Call-ID falls below
+// p, so an INVITE and its retransmissions get the same verdict. Refused calls get 503 with a
+// jittered Retry-After (and RFC 7339 overload parameters when the client's Via asks for them).
+// Past the hard limit (behind for HARD_WINDOWS in a row at the highest fraction) new requests
+// that came over a stream are dropped unanswered, since even the 503 costs a send; a datagram is
+// still answered, because a UDP client resends an unanswered INVITE up to ten times.
 //
 // Requests of calls in progress, responses, ACK, CANCEL and everything from the nodes always pass:
 // they finish work already admitted.
@@ -20,6 +27,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { rateLimit } from '../core/log.ts';
 import { hashKey } from '../algorithms/hashing.ts';
+import type { UdpBacklog } from '../transport/udp-backlog.ts';
 
 /** How often the controller looks, ms. */
 export const OVERLOAD_WINDOW_MS = 100;
@@ -28,6 +36,8 @@ const HIGH = 0.95;
 /** Utilisation below which the fraction comes down again. */
 const LOW = 0.85;
 const STEP_UP = 0.1;
+/** The step up when the queues say the backlog grows: smaller, since that signal comes every window it lasts. */
+const STEP_UP_QUEUED = 0.05;
 const STEP_DOWN = 0.05;
 const MAX_FRACTION = 0.95;
 /**
@@ -39,6 +49,13 @@ const SUSTAIN = 3;
 const WARM_UP_MS = 3000;
 /** Windows in a row saturated at MAX_FRACTION before new requests are dropped rather than answered. */
 const HARD_WINDOWS = 5;
+/**
+ * Bytes waiting in the UDP receive queues from which a busy loop counts as behind: about 100 to
+ * 200 datagrams (the kernel counts each with its buffer overhead), 10 to 20 ms of work.
+ */
+const BACKLOG_HIGH = 256 * 1024;
+/** Bytes waiting from which the backlog is deep: the fraction rises by the big step. */
+const BACKLOG_DEEP = 1024 * 1024;
 /** Picks waiting for the shared store beyond which the balancer counts as overloaded too. */
 const PENDING_HIGH = 2000;
 /** Retry-After of a 503: BASE plus up to SPREAD seconds, so refused clients do not all come back at once. */
@@ -49,6 +66,11 @@ const OC_VALIDITY_MS = 1000;
 
 export type OverloadVerdict = 'admit' | 'reject' | 'drop';
 export type OverloadState = 'normal' | 'shedding' | 'dropping';
+/**
+ * What the receive queues said in a window: behind and growing (or dropping), behind but
+ * draining, clear, or not read.
+ */
+export type QueueSignal = 'behind' | 'draining' | 'clear' | 'unknown';
 
 /** What the controller shows (kept in ProxyStats, read by /metrics and the stats JSON). */
 export interface OverloadCounters {
@@ -83,14 +105,23 @@ export class OverloadControl {
   private timer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly pending: () => number;
+  private readonly backlog: () => UdpBacklog | null;
+  /** Kernel drops at the last reading; a rise means a queue overflowed since. */
+  private lastDrops = -1;
+  /** Bytes queued at the last reading. */
+  private lastQueued = 0;
+  /** The last reading found a queue overflowing or deep. */
+  private deepBacklog = false;
   private readonly logGate = rateLimit(1000);
   /** RFC 7339 oc-seq: increases with every change of the fraction. */
   private seq = 0;
 
-  constructor(log: Logger, pending: () => number, counters: OverloadCounters = overloadCounters(), start = true) {
+  constructor(log: Logger, pending: () => number, counters: OverloadCounters = overloadCounters(), start = true,
+    backlog: () => UdpBacklog | null = () => null) {
     this.log = log;
     this.counters = counters;
     this.pending = pending;
+    this.backlog = backlog;
     this.last = performance.eventLoopUtilization();
     if (start) {
       this.timer = setInterval(() => this.sample(), OVERLOAD_WINDOW_MS);
@@ -98,11 +129,16 @@ export class OverloadControl {
     }
   }
 
-  /** The verdict for a new request with this Call-ID. */
-  verdict(callId: string): OverloadVerdict {
+  /**
+   * The verdict for a new request with this Call-ID. `reliable`: it came over a stream (TCP, TLS,
+   * WS), whose client does not resend it; only such requests are ever dropped. A UDP client
+   * resends an unanswered INVITE up to ten times in 32 s, so a silent drop of a datagram costs
+   * more reads than the one 503 that ends the transaction.
+   */
+  verdict(callId: string, reliable: boolean): OverloadVerdict {
     if (this.state === 'normal') return 'admit';
     if (hashKey(callId) / 4294967296 >= this.fraction) return 'admit';
-    if (this.state === 'dropping') {
+    if (this.state === 'dropping' && reliable) {
       this.counters.dropped++;
       return 'drop';
     }
@@ -120,15 +156,23 @@ export class OverloadControl {
     return `;oc=${Math.round(this.fraction * 100)};oc-algo="loss";oc-validity=${OC_VALIDITY_MS};oc-seq=${this.seq}`;
   }
 
-  /** One controller step with this window's utilisation (tests call it directly, with their clock). */
-  step(utilisation: number, now = Date.now()): void {
-    const saturated = utilisation >= HIGH || this.pending() >= PENDING_HIGH;
-    this.hot = saturated ? this.hot + 1 : 0;
-    const overloaded = this.hot >= SUSTAIN && now - this.since >= WARM_UP_MS;
+  /**
+   * One controller step with this window's utilisation and what the receive queues said (tests
+   * call it directly, with their clock).
+   */
+  step(utilisation: number, now = Date.now(), queue: QueueSignal = 'unknown'): void {
+    const busy = utilisation >= HIGH;
+    // With the queues read, only a growing backlog raises the fraction; one that drains means
+    // the fraction is enough (hold it), an empty one that it is too much (lower it). That keeps
+    // the fraction near what the load needs instead of swinging to the maximum: every refusal
+    // costs a send too, and refusing more than needed wastes what it was meant to save.
+    const saturated = (busy && (queue === 'behind' || queue === 'unknown')) || this.pending() >= PENDING_HIGH;
+    this.hot = saturated ? this.hot + 1 : queue === 'draining' ? this.hot : 0;
+    const overloaded = saturated && this.hot >= SUSTAIN && now - this.since >= WARM_UP_MS;
     const before = this.state;
     const old = this.fraction;
-    if (overloaded) this.fraction = Math.min(MAX_FRACTION, this.fraction + STEP_UP);
-    else if (utilisation < LOW) this.fraction = Math.max(0, this.fraction - STEP_DOWN);
+    if (overloaded) this.fraction = Math.min(MAX_FRACTION, this.fraction + (queue === 'behind' && !this.deepBacklog ? STEP_UP_QUEUED : STEP_UP));
+    else if (!saturated && queue !== 'draining' && (utilisation < LOW || queue === 'clear')) this.fraction = Math.max(0, this.fraction - STEP_DOWN);
     // Floating steps: snap to the grid so that "back to 0" is exact.
     this.fraction = Math.round(this.fraction * 100) / 100;
     this.saturatedAtMax = overloaded && this.fraction >= MAX_FRACTION ? this.saturatedAtMax + 1 : 0;
@@ -139,7 +183,7 @@ export class OverloadControl {
     if (this.state !== before) {
       if (before === 'normal') this.counters.episodes++;
       if (this.logGate()) {
-        this.log.warn({ from: before, to: this.state, fraction: this.fraction, utilisation: Math.round(utilisation * 100) / 100, pendingPicks: this.pending() },
+        this.log.warn({ from: before, to: this.state, fraction: this.fraction, utilisation: Math.round(utilisation * 100) / 100, queue, pendingPicks: this.pending() },
           this.state === 'normal' ? 'overload over: every new call admitted again' : `overload: new calls ${this.state === 'dropping' ? 'dropped' : 'refused with 503'} in part`);
       }
     }
@@ -154,6 +198,21 @@ export class OverloadControl {
     const now = performance.eventLoopUtilization();
     const delta = performance.eventLoopUtilization(now, this.last);
     this.last = now;
-    this.step(delta.utilization);
+    // The queues are read only while the loop is busy: an idle balancer pays nothing for them.
+    this.step(delta.utilization, Date.now(), delta.utilization >= HIGH ? this.readQueues() : 'unknown');
+  }
+
+  private readQueues(): QueueSignal {
+    const b = this.backlog();
+    if (b === null) return 'unknown';
+    const dropped = this.lastDrops >= 0 && b.drops > this.lastDrops;
+    const grew = b.queuedBytes > this.lastQueued;
+    this.lastDrops = b.drops;
+    this.lastQueued = b.queuedBytes;
+    // A queue overflowing or deep (seconds of waiting are near) calls for the big step.
+    this.deepBacklog = dropped || b.queuedBytes >= BACKLOG_DEEP;
+    if (dropped) return 'behind';
+    if (b.queuedBytes < BACKLOG_HIGH) return 'clear';
+    return grew ? 'behind' : 'draining';
   }
 }

@@ -24,7 +24,7 @@ import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message
 import { headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import type { Inbound, Side } from '../transport/types.ts';
 import { BRANCH_PREFIX, loopPart, macPart, makeBranch, viaKey } from './branch.ts';
-import { buildLocalReply, buildTrying } from './local-reply.ts';
+import { buildLocalReply, buildTrying, isAckToLocalReply } from './local-reply.ts';
 import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
 import { UnansweredInvites } from './unanswered-invites.ts';
@@ -133,7 +133,7 @@ export class SipProxy {
     if (!on) {
       this.overload?.close();
       this.overload = null;
-    } else this.overload ??= new OverloadControl(this.d.log, () => this.pendingPicks, this.d.stats.overload);
+    } else this.overload ??= new OverloadControl(this.d.log, () => this.pendingPicks, this.d.stats.overload, true, this.d.receiveBacklog);
   }
 
   /** The overload controller, for metrics and the admin API; null when overloadControl is off. */
@@ -224,12 +224,20 @@ export class SipProxy {
       this.d.stats.countDrop('rate-limited');
       return;
     }
+    // The ACK for a final response made here (a 503 for overload first of all) stops here too:
+    // cheaply, before the context, since under overload there is one for every refused call.
+    if (msg.method === 'ACK' && !fromCluster && isAckToLocalReply(headerParam(msg.to, 'tag'), msg.callId, msg.get('cseq'))) {
+      this.d.stats.countDrop('ack-to-local-reply');
+      return;
+    }
     // Overload: a share of the new calls from clients is refused here, before the context and the
     // pick, so that the calls already taken keep their pace (overload.ts).
     const overload = this.overload;
+    // Requests from the nodes are exempt by exact address (fromCluster), not by IP: clients on a
+    // node's host (a test bed, a co-located softswitch) are clients like any other.
     if (overload !== null && overload.state !== 'normal' && msg.method !== 'ACK' && msg.method !== 'CANCEL'
-      && !cluster.isClusterIp(src.ip) && headerParam(msg.to, 'tag') === null && msg.error === null) {
-      const verdict = overload.verdict(msg.callId);
+      && !fromCluster && headerParam(msg.to, 'tag') === null && msg.error === null) {
+      const verdict = overload.verdict(msg.callId, src.transport !== 'udp');
       if (verdict === 'drop') {
         this.d.stats.countDrop('overload');
         return;

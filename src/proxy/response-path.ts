@@ -18,6 +18,7 @@ import { defaultPort, parseVia, responseTarget } from '../sip/via.ts';
 import type { Transport } from '../config/types.ts';
 import type { StreamConnection } from '../transport/connections.ts';
 import type { Inbound, Outbound, Side } from '../transport/types.ts';
+import type { UdpBacklog } from '../transport/udp-backlog.ts';
 import { loopOf, macOf, macPart, viaKey } from './branch.ts';
 import type { LocalAddresses } from './local-addresses.ts';
 import type { ProxyPolicy } from './policy.ts';
@@ -44,6 +45,8 @@ export interface PathDeps {
   readonly affinityKey?: string;
   /** The open stream connections, to send along a flow token's connection. */
   readonly connections?: { get(id: number): StreamConnection | undefined };
+  /** The UDP sockets' kernel receive queues, for overload control; null where unreadable. */
+  readonly receiveBacklog?: () => UdpBacklog | null;
 }
 
 /** Bound on responses waiting for the shared store at once; beyond it they are dropped and counted. */

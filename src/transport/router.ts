@@ -11,6 +11,7 @@ import { ENDPOINT_FACTORIES } from './catalog.ts';
 import { ConnectionTable } from './connections.ts';
 import { Resolver } from './resolver.ts';
 import type { TlsFiles } from './tls-files.ts';
+import type { BoundUdpSocket } from './udp-backlog.ts';
 import type { Destination, MessageHandler, MessageTransport, Outbound, Side, TlsSettings, WebSocketSettings } from './types.ts';
 
 export interface RouterOptions {
@@ -84,6 +85,20 @@ export class TransportRouter implements Outbound {
         this.opts.log.warn({ host: dest.host }, 'next hop does not resolve; message dropped');
       } else this.sendTo(dest, resolved, data);
     }, () => this.opts.onDrop('unresolvable-next-hop'));
+  }
+
+  /** Where the UDP endpoints listen: overload control reads their kernel receive queues. */
+  udpSockets(): BoundUdpSocket[] {
+    const out: BoundUdpSocket[] = [];
+    for (const ep of this.all()) {
+      if (ep.transport !== 'udp') continue;
+      try {
+        out.push(ep.address());
+      } catch {
+        // Not bound (yet, or any more): nothing queues there.
+      }
+    }
+    return out;
   }
 
   /** Certificates for the TLS and WSS endpoints' handshakes to come; returns how many took them. */

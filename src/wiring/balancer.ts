@@ -35,6 +35,7 @@ import { formatHost } from '../sip/uri.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
 import type { StateStore } from '../state/store.ts';
 import { TransportRouter, type Listener } from '../transport/router.ts';
+import { UdpBacklogReader } from '../transport/udp-backlog.ts';
 import {
   passiveHealthOptions, Reloader, shareIntervalMs, warnIgnoredWeights, warnUnusableNodeTransports, weightsIgnoredBy,
   type ReloadResult,
@@ -264,9 +265,11 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     ws: { allowedOrigins: cfg.wsAllowedOrigins, pingIntervalMs: cfg.wsPingInterval },
   });
   const addresses = new LocalAddresses(cfg);
+  const backlog = new UdpBacklogReader(() => transports.udpSockets());
   const proxy = new SipProxy({
     addresses, cluster, algorithm, out: transports, log, stats, secret, passiveHealth, calls,
     policy: proxyPolicy(cfg), connections: transports.connections, affinityKey: cfg.sipHeaderAffinityKey,
+    receiveBacklog: () => backlog.read(),
   });
   warnUnusableNodeTransports(cfg.nodes, cfg, addresses, log);
   proxyForEvents = proxy;

@@ -40,6 +40,25 @@ for (const c of TABLE) {
   });
 }
 
+// With the receive queues readable, a busy loop sheds only while it also falls behind.
+const QUEUE_TABLE: { name: string; windows: [number, 'behind' | 'clear' | 'unknown'][]; fraction: number }[] = [
+  { name: 'busy with empty queues (a CPU quota, a busy but keeping-up loop): nothing shed', windows: Array(10).fill([1, 'clear']), fraction: 0 },
+  { name: 'busy and behind for three windows: 5 % shed', windows: Array(3).fill([1, 'behind']), fraction: 0.05 },
+  { name: 'busy and behind, then draining: the fraction holds', windows: [...Array(5).fill([1, 'behind']), [1, 'draining'], [1, 'draining']], fraction: 0.15 },
+  { name: 'busy and behind, then busy with the queues emptied: the fraction comes down', windows: [...Array(6).fill([1, 'behind']), [1, 'clear'], [1, 'clear']], fraction: 0.1 },
+  { name: 'behind and clear alternating is no sustained overload', windows: Array(10).fill(0).map((_, i) => [1, i % 2 === 0 ? 'behind' : 'clear']), fraction: 0 },
+  { name: 'queues unreadable: utilisation decides alone', windows: Array(3).fill([1, 'unknown']), fraction: 0.1 },
+];
+
+for (const c of QUEUE_TABLE) {
+  test(`controller with queues: ${c.name}`, () => {
+    const oc = new OverloadControl(silent, () => 0, undefined, false);
+    let now = Date.now() + 10_000;
+    for (const [u, q] of c.windows) oc.step(u, now += 100, q);
+    assert.equal(oc.fraction, c.fraction);
+  });
+}
+
 test('controller: picks waiting for the store count as overload too', () => {
   const { oc, at } = controller(5000);
   for (let i = 0; i < 3; i++) at(0.2);
@@ -59,9 +78,9 @@ test('verdicts: the same for every copy of a Call-ID, and a share of calls near 
   assert.equal(oc.fraction, 0.5);
   let rejected = 0;
   for (let i = 0; i < 10_000; i++) {
-    const v = oc.verdict(`call-${i}@client`);
+    const v = oc.verdict(`call-${i}@client`, false);
     if (v === 'reject') rejected++;
-    assert.equal(oc.verdict(`call-${i}@client`), v, 'a retransmission gets the same verdict');
+    assert.equal(oc.verdict(`call-${i}@client`, false), v, 'a retransmission gets the same verdict');
   }
   assert.ok(rejected > 4700 && rejected < 5300, `${rejected} of 10000 refused at 50 %`);
   assert.equal(oc.counters.rejected, 2 * rejected);
@@ -125,11 +144,40 @@ test('proxy while shedding: a client that offers oc gets RFC 7339 parameters in 
   assert.fail('no 503 in 50 INVITEs at 95 %');
 });
 
-test('proxy past the hard limit: new INVITEs are dropped unanswered and counted', () => {
+const TCP_CLIENT: Inbound = { transport: 'tcp', side: 'external', ip: '192.0.2.61', port: 40000, connectionId: 7 };
+
+test('proxy past the hard limit: new INVITEs over a stream are dropped unanswered and counted', () => {
   const h = shedding(true);
   let answered = 0;
-  for (let i = 0; i < 100; i++) answered += h.feed(request('INVITE', `drop-${i}`), CLIENT).filter((m) => m.data.toString('latin1').startsWith('SIP/2.0 503')).length;
+  for (let i = 0; i < 100; i++) answered += h.feed(request('INVITE', `drop-${i}`, { from: TCP_CLIENT }), TCP_CLIENT).filter((m) => m.data.toString('latin1').startsWith('SIP/2.0 503')).length;
   assert.equal(answered, 0);
   assert.ok(h.stats.overload.dropped >= 85, `${h.stats.overload.dropped} dropped`);
   assert.equal(h.stats.dropped.get('overload'), h.stats.overload.dropped);
+});
+
+test('proxy past the hard limit: a new INVITE over UDP still gets its 503 (its client would resend it ten times)', () => {
+  const h = shedding(true);
+  let answered = 0;
+  for (let i = 0; i < 100; i++) answered += h.feed(request('INVITE', `udp-${i}`), CLIENT).filter((m) => m.data.toString('latin1').startsWith('SIP/2.0 503')).length;
+  assert.ok(answered >= 85, `${answered} of 100 answered`);
+  assert.equal(h.stats.overload.dropped, 0);
+});
+
+test('proxy: the ACK for its own 503 is absorbed, not forwarded; an ACK for a node\'s answer is forwarded', () => {
+  const h = shedding();
+  for (let i = 0; i < 50; i++) {
+    const callId = `ack-${i}`;
+    const out = h.feed(request('INVITE', callId), CLIENT);
+    const text = out[0]?.data.toString('latin1') ?? '';
+    if (!text.startsWith('SIP/2.0 503')) continue;
+    const tag = /^To: .*;tag=(lb[0-9a-f]{10})\r$/m.exec(text)?.[1];
+    assert.ok(tag !== undefined, text);
+    const ack = Buffer.from(request('ACK', callId).toString('latin1').replace('To: <sip:service@example.org>', `To: <sip:service@example.org>;tag=${tag}`), 'latin1');
+    assert.deepEqual(h.feed(ack, CLIENT), [], 'nothing goes out for the ACK of a local 503');
+    assert.equal(h.stats.dropped.get('ack-to-local-reply'), 1);
+    const other = h.feed(request('ACK', callId, { toTag: true }), CLIENT);
+    assert.equal(other.length, 1, 'an ACK with a node\'s tag goes on');
+    return;
+  }
+  assert.fail('no 503 in 50 INVITEs at 95 %');
 });
