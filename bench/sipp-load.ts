@@ -7,6 +7,7 @@
 //   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
 //   npm run bench -- --sprayer [--rate 100] ...      three balancers behind siplb-advisor: bench/sprayer.ts
 //   npm run bench -- --soak 30m [--rate 500]         a long steady run: failures, RSS growth, lag (bench/soak.ts)
+//   npm run bench -- --overload [--compare kamailio] goodput from 0.5x to 3x of capacity (bench/overload.ts)
 //
 // Measures, for siplb (and Kamailio with --compare kamailio, same load, same sipp flags):
 // successful and failed calls, retransmissions, achieved calls/s, balancer CPU ms per successful
@@ -17,22 +18,12 @@
 // redis-server's own CPU per call beside siplb's.
 // Ends with one JSON line (prefix-free, starts with {"bench":"sipp-load") for scripts.
 
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CLK_TCK, cpuTicks, statusKiB, sumTicks, ticksToMs } from './proc.ts';
-import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
+import { CLK_TCK, cpuTicks, sumTicks, ticksToMs } from './proc.ts';
+import { perCall, startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
-import { allBound } from '../test/e2e/harness/procnet.ts';
-import { startSiplb } from '../test/e2e/harness/siplb.ts';
 import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
-import { startRedis } from '../test/helpers/redis.ts';
 import type { SippResult, SippScenario, SippTransport, SippUas } from '../test/e2e/harness/sipp.ts';
-
-const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.meta.url));
 
 // The kernel caps SO_RCVBUF/SO_SNDBUF at net.core.[rw]mem_max (4 MiB here); asking for more is
 // harmless. Bigger buffers absorb the bursts of a 10 ms scheduler tick without drops.
@@ -125,201 +116,6 @@ function parseOptions(argv: string[]): Options {
     kamailioOnly: values['kamailio-only'] === true,
     sippOnly: values['sipp-only'] === true,
   };
-}
-
-// ---- /proc accounting -------------------------------------------------------------------------
-
-/**
- * Pids of the processes in process group `pgid`. Kamailio is started as the leader of its own
- * group, and its workers stay in that group even when the main process dies and they are
- * re-parented, so the group finds all of them, and only them.
- */
-function processGroup(pgid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // rest[0] state, rest[1] ppid, rest[2] pgrp; zombies hold no CPU or sockets any more.
-      if (Number(rest[2]) === pgid && rest[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // Exited while we scanned.
-    }
-  }
-  return out;
-}
-
-function killGroupMembers(pgid: number): void {
-  for (const pid of processGroup(pgid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-
-// ---- balancers under test ---------------------------------------------------------------------
-
-interface RunningTarget {
-  /** Every process whose CPU counts as the balancer's. */
-  pids(): number[];
-  /** redis-server's command counts so far, by command (INFO commandstats); only with --compare redis. */
-  storeCommands?: () => Map<string, number>;
-  /** A process the balancer depends on whose CPU is reported apart (redis-server). */
-  storePid?: number;
-  peakRssKiB(): number | null;
-  stop(): Promise<void>;
-}
-
-function kamailioBinary(): string | null {
-  for (const candidate of ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio']) if (existsSync(candidate)) return candidate;
-  const which = spawnSync('sh', ['-c', 'command -v kamailio'], { encoding: 'utf8' });
-  return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
-}
-
-/** Installs Debian's kamailio if it is missing (apt-get update only if the first try fails). */
-function ensureKamailio(): string {
-  const found = kamailioBinary();
-  if (found !== null) return found;
-  if (process.getuid?.() !== 0) throw new Error('kamailio is not installed and this is not root: apt-get install -y kamailio');
-  console.log('kamailio not found: apt-get install -y kamailio');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let install = spawnSync('apt-get', ['install', '-y', 'kamailio'], { stdio: 'inherit', env });
-  if (install.status !== 0) {
-    console.log('install failed: apt-get update, then retry');
-    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
-    install = spawnSync('apt-get', ['install', '-y', 'kamailio'], { stdio: 'inherit', env });
-  }
-  const installed = kamailioBinary();
-  if (install.status !== 0 || installed === null) throw new Error('could not install kamailio with apt-get');
-  return installed;
-}
-
-async function startKamailio(lbPort: number, nodeUris: string[]): Promise<RunningTarget> {
-  const binary = ensureKamailio();
-  const dir = mkdtempSync(join(tmpdir(), 'siplb-bench-kamailio-'));
-  const listFile = join(dir, 'dispatcher.list');
-  writeFileSync(listFile, nodeUris.map((uri) => `1 ${uri}`).join('\n') + '\n');
-  const args = [
-    '-DD', '-E', '-f', KAMAILIO_CFG,
-    '-A', `LB_PORT=${lbPort}`,
-    '-A', `DS_LIST="${listFile}"`,
-    // Shared/private memory (MB): ample for a stateless proxy, small enough not to matter.
-    '-m', '256', '-M', '16',
-    // Runtime dir of this run (control sockets), not the system's /run/kamailio.
-    '-Y', dir,
-  ];
-  // detached: leader of a new process group (see processGroup), so the workers can be found
-  // and killed by pid even after the main process is gone.
-  const owned = spawnOwned(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const pgid = owned.pid;
-  // The workers are the main process's children, not ours: spawnOwned's kill-on-exit only
-  // reaches the main process.
-  const killAll = (): void => killGroupMembers(pgid);
-  const unregister = registerCleanup(killAll);
-  const output = new LineBuffer(200);
-  captureOutput(owned, output);
-  const cleanup = async (): Promise<void> => {
-    // Kamailio's main process takes its workers down on SIGTERM; any left are killed.
-    await terminate(owned, 'SIGTERM', 5_000);
-    killAll();
-    unregister();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const wanted = [{ proto: 'udp', port: lbPort }, { proto: 'tcp', port: lbPort }] as const;
-  const deadline = Date.now() + 10_000;
-  // The main process binds UDP before forking, the TCP listener lives in the TCP main process;
-  // the workers (children=1, tcp_children=1, timers) exist once the group stops growing.
-  let lastSize = 0;
-  let stableSince = Date.now();
-  while (true) {
-    if (owned.hasExited()) {
-      await cleanup();
-      throw new Error(`kamailio exited at start:\n${output.snapshot().join('\n')}`);
-    }
-    if (Date.now() > deadline) {
-      await cleanup();
-      throw new Error(`kamailio not ready within 10 s:\n${output.snapshot().join('\n')}`);
-    }
-    const members = processGroup(pgid);
-    if (members.length !== lastSize) {
-      lastSize = members.length;
-      stableSince = Date.now();
-    }
-    if (members.length > 1 && Date.now() - stableSince > 500 && allBound(members, wanted)) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    pids: () => processGroup(pgid),
-    peakRssKiB: () => {
-      // Summed VmHWM overcounts the shared memory segment every worker maps; it is an upper bound.
-      const values = processGroup(pgid).map((pid) => statusKiB(pid, 'VmHWM') ?? 0);
-      return values.reduce((a, b) => a + b, 0);
-    },
-    stop: cleanup,
-  };
-}
-
-/** Commands per call between two INFO commandstats readings, and their total. */
-function perCall(before: Map<string, number>, after: Map<string, number>, calls: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  let total = 0;
-  for (const [name, n] of after) {
-    const d = n - (before.get(name) ?? 0);
-    if (d <= 0) continue;
-    out[name] = d / calls;
-    total += d;
-  }
-  out['total'] = total / calls;
-  return out;
-}
-
-/**
- * Commands redis-server has run, by name (INFO commandstats), read with redis-cli. The INFO
- * itself and the health PINGs are left out: they are the measurement's and the timer's, not the
- * calls'.
- */
-function redisCommandCounts(port: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const r = spawnSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats'], { encoding: 'utf8', timeout: 5000 });
-  for (const m of (r.stdout ?? '').matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (m[1] !== 'info' && m[1] !== 'ping') out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
-
-async function startSiplbTarget(lbPort: number, nodes: string, logLevel: Options['logLevel'], withRedis: boolean, overloadControl: boolean): Promise<RunningTarget> {
-  const redis = withRedis ? await startRedis() : null;
-  try {
-    const handle = await startSiplb({
-      host: '127.0.0.1',
-      externalPort: String(lbPort),
-      externalTransport: 'udp,tcp',
-      nodes,
-      // Like for like with Kamailio's stateless forward(), which sends no 100 either. Real nodes
-      // send their own 100, which siplb then absorbs, so isSendTrying costs no send there; sipp's
-      // uas sends none, so here it would add one send per call that Kamailio does not make.
-      isSendTrying: 'false',
-      overloadControl: String(overloadControl),
-      ...(redis === null ? {} : { stateStore: 'redis', redisUrl: redis.url }),
-    }, { logLevel });
-    return {
-      pids: () => [handle.pid],
-      storePid: redis?.pid,
-      ...(redis === null ? {} : { storeCommands: () => redisCommandCounts(redis.port) }),
-      peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'),
-      stop: async () => {
-        await handle.stop();
-        await redis?.stop();
-      },
-    };
-  } catch (err) {
-    await redis?.stop();
-    throw err;
-  }
 }
 
 // ---- one measured run -------------------------------------------------------------------------
@@ -479,6 +275,12 @@ async function main(): Promise<void> {
     // --sprayer hands over to the sprayer-tier benchmark (network namespaces), which has its own flags.
     const { runSprayerBench } = await import('./sprayer.ts');
     process.exitCode = await runSprayerBench(process.argv.slice(2).filter((arg) => arg !== '--sprayer'));
+    return;
+  }
+  if (process.argv.includes('--overload')) {
+    // --overload hands over to the past-saturation benchmark (bench/overload.ts): goodput from 0.5x to 3x capacity.
+    const { runOverloadBench } = await import('./overload.ts');
+    process.exitCode = await runOverloadBench(process.argv.slice(2).filter((arg) => arg !== '--overload'));
     return;
   }
   if (process.argv.includes('--soak')) {
