@@ -50,12 +50,18 @@ const WARM_UP_MS = 3000;
 /** Windows in a row saturated at MAX_FRACTION before new requests are dropped rather than answered. */
 const HARD_WINDOWS = 5;
 /**
- * Bytes waiting in the UDP receive queues from which a busy loop counts as behind: about 100 to
- * 200 datagrams (the kernel counts each with its buffer overhead), 10 to 20 ms of work.
+ * How full the UDP receive queues (their share of SO_RCVBUF) may get. A deep queue alone is not
+ * overload: a balancer working through a burst, or carrying twice its usual load at 300 ms of
+ * queueing, loses nothing. What hurts is a queue that overflows (the kernel drops, and every drop
+ * is a retransmission to come) or that waits so long that the clients' 500 ms timers fire. So:
+ * behind when the kernel dropped, or above HIGH and still growing; deep (the big step) when it
+ * dropped or is above DEEP; clear (the fraction comes down) below LOW.
  */
-const BACKLOG_HIGH = 256 * 1024;
-/** Bytes waiting from which the backlog is deep: the fraction rises by the big step. */
-const BACKLOG_DEEP = 1024 * 1024;
+const QUEUE_HIGH = 0.5;
+const QUEUE_DEEP = 0.75;
+const QUEUE_LOW = 0.25;
+/** Used when the buffer size is unknown. */
+const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Picks waiting for the shared store beyond which the balancer counts as overloaded too. */
 const PENDING_HIGH = 2000;
 /** Retry-After of a 503: BASE plus up to SPREAD seconds, so refused clients do not all come back at once. */
@@ -209,10 +215,11 @@ export class OverloadControl {
     const grew = b.queuedBytes > this.lastQueued;
     this.lastDrops = b.drops;
     this.lastQueued = b.queuedBytes;
-    // A queue overflowing or deep (seconds of waiting are near) calls for the big step.
-    this.deepBacklog = dropped || b.queuedBytes >= BACKLOG_DEEP;
+    const fill = b.queuedBytes / (b.bufferBytes > 0 ? b.bufferBytes : DEFAULT_BUFFER_BYTES);
+    this.deepBacklog = dropped || fill >= QUEUE_DEEP;
     if (dropped) return 'behind';
-    if (b.queuedBytes < BACKLOG_HIGH) return 'clear';
+    if (fill < QUEUE_LOW) return 'clear';
+    if (fill < QUEUE_HIGH) return 'draining';
     return grew ? 'behind' : 'draining';
   }
 }

@@ -93,7 +93,8 @@ export class TransportRouter implements Outbound {
     for (const ep of this.all()) {
       if (ep.transport !== 'udp') continue;
       try {
-        out.push(ep.address());
+        const { address, port } = ep.address();
+        out.push({ address, port, receiveBufferBytes: ep.receiveBufferBytes?.() ?? 0 });
       } catch {
         // Not bound (yet, or any more): nothing queues there.
       }

@@ -99,6 +99,8 @@ export interface MessageTransport {
    */
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void;
   close(): Promise<void>;
+  /** UDP: SO_RCVBUF as the kernel set it (what its queue holds before it drops); 0 if unknown. */
+  receiveBufferBytes?(): number;
   /** TLS and WSS: certificates for handshakes to come (SIGHUP); open connections keep theirs. */
   reloadTls?(files: TlsFiles): void;
 }

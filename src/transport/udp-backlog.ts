@@ -16,11 +16,15 @@ export interface UdpBacklog {
   readonly queuedBytes: number;
   /** Datagrams dropped on arrival since each socket opened, all sockets. */
   readonly drops: number;
+  /** What the queues may hold before the kernel drops (SO_RCVBUF as the kernel set it), all sockets. */
+  readonly bufferBytes: number;
 }
 
 export interface BoundUdpSocket {
   readonly address: string;
   readonly port: number;
+  /** SO_RCVBUF as the kernel set it (getRecvBufferSize), 0 if unknown. */
+  readonly receiveBufferBytes: number;
 }
 
 /**
@@ -111,7 +115,9 @@ export class UdpBacklogReader {
     if (this.unavailable) return null;
     const v4 = new Set<string>();
     const v6 = new Set<string>();
+    let bufferBytes = 0;
     for (const s of this.sockets()) {
+      bufferBytes += s.receiveBufferBytes;
       const hex = procAddress(s.address);
       if (hex === null) continue;
       const key = `${hex}:${s.port.toString(16).padStart(4, '0').toUpperCase()}`;
@@ -127,6 +133,6 @@ export class UdpBacklogReader {
       this.unavailable = true;
       return null;
     }
-    return sum;
+    return { ...sum, bufferBytes };
   }
 }

@@ -78,6 +78,15 @@ export class UdpEndpoint implements MessageTransport {
     return this.socket.address();
   }
 
+  receiveBufferBytes(): number {
+    try {
+      return this.socket.getRecvBufferSize();
+    } catch {
+      // Not bound (yet, or any more).
+      return 0;
+    }
+  }
+
   send(ip: string, port: number, data: Buffer): void {
     try {
       // No callback: a failed send surfaces as the socket's 'error' event, counted there.

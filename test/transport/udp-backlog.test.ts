@@ -48,7 +48,7 @@ test('a real socket: bytes queue up while the process cannot read, and the reade
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   try {
     const { port } = socket.address();
-    const reader = new UdpBacklogReader(() => [socket.address()]);
+    const reader = new UdpBacklogReader(() => [{ ...socket.address(), receiveBufferBytes: socket.getRecvBufferSize() }]);
     // A child sends 50 datagrams while this process is blocked in spawnSync: nothing reads them.
     const sender = `const s=require('dgram').createSocket('udp4');let n=0;const go=()=>{if(n++<50)s.send(Buffer.alloc(400),${port},'127.0.0.1',go);else s.close();};go();`;
     const backlog = ((): ReturnType<UdpBacklogReader['read']> => {
@@ -59,6 +59,7 @@ test('a real socket: bytes queue up while the process cannot read, and the reade
     assert.ok(backlog !== null);
     assert.ok(backlog.queuedBytes >= 50 * 400, `${backlog.queuedBytes} bytes queued`);
     assert.equal(backlog.drops, 0);
+    assert.equal(backlog.bufferBytes, socket.getRecvBufferSize());
   } finally {
     socket.close();
   }
