@@ -97,7 +97,7 @@ function parse(argv: string[]): Options {
   if (steps.length === 0 || steps.some((s) => !(s > 0 && s <= 10))) usage(`--steps must be factors 0..10 separated by commas, got ${values.steps}`);
   const seconds = Number(values.seconds ?? '10');
   if (!Number.isInteger(seconds) || seconds < 2 || seconds > 300) usage(`--seconds must be 2..300, got ${values.seconds}`);
-  const oc = values['overload-control'] ?? 'on';
+  const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);

@@ -41,7 +41,7 @@ interface Options {
   kamailioOnly: boolean;
   sippOnly: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
-  /** siplb's overloadControl (on by default; off to see what it changes past saturation). */
+  /** siplb's overloadControl (off by default, as in siplb; on to see what it changes past saturation). */
   overloadControl: boolean;
 }
 
@@ -107,7 +107,7 @@ function parseOptions(argv: string[]): Options {
   if (values.compare !== undefined && values.compare !== 'kamailio' && values.compare !== 'redis') usage(`--compare knows kamailio and redis, got ${values.compare}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
-  const oc = values['overload-control'] ?? 'on';
+  const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   return {
     rate, calls, transport, scenario, logLevel, overloadControl: oc === 'on',

@@ -987,8 +987,8 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     parse: (raw, key) => integerIn(raw, 1000, 86_400_000, rejecter(key, raw), 'must be an integer from 1000 to 86400000 (milliseconds)'),
   },
   overloadControl: {
-    key: 'overloadControl', field: 'overloadControl', shownDefault: 'true', defaultValue: true,
-    description: 'Shed load when the event loop saturates: a growing share of new calls (requests without a To tag from clients) gets 503 with a jittered Retry-After (RFC 7339 oc parameters for clients that offer them), and past a hard limit is dropped unanswered; calls in progress always pass (docs/operations.md) (siplb key).',
+    key: 'overloadControl', field: 'overloadControl', shownDefault: 'false', defaultValue: false,
+    description: 'Shed load when the balancer falls behind (event loop saturated and UDP receive queues growing): a share of new calls from clients gets 503 with a jittered Retry-After (RFC 7339 oc parameters for clients that offer them); past a hard limit new requests over streams are dropped; calls in progress always pass. Off by default: it pays only with clients that honour Retry-After, see docs/operations.md (siplb key).',
     parse: bool,
   },
   pikeAllow: {

@@ -119,7 +119,7 @@ const DEFAULTS: Config = {
   pikeWindow: 2000,
   pikeBlockTime: 30_000,
   pikeAllow: [],
-  overloadControl: true,
+  overloadControl: false,
   tlsHandshakeTimeout: 10_000,
   wsAllowedOrigins: [],
   wsPingInterval: 30_000,
