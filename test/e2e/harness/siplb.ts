@@ -32,6 +32,7 @@ export interface SiplbOptions {
   stopGraceMs?: number;       // SIGTERM -> SIGKILL delay in stop(); default 3 000
   maxLogLines?: number;       // lines kept for logs(); default 50 000
   extraArgs?: string[];       // appended to the command line
+  nodeFlags?: string[];       // Node flags after the CLI's own (e.g. --cpu-prof for scripts/profile.ts)
   netns?: string;             // network namespace to run in (`ip netns exec`); ports are then the caller's
 }
 
@@ -85,7 +86,7 @@ export function cliNodeFlags(file: string = SIPLB_CLI): string[] {
 }
 
 function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChild; lines: LineBuffer } {
-  const args = [...cliNodeFlags(), SIPLB_CLI, propertiesPath];
+  const args = [...cliNodeFlags(), ...(opts.nodeFlags ?? []), SIPLB_CLI, propertiesPath];
   if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
   const owned = opts.netns === undefined

@@ -1,0 +1,114 @@
+// Where siplb spends its CPU under a call load: a V8 CPU profile of one siplb process while sipp
+// places calls through it, and the functions with the most self time, as a share of siplb's busy
+// time (idle left out). The .cpuprofile file it names opens in Chrome DevTools (Performance tab,
+// "Load profile") or in VS Code for the call tree.
+//
+//   npm run profile -- [--rate 1000] [--calls 20000] [--top 30] [--out DIR]
+//
+// sipp UAC -> siplb (in-memory state, Call-ID affinity, isSendTrying=false as in the benchmarks)
+// -> two sipp UAS, UDP, on loopback; the same bed as `npm run bench`. siplb is stopped with
+// SIGTERM after the UAC ends, which is when Node writes the profile.
+
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
+import { startSiplb } from '../test/e2e/harness/siplb.ts';
+import { describeResult, startSippUac, startSippUas, type SippUas } from '../test/e2e/harness/sipp.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function usage(message: string): never {
+  process.stderr.write(`profile: ${message}\nusage: npm run profile -- [--rate 1000] [--calls 20000] [--top 30] [--out DIR]\n`);
+  process.exit(2);
+}
+
+function intFlag(raw: string | undefined, fallback: number, name: string, max: number): number {
+  const value = Number(raw ?? fallback);
+  if (!Number.isInteger(value) || value < 1 || value > max) usage(`--${name} must be an integer 1..${max}, got ${raw}`);
+  return value;
+}
+
+/** Self time per function (name, file:line), in ms, and the idle and total time of the profile. */
+export function selfTimes(profile: CpuProfile): { rows: { where: string; ms: number }[]; idleMs: number; totalMs: number } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  let idle = 0;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]);
+    const us = profile.timeDeltas[i] ?? 0;
+    total += us;
+    if (node === undefined) continue;
+    const f = node.callFrame;
+    if (f.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    const file = f.url === '' ? '' : ` ${f.url.slice(f.url.lastIndexOf('/') + 1)}:${f.lineNumber + 1}`;
+    const where = `${f.functionName === '' ? '(anonymous)' : f.functionName}${file}`;
+    totals.set(where, (totals.get(where) ?? 0) + us);
+  }
+  const rows = [...totals].map(([where, us]) => ({ where, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
+  return { rows, idleMs: idle / 1000, totalMs: total / 1000 };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2), strict: true, allowPositionals: false,
+    options: { rate: { type: 'string' }, calls: { type: 'string' }, top: { type: 'string' }, out: { type: 'string' } },
+  });
+  const rate = intFlag(values.rate, 1000, 'rate', 20_000);
+  const calls = intFlag(values.calls, rate * 20, 'calls', 2_000_000);
+  const top = intFlag(values.top, 30, 'top', 500);
+  const out = values.out ?? mkdtempSync(join(tmpdir(), 'siplb-profile-'));
+  const ports = await allocatePorts(4);
+  const [lbPort, uasA, uasB, uacPort] = ports;
+  const uases: SippUas[] = [];
+  try {
+    for (const port of [uasA, uasB]) uases.push(await startSippUas({ scenario: 'uas', transport: 'u1', localPort: port, timeoutS: 3600, buffSize: 4 << 20 }));
+    const siplb = await startSiplb({
+      host: '127.0.0.1', externalPort: String(lbPort), externalTransport: 'udp',
+      nodes: `127.0.0.1:${uasA};transport=udp,127.0.0.1:${uasB};transport=udp`, isSendTrying: 'false',
+    }, { logLevel: 'warn', nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${out}`] });
+    try {
+      console.log(`profile: ${calls} calls at ${rate}/s through siplb pid ${siplb.pid}`);
+      const uac = await startSippUac({
+        scenario: 'uac', transport: 'u1', localPort: uacPort, remote: `127.0.0.1:${lbPort}`,
+        rate, calls, maxConcurrent: rate * 5, timeoutS: Math.ceil(calls / rate) * 2 + 30, buffSize: 4 << 20,
+      });
+      const result = await uac.done;
+      console.log(describeResult('UAC', result).split('\n')[0]);
+    } finally {
+      // SIGTERM: siplb exits normally, and Node writes the profile on the way out.
+      await siplb.stop();
+    }
+  } finally {
+    await Promise.allSettled(uases.map((u) => u.stop(2_000)));
+    releasePorts(ports);
+  }
+  const file = readdirSync(out).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no .cpuprofile written in ${out} (did siplb exit normally?)`);
+  const { rows, idleMs, totalMs } = selfTimes(JSON.parse(readFileSync(join(out, file), 'utf8')) as CpuProfile);
+  const busy = totalMs - idleMs;
+  console.log(`\nsiplb busy ${busy.toFixed(0)} ms of ${totalMs.toFixed(0)} ms profiled; self time, share of busy time:`);
+  for (const r of rows.slice(0, top)) console.log(`  ${r.ms.toFixed(1).padStart(9)} ms ${((r.ms / busy) * 100).toFixed(1).padStart(5)} %  ${r.where}`);
+  console.log(`\nprofile: ${join(out, file)}`);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`profile: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
