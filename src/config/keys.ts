@@ -7,6 +7,7 @@
 // act on are listed in restcomm-keys.ts.
 
 import { isIP, SocketAddress } from 'node:net';
+import { ipBytes } from '../core/ip.ts';
 import { ConfigError } from '../core/errors.ts';
 import {
   PORT_KEY_PREFIXES, SIP_TRANSPORTS,
@@ -303,27 +304,6 @@ const hostPortList: Parser<HostPort[]> = (raw, key) => {
 
 const peerAddress: Parser<string> = (raw, key) => remoteHost(raw, rejecter(key, raw));
 
-/** The 4 or 16 bytes of an IP literal isIP has accepted (no zone). */
-function ipBytes(address: string): number[] {
-  if (isIP(address) === 4) return address.split('.').map(Number);
-  let text = address;
-  const tail: number[] = [];
-  // An IPv4 tail (::ffff:10.0.0.1) is the last 4 bytes.
-  if (text.includes('.')) {
-    const at = text.lastIndexOf(':');
-    tail.push(...text.slice(at + 1).split('.').map(Number));
-    text = `${text.slice(0, at + 1)}0:0`;
-  }
-  const [head, rest] = text.split('::');
-  const groups = (part: string | undefined): number[] => (part === undefined || part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  const left = groups(head);
-  const right = groups(rest);
-  const all = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-  const bytes = all.flatMap((g) => [g >> 8, g & 255]);
-  if (tail.length === 4) bytes.splice(12, 4, ...tail);
-  return bytes;
-}
-
 // pikeAllow: an address alone is that one host (/32, /128). Host bits set below the prefix
 // (10.0.0.1/8) are refused rather than masked: such a value is usually a typo for a narrower
 // network, and masking it would silently exempt far more addresses than meant.
@@ -337,7 +317,8 @@ const cidrList: Parser<string[]> = (raw, key) => {
     if (family === 0 || address.includes('%')) reject('expected an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8, 192.0.2.7 or fd00::/8 (no brackets, no zone)');
     const bits = family === 4 ? 32 : 128;
     const prefix = slash === -1 ? bits : integerIn(entry.slice(slash + 1), 0, bits, reject, `prefix length must be an integer from 0 to ${bits}`);
-    const bytes = ipBytes(address);
+    // isIP accepted it and it has no zone: it has bytes.
+    const bytes = ipBytes(address) as number[];
     for (let bit = prefix; bit < bits; bit++) {
       if ((bytes[bit >> 3] >> (7 - (bit & 7))) & 1) reject(`address has bits set beyond the /${prefix} prefix (a network is written with them zero, e.g. 10.0.0.0/8)`);
     }

@@ -10,6 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
+import { ipBytes } from '../core/ip.ts';
 
 export interface UdpBacklog {
   /** Bytes (kernel accounting, per-datagram overhead included) queued unread, all sockets. */
@@ -32,53 +33,14 @@ export interface BoundUdpSocket {
  * as the CPU holds it (little-endian here), printed as 8 hex digits. 127.0.0.1 → 0100007F.
  */
 export function procAddress(address: string): string | null {
-  if (!isIPv6(address)) {
-    const parts = address.split('.').map(Number);
-    if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return null;
-    return parts.reverse().map((p) => p.toString(16).padStart(2, '0')).join('').toUpperCase();
-  }
-  const bytes = ipv6Bytes(address);
+  const zone = address.indexOf('%');
+  const bytes = ipBytes(zone === -1 ? address : address.slice(0, zone));
   if (bytes === null) return null;
   let out = '';
-  for (let w = 0; w < 16; w += 4) {
+  for (let w = 0; w < bytes.length; w += 4) {
     for (let b = 3; b >= 0; b--) out += bytes[w + b].toString(16).padStart(2, '0');
   }
   return out.toUpperCase();
-}
-
-function ipv6Bytes(address: string): number[] | null {
-  const zone = address.indexOf('%');
-  const text = zone === -1 ? address : address.slice(0, zone);
-  let head = text;
-  let tail = '';
-  const gap = text.indexOf('::');
-  if (gap !== -1) {
-    head = text.slice(0, gap);
-    tail = text.slice(gap + 2);
-  }
-  const words = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const groups = part.split(':');
-    for (const [i, g] of groups.entries()) {
-      if (i === groups.length - 1 && g.includes('.')) {
-        const v4 = g.split('.').map(Number);
-        if (v4.length !== 4 || v4.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-        out.push(parseInt(g, 16));
-      }
-    }
-    return out;
-  };
-  const h = words(head);
-  const t = words(tail);
-  if (h === null || t === null) return null;
-  const missing = 8 - h.length - t.length;
-  if (missing < 0 || (gap === -1 && missing !== 0)) return null;
-  const all = [...h, ...new Array<number>(missing).fill(0), ...t];
-  return all.flatMap((w) => [w >> 8, w & 0xff]);
 }
 
 /**
