@@ -10,9 +10,10 @@
 // load the process can carry. Where the queues cannot be read (not Linux, no UDP listener) the
 // utilisation decides alone. Picks waiting for the shared store count as overload too.
 //
-// The answer is a rejection fraction p: up by STEP_UP once the balancer has been behind for
-// SUSTAIN windows, down by STEP_DOWN while it has room again (utilisation under LOW, or queues
-// empty), never above MAX_FRACTION (some calls always go through, which is how the controller
+// The answer is a rejection fraction p: up once the balancer has been behind for SUSTAIN windows
+// (STEP_UP_QUEUED while a queue grows, STEP_UP when it is deep or unread), held while the queues
+// drain, down by STEP_DOWN while it has room again (utilisation under LOW, or queues under a
+// quarter full), never above MAX_FRACTION (some calls always go through, which is how the controller
 // sees that the load has fallen). A new call is refused when the hash of its Call-ID falls below
 // p, so an INVITE and its retransmissions get the same verdict. Refused calls get 503 with a
 // jittered Retry-After (and RFC 7339 overload parameters when the client's Via asks for them).
@@ -73,10 +74,10 @@ const OC_VALIDITY_MS = 1000;
 export type OverloadVerdict = 'admit' | 'reject' | 'drop';
 export type OverloadState = 'normal' | 'shedding' | 'dropping';
 /**
- * What the receive queues said in a window: behind and growing (or dropping), behind but
- * draining, clear, or not read.
+ * What the receive queues said in a window: deep (overflowing, or three quarters full and
+ * growing), behind (more than half full and growing), draining, clear, or not read.
  */
-export type QueueSignal = 'behind' | 'draining' | 'clear' | 'unknown';
+export type QueueSignal = 'deep' | 'behind' | 'draining' | 'clear' | 'unknown';
 
 /** What the controller shows (kept in ProxyStats, read by /metrics and the stats JSON). */
 export interface OverloadCounters {
@@ -116,8 +117,6 @@ export class OverloadControl {
   private lastDrops = -1;
   /** Bytes queued at the last reading. */
   private lastQueued = 0;
-  /** The last reading found a queue overflowing or deep. */
-  private deepBacklog = false;
   private readonly logGate = rateLimit(1000);
   /** RFC 7339 oc-seq: increases with every change of the fraction. */
   private seq = 0;
@@ -172,12 +171,12 @@ export class OverloadControl {
     // the fraction is enough (hold it), an empty one that it is too much (lower it). That keeps
     // the fraction near what the load needs instead of swinging to the maximum: every refusal
     // costs a send too, and refusing more than needed wastes what it was meant to save.
-    const saturated = (busy && (queue === 'behind' || queue === 'unknown')) || this.pending() >= PENDING_HIGH;
+    const saturated = (busy && (queue === 'deep' || queue === 'behind' || queue === 'unknown')) || this.pending() >= PENDING_HIGH;
     this.hot = saturated ? this.hot + 1 : queue === 'draining' ? this.hot : 0;
     const overloaded = saturated && this.hot >= SUSTAIN && now - this.since >= WARM_UP_MS;
     const before = this.state;
     const old = this.fraction;
-    if (overloaded) this.fraction = Math.min(MAX_FRACTION, this.fraction + (queue === 'behind' && !this.deepBacklog ? STEP_UP_QUEUED : STEP_UP));
+    if (overloaded) this.fraction = Math.min(MAX_FRACTION, this.fraction + (queue === 'behind' ? STEP_UP_QUEUED : STEP_UP));
     else if (!saturated && queue !== 'draining' && (utilisation < LOW || queue === 'clear')) this.fraction = Math.max(0, this.fraction - STEP_DOWN);
     // Floating steps: snap to the grid so that "back to 0" is exact.
     this.fraction = Math.round(this.fraction * 100) / 100;
@@ -216,10 +215,9 @@ export class OverloadControl {
     this.lastDrops = b.drops;
     this.lastQueued = b.queuedBytes;
     const fill = b.queuedBytes / (b.bufferBytes > 0 ? b.bufferBytes : DEFAULT_BUFFER_BYTES);
-    this.deepBacklog = dropped || fill >= QUEUE_DEEP;
-    if (dropped) return 'behind';
+    if (dropped) return 'deep';
     if (fill < QUEUE_LOW) return 'clear';
-    if (fill < QUEUE_HIGH) return 'draining';
-    return grew ? 'behind' : 'draining';
+    if (fill < QUEUE_HIGH || !grew) return 'draining';
+    return fill >= QUEUE_DEEP ? 'deep' : 'behind';
   }
 }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { OverloadControl } from '../../src/proxy/overload.ts';
+import { OverloadControl, type QueueSignal } from '../../src/proxy/overload.ts';
 import type { Inbound } from '../../src/transport/types.ts';
 import { harness, LB_IP, NODE_A } from '../helpers/proxy.ts';
 
@@ -41,13 +41,14 @@ for (const c of TABLE) {
 }
 
 // With the receive queues readable, a busy loop sheds only while it also falls behind.
-const QUEUE_TABLE: { name: string; windows: [number, 'behind' | 'clear' | 'unknown'][]; fraction: number }[] = [
+const QUEUE_TABLE: { name: string; windows: [number, QueueSignal][]; fraction: number }[] = [
   { name: 'busy with empty queues (a CPU quota, a busy but keeping-up loop): nothing shed', windows: Array(10).fill([1, 'clear']), fraction: 0 },
   { name: 'busy and behind for three windows: 5 % shed', windows: Array(3).fill([1, 'behind']), fraction: 0.05 },
   { name: 'busy and behind, then draining: the fraction holds', windows: [...Array(5).fill([1, 'behind']), [1, 'draining'], [1, 'draining']], fraction: 0.15 },
   { name: 'busy and behind, then busy with the queues emptied: the fraction comes down', windows: [...Array(6).fill([1, 'behind']), [1, 'clear'], [1, 'clear']], fraction: 0.1 },
   { name: 'behind and clear alternating is no sustained overload', windows: Array(10).fill(0).map((_, i) => [1, i % 2 === 0 ? 'behind' : 'clear']), fraction: 0 },
   { name: 'queues unreadable: utilisation decides alone', windows: Array(3).fill([1, 'unknown']), fraction: 0.1 },
+  { name: 'a deep or overflowing queue: the big step', windows: Array(4).fill([1, 'deep']), fraction: 0.2 },
 ];
 
 for (const c of QUEUE_TABLE) {
