@@ -160,7 +160,7 @@ export interface Config extends AllPortKeys {
   pikeRequests: number;                 // new requests one address may send per pikeWindow; 0 = no per-source limit (siplb key)
   pikeWindow: number;                   // ms of the per-source counting window; default 2000
   pikeBlockTime: number;                // ms a blocked address must stay under the limit before it is unblocked; default 30000
-  overloadControl: boolean;             // shed new calls when the event loop saturates; default true
+  overloadControl: boolean;             // shed new calls when the balancer falls behind; default false
   pikeAllow: string[];                  // canonical CIDRs (address/prefix) never limited; the cluster's addresses always are not
   tlsHandshakeTimeout: number;          // ms a TLS (or WebSocket) handshake may take; default 10000
   wsAllowedOrigins: string[];           // Origin values a SIP WebSocket handshake may carry; [] = any

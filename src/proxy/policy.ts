@@ -32,7 +32,7 @@ export interface ProxyPolicy {
   readonly terminateTls: boolean;
   /** pikeRequests and the keys with it; null when pikeRequests is 0 (off). */
   readonly sourceLimit: SourceLimitSettings | null;
-  /** overloadControl: shed new calls when the event loop saturates (overload.ts). */
+  /** overloadControl: shed new calls when the balancer falls behind (overload.ts). */
   readonly overloadControl: boolean;
 }
 

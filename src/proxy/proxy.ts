@@ -84,7 +84,7 @@ export class SipProxy {
   readonly pins: NodePins;
   /** pikeRequests: new requests per source address; null when off (one null check per request). */
   private sources: SourceRateLimit | null = null;
-  /** overloadControl: sheds new calls while the event loop is saturated; null when off. */
+  /** overloadControl: sheds new calls while the balancer falls behind; null when off. */
   private overload: OverloadControl | null = null;
 
   constructor(deps: ProxyDeps) {
@@ -127,7 +127,6 @@ export class SipProxy {
     else this.sources.reconfigure(settings);
   }
 
-  /** Stops what runs on its own (the per-source limit's unblock timer). */
   /** overloadControl on or off (a reload); on keeps the running controller and its state. */
   private setOverloadControl(on: boolean): void {
     if (!on) {
@@ -141,6 +140,7 @@ export class SipProxy {
     return this.overload;
   }
 
+  /** Stops what runs on its own (the overload controller's sampler, the per-source limit's unblock timer). */
   close(): void {
     this.overload?.close();
     this.sources?.close();
