@@ -264,35 +264,23 @@ function printRun(r: RunResult): void {
   console.log(`  sipp CPU ms           UAC ${r.sippCpuMs.uac.toFixed(0)}, UAS ${r.sippCpuMs.uas.map((v) => v.toFixed(0)).join(' / ')}`);
 }
 
+/**
+ * The benchmarks `npm run bench` hands over to, by flag; each has its own flags. `keepFlag`: the
+ * flag is the benchmark's own option too (--soak 30m).
+ */
+const HAND_OVERS: { flag: string; keepFlag?: boolean; run: () => Promise<(argv: string[]) => Promise<number>> }[] = [
+  { flag: '--http', run: async () => (await import('./http-load.ts')).runHttpBench },             // HTTP against nginx
+  { flag: '--sprayer', run: async () => (await import('./sprayer.ts')).runSprayerBench },         // the sprayer tier, in network namespaces
+  { flag: '--overload', run: async () => (await import('./overload.ts')).runOverloadBench },      // goodput from 0.5x to 3x capacity
+  { flag: '--soak', keepFlag: true, run: async () => (await import('./soak.ts')).runSoak },       // the long steady run
+  { flag: '--streams', run: async () => (await import('./stream-load.ts')).runStreamBench },      // TLS and WS next to UDP
+];
+
 async function main(): Promise<void> {
-  if (process.argv.includes('--http')) {
-    // npm run bench runs this script; --http hands over to the HTTP benchmark, which has its own flags.
-    const { runHttpBench } = await import('./http-load.ts');
-    process.exitCode = await runHttpBench(process.argv.slice(2).filter((arg) => arg !== '--http'));
-    return;
-  }
-  if (process.argv.includes('--sprayer')) {
-    // --sprayer hands over to the sprayer-tier benchmark (network namespaces), which has its own flags.
-    const { runSprayerBench } = await import('./sprayer.ts');
-    process.exitCode = await runSprayerBench(process.argv.slice(2).filter((arg) => arg !== '--sprayer'));
-    return;
-  }
-  if (process.argv.includes('--overload')) {
-    // --overload hands over to the past-saturation benchmark (bench/overload.ts): goodput from 0.5x to 3x capacity.
-    const { runOverloadBench } = await import('./overload.ts');
-    process.exitCode = await runOverloadBench(process.argv.slice(2).filter((arg) => arg !== '--overload'));
-    return;
-  }
-  if (process.argv.includes('--soak')) {
-    // --soak hands over to the long steady run (bench/soak.ts): npm run bench -- --soak 30m.
-    const { runSoak } = await import('./soak.ts');
-    process.exitCode = await runSoak(process.argv.slice(2));
-    return;
-  }
-  if (process.argv.includes('--streams')) {
-    // --streams hands over to the TLS/WS benchmark, which has its own flags.
-    const { runStreamBench } = await import('./stream-load.ts');
-    process.exitCode = await runStreamBench(process.argv.slice(2).filter((arg) => arg !== '--streams'));
+  for (const h of HAND_OVERS) {
+    if (!process.argv.includes(h.flag)) continue;
+    const argv = process.argv.slice(2);
+    process.exitCode = await (await h.run())(h.keepFlag === true ? argv : argv.filter((arg) => arg !== h.flag));
     return;
   }
   const o = parseOptions(process.argv.slice(2));
