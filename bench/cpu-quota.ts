@@ -15,8 +15,6 @@ const PERIOD_US = 10_000;
 export interface CpuQuota {
   /** Moves a process (all its threads) into the group. Forks made after that stay in it. */
   add(pid: number): void;
-  /** CPU the group has used since it was made, ms (all its processes, alive or gone). */
-  usedMs(): number;
   /** Periods in which the group hit its cap, and all periods since it was made. */
   throttling(): { throttled: number; periods: number };
   /** Removes the group; its processes must have exited (or be moved out) first. */
@@ -28,7 +26,6 @@ export interface CpuQuota {
 interface Layout {
   dir: string;
   setQuota(dir: string, quotaUs: number): void;
-  usedNs(dir: string): number;
   stat(dir: string): Record<string, number>;
 }
 
@@ -57,7 +54,6 @@ function findLayout(): Layout | string {
     return {
       dir: v2,
       setQuota: (dir, quotaUs) => writeFileSync(join(dir, 'cpu.max'), `${quotaUs} ${PERIOD_US}`),
-      usedNs: (dir) => (readStat(join(dir, 'cpu.stat'))['usage_usec'] ?? 0) * 1000,
       stat: (dir) => {
         const s = readStat(join(dir, 'cpu.stat'));
         return { nr_periods: s['nr_periods'] ?? 0, nr_throttled: s['nr_throttled'] ?? 0 };
@@ -66,15 +62,12 @@ function findLayout(): Layout | string {
   }
   const v1 = '/sys/fs/cgroup/cpu';
   if (existsSync(join(v1, 'cpu.cfs_quota_us'))) {
-    const acct = existsSync(join(v1, 'cpuacct.usage')) ? v1 : '/sys/fs/cgroup/cpuacct';
     return {
       dir: v1,
       setQuota: (dir, quotaUs) => {
         writeFileSync(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
         writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
       },
-      // cpuacct may be mounted apart; the group is then made there too (see makeCpuQuota).
-      usedNs: (dir) => Number(readFileSync(join(dir.replace(v1, acct), 'cpuacct.usage'), 'utf8').trim()),
       stat: (dir) => readStat(join(dir, 'cpu.stat')),
     };
   }
@@ -92,33 +85,24 @@ export function makeCpuQuota(name: string, share: number): CpuQuota {
   if (typeof layout === 'string') throw new Error(`cannot cap the balancer's CPU: ${layout}; pass --cpu-quota none`);
   const dir = join(layout.dir, `siplb-bench-${process.pid}-${name}`);
   mkdirSync(dir);
-  // cgroup v1 with cpuacct mounted apart: the same group there, for the usage counter.
-  const acctDir = dir.replace('/sys/fs/cgroup/cpu/', '/sys/fs/cgroup/cpuacct/');
-  const separateAcct = acctDir !== dir && layout.dir === '/sys/fs/cgroup/cpu' && !existsSync(join(layout.dir, 'cpuacct.usage'));
-  if (separateAcct) mkdirSync(acctDir);
   layout.setQuota(dir, Math.round(share * PERIOD_US));
-  const startNs = layout.usedNs(dir);
   const startStat = layout.stat(dir);
   return {
     share,
     path: dir,
     add(pid) {
       writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-      if (separateAcct) writeFileSync(join(acctDir, 'cgroup.procs'), String(pid));
     },
-    usedMs: () => (layout.usedNs(dir) - startNs) / 1e6,
     throttling() {
       const s = layout.stat(dir);
       return { throttled: (s['nr_throttled'] ?? 0) - (startStat['nr_throttled'] ?? 0), periods: (s['nr_periods'] ?? 0) - (startStat['nr_periods'] ?? 0) };
     },
     remove() {
       // A group with processes cannot be removed; they are the caller's to stop first.
-      for (const d of separateAcct ? [dir, acctDir] : [dir]) {
-        try {
-          rmdirSync(d);
-        } catch {
-          // Still busy (a process not yet reaped): left for the next run to find by its name.
-        }
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Still busy (a process not yet reaped): left for the next run to find by its name.
       }
     },
   };

@@ -26,7 +26,7 @@ import { makeCpuQuota, type CpuQuota } from './cpu-quota.ts';
 import { sumTicks, ticksToMs } from './proc.ts';
 import { startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
-import { startSippUac, startSippUas, type SippStats, type SippUas } from '../test/e2e/harness/sipp.ts';
+import { startSippUac, startSippUas, statNumber, type SippStats, type SippUas } from '../test/e2e/harness/sipp.ts';
 
 const UAC_SCENARIO = fileURLToPath(new URL('./scenarios/uac-goodput.xml', import.meta.url));
 const SIPP_BUFF_SIZE = 4 * 1024 * 1024;
@@ -159,11 +159,6 @@ interface UacOutcome {
   responseTimes: number[];
 }
 
-function count(stats: SippStats, name: string): number {
-  const v = Number(stats.raw[name] ?? 0);
-  return Number.isFinite(v) ? v : 0;
-}
-
 /** One UAC run of `calls` calls at `rate`/s into the bed; every call ends or times out. */
 async function offer(bed: Bed, rate: number, calls: number): Promise<UacOutcome> {
   const seconds = Math.ceil(calls / rate);
@@ -179,10 +174,10 @@ async function offer(bed: Bed, rate: number, calls: number): Promise<UacOutcome>
   });
   const result = await uac.done;
   const stats = result.stats;
-  const responseTimes = ['<100', '<500', '<1000', '<2000', '>=2000'].map((b) => count(stats, `ResponseTimeRepartition1_${b}`));
+  const responseTimes = ['<100', '<500', '<1000', '<2000', '>=2000'].map((b) => statNumber(stats.raw, `ResponseTimeRepartition1_${b}`));
   const within = responseTimes.slice(0, 4).reduce((a, b) => a + b, 0);
   // A refused call fails on purpose in the scenario (a 1 ms wait that times out after its ACK).
-  const refused = count(stats, 'FailedTimeoutOnRecv(C)');
+  const refused = statNumber(stats.raw, 'FailedTimeoutOnRecv(C)');
   const completed = stats.successful;
   return {
     stats, completed, refused,

@@ -143,10 +143,11 @@ export interface SippUac {
   abort(graceMs?: number): Promise<SippResult>;
 }
 
-const num = (raw: Record<string, string>, key: string): number => {
+/** A numeric column of a sipp statistics row (SippStats.raw); 0 when absent or not a number. */
+export function statNumber(raw: Record<string, string>, key: string): number {
   const value = Number(raw[key]);
   return Number.isFinite(value) ? value : 0;
-};
+}
 
 function hmsToSeconds(text: string | undefined): number {
   if (text === undefined) return 0;
@@ -171,17 +172,17 @@ export function parseStatFile(text: string): SippStats | null {
       if (name !== '') raw[name] = fields[idx];
     });
     return {
-      incoming: num(raw, 'IncomingCall(C)'),
-      autoAnswered: num(raw, 'AutoAnswered(C)'),
-      outgoing: num(raw, 'OutgoingCall(C)'),
-      successful: num(raw, 'SuccessfulCall(C)'),
-      failed: num(raw, 'FailedCall(C)'),
-      retransmissions: num(raw, 'Retransmissions(C)'),
-      current: num(raw, 'CurrentCall'),
-      outOfCallMessages: num(raw, 'OutOfCallMsgs(C)'),
-      deadCallMessages: num(raw, 'DeadCallMsgs(C)'),
+      incoming: statNumber(raw, 'IncomingCall(C)'),
+      autoAnswered: statNumber(raw, 'AutoAnswered(C)'),
+      outgoing: statNumber(raw, 'OutgoingCall(C)'),
+      successful: statNumber(raw, 'SuccessfulCall(C)'),
+      failed: statNumber(raw, 'FailedCall(C)'),
+      retransmissions: statNumber(raw, 'Retransmissions(C)'),
+      current: statNumber(raw, 'CurrentCall'),
+      outOfCallMessages: statNumber(raw, 'OutOfCallMsgs(C)'),
+      deadCallMessages: statNumber(raw, 'DeadCallMsgs(C)'),
       elapsedSeconds: hmsToSeconds(raw['ElapsedTime(C)']),
-      callRate: num(raw, 'CallRate(C)'),
+      callRate: statNumber(raw, 'CallRate(C)'),
       raw,
     };
   }
