@@ -279,13 +279,14 @@ export async function runOverloadBench(argv: string[]): Promise<number> {
   console.log(`\n== goodput (calls completed with the 200 within 2 s) per second, capacity ${capacity}/s, ${quotaText}`);
   console.log(`  step   offered/s   siplb/s (of peak)${o.compareKamailio ? '   kamailio/s (of peak)   siplb/kamailio' : ''}`);
   let pass = true;
+  let belowKamailio = false;
   for (const step of o.steps) {
     const s = results.find((r) => r.target === 'siplb' && r.step === step)!;
     const k = results.find((r) => r.target === 'kamailio' && r.step === step);
     let line = `  ${`${step}x`.padEnd(6)} ${String(s.offeredRate).padStart(9)}   ${s.goodputPerSecond.toFixed(0).padStart(7)} (${pct(s.goodputPerSecond, peak('siplb')).padStart(5)})`;
     if (k !== undefined) {
       line += `   ${k.goodputPerSecond.toFixed(0).padStart(10)} (${pct(k.goodputPerSecond, peak('kamailio')).padStart(5)})      ${k.goodputPerSecond > 0 ? (s.goodputPerSecond / k.goodputPerSecond).toFixed(2) : 'n/a'}`;
-      if (s.goodputPerSecond < k.goodputPerSecond) pass = false;
+      if (s.goodputPerSecond < k.goodputPerSecond) belowKamailio = true;
     }
     console.log(line);
   }
@@ -299,8 +300,8 @@ export async function runOverloadBench(argv: string[]): Promise<number> {
   console.log('');
   bar(2, 0.9);
   bar(3, 0.8);
-  if (o.compareKamailio) console.log(`  siplb at or above Kamailio at every step: ${results.every((r) => r.target !== 'siplb' || (results.find((k) => k.target === 'kamailio' && k.step === r.step)?.goodputPerSecond ?? 0) <= r.goodputPerSecond) ? 'yes' : 'NO'}`);
+  if (o.compareKamailio) console.log(`  siplb at or above Kamailio at every step: ${belowKamailio ? 'NO' : 'yes'}`);
   console.log(JSON.stringify({ bench: 'overload', capacity, cpuQuota: o.cpuQuota, seconds: o.seconds, overloadControl: o.overloadControl, results }));
-  return pass ? 0 : 1;
+  return pass && !belowKamailio ? 0 : 1;
 }
 
