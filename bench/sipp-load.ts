@@ -1,8 +1,11 @@
 // Load benchmark: sipp UAC -> balancer -> two sipp UAS, all on loopback.
 //
-//   npm run bench -- [--rate 4000] [--calls N] [--transport udp|tcp] [--scenario basic|rr]
-//                    [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
+//   npm run bench -- [--rate 4000[,R2...]] [--rounds 1] [--calls N] [--transport udp|tcp]
+//                    [--scenario basic|rr] [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
 //                    [--log-level warn]
+//   npm run bench -- --compare kamailio --rate 1000,2000 --rounds 3
+//                    each rate, three rounds, siplb and Kamailio taking turns at going first;
+//                    prints every round and the median ratio per rate
 //   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
 //   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
 //   npm run bench -- --sprayer [--rate 100] ...      three balancers behind siplb-advisor: bench/sprayer.ts
@@ -32,8 +35,12 @@ const SIPP_BUFF_SIZE = 4 * 1024 * 1024;
 type Target = 'siplb' | 'siplb-redis' | 'kamailio' | 'sipp-only';
 
 interface Options {
-  rate: number;
-  calls: number;
+  /** Offered rates, each measured in turn (--rate 1000,2000). */
+  rates: number[];
+  /** Calls per run; null: ten seconds' worth at each rate. */
+  calls: number | null;
+  /** Rounds per rate; the targets take turns going first, the ratio reported is the median. */
+  rounds: number;
   transport: 'udp' | 'tcp';
   scenario: 'basic' | 'rr';
   compareKamailio: boolean;
@@ -72,7 +79,7 @@ interface RunResult {
 
 function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
-    'usage: node bench/sipp-load.ts [--rate 4000] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
+    'usage: node bench/sipp-load.ts [--rate 4000[,R2...]] [--rounds 1..15] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
     '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
     '                               [--log-level warn]\n' +
     '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
@@ -85,6 +92,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       rate: { type: 'string' },
       calls: { type: 'string' },
+      rounds: { type: 'string' },
       transport: { type: 'string' },
       scenario: { type: 'string' },
       compare: { type: 'string' },
@@ -96,10 +104,12 @@ function parseOptions(argv: string[]): Options {
     strict: true,
     allowPositionals: false,
   });
-  const rate = Number(values.rate ?? '4000');
-  if (!Number.isInteger(rate) || rate < 1 || rate > 50_000) usage(`--rate must be an integer 1..50000, got ${values.rate}`);
-  const calls = Number(values.calls ?? String(rate * 10));
-  if (!Number.isInteger(calls) || calls < 1 || calls > 5_000_000) usage(`--calls must be an integer 1..5000000, got ${values.calls}`);
+  const rates = (values.rate ?? '4000').split(',').map(Number);
+  if (rates.some((rate) => !Number.isInteger(rate) || rate < 1 || rate > 50_000)) usage(`--rate must be integers 1..50000, comma-separated, got ${values.rate}`);
+  const calls = values.calls === undefined ? null : Number(values.calls);
+  if (calls !== null && (!Number.isInteger(calls) || calls < 1 || calls > 5_000_000)) usage(`--calls must be an integer 1..5000000, got ${values.calls}`);
+  const rounds = Number(values.rounds ?? '1');
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 15) usage(`--rounds must be an integer 1..15, got ${values.rounds}`);
   const transport = values.transport ?? 'udp';
   if (transport !== 'udp' && transport !== 'tcp') usage(`--transport must be udp or tcp, got ${transport}`);
   const scenario = values.scenario ?? 'basic';
@@ -110,7 +120,7 @@ function parseOptions(argv: string[]): Options {
   const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   return {
-    rate, calls, transport, scenario, logLevel, overloadControl: oc === 'on',
+    rates, calls, rounds, transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
     compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,
@@ -120,11 +130,11 @@ function parseOptions(argv: string[]): Options {
 
 // ---- one measured run -------------------------------------------------------------------------
 
-async function runOnce(target: Target, o: Options): Promise<RunResult> {
+async function runOnce(target: Target, o: Options, rate: number, calls: number): Promise<RunResult> {
   const sippTransport: SippTransport = o.transport === 'udp' ? 'u1' : 't1';
   const uasScenario: SippScenario = o.scenario === 'rr' ? SCENARIOS.uasRr : 'uas';
   const uacScenario: SippScenario = o.scenario === 'rr' ? SCENARIOS.uacRr : 'uac';
-  const expectedSeconds = Math.ceil(o.calls / o.rate);
+  const expectedSeconds = Math.ceil(calls / rate);
   // Hard limits: the UAC gets twice the nominal duration plus 30 s of retransmission timers,
   // the UASes outlive it by their 4 s timewait and the harness's grace.
   const uacTimeoutS = expectedSeconds * 2 + 30;
@@ -160,12 +170,12 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
       transport: sippTransport,
       localPort: uacPort,
       remote: `127.0.0.1:${remotePort}`,
-      rate: o.rate,
+      rate,
       ratePeriodMs: 1000,
-      calls: o.calls,
+      calls,
       // Calls last a few ms, so the default limit (3 x duration x rate) would be tiny and would
       // throttle the rate whenever the path queues; 5 s worth of calls only bounds memory.
-      maxConcurrent: o.rate * 5,
+      maxConcurrent: rate * 5,
       timeoutS: uacTimeoutS,
       buffSize: SIPP_BUFF_SIZE,
     });
@@ -196,8 +206,8 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
     const cpuMs = running === null ? null : ticksToMs(ticksAfter - ticksBefore);
     const result: RunResult = {
       target,
-      rate: o.rate,
-      calls: o.calls,
+      rate,
+      calls,
       transport: o.transport,
       scenario: o.scenario,
       successful,
@@ -217,7 +227,7 @@ async function runOnce(target: Target, o: Options): Promise<RunResult> {
       targetProcesses,
       sippCpuMs: { uac: ticksToMs(uacTicks), uas: uasTicks.map(ticksToMs) },
     };
-    if (result.failed > 0 || successful < o.calls) {
+    if (result.failed > 0 || successful < calls) {
       // One line per sipp: the counters that say where calls were lost, not sipp's screens.
       console.log(firstLine(describeResult(`UAC (${target})`, uacResult)));
       uasResults.forEach((r, i) => console.log(firstLine(describeResult(`UAS ${i}`, r))));
@@ -274,6 +284,7 @@ const HAND_OVERS: { flag: string; keepFlag?: boolean; run: () => Promise<(argv: 
   { flag: '--overload', run: async () => (await import('./overload.ts')).runOverloadBench },      // goodput from 0.5x to 3x capacity
   { flag: '--soak', keepFlag: true, run: async () => (await import('./soak.ts')).runSoak },       // the long steady run
   { flag: '--streams', run: async () => (await import('./stream-load.ts')).runStreamBench },      // TLS and WS next to UDP
+  { flag: '--held', keepFlag: true, run: async () => (await import('./held-calls.ts')).runHeldBench }, // RSS with N calls open at once
 ];
 
 async function main(): Promise<void> {
@@ -284,31 +295,98 @@ async function main(): Promise<void> {
     return;
   }
   const o = parseOptions(process.argv.slice(2));
-  console.log(`sipp-load: rate ${o.rate}/s, ${o.calls} calls, ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
+  console.log(`sipp-load: rate ${o.rates.join(', ')}/s, ${o.rounds} round(s), ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
   const targets: Target[] = o.sippOnly
     ? ['sipp-only']
     : o.kamailioOnly ? ['kamailio'] : o.compareKamailio ? ['siplb', 'kamailio'] : o.compareRedis ? ['siplb', 'siplb-redis'] : ['siplb'];
   const results: RunResult[] = [];
-  for (const target of targets) {
-    const r = await runOnce(target, o);
-    printRun(r);
-    results.push(r);
+  const summaries: RateSummary[] = [];
+  for (const rate of o.rates) {
+    const calls = o.calls ?? rate * 10;
+    const rounds: RoundResult[] = [];
+    for (let round = 0; round < o.rounds; round++) {
+      // Turn about: on a noisy machine a drift (a neighbour, thermal state, the page cache) then
+      // falls on both sides instead of on whichever always runs second.
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      const byTarget = new Map<Target, RunResult>();
+      if (o.rounds > 1) console.log(`\n-- round ${round + 1} of ${o.rounds} at ${rate}/s: ${order.join(', then ')}`);
+      for (const target of order) {
+        const r = await runOnce(target, o, rate, calls);
+        printRun(r);
+        results.push(r);
+        byTarget.set(target, r);
+      }
+      rounds.push(roundResult(byTarget));
+    }
+    summaries.push(summarise(rate, rounds));
   }
-  const siplb = results.find((r) => r.target === 'siplb');
-  const kamailio = results.find((r) => r.target === 'kamailio');
-  const withRedis = results.find((r) => r.target === 'siplb-redis');
-  if (siplb?.cpuMsPerCall != null && withRedis?.cpuMsPerCall != null && siplb.cpuMsPerCall > 0) {
-    console.log(`\nCPU per call, siplb with redis / siplb in memory: ${(withRedis.cpuMsPerCall / siplb.cpuMsPerCall).toFixed(2)}` +
-      ` (redis-server itself: ${fmt(withRedis.storeCpuMsPerCall, 4)} ms/call)`);
-  }
-  let ratio: number | null = null;
-  if (siplb?.cpuMsPerCall != null && kamailio?.cpuMsPerCall != null && kamailio.cpuMsPerCall > 0) {
-    ratio = siplb.cpuMsPerCall / kamailio.cpuMsPerCall;
-    console.log(`\nCPU per call, siplb / kamailio: ${ratio.toFixed(2)}`);
-  }
-  console.log(JSON.stringify({ bench: 'sipp-load', clkTck: CLK_TCK, results, cpuRatioSiplbToKamailio: ratio }));
+  for (const s of summaries) printSummary(s, o.rounds);
+  const first = summaries[0];
+  console.log(JSON.stringify({
+    bench: 'sipp-load', clkTck: CLK_TCK, results, summaries,
+    // The first rate's median, under the key scripts read since before --rounds existed.
+    cpuRatioSiplbToKamailio: first?.medianKamailioRatio ?? null,
+  }));
   // Any failed call makes the run a failed measurement, for scripts that check the exit code.
   process.exitCode = results.every((r) => r.failed === 0 && r.successful === r.calls) ? 0 : 1;
+}
+
+// ---- rounds -----------------------------------------------------------------------------------
+
+interface RoundResult {
+  /** siplb / Kamailio CPU per call in this round, when both ran. */
+  kamailioRatio: number | null;
+  /** siplb with Redis / siplb in memory, when both ran. */
+  redisRatio: number | null;
+  redisServerMsPerCall: number | null;
+}
+
+interface RateSummary {
+  rate: number;
+  rounds: RoundResult[];
+  medianKamailioRatio: number | null;
+  medianRedisRatio: number | null;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a == null || b == null || b <= 0 ? null : a / b;
+}
+
+function roundResult(byTarget: Map<Target, RunResult>): RoundResult {
+  const siplb = byTarget.get('siplb');
+  const withRedis = byTarget.get('siplb-redis');
+  return {
+    kamailioRatio: ratio(siplb?.cpuMsPerCall, byTarget.get('kamailio')?.cpuMsPerCall),
+    redisRatio: ratio(withRedis?.cpuMsPerCall, siplb?.cpuMsPerCall),
+    redisServerMsPerCall: withRedis?.storeCpuMsPerCall ?? null,
+  };
+}
+
+/** Median of the numbers present; null when none is. */
+function median(values: readonly (number | null)[]): number | null {
+  const xs = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (xs.length === 0) return null;
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+}
+
+function summarise(rate: number, rounds: RoundResult[]): RateSummary {
+  return {
+    rate, rounds,
+    medianKamailioRatio: median(rounds.map((r) => r.kamailioRatio)),
+    medianRedisRatio: median(rounds.map((r) => r.redisRatio)),
+  };
+}
+
+function printSummary(s: RateSummary, roundCount: number): void {
+  const rounds = (xs: (number | null)[]): string => roundCount > 1 ? ` (median of ${roundCount} rounds: ${xs.map((x) => fmt(x, 2)).join(', ')})` : '';
+  if (s.medianKamailioRatio !== null) {
+    console.log(`\nCPU per call at ${s.rate}/s, siplb / kamailio: ${fmt(s.medianKamailioRatio, 2)}${rounds(s.rounds.map((r) => r.kamailioRatio))}`);
+  }
+  if (s.medianRedisRatio !== null) {
+    console.log(`\nCPU per call at ${s.rate}/s, siplb with redis / siplb in memory: ${fmt(s.medianRedisRatio, 2)}${rounds(s.rounds.map((r) => r.redisRatio))}` +
+      `; redis-server itself: ${s.rounds.map((r) => fmt(r.redisServerMsPerCall, 4)).join(', ')} ms/call`);
+  }
 }
 
 main().catch((err: unknown) => {
