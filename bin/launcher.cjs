@@ -1,0 +1,99 @@
+// The start of every siplb command (bin/siplb.cjs and its siblings), kept in CommonJS and in
+// syntax every Node.js release parses (var, function, no arrows, no template strings, no
+// import declarations), so that an old Node gets as far as checking its own version instead of
+// dying on syntax: it prints one line naming the Node.js the package needs and the one it found,
+// and exits 2. On a supported Node it starts the command: src/cli/<command>.ts in a development
+// checkout (Node strips the types), else the built dist/cli/<command>.js of an installed package
+// (Node does not strip types under node_modules).
+'use strict';
+
+var fs = require('fs');
+var path = require('path');
+var url = require('url');
+
+/** [major, minor, patch] of "v24.1.0", "24.1", "24" (a pre-release or build tag is ignored); null otherwise. */
+function parseVersion(text) {
+  var m = /^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+][0-9A-Za-z.+-]*)?\s*$/.exec(String(text));
+  if (m === null) return null;
+  return [Number(m[1]), m[2] === undefined ? 0 : Number(m[2]), m[3] === undefined ? 0 : Number(m[3])];
+}
+
+function compare(a, b) {
+  for (var i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/**
+ * Whether a Node.js version satisfies an engines range of the forms npm writes most: comparators
+ * (>=, >, <=, <, =, or a bare version) joined by spaces (all must hold) and alternatives joined by
+ * "||". Anything else (^, ~, x ranges, hyphen ranges) throws: the launcher then says it cannot
+ * read the range instead of guessing.
+ */
+function satisfies(version, range) {
+  var v = parseVersion(version);
+  if (v === null) return false;
+  var alternatives = String(range).split('||');
+  for (var i = 0; i < alternatives.length; i++) {
+    var parts = alternatives[i].trim().split(/\s+/);
+    if (parts.length === 1 && parts[0] === '') throw new Error('empty alternative in engines range ' + JSON.stringify(range));
+    var all = true;
+    for (var j = 0; j < parts.length; j++) {
+      var m = /^(>=|<=|>|<|=)?(.+)$/.exec(parts[j]);
+      var bound = m === null ? null : parseVersion(m[2]);
+      if (bound === null) throw new Error('unsupported engines range ' + JSON.stringify(range));
+      var c = compare(v, bound);
+      var op = m[1] === undefined ? '=' : m[1];
+      var ok = op === '>=' ? c >= 0 : op === '>' ? c > 0 : op === '<=' ? c <= 0 : op === '<' ? c < 0 : c === 0;
+      if (!ok) all = false;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+/**
+ * null when `found` (process.version) satisfies `range` (engines.node), else the line to print:
+ * "needs Node.js >=24 (found v20.20.2)".
+ */
+function nodeProblem(found, range) {
+  var ok;
+  try {
+    ok = satisfies(found, range);
+  } catch (err) {
+    return 'cannot read engines.node ' + JSON.stringify(range) + ' of its package.json: ' + err.message;
+  }
+  return ok ? null : 'needs Node.js ' + range + ' (found ' + found + ')';
+}
+
+/** The file a command runs: the TypeScript source in a checkout, else the built JavaScript. */
+function entryPoint(root, command) {
+  var source = path.join(root, 'src', 'cli', command + '.ts');
+  if (fs.existsSync(source)) return source;
+  return path.join(root, 'dist', 'cli', command + '.js');
+}
+
+/** Checks the running Node against package.json's engines.node, then runs the command's module. */
+function launch(command) {
+  var root = path.join(__dirname, '..');
+  var pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  var range = pkg.engines && pkg.engines.node;
+  var problem = typeof range === 'string' ? nodeProblem(process.version, range) : null;
+  if (problem !== null) {
+    process.stderr.write(command + ': ' + problem + '\n');
+    process.exit(2);
+  }
+  var entry = entryPoint(root, command);
+  if (!fs.existsSync(entry)) {
+    process.stderr.write(command + ': ' + entry + ' is missing: run npm run build, or reinstall the package\n');
+    process.exit(2);
+  }
+  // import() written in a string: a Node too old to parse it still reads this file and reports
+  // its version above. The module runs the command (its main() at top level).
+  var importModule = new Function('specifier', 'return import(specifier);');
+  importModule(url.pathToFileURL(entry).href).catch(function (err) {
+    process.stderr.write(command + ': fatal: ' + (err && err.stack ? err.stack : String(err)) + '\n');
+    process.exit(1);
+  });
+}
+
+module.exports = { parseVersion: parseVersion, satisfies: satisfies, nodeProblem: nodeProblem, entryPoint: entryPoint, launch: launch };
