@@ -37,7 +37,15 @@ across siplb balancers, and takes a balancer out while it fails SIP OPTIONS (doc
   --log-level LEVEL        error, warn, info or debug (default info, or LOG_LEVEL)
   --log-format FORMAT      json or pretty (default pretty on a terminal, else json)
   --dry-run                print the nftables script for all balancers up, and exit
-  -h, --help               this text`;
+  --version                print the version and exit
+  -h, --help               this text
+
+Exit codes: 0 after SIGTERM/SIGINT (the table deleted), --dry-run, --help or --version; 2 for a
+bad command line, no nft, no CAP_NET_ADMIN or a foreign table of its name; 1 when nft refuses
+the table or the state endpoint's port cannot be bound.
+
+Documentation: README.md and docs/ in the repository, and in the installed package
+($(npm root -g)/siplb/README.md, .../docs/sprayer.md).`;
 
 const OPTIONS = {
   vip: { type: 'string' },
@@ -55,8 +63,12 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'dry-run': { type: 'boolean' },
+  version: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The options siplb-advisor accepts, for the test that its help names each. */
+export const ADVISOR_OPTION_NAMES = Object.keys(OPTIONS);
 
 export const DEFAULT_HTTP = { host: '127.0.0.1', port: 2016 };
 
@@ -69,10 +81,14 @@ export interface AdvisorCommand {
   dryRun: boolean;
 }
 
-/** The command line read and checked; `help` set means nothing else was (print the help, exit 0). */
-export function parseAdvisorCommand(argv: string[]): AdvisorCommand | { help: true } {
+/**
+ * The command line read and checked; `help` or `version` set means nothing else was (print the
+ * help or the version, exit 0).
+ */
+export function parseAdvisorCommand(argv: string[]): AdvisorCommand | { help: true } | { help: false; version: true } {
   const values = parseCommandLine(argv, OPTIONS);
   if (values.help === true) return { help: true };
+  if (values.version === true) return { help: false, version: true };
   const level = logLevelArg(stringArg(values, 'log-level'));
   const format = logFormatArg(stringArg(values, 'log-format'));
 

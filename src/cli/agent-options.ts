@@ -26,6 +26,27 @@ export const AGENT_ARG_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** siplb-node's options: the agent's and the node's SIP ports. */
+export const NODE_ARG_OPTIONS = {
+  ...AGENT_ARG_OPTIONS,
+  ip: { type: 'string' },
+  'udp-port': { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'tls-port': { type: 'string' },
+  'ws-port': { type: 'string' },
+  'wss-port': { type: 'string' },
+} as const;
+
+/** siplb-demo-node's options: the agent's (all optional there) and the demo node's own. */
+export const DEMO_NODE_ARG_OPTIONS = {
+  ...AGENT_ARG_OPTIONS,
+  ip: { type: 'string' },
+  port: { type: 'string' },
+  transport: { type: 'string' },
+  'answer-delay': { type: 'string' },
+  'stats-port': { type: 'string' },
+} as const;
+
 /** The environment variable that may hold the balancers' heartbeatToken. */
 export const TOKEN_ENV = 'SIPLB_HEARTBEAT_TOKEN';
 

@@ -12,6 +12,7 @@ import { AdvisorHttp } from '../sprayer/advisor-http.ts';
 import { bucketTable } from '../sprayer/maglev.ts';
 import { createScript, endpointName } from '../sprayer/nft-script.ts';
 import { Nftables } from '../sprayer/nftables.ts';
+import { versionLine } from './about.ts';
 import { ADVISOR_HELP, ADVISOR_USAGE, parseAdvisorCommand, type AdvisorCommand } from './advisor-options.ts';
 import { exitOnBug, exitOnError, onTerminationSignals } from './command-line.ts';
 
@@ -23,6 +24,10 @@ async function main(): Promise<void> {
     const parsed = parseAdvisorCommand(process.argv.slice(2));
     if (parsed.help) {
       process.stdout.write(ADVISOR_HELP + '\n');
+      process.exit(0);
+    }
+    if ('version' in parsed) {
+      process.stdout.write(versionLine(PROGRAM) + '\n');
       process.exit(0);
     }
     command = parsed;

@@ -14,22 +14,12 @@ import type { DemoTransport } from '../demo-node/demo-node.ts';
 import { BindError, UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
-import { AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent } from './agent-options.ts';
+import { versionLine } from './about.ts';
+import { agentOptionsFromArgs, createAgent, DEMO_NODE_ARG_OPTIONS as OPTIONS } from './agent-options.ts';
 import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg } from './command-line.ts';
+import { DEMO_NODE_HELP, DEMO_NODE_USAGE as USAGE } from './help.ts';
 
-const USAGE = 'usage: siplb-demo-node --ip IP --port N [--transport udp,tcp] [--answer-delay ms] [--stats-port N] ' +
-  '[--balancers HOST:PORT[;HOST:PORT...] [--version V] [--jvm-route R] [--host-name NAME] [--interval ms] ' +
-  '[--request-timeout ms] [--grace ms] [--token-file PATH]] [--log-level error|warn|info|debug]' +
-  ' (the balancers\' heartbeatToken: --token-file PATH or environment SIPLB_HEARTBEAT_TOKEN)';
-
-const OPTIONS = {
-  ...AGENT_ARG_OPTIONS,
-  ip: { type: 'string' },
-  port: { type: 'string' },
-  transport: { type: 'string' },
-  'answer-delay': { type: 'string' },
-  'stats-port': { type: 'string' },
-} as const;
+const PROGRAM = 'siplb-demo-node';
 
 interface Settings {
   ip: string;
@@ -67,9 +57,14 @@ function serveStats(node: DemoNode, port: number): Promise<http.Server> {
 
 /** Reads the command line; prints usage and exits on --help; throws UsageError. */
 function parseCommand(argv: string[]): { settings: Settings; log: Logger; agent: HeartbeatAgent | null } {
+  // --version V is the node's version; alone, it asks for this command's.
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(versionLine(PROGRAM) + '\n');
+    process.exit(0);
+  }
   const values = parseCommandLine(argv, OPTIONS);
   if (values.help === true) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(DEMO_NODE_HELP + '\n');
     process.exit(0);
   }
   const log = createLogger(logLevelArg(stringArg(values, 'log-level')), 'siplb-demo-node');

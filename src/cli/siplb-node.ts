@@ -7,30 +7,25 @@
 import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger } from '../core/log.ts';
 import type { HeartbeatAgent } from '../node-agent/agent.ts';
-import { AGENT_ARG_OPTIONS, agentOptionsFromArgs, createAgent } from './agent-options.ts';
+import { versionLine } from './about.ts';
+import { agentOptionsFromArgs, createAgent, NODE_ARG_OPTIONS as OPTIONS } from './agent-options.ts';
 import { exitOnBug, exitOnError, integerArg, logLevelArg, onTerminationSignals, parseCommandLine, stringArg } from './command-line.ts';
+import { NODE_HELP, NODE_USAGE as USAGE } from './help.ts';
 
-const USAGE = 'usage: siplb-node --balancers HOST:PORT[;HOST:PORT...] --ip IP (--udp-port N | --tcp-port N) ' +
-  '[--tls-port N] [--ws-port N] [--wss-port N] [--http-port N] [--ssl-port N] [--host-name NAME] [--version V] ' +
-  '[--jvm-route R] [--interval ms] [--request-timeout ms] [--grace ms] [--token-file PATH] [--log-level error|warn|info|debug]' +
-  ' (the balancers\' heartbeatToken: --token-file PATH or environment SIPLB_HEARTBEAT_TOKEN)';
-
-const OPTIONS = {
-  ...AGENT_ARG_OPTIONS,
-  ip: { type: 'string' },
-  'udp-port': { type: 'string' },
-  'tcp-port': { type: 'string' },
-  'tls-port': { type: 'string' },
-  'ws-port': { type: 'string' },
-  'wss-port': { type: 'string' },
-} as const;
+const PROGRAM = 'siplb-node';
 
 function main(): void {
   let agent: HeartbeatAgent;
   try {
-    const values = parseCommandLine(process.argv.slice(2), OPTIONS);
+    const argv = process.argv.slice(2);
+    // --version V is the node's version; alone, it asks for this command's.
+    if (argv.length === 1 && argv[0] === '--version') {
+      process.stdout.write(versionLine(PROGRAM) + '\n');
+      process.exit(0);
+    }
+    const values = parseCommandLine(argv, OPTIONS);
     if (values.help === true) {
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write(NODE_HELP + '\n');
       process.exit(0);
     }
     const level = logLevelArg(stringArg(values, 'log-level'));

@@ -20,9 +20,9 @@ import { createLifecycleLogger, createLogger, setLogFormat, type LogFormat, type
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
 import { formatHost } from '../sip/uri.ts';
 import { startBalancer } from '../wiring/balancer.ts';
+import { versionLine } from './about.ts';
 import { exitOnBug, exitOnError, logFormatArg, logLevelArg } from './command-line.ts';
-
-const USAGE = 'usage: siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug] [--log-format json|pretty]';
+import { SIPLB_HELP, SIPLB_USAGE as USAGE } from './help.ts';
 
 function parseCommand(argv: string[]): { file: string | null; level: LogLevel; format: LogFormat } {
   let file: string | null = null;
@@ -35,7 +35,10 @@ function parseCommand(argv: string[]): { file: string | null; level: LogLevel; f
     else if (a === '--log-format') format = argv[++i] ?? '';
     else if (a.startsWith('--log-format=')) format = a.slice('--log-format='.length);
     else if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write(SIPLB_HELP + '\n');
+      process.exit(0);
+    } else if (a === '--version') {
+      process.stdout.write(versionLine('siplb') + '\n');
       process.exit(0);
     } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (file === null) file = a;
