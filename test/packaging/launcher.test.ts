@@ -1,0 +1,78 @@
+// The launchers (bin/*.cjs): the Node.js version gate as a function of the version string, the
+// same gate end to end with the machine's own Node when that one is older than package.json's
+// engines.node (Debian's is), and the launcher's shebang carrying the balancer's Node flags.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { entryPoint, nodeProblem, parseVersion, satisfies } from '../../bin/launcher.cjs';
+import { cliNodeFlags, REPO_ROOT } from '../e2e/harness/siplb.ts';
+import { assertRefusedBySystemNode, COMMANDS, PKG } from './package-helpers.ts';
+
+
+test('parseVersion reads what process.version and engines ranges hold, and nothing else', () => {
+  const table: Array<[string, [number, number, number] | null]> = [
+    ['v20.20.2', [20, 20, 2]], ['24.0.0', [24, 0, 0]], ['24', [24, 0, 0]], ['24.1', [24, 1, 0]],
+    ['v25.0.0-nightly20260101abcdef', [25, 0, 0]], ['24.0.0+build.7', [24, 0, 0]], [' 24.3.1 ', [24, 3, 1]],
+    ['', null], ['v', null], ['abc', null], ['24.x', null], ['24.0.0.1', null], ['-24', null], ['24..0', null],
+  ];
+  for (const [text, want] of table) assert.deepEqual(parseVersion(text), want, JSON.stringify(text));
+});
+
+test('the gate: engines.node >=24 refuses Node 20 and 23, accepts 24 and later', () => {
+  const table: Array<[string, string, boolean]> = [
+    ['v20.20.2', '>=24', false], ['20.20.2', '>=24', false], ['v23.11.0', '>=24', false], ['v18.0.0', '>=24', false],
+    ['v24.0.0', '>=24', true], ['24.0.0', '>=24', true], ['v24.21.0', '>=24', true], ['v26.1.0', '>=24', true],
+    // Nightlies and release candidates of a supported major count as that major.
+    ['v24.0.0-rc.1', '>=24', true],
+    ['garbage', '>=24', false], ['', '>=24', false],
+    ['v22.12.0', '^20.19 || >=22.12', true], ['v22.11.0', '>=20.19 <21 || >=22.12', false], ['v20.19.0', '>=20.19 <21 || >=22.12', true],
+    ['v24.0.0', '>24', false], ['v24.0.1', '>24.0.0', true], ['v24.0.0', '<=24', true], ['v24.0.0', '<24', false], ['v24.0.0', '24.0.0', true],
+  ];
+  for (const [version, range, want] of table) {
+    if (range.includes('^')) {
+      assert.throws(() => satisfies(version, range), /unsupported engines range/, range);
+      continue;
+    }
+    assert.equal(satisfies(version, range), want, `${version} against ${range}`);
+  }
+  assert.equal(nodeProblem('v20.20.2', '>=24'), 'needs Node.js >=24 (found v20.20.2)');
+  assert.equal(nodeProblem('v24.0.0', '>=24'), null);
+  assert.match(nodeProblem('v24.0.0', '^24') ?? '', /^cannot read engines\.node "\^24"/);
+  // The range the package declares is one the gate can read, and the pinned Node passes it.
+  assert.equal(nodeProblem(process.version, PKG.engines.node), null);
+});
+
+test('package.json: every command is a launcher with a source and a build target', () => {
+  assert.deepEqual(Object.keys(PKG.bin).sort(), [...COMMANDS].sort());
+  for (const command of COMMANDS) {
+    assert.equal(PKG.bin[command], `bin/${command}.cjs`);
+    assert.equal(entryPoint(REPO_ROOT, command), join(REPO_ROOT, 'src', 'cli', `${command}.ts`));
+    assert.equal(entryPoint('/nonexistent', command), join('/nonexistent', 'dist', 'cli', `${command}.js`));
+  }
+});
+
+test('the siplb launcher runs Node with the same flags as the source\'s shebang (and npm start)', () => {
+  // The flags live in src/cli/siplb.ts's first line (cliNodeFlags); the installed command is the
+  // launcher, whose own first line must carry them too.
+  assert.deepEqual(cliNodeFlags(join(REPO_ROOT, 'bin', 'siplb.cjs')), cliNodeFlags());
+  for (const command of COMMANDS.filter((c) => c !== 'siplb')) {
+    assert.deepEqual(cliNodeFlags(join(REPO_ROOT, 'bin', `${command}.cjs`)), cliNodeFlags(join(REPO_ROOT, 'src', 'cli', `${command}.ts`)), command);
+  }
+});
+
+test('every launcher in the checkout, run by the machine\'s own older Node: one line naming both versions, exit 2', () => {
+  assertRefusedBySystemNode(join(REPO_ROOT, 'bin'), '.cjs');
+});
+
+test('the launchers stay parseable by old Node: no syntax newer than ES5 besides what Node 0.10 read', () => {
+  for (const file of ['launcher.cjs', ...COMMANDS.map((c) => `${c}.cjs`)]) {
+    const text = readFileSync(join(REPO_ROOT, 'bin', file), 'utf8').replace(/^#!.*\n/, '');
+    const code = text.replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
+    for (const [pattern, what] of [[/=>/, 'arrow function'], [/\b(let|const|class|async|await)\s/, 'ES2015+ keyword'], [/`/, 'template string'],
+      [/^\s*import\s/m, 'import declaration'], [/\?\.|\?\?/, 'optional chaining / nullish'], [/\.\.\.\w/, 'spread']] as const) {
+      assert.ok(!pattern.test(code), `bin/${file}: ${what}`);
+    }
+  }
+});
