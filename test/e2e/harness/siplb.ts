@@ -34,6 +34,8 @@ export interface SiplbOptions {
   extraArgs?: string[];       // appended to the command line
   nodeFlags?: string[];       // Node flags after the CLI's own (e.g. --cpu-prof for scripts/profile.ts)
   netns?: string;             // network namespace to run in (`ip netns exec`); ports are then the caller's
+  executable?: string;        // run this file (an installed siplb: its shebang picks Node and flags) instead of src/cli/siplb.ts
+  env?: NodeJS.ProcessEnv;    // the child's environment (default: the test's)
 }
 
 export interface SiplbHandle {
@@ -86,11 +88,13 @@ export function cliNodeFlags(file: string = SIPLB_CLI): string[] {
 }
 
 function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChild; lines: LineBuffer } {
-  const args = [...cliNodeFlags(), ...(opts.nodeFlags ?? []), SIPLB_CLI, propertiesPath];
+  const args = opts.executable === undefined ? [...cliNodeFlags(), ...(opts.nodeFlags ?? []), SIPLB_CLI, propertiesPath] : [propertiesPath];
   if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
-  const owned = opts.netns === undefined
-    ? spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
+  const owned = opts.executable !== undefined
+    ? spawnOwned(opts.executable, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: opts.env ?? process.env })
+    : opts.netns === undefined
+    ? spawnOwned(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: opts.env ?? process.env })
     : spawnOwned('ip', ['netns', 'exec', opts.netns, nodeBinary(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   const lines = new LineBuffer(opts.maxLogLines ?? 50_000);
   owned.process.stdout?.setEncoding('utf8');
