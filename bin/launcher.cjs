@@ -65,10 +65,15 @@ function nodeProblem(found, range) {
   return ok ? null : 'needs Node.js ' + range + ' (found ' + found + ')';
 }
 
-/** The file a command runs: the TypeScript source in a checkout, else the built JavaScript. */
+/**
+ * The file a command runs: the TypeScript source in a checkout, else the built JavaScript. Never
+ * the source under node_modules, where Node does not strip types (a package that brought src/
+ * along anyway).
+ */
 function entryPoint(root, command) {
   var source = path.join(root, 'src', 'cli', command + '.ts');
-  if (fs.existsSync(source)) return source;
+  var installed = path.resolve(root).split(path.sep).indexOf('node_modules') !== -1;
+  if (!installed && fs.existsSync(source)) return source;
   return path.join(root, 'dist', 'cli', command + '.js');
 }
 

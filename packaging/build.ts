@@ -1,11 +1,12 @@
-// npm run build (and npm pack, through prepack): the package's JavaScript. Compiles src/ with
+// npm run build (and npm pack, through prepack): the package's JavaScript. Checks that each
+// launcher of package.json's bin has its source's shebang (the Node flags), then compiles src/ with
 // tsconfig.build.json into dist/ (JavaScript with .ts imports rewritten to .js, and .d.ts
 // declarations), then copies the files of src/ that are not TypeScript (the dashboard's HTML, CSS
 // and script) to the same place under dist/. dist/ is emptied first so that a source file removed
 // since the last build does not live on in the package.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,18 @@ function assets(dir: string): string[] {
     else if (!entry.name.endsWith('.ts')) out.push(path);
   }
   return out;
+}
+
+// The installed commands are the launchers: each must start Node with the flags of its source's
+// shebang (siplb's caps V8's young generation; src/cli/siplb.ts says why).
+const bins = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
+for (const [command, launcher] of Object.entries(bins)) {
+  const firstLine = (file: string): string => readFileSync(join(ROOT, file), 'utf8').split('\n', 1)[0];
+  const source = `src/cli/${command}.ts`;
+  if (firstLine(launcher) !== firstLine(source)) {
+    process.stderr.write(`build: ${launcher} starts with ${JSON.stringify(firstLine(launcher))} but ${source} with ${JSON.stringify(firstLine(source))}: make them the same\n`);
+    process.exit(1);
+  }
 }
 
 rmSync(DIST, { recursive: true, force: true });

@@ -4,7 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { entryPoint, nodeProblem, parseVersion, satisfies } from '../../bin/launcher.cjs';
 import { cliNodeFlags, REPO_ROOT } from '../e2e/harness/siplb.ts';
@@ -50,6 +51,17 @@ test('package.json: every command is a launcher with a source and a build target
     assert.equal(PKG.bin[command], `bin/${command}.cjs`);
     assert.equal(entryPoint(REPO_ROOT, command), join(REPO_ROOT, 'src', 'cli', `${command}.ts`));
     assert.equal(entryPoint('/nonexistent', command), join('/nonexistent', 'dist', 'cli', `${command}.js`));
+  }
+  // A package under node_modules that brought src/ along still runs dist/: Node refuses to strip
+  // types there.
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-launcher-'));
+  try {
+    const installed = join(dir, 'node_modules', 'siplb');
+    mkdirSync(join(installed, 'src', 'cli'), { recursive: true });
+    writeFileSync(join(installed, 'src', 'cli', 'siplb.ts'), '');
+    assert.equal(entryPoint(installed, 'siplb'), join(installed, 'dist', 'cli', 'siplb.js'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
