@@ -80,13 +80,14 @@ export const DEMO_NODE_USAGE = 'usage: siplb-demo-node --ip IP --port N [--trans
 
 export const DEMO_NODE_HELP = `${DEMO_NODE_USAGE}
 
-A small SIP application server for demos and tests: answers INVITE (180, 200), ACK, BYE and
-OPTIONS; with --balancers it registers itself with siplb balancers (heartbeat protocol).
+A small SIP application server for demos and tests: answers INVITE (180, then 200 with SDP),
+ends calls on BYE or CANCEL (487 before the answer), answers OPTIONS, REGISTER and MESSAGE with
+200; with --balancers it registers itself with siplb balancers (heartbeat protocol).
 
   --ip IP                  the unicast address calls are sent to (Contact, SDP, heartbeat); required
   --port N                 the SIP port; required
   --transport LIST         udp, tcp or both (default udp,tcp)
-  --answer-delay ms        wait before the 200 to an INVITE (default 0)
+  --answer-delay ms        wait between the 180 and the 200 (default 0)
   --stats-port N           serve the counters as JSON on http://127.0.0.1:N/
 ${AGENT_HELP}
 
