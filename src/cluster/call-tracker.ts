@@ -5,6 +5,10 @@
 // store; the load of a node is this balancer's count plus the other balancers' last published
 // counts, so the data path never waits for them.
 
+// Like the affinity table, no object per call: Call-ID -> slot, and the slot's node (interned),
+// confirmation and times in typed arrays (state/slots.ts).
+
+import { grownFloat64, grownInt32, grownUint8, NodeIds, SlotAllocator } from '../state/slots.ts';
 import type { CallCountBoard } from '../state/store.ts';
 
 /** Active calls per node as this balancer knows them: its own plus other balancers' (shared store). */
@@ -12,17 +16,16 @@ export interface LoadView {
   activeCalls(nodeId: string): number;
 }
 
-interface Call {
-  nodeId: string;
-  confirmed: boolean;
-  /** Last request seen for the call. */
-  at: number;
-  /** When it was (re)queued; the Map iterates in this order, which makes expiry O(expired). */
-  since: number;
-}
-
 export class CallTracker implements LoadView {
-  private calls = new Map<string, Call>();
+  /** Call-ID -> slot; the Map iterates in the order of `since`, which makes expiry O(expired). */
+  private calls = new Map<string, number>();
+  private readonly nodeIds = new NodeIds();
+  // Columns, by slot. at: last request seen for the call; since: when it was (re)queued.
+  private node = new Int32Array(0);
+  private atMs = new Float64Array(0);
+  private since = new Float64Array(0);
+  private confirmedFlag = new Uint8Array(0);
+  private readonly slots: SlotAllocator;
   private readonly local = new Map<string, number>();
   private remote: ReadonlyMap<string, number> = new Map();
   private readonly idleMs: number;
@@ -35,6 +38,12 @@ export class CallTracker implements LoadView {
   constructor(idleMs: number, maxCalls = 2_000_000, sweepEveryMs = 1000) {
     this.idleMs = idleMs;
     this.maxCalls = maxCalls;
+    this.slots = new SlotAllocator(1024, (capacity) => {
+      this.node = grownInt32(this.node, capacity);
+      this.atMs = grownFloat64(this.atMs, capacity);
+      this.since = grownFloat64(this.since, capacity);
+      this.confirmedFlag = grownUint8(this.confirmedFlag, capacity);
+    });
     this.sweeper = setInterval(() => this.sweep(Date.now()), sweepEveryMs);
     this.sweeper.unref();
   }
@@ -55,43 +64,48 @@ export class CallTracker implements LoadView {
 
   /** An initial INVITE went to nodeId. A retransmission or a failover re-send just updates it. */
   started(callId: string, nodeId: string, now = Date.now()): void {
-    const c = this.calls.get(callId);
-    if (c !== undefined) {
+    if (this.calls.has(callId)) {
       this.touch(callId, nodeId, now);
       return;
     }
-    this.calls.set(callId, { nodeId, confirmed: false, at: now, since: now });
+    const slot = this.slots.take();
+    this.node[slot] = this.nodeIds.of(nodeId);
+    this.atMs[slot] = now;
+    this.since[slot] = now;
+    this.confirmedFlag[slot] = 0;
+    this.calls.set(callId, slot);
     this.add(nodeId, 1);
     if (this.calls.size > this.maxCalls) this.evictOldest();
   }
 
   /** A request of a tracked call went to nodeId: refresh it, and follow it if it moved (failover). */
   touch(callId: string, nodeId: string, now = Date.now()): void {
-    const c = this.calls.get(callId);
-    if (c === undefined) return;
-    c.at = now;
-    if (c.nodeId !== nodeId) {
-      this.add(c.nodeId, -1);
+    const slot = this.calls.get(callId);
+    if (slot === undefined) return;
+    this.atMs[slot] = now;
+    const to = this.nodeIds.of(nodeId);
+    if (this.node[slot] !== to) {
+      this.add(this.nodeIds.id(this.node[slot]), -1);
       this.add(nodeId, 1);
-      c.nodeId = nodeId;
+      this.node[slot] = to;
     }
   }
 
   /** A 2xx answered the initial INVITE. */
   confirmed(callId: string): void {
-    const c = this.calls.get(callId);
-    if (c !== undefined) c.confirmed = true;
+    const slot = this.calls.get(callId);
+    if (slot !== undefined) this.confirmedFlag[slot] = 1;
   }
 
   /** A final error answered an INVITE: the call ends unless it was already established (a failed re-INVITE). */
   failed(callId: string): void {
-    const c = this.calls.get(callId);
-    if (c !== undefined && !c.confirmed) this.remove(callId, c);
+    const slot = this.calls.get(callId);
+    if (slot !== undefined && this.confirmedFlag[slot] === 0) this.remove(callId, slot);
   }
 
   ended(callId: string): void {
-    const c = this.calls.get(callId);
-    if (c !== undefined) this.remove(callId, c);
+    const slot = this.calls.get(callId);
+    if (slot !== undefined) this.remove(callId, slot);
   }
 
   /** Counts other balancers published (replaces the previous ones). */
@@ -116,31 +130,36 @@ export class CallTracker implements LoadView {
   }
 
   sweep(now: number): void {
-    const requeue: [string, Call][] = [];
-    for (const [id, c] of this.calls) {
-      if (now - c.since <= this.idleMs) break;
+    const requeue: string[] = [];
+    const requeued: number[] = [];
+    for (const [id, slot] of this.calls) {
+      if (now - this.since[slot] <= this.idleMs) break;
       this.calls.delete(id);
-      if (now - c.at <= this.idleMs) {
-        c.since = now;
-        requeue.push([id, c]);
+      if (now - this.atMs[slot] <= this.idleMs) {
+        this.since[slot] = now;
+        requeue.push(id);
+        requeued.push(slot);
       } else {
-        this.add(c.nodeId, -1);
+        this.add(this.nodeIds.id(this.node[slot]), -1);
+        this.slots.release(slot);
         this.expired++;
       }
     }
-    for (const [id, c] of requeue) this.calls.set(id, c);
+    for (let i = 0; i < requeue.length; i++) this.calls.set(requeue[i], requeued[i]);
   }
 
   close(): void {
     clearInterval(this.sweeper);
     if (this.sharing !== null) clearInterval(this.sharing);
     this.calls.clear();
+    this.slots.reset();
     this.local.clear();
   }
 
-  private remove(callId: string, c: Call): void {
+  private remove(callId: string, slot: number): void {
     this.calls.delete(callId);
-    this.add(c.nodeId, -1);
+    this.add(this.nodeIds.id(this.node[slot]), -1);
+    this.slots.release(slot);
   }
 
   private evictOldest(): void {

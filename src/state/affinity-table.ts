@@ -7,8 +7,13 @@
 // queued entries are evicted, so a flood of new keys costs affinity, never the process.
 // Each entry carries one number for its owner (`mark`), so a caller that mirrors the table
 // elsewhere (the Redis store: when the entry was last written there) needs no second Map.
+// No object per entry (slots.ts): the Maps map a key to a slot number, and the slot's node
+// (interned), times, flag and mark sit in typed arrays, about 30 bytes a slot; use() and peek()
+// hand out a short-lived view of the slot.
 
-/** An entry as its owner sees it. */
+import { grownFloat64, grownInt32, grownUint8, NodeIds, SlotAllocator } from './slots.ts';
+
+/** An entry as its owner sees it: a view of its slot, to read and mark at once, not to keep. */
 export interface AffinityEntry {
   readonly nodeId: string;
   /** Last use; after close(), when it was closed. */
@@ -19,16 +24,50 @@ export interface AffinityEntry {
   mark: number;
 }
 
-interface Entry extends AffinityEntry {
-  at: number;
-  closed: boolean;
-  /** When it was (re)queued in its Map; Maps iterate in this order. */
-  since: number;
+class EntryView implements AffinityEntry {
+  private readonly t: AffinityTable;
+  private readonly slot: number;
+
+  constructor(t: AffinityTable, slot: number) {
+    this.t = t;
+    this.slot = slot;
+  }
+
+  get nodeId(): string {
+    return this.t.nodeOf(this.slot);
+  }
+
+  get at(): number {
+    return this.t.atOf(this.slot);
+  }
+
+  get closed(): boolean {
+    return this.t.closedOf(this.slot);
+  }
+
+  get mark(): number {
+    return this.t.markOf(this.slot);
+  }
+
+  set mark(value: number) {
+    this.t.setMark(this.slot, value);
+  }
 }
 
+const INITIAL_SLOTS = 1024;
+
 export class AffinityTable {
-  private live = new Map<string, Entry>();
-  private closing = new Map<string, Entry>();
+  /** Key -> slot; insertion order is the order of `since`. */
+  private live = new Map<string, number>();
+  private closing = new Map<string, number>();
+  private readonly nodeIds = new NodeIds();
+  // Columns, by slot. at: last use (after close(): when closed); since: when (re)queued in its Map.
+  private node = new Int32Array(0);
+  private atMs = new Float64Array(0);
+  private since = new Float64Array(0);
+  private marks = new Float64Array(0);
+  private closedFlag = new Uint8Array(0);
+  private readonly slots: SlotAllocator;
   private readonly idleMs: number;
   private readonly lingerMs: number;
   private readonly maxEntries: number;
@@ -40,6 +79,13 @@ export class AffinityTable {
     this.idleMs = idleMs;
     this.lingerMs = lingerMs;
     this.maxEntries = maxEntries;
+    this.slots = new SlotAllocator(INITIAL_SLOTS, (capacity) => {
+      this.node = grownInt32(this.node, capacity);
+      this.atMs = grownFloat64(this.atMs, capacity);
+      this.since = grownFloat64(this.since, capacity);
+      this.marks = grownFloat64(this.marks, capacity);
+      this.closedFlag = grownUint8(this.closedFlag, capacity);
+    });
     this.timer = setInterval(() => this.sweep(Date.now()), sweepEveryMs);
     this.timer.unref();
   }
@@ -49,42 +95,59 @@ export class AffinityTable {
   }
 
   get(key: string, now = Date.now()): string | undefined {
-    return this.use(key, now)?.nodeId;
+    const slot = this.usable(key, now, true);
+    return slot === -1 ? undefined : this.nodeIds.id(this.node[slot]);
   }
 
   /** get() that hands back the entry itself (a use: restarts the idle time of a live entry). */
   use(key: string, now = Date.now()): AffinityEntry | undefined {
-    const e = this.live.get(key);
-    if (e !== undefined) {
-      if (now - e.at > this.idleMs) return undefined;
-      e.at = now;
-      return e;
-    }
-    const c = this.closing.get(key);
-    return c !== undefined && now - c.at <= this.lingerMs ? c : undefined;
+    const slot = this.usable(key, now, true);
+    return slot === -1 ? undefined : new EntryView(this, slot);
   }
 
   /** The usable entry without counting as a use. */
   peek(key: string, now = Date.now()): AffinityEntry | undefined {
+    const slot = this.usable(key, now, false);
+    return slot === -1 ? undefined : new EntryView(this, slot);
+  }
+
+  /** The slot of the usable entry for key, or -1; `touch`: count it as a use. */
+  private usable(key: string, now: number, touch: boolean): number {
     const e = this.live.get(key);
-    if (e !== undefined) return now - e.at > this.idleMs ? undefined : e;
+    if (e !== undefined) {
+      if (now - this.atMs[e] > this.idleMs) return -1;
+      if (touch) this.atMs[e] = now;
+      return e;
+    }
     const c = this.closing.get(key);
-    return c !== undefined && now - c.at <= this.lingerMs ? c : undefined;
+    return c !== undefined && now - this.atMs[c] <= this.lingerMs ? c : -1;
   }
 
   set(key: string, nodeId: string, now = Date.now(), mark = 0): void {
-    this.closing.delete(key);
-    this.live.delete(key);
-    this.live.set(key, { nodeId, at: now, since: now, closed: false, mark });
+    let slot = this.closing.get(key);
+    if (slot !== undefined) {
+      this.closing.delete(key);
+    } else {
+      slot = this.live.get(key);
+      if (slot !== undefined) this.live.delete(key);
+      else slot = this.slots.take();
+    }
+    this.node[slot] = this.nodeIds.of(nodeId);
+    this.atMs[slot] = now;
+    this.since[slot] = now;
+    this.marks[slot] = mark;
+    this.closedFlag[slot] = 0;
+    this.live.set(key, slot);
     if (this.live.size + this.closing.size > this.maxEntries) this.evictOldest();
   }
 
   private evictOldest(): void {
     // Ended calls go first; then the least recently (re)queued live entry.
     const map = this.closing.size > 0 ? this.closing : this.live;
-    const oldest = map.keys().next();
+    const oldest = map.entries().next();
     if (!oldest.done) {
-      map.delete(oldest.value);
+      map.delete(oldest.value[0]);
+      this.slots.release(oldest.value[1]);
       this.evicted++;
     }
   }
@@ -94,30 +157,35 @@ export class AffinityTable {
    * False when there was no live entry to close.
    */
   close(key: string, now = Date.now()): boolean {
-    const e = this.live.get(key);
-    if (e === undefined) return false;
+    const slot = this.live.get(key);
+    if (slot === undefined) return false;
     this.live.delete(key);
-    e.at = now;
-    e.since = now;
-    e.closed = true;
-    this.closing.set(key, e);
+    this.atMs[slot] = now;
+    this.since[slot] = now;
+    this.closedFlag[slot] = 1;
+    this.closing.set(key, slot);
     return true;
   }
 
   sweep(now: number): void {
-    const requeue: [string, Entry][] = [];
-    for (const [k, e] of this.live) {
-      if (now - e.since <= this.idleMs) break;
+    const requeue: string[] = [];
+    const requeued: number[] = [];
+    for (const [k, slot] of this.live) {
+      if (now - this.since[slot] <= this.idleMs) break;
       this.live.delete(k);
-      if (now - e.at <= this.idleMs) {
-        e.since = now;
-        requeue.push([k, e]);
+      if (now - this.atMs[slot] <= this.idleMs) {
+        this.since[slot] = now;
+        requeue.push(k);
+        requeued.push(slot);
+      } else {
+        this.slots.release(slot);
       }
     }
-    for (const [k, e] of requeue) this.live.set(k, e);
-    for (const [k, e] of this.closing) {
-      if (now - e.at <= this.lingerMs) break;
+    for (let i = 0; i < requeue.length; i++) this.live.set(requeue[i], requeued[i]);
+    for (const [k, slot] of this.closing) {
+      if (now - this.atMs[slot] <= this.lingerMs) break;
       this.closing.delete(k);
+      this.slots.release(slot);
     }
   }
 
@@ -125,5 +193,27 @@ export class AffinityTable {
     clearInterval(this.timer);
     this.live.clear();
     this.closing.clear();
+    this.slots.reset();
+  }
+
+  /** For EntryView. */
+  nodeOf(slot: number): string {
+    return this.nodeIds.id(this.node[slot]);
+  }
+
+  atOf(slot: number): number {
+    return this.atMs[slot];
+  }
+
+  closedOf(slot: number): boolean {
+    return this.closedFlag[slot] === 1;
+  }
+
+  markOf(slot: number): number {
+    return this.marks[slot];
+  }
+
+  setMark(slot: number, value: number): void {
+    this.marks[slot] = value;
   }
 }
