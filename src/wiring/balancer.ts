@@ -28,6 +28,7 @@ import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
+import { warmUp } from '../proxy/warm-up.ts';
 import { SipProxy } from '../proxy/proxy.ts';
 import { ProxyStats } from '../proxy/stats.ts';
 import { TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
@@ -275,6 +276,9 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   proxyForEvents = proxy;
   closers.add(() => proxy.close());
   closers.add(() => transports.close());
+  // Compiled before the first real message, not during the first few thousand (warm-up.ts).
+  const warm = warmUp(cfg, cfg.warmUpCalls);
+  if (warm.calls > 0) log.info({ calls: warm.calls, forwarded: warm.forwarded, ms: Math.round(warm.ms) }, 'SIP path warmed up');
   for (const l of listeners(cfg)) await transports.listen(l);
 
   // The HTTP balancer beside the SIP proxy, on the same cluster view and algorithm. Loaded only

@@ -138,6 +138,8 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   securityRequired: { apply: 'read' }, login: { apply: 'read' }, password: { apply: 'read' },
   shutdownTimeout: { apply: 'read' },
   shutdownAnnounceTime: { apply: 'read' },
+  // Read once, at start.
+  warmUpCalls: { apply: 'read' },
   // HTTP balancer.
   maxContentLength: HTTP, unavailableHost: HTTP, requestCheckPattern: HTTP, httpResponseTimeout: HTTP,
   httpWebSocketIdleTimeout: HTTP, httpMaxHeaderSize: HTTP, httpAffinityKey: HTTP,
