@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--rate 4000[,R2...]] [--rounds 1] [--calls N] [--transport udp|tcp]
 //                    [--scenario basic|rr] [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
-//                    [--log-level warn]
+//                    [--log-level warn] [--set key=value ...]
 //   npm run bench -- --compare kamailio --rate 1000,2000 --rounds 3
 //                    each rate, three rounds, siplb and Kamailio taking turns at going first;
 //                    prints every round and the median ratio per rate
@@ -50,6 +50,8 @@ interface Options {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** siplb's overloadControl (off by default, as in siplb; on to see what it changes past saturation). */
   overloadControl: boolean;
+  /** More lb.properties keys for siplb (--set key=value, repeatable), to compare a setting's cost. */
+  siplbSettings: Record<string, string>;
 }
 
 interface RunResult {
@@ -81,7 +83,7 @@ function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
     'usage: node bench/sipp-load.ts [--rate 4000[,R2...]] [--rounds 1..15] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
     '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
-    '                               [--log-level warn]\n' +
+    '                               [--log-level warn] [--set key=value (an lb.properties key for siplb; repeatable)]\n' +
     '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
   process.exit(2);
 }
@@ -100,6 +102,7 @@ function parseOptions(argv: string[]): Options {
       'kamailio-only': { type: 'boolean' },
       'log-level': { type: 'string' },
       'overload-control': { type: 'string' },
+      set: { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -119,8 +122,14 @@ function parseOptions(argv: string[]): Options {
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
   const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
+  const siplbSettings: Record<string, string> = {};
+  for (const kv of values.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) usage(`--set wants key=value, got ${kv}`);
+    siplbSettings[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   return {
-    rates, calls, rounds, transport, scenario, logLevel, overloadControl: oc === 'on',
+    rates, calls, rounds, siplbSettings, transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
     compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,
@@ -154,7 +163,7 @@ async function runOnce(target: Target, o: Options, rate: number, calls: number):
     }
     if (target === 'siplb' || target === 'siplb-redis') {
       const nodes = uasPorts.map((p) => `127.0.0.1:${p};transport=${o.transport}`).join(',');
-      running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis', o.overloadControl);
+      running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis', o.overloadControl, o.siplbSettings);
     } else if (target === 'kamailio') {
       running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`));
     }
