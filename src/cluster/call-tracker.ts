@@ -16,6 +16,8 @@ export interface LoadView {
   activeCalls(nodeId: string): number;
 }
 
+const INITIAL_SLOTS = 1024;
+
 export class CallTracker implements LoadView {
   /** Call-ID -> slot; the Map iterates in the order of `since`, which makes expiry O(expired). */
   private calls = new Map<string, number>();
@@ -38,7 +40,7 @@ export class CallTracker implements LoadView {
   constructor(idleMs: number, maxCalls = 2_000_000, sweepEveryMs = 1000) {
     this.idleMs = idleMs;
     this.maxCalls = maxCalls;
-    this.slots = new SlotAllocator(1024, (capacity) => {
+    this.slots = new SlotAllocator(INITIAL_SLOTS, (capacity) => {
       this.node = grownInt32(this.node, capacity);
       this.atMs = grownFloat64(this.atMs, capacity);
       this.since = grownFloat64(this.since, capacity);
@@ -146,6 +148,35 @@ export class CallTracker implements LoadView {
       }
     }
     for (let i = 0; i < requeue.length; i++) this.calls.set(requeue[i], requeued[i]);
+    // After a peak: columns back to twice the calls left once under a quarter are in use.
+    const capacity = this.slots.shrinkTo(this.calls.size, INITIAL_SLOTS);
+    if (capacity !== 0) this.compact(capacity);
+  }
+
+  /** Slots the columns have room for (they grow and shrink with the calls). */
+  get capacity(): number {
+    return this.slots.capacity;
+  }
+
+  /** Moves every call to slots 0..size-1 of columns of `capacity`; the Map keeps its order. */
+  private compact(capacity: number): void {
+    const node = new Int32Array(capacity);
+    const atMs = new Float64Array(capacity);
+    const since = new Float64Array(capacity);
+    const confirmedFlag = new Uint8Array(capacity);
+    let n = 0;
+    for (const [id, slot] of this.calls) {
+      node[n] = this.node[slot];
+      atMs[n] = this.atMs[slot];
+      since[n] = this.since[slot];
+      confirmedFlag[n] = this.confirmedFlag[slot];
+      this.calls.set(id, n++);
+    }
+    this.node = node;
+    this.atMs = atMs;
+    this.since = since;
+    this.confirmedFlag = confirmedFlag;
+    this.slots.rebuilt(n, capacity);
   }
 
   close(): void {

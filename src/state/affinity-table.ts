@@ -9,7 +9,8 @@
 // elsewhere (the Redis store: when the entry was last written there) needs no second Map.
 // No object per entry (slots.ts): the Maps map a key to a slot number, and the slot's node
 // (interned), times, flag and mark sit in typed arrays, about 30 bytes a slot; use() and peek()
-// hand out a short-lived view of the slot.
+// hand out a short-lived view of the slot. The columns double when full and, after a peak has
+// passed, the sweep compacts them to twice the entries left once under a quarter are in use.
 
 import { grownFloat64, grownInt32, grownUint8, NodeIds, SlotAllocator } from './slots.ts';
 
@@ -187,6 +188,39 @@ export class AffinityTable {
       this.closing.delete(k);
       this.slots.release(slot);
     }
+    const capacity = this.slots.shrinkTo(this.size, INITIAL_SLOTS);
+    if (capacity !== 0) this.compact(capacity);
+  }
+
+  /** Slots the columns have room for (they grow and shrink with the entries). */
+  get capacity(): number {
+    return this.slots.capacity;
+  }
+
+  /** Moves every entry to slots 0..size-1 of columns of `capacity`; the Maps keep their order. */
+  private compact(capacity: number): void {
+    const node = new Int32Array(capacity);
+    const atMs = new Float64Array(capacity);
+    const since = new Float64Array(capacity);
+    const marks = new Float64Array(capacity);
+    const closedFlag = new Uint8Array(capacity);
+    let n = 0;
+    for (const map of [this.live, this.closing]) {
+      for (const [k, slot] of map) {
+        node[n] = this.node[slot];
+        atMs[n] = this.atMs[slot];
+        since[n] = this.since[slot];
+        marks[n] = this.marks[slot];
+        closedFlag[n] = this.closedFlag[slot];
+        map.set(k, n++);
+      }
+    }
+    this.node = node;
+    this.atMs = atMs;
+    this.since = since;
+    this.marks = marks;
+    this.closedFlag = closedFlag;
+    this.slots.rebuilt(n, capacity);
   }
 
   clear(): void {
@@ -194,6 +228,8 @@ export class AffinityTable {
     this.live.clear();
     this.closing.clear();
     this.slots.reset();
+    const capacity = this.slots.shrinkTo(0, INITIAL_SLOTS);
+    if (capacity !== 0) this.compact(capacity);
   }
 
   /** For EntryView. */

@@ -61,8 +61,29 @@ export class SlotAllocator {
     this.freeCount = 0;
     this.used = 0;
   }
+
+  /** The owner moved its `used` slots to 0..used-1 of new columns of `capacity` (compaction). */
+  rebuilt(used: number, capacity: number): void {
+    this.capacity = capacity;
+    this.free = new Int32Array(capacity);
+    this.freeCount = 0;
+    this.used = used;
+  }
+
+  /**
+   * The capacity to compact to when fewer than a quarter of the slots are in use (and the columns
+   * are above `initial`), else 0. Compacting to twice the slots in use leaves room to grow again
+   * before the next doubling, so a table that swings does not copy back and forth.
+   */
+  shrinkTo(inUse: number, initial: number): number {
+    if (this.capacity <= initial || inUse * 4 >= this.capacity) return 0;
+    let capacity = initial;
+    while (capacity < inUse * 2) capacity *= 2;
+    return capacity;
+  }
 }
 
+/** A copy of `a` in `capacity` slots (capacity >= a.length). */
 export function grownFloat64(a: Float64Array, capacity: number): Float64Array<ArrayBuffer> {
   const b = new Float64Array(capacity);
   b.set(a);

@@ -230,3 +230,34 @@ describe('CallTracker: other balancers\' counts', () => {
     assert.deepEqual(counts(two), { [A]: 1, [B]: 2 });
   });
 });
+
+describe('CallTracker: columns', () => {
+  test('grow with the calls and shrink after a peak; the calls left keep node, confirmation and idle time', (t) => {
+    const tr = tracker(t, 10_000);
+    const initial = tr.capacity;
+    const n = initial * 8;
+    for (let i = 0; i < n; i++) tr.started(`c${i}`, ALL[i % 3], 0);
+    assert.equal(tr.capacity, n);
+    // Every 16th call stays: confirmed and used at 9 s; the others end, or expire at the sweep.
+    for (let i = 0; i < n; i += 16) {
+      tr.confirmed(`c${i}`);
+      tr.touch(`c${i}`, ALL[i % 3], 9_000);
+    }
+    for (let i = 1; i < n; i += 2) tr.ended(`c${i}`);
+    tr.sweep(10_001);
+    assert.equal(tr.size, n / 16);
+    assert.equal(tr.capacity, n / 8, 'compacted to twice the calls left');
+    assert.deepEqual(counts(tr), { [A]: Math.ceil(n / 16 / 3), [B]: Math.ceil((n / 16 - 1) / 3), [C]: Math.ceil((n / 16 - 2) / 3) });
+    // Confirmation moved with the call: a failed re-INVITE keeps it.
+    tr.failed('c16');
+    assert.equal(tr.size, n / 16);
+    // A move after the compaction counts on the right nodes; the idle time moved too.
+    tr.touch('c0', B, 15_000);
+    assert.equal(tr.activeCalls(A), Math.ceil(n / 16 / 3) - 1);
+    tr.sweep(20_002);
+    assert.equal(tr.size, 1, 'only c0, used at 15 s, is left');
+    assert.equal(tr.activeCalls(B), 1);
+    tr.ended('c0');
+    assert.deepEqual(counts(tr), {});
+  });
+});

@@ -185,3 +185,49 @@ describe('AffinityTable size bound', () => {
     }
   });
 });
+
+describe('AffinityTable columns', () => {
+  test('grow with the entries and, once under a quarter are in use, shrink to twice the entries left; entries keep node, times, mark and order', () => {
+    const t = new AffinityTable(1000, 300, Number.MAX_SAFE_INTEGER, NEVER);
+    try {
+      const initial = t.capacity;
+      const n = initial * 8;
+      for (let i = 0; i < n; i++) t.set(`k${i}`, `node-${i % 3}`, 0, i);
+      assert.equal(t.capacity, n);
+      // Keep every 16th key alive (used at 900), close a few of those; the rest goes idle.
+      for (let i = 0; i < n; i += 16) assert.equal(t.get(`k${i}`, 900), `node-${i % 3}`);
+      for (let i = 0; i < n; i += 64) t.close(`k${i}`, 950);
+      t.sweep(1001);
+      const left = n / 16;
+      assert.equal(t.size, left);
+      assert.equal(t.capacity, left * 2, 'compacted to twice the entries left');
+      for (let i = 0; i < n; i++) {
+        const e = t.peek(`k${i}`, 1001);
+        if (i % 16 !== 0) {
+          assert.equal(e, undefined, `k${i}`);
+          continue;
+        }
+        assert.ok(e !== undefined, `k${i}`);
+        assert.equal(e.nodeId, `node-${i % 3}`);
+        assert.equal(e.mark, i);
+        assert.equal(e.closed, i % 64 === 0);
+        assert.equal(e.at, i % 64 === 0 ? 950 : 900);
+      }
+      // A mark written through a view lands in the entry's (moved) slot.
+      const e = t.use('k16', 1002);
+      assert.ok(e !== undefined);
+      e.mark = 12345;
+      assert.equal(t.peek('k16', 1002)?.mark, 12345);
+      // New entries after the compaction reuse the columns without clobbering the moved ones.
+      for (let i = 0; i < left * 2; i++) t.set(`new${i}`, 'node-9', 1003);
+      assert.equal(t.get('k16', 1003), 'node-1');
+      assert.equal(t.get(`new${left * 2 - 1}`, 1003), 'node-9');
+      // Order survives: closed entries still go first at the linger expiry, live ones by idle time.
+      t.sweep(1003 + 300);
+      assert.equal(t.get('k0', 1303), undefined, 'closed at 950, linger 300: gone');
+      assert.equal(t.get('k16', 1303), 'node-1');
+    } finally {
+      t.clear();
+    }
+  });
+});
