@@ -7,6 +7,7 @@
 // act on are listed in restcomm-keys.ts.
 
 import { isIP, SocketAddress } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { ipBytes } from '../core/ip.ts';
 import { ConfigError } from '../core/errors.ts';
 import {
@@ -402,6 +403,15 @@ const subclusters: Parser<string[][]> = (raw, key) => {
 const loadFactor: Parser<number> = (raw, key) => {
   if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || Number(raw) > 10) rejecter(key, raw)('expected a number from 0 to 10, e.g. 0.25 (0 turns bounded load off)');
   return Number(raw);
+};
+
+/** Most worker processes `workers` may ask for. */
+export const MAX_WORKERS = 64;
+
+const workerCount: Parser<number> = (raw, key) => {
+  // auto: one worker per core the process may run on (cgroup and affinity limits included).
+  if (raw.toLowerCase() === 'auto') return Math.min(MAX_WORKERS, availableParallelism());
+  return integerIn(raw, 1, MAX_WORKERS, rejecter(key, raw), `must be auto or an integer from 1 to ${MAX_WORKERS}`);
 };
 
 const storeKind: Parser<'memory' | 'redis'> = (raw, key) => {
@@ -981,6 +991,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     key: 'pikeAllow', field: 'pikeAllow', shownDefault: 'none (the cluster\'s addresses only)', defaultValue: [],
     description: 'Comma list of addresses and networks (10.0.0.0/8, 192.0.2.7, fd00::/8) pikeRequests never limits: an IP sprayer, trunks, SBCs, load generators. Nodes and extraServerNodes addresses are never limited anyway (siplb key).',
     parse: cidrList,
+  },
+  workers: {
+    key: 'workers', field: 'workers', shownDefault: '1', defaultValue: 1,
+    description: 'SIP worker processes on this host. 1: one process, as always. More (or auto: one per core): the started process supervises that many workers, restarts one that dies, and passes SIGTERM and SIGHUP on; every worker binds the SIP ports with SO_REUSEPORT, so the kernel spreads clients by address and port, and all share one node view (worker 0 runs the heartbeat endpoint, health checks, the admin API and the HTTP balancer). Clients over TCP, TLS, WS or WSS reach one worker per connection, and requests from nodes towards them only on that worker: use more than 1 worker for UDP clients (docs/architecture.md, "Workers") (siplb key).',
+    parse: workerCount,
   },
   viaSecret: {
     key: 'viaSecret', field: 'viaSecret', shownDefault: 'random per process', defaultValue: null,

@@ -182,6 +182,13 @@ function deriveDefaults(config: Config, given: GivenEntries, warnings: string[])
   if (config.performanceTestingMode && config.extraServerNodes.length === 0) {
     warnings.push(`performanceTestingMode=true without extraServerNodes: there are no nodes to put in${whereOf(given, 'performanceTestingMode')}`);
   }
+
+  // A stream connection lives in one worker; what a node sends towards it reaches that worker
+  // only when the kernel happens to hash the node's packets there.
+  const streams = SIP_TRANSPORTS.filter((t) => t !== 'udp' && sidePorts(config, 'external')[t] !== null);
+  if (config.workers > 1 && streams.length > 0) {
+    warnings.push(`workers=${config.workers} with ${streams.join(', ')} client listeners: each connection belongs to one worker, and responses and requests from nodes towards it are lost when the kernel hands them to another worker; use workers=1 for clients over streams${whereOf(given, 'workers')}`);
+  }
 }
 
 /** Whether binding the same port on both addresses would collide. */

@@ -167,6 +167,7 @@ export interface Config extends AllPortKeys {
   wsAllowedOrigins: string[];           // Origin values a SIP WebSocket handshake may carry; [] = any
   wsPingInterval: number;               // ms between pings of a quiet SIP WebSocket; two unanswered close it
   terminateTLSTraffic: boolean;         // sips: Request-URIs may reach nodes over UDP/TCP (Restcomm key)
+  workers: number;                      // SIP worker processes sharing the ports (SO_REUSEPORT); auto = one per core; default 1
   viaSecret: string | null;             // siplb key; null = random per process
 }
 

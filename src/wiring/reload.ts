@@ -121,6 +121,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   externalIpv6LoadBalancerAddress: OUR_ADDRESSES, internalIpv6LoadBalancerAddress: OUR_ADDRESSES,
   useIpLoadBalancerAddressInViaHeaders: OUR_ADDRESSES,
   publicIp: OUR_NAMES, publicIpv6: OUR_NAMES, matchingHostnameForRoute: OUR_NAMES, isFilterSubdomain: OUR_NAMES,
+  workers: { refuse: `the worker processes are forked and bind their ports at start: ${RESTART}` },
   viaSecret: { refuse: `responses to requests forwarded under the old secret would be dropped: ${RESTART}` },
   // The proxy policy.
   routingRulesIpv4: { apply: 'policy' },

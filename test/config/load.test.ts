@@ -125,6 +125,7 @@ const DEFAULTS: Config = {
   wsAllowedOrigins: [],
   wsPingInterval: 30_000,
   terminateTLSTraffic: false,
+  workers: 1,
   viaSecret: null,
 };
 

@@ -56,6 +56,7 @@ describe('reloadPlan: what each change does', () => {
     { change: ['sipHeaderAffinityKey=From'], refused: ['sipHeaderAffinityKey'] },
     { change: ['viaSecret=another-secret-of-some-length'], refused: ['viaSecret'] },
     { change: ['isSendTrying=false'], refused: ['isSendTrying'] },
+    { change: ['workers=2'], refused: ['workers'] },
     { change: ['externalIpLoadBalancerAddress=198.51.100.1', 'externalIpLoadBalancerUdpPort=5090'], refused: ['externalIpLoadBalancerAddress', 'externalIpLoadBalancerUdpPort'] },
     { change: ['maxMessageSize=8000', 'wsPingInterval=5000'], refused: ['maxMessageSize', 'wsPingInterval'] },
     { change: ['tlsCertFile=', 'tlsKeyFile=', 'externalTlsPort='], refused: ['externalTlsPort', 'tlsCertFile', 'tlsKeyFile'] },
@@ -107,9 +108,9 @@ describe('reloadPlan: what each change does', () => {
       'maxMessageSize', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
       'redisUrl', 'requestCheckPattern', 'sipHeaderAffinityExclusionPattern', 'sipHeaderAffinityFallbackKey', 'sipHeaderAffinityKey',
       'stateStore', 'tlsClientAuth', 'tlsHandshakeTimeout', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
-      'viaSecret', 'wsAllowedOrigins', 'wsPingInterval',
+      'viaSecret', 'workers', 'wsAllowedOrigins', 'wsPingInterval',
     ]);
-    assert.equal(names.length, 55 + 40);
+    assert.equal(names.length, 56 + 40);
   });
 });
 
