@@ -7,12 +7,15 @@ import { BindError } from '../core/errors.ts';
 import type { ConnectionTable, StreamConnection } from './connections.ts';
 import type { Side } from './types.ts';
 
-/** Binds host:port; rejects with BindError naming the transport. */
-export function listenOn(server: net.Server, transport: Transport, host: string, port: number): Promise<void> {
+/**
+ * Binds host:port; rejects with BindError naming the transport. `reusePort`: SO_REUSEPORT, the
+ * port shared with the other workers (the kernel spreads new connections over them).
+ */
+export function listenOn(server: net.Server, transport: Transport, host: string, port: number, reusePort = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(new BindError(`cannot bind ${transport.toUpperCase()} ${host}:${port}: ${err.message}`));
     server.once('error', onError);
-    server.listen({ host, port, backlog: 1024 }, () => {
+    server.listen({ host, port, backlog: 1024, reusePort }, () => {
       server.off('error', onError);
       resolve();
     });

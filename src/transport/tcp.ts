@@ -10,6 +10,7 @@ import type { Transport } from '../config/types.ts';
 import { normaliseIp } from './ip.ts';
 import { FIRST_MESSAGE_TIMEOUT_MS, framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
 import { SourceLimits } from './source-limits.ts';
+import { reusePortFor } from './port-sharing.ts';
 import { connectionTo, listenOn } from './stream-endpoint.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
@@ -68,7 +69,7 @@ export class TcpEndpoint implements MessageTransport {
   }
 
   listen(): Promise<void> {
-    return listenOn(this.server, this.transport, this.opts.host, this.opts.port);
+    return listenOn(this.server, this.transport, this.opts.host, this.opts.port, reusePortFor(this.opts));
   }
 
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {

@@ -82,6 +82,11 @@ export interface EndpointOptions {
   readonly tls?: TlsSettings;
   /** WS and WSS. */
   readonly ws?: WebSocketSettings;
+  /**
+   * Bind with SO_REUSEPORT, sharing the port with other processes that do the same (the workers
+   * of one siplb); absent: the process's setting (port-sharing.ts), off unless workers > 1.
+   */
+  readonly reusePort?: boolean;
 }
 
 /** One listening endpoint of one transport on one side. */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import { normaliseIp } from './ip.ts';
+import { reusePortFor } from './port-sharing.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
@@ -44,6 +45,9 @@ export class UdpEndpoint implements MessageTransport {
       // The proxy only ever sends to IP literals (names are resolved before); answering the
       // socket's lookup synchronously spares a dns.lookup call and a nextTick per datagram.
       lookup: literalLookup,
+      // Workers of one siplb bind the same port; the kernel hashes each peer's address and port
+      // to one of them, so a client's retransmissions reach the worker that saw the original.
+      reusePort: reusePortFor(opts),
     });
     this.socket.on('message', (data, rinfo) => {
       if (data.length > maxSize) {

@@ -22,6 +22,7 @@ import { rateLimit } from '../core/log.ts';
 import type { ConnectionTable, StreamConnection } from './connections.ts';
 import { normaliseIp } from './ip.ts';
 import { SourceLimits } from './source-limits.ts';
+import { reusePortFor } from './port-sharing.ts';
 import { connectionTo, listenOn } from './stream-endpoint.ts';
 import { secureServerOptions, type TlsFiles } from './tls-files.ts';
 import type { EndpointOptions, Inbound, MessageTransport, Side, TlsSettings, WebSocketSettings } from './types.ts';
@@ -126,7 +127,7 @@ export class WebSocketEndpoint implements MessageTransport {
   }
 
   listen(): Promise<void> {
-    return listenOn(this.server, this.transport, this.opts.host, this.opts.port);
+    return listenOn(this.server, this.transport, this.opts.host, this.opts.port, reusePortFor(this.opts));
   }
 
   send(ip: string, port: number, data: Buffer, fallbackPort?: number): void {
