@@ -20,6 +20,7 @@ import { createLifecycleLogger, createLogger, setLogFormat, type LogFormat, type
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
 import { formatHost } from '../sip/uri.ts';
 import { startBalancer } from '../wiring/balancer.ts';
+import { joinSupervisor, superviseWorkers, workerIndexFromEnv, type WorkerLink } from '../wiring/workers.ts';
 import { versionLine } from './about.ts';
 import { exitOnBug, exitOnError, logFormatArg, logLevelArg } from './command-line.ts';
 import { SIPLB_HELP, SIPLB_USAGE as USAGE } from './help.ts';
@@ -50,32 +51,55 @@ function parseCommand(argv: string[]): { file: string | null; level: LogLevel; f
 async function main(): Promise<void> {
   let started;
   let file: string | null;
+  // workers > 1: this process supervises the workers (wiring/workers.ts), each of which runs this
+  // command again with SIPLB_WORKER set.
+  const place = workerIndexFromEnv();
+  let link: WorkerLink | null = null;
   try {
     const command = parseCommand(process.argv.slice(2));
     file = command.file;
     const loaded = file === null ? { config: defaultConfig(), warnings: [], infos: [] } : loadConfigFile(file);
     setLogFormat(command.format);
     const log = createLogger(command.level);
-    for (const line of loaded.infos) log.info(line);
-    for (const line of loaded.warnings) log.warn(line);
-    started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file }) };
+    // Worker 0 says what the supervisor read already; the other workers would only repeat it.
+    if (place === null || place.index === 0) {
+      for (const line of loaded.infos) log.info(line);
+      for (const line of loaded.warnings) log.warn(line);
+    }
+    if (place === null && loaded.config.workers > 1) {
+      const code = await superviseWorkers({
+        count: loaded.config.workers, script: process.argv[1], args: process.argv.slice(2), execArgv: process.execArgv,
+        shutdownTimeoutMs: loaded.config.shutdownTimeout, log, lifecycle: createLifecycleLogger(),
+      });
+      process.exit(code);
+    }
+    if (place !== null) link = await joinSupervisor(place.index, place.count, log);
+    started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file, ...(link === null ? {} : { worker: link.place }) }) };
   } catch (err) {
     exitOnError('siplb', err, USAGE);
   }
   const { cfg, balancer } = started;
   const lifecycle = createLifecycleLogger();
-  lifecycle.info({
+  // Worker 0 alone runs the heartbeat endpoint, the HTTP balancer and the admin API.
+  const elsewhere = place !== null && place.index > 0 ? 'on worker 0' : null;
+  const summary = {
     external: sideText(cfg, 'external'),
     internal: isOnePortMode(cfg) ? 'same as external' : sideText(cfg, 'internal'),
-    heartbeat: balancer.heartbeatPort === null ? 'off (port busy)'
-      : `${cfg.internalHost}:${balancer.heartbeatPort} ${cfg.heartbeatToken === null ? '(unauthenticated)' : '(token required)'}`,
-    http: httpText(cfg, balancer.http?.addresses() ?? null),
+    heartbeat: elsewhere ?? (balancer.heartbeatPort === null ? 'off (port busy)'
+      : `${cfg.internalHost}:${balancer.heartbeatPort} ${cfg.heartbeatToken === null ? '(unauthenticated)' : '(token required)'}`),
+    http: elsewhere ?? httpText(cfg, balancer.http?.addresses() ?? null),
     healthChecks: cfg.healthCheckInterval > 0 ? `OPTIONS every ${cfg.healthCheckInterval} ms to silent nodes` : 'off',
     algorithm: balancer.algorithm.name,
     nodes: balancer.cluster().selectable.map((n) => n.id),
-    admin: balancer.apiPort === null ? 'off (port busy)' : `${cfg.apiToken === null ? '127.0.0.1' : cfg.host}:${balancer.apiPort}`,
+    admin: elsewhere ?? (balancer.apiPort === null ? 'off (port busy)' : `${cfg.apiToken === null ? '127.0.0.1' : cfg.host}:${balancer.apiPort}`),
     config: file ?? '(built-in defaults)',
-  }, 'siplb ready');
+  };
+  if (link === null) lifecycle.info(summary, 'siplb ready');
+  else {
+    // The supervisor says "siplb ready" once every worker is.
+    lifecycle.info({ ...summary, worker: place?.index }, 'siplb worker ready');
+    link.started(balancer, summary);
+  }
 
   // The first SIGTERM/SIGINT (or the admin API's stop) is graceful: new calls get 503 while the
   // calls in progress go on, for up to shutdownTimeout. A second signal stops at once.
@@ -90,12 +114,19 @@ async function main(): Promise<void> {
     stopping = true;
     // The running configuration: a reload may have changed shutdownTimeout.
     const shutdownTimeout = balancer.config.shutdownTimeout;
-    lifecycle.info({ signal: why, calls: balancer.calls.size, shutdownTimeoutMs: shutdownTimeout, stats: balancer.stats.toJSON() }, 'siplb stopping');
+    link?.close();
+    // A worker's own counters (worker 0's admin API shows the sums).
+    lifecycle.info({ signal: why, ...(place === null ? {} : { worker: place.index }), calls: balancer.calls.size, shutdownTimeoutMs: shutdownTimeout, stats: balancer.stats.toJSON(),
+      ...(place === null ? {} : { sentToNode: Object.fromEntries(balancer.stats.sentToNode) }) },
+      place === null ? 'siplb stopping' : 'siplb worker stopping');
     balancer.gracefulStop(why).then(() => process.exit(0), () => process.exit(0));
     // Closing itself is bounded too: a listener that will not close must not keep the process.
     setTimeout(() => process.exit(0), shutdownTimeout + 3000).unref();
   };
-  balancer.onStopRequest((reason) => stop(reason));
+  // A worker's admin stop (worker 0's API) stops every worker, through the supervisor.
+  balancer.onStopRequest((reason) => (link === null ? stop(reason) : link.requestStop(reason)));
+  // A worker whose supervisor is gone stops as on SIGTERM.
+  if (link !== null) process.on('disconnect', () => stop('supervisor gone'));
   // SIGHUP: the configuration file read again (nodes, weights, health and passive-health
   // settings, policy; reload.ts) and the TLS files with it (a renewed Let's Encrypt certificate,
   // say), without a restart. A bad file, or one changing what needs a restart, changes nothing:

@@ -34,6 +34,13 @@ export interface ProxyPolicy {
   readonly sourceLimit: SourceLimitSettings | null;
   /** overloadControl: shed new calls when the balancer falls behind (overload.ts). */
   readonly overloadControl: boolean;
+  /**
+   * workers > 1: siplb's Via towards a node over UDP asks for rport (RFC 3581), so a node that
+   * honours it answers to the port the request came from, which with connectedNodeSockets is the
+   * forwarding worker's own socket: that worker hears the answers to what it forwarded
+   * (unanswered-INVITE tracking, passive health).
+   */
+  readonly viaRport: boolean;
 }
 
 export interface PublicAddress {
@@ -55,6 +62,7 @@ export function proxyPolicy(cfg: Config): ProxyPolicy {
     publicIpv6: cfg.publicIpv6 === null ? null : { host: cfg.publicIpv6, rules: new ClientRules(cfg.routingRulesIpv6) },
     terminateTls: cfg.terminateTLSTraffic,
     overloadControl: cfg.overloadControl,
+    viaRport: cfg.workers > 1,
     sourceLimit: cfg.pikeRequests === 0 ? null : { requests: cfg.pikeRequests, windowMs: cfg.pikeWindow, blockMs: cfg.pikeBlockTime, allow: cfg.pikeAllow },
   };
 }

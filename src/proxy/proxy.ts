@@ -432,7 +432,9 @@ export class SipProxy {
     // IPv6 literals, and only they, contain ':'; a peer is given our address in its own family.
     const egressFamily: Family = hop.host.includes(':') ? 6 : 4;
     const ingressFamily: Family = src.ip.includes(':') ? 6 : 4;
-    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.via(egressSide, hop.transport, egressFamily)};branch=${branch}`);
+    // With workers, a node answering to the source port reaches the worker that sent (policy.ts viaRport).
+    const rport = node !== null && hop.transport === 'udp' && this.policy.viaRport ? ';rport' : '';
+    edit.insertHeaderFirst(`Via: SIP/2.0/${hop.transport.toUpperCase()} ${addresses.via(egressSide, hop.transport, egressFamily)};branch=${branch}${rport}`);
 
     if (DIALOG_CREATING.has(msg.method) && ctx.toTag === null) {
       const dialogNode = node !== null && egressSide === 'internal' ? node.id : ctx.fromCluster ? this.sourceNodeId(ctx) : null;

@@ -100,7 +100,26 @@ const STOP_IDLE_MS = 2000;
 export interface StartOptions {
   /** The configuration file, shown by the admin API. */
   readonly configPath?: string | null;
+  /** One of several workers sharing the SIP ports (workers > 1, workers.ts); absent: the only process. */
+  readonly worker?: WorkerPlace;
 }
+
+/**
+ * What a worker of a multi-worker siplb is told at start. Worker 0 runs everything; the others
+ * only the SIP path (listeners, proxy, passive health): no heartbeat endpoint, active health
+ * checks, HTTP balancer or admin API, whose ports cannot be shared meaningfully.
+ */
+export interface WorkerPlace {
+  readonly index: number;
+  readonly count: number;
+  /** The branch (and flow token) key of every worker when viaSecret is unset: a response may come back to any of them. */
+  readonly secret: string;
+  /** Told of the registry once its listeners are wired and before any SIP listener opens (the shared node view attaches here). */
+  readonly registryReady?: (registry: NodeRegistry) => void;
+  /** Worker 0: the counters its admin API shows (all workers' sums, workers.ts) instead of its own. */
+  readonly adminStats?: (own: ProxyStats) => ProxyStats;
+}
+
 
 function packageVersion(): string {
   try {
@@ -246,6 +265,10 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   });
   closers.add(() => sync.close());
   store.onAvailable(() => { void sync.tick(); });
+  // Workers other than 0 run only the SIP path; all of them see worker 0's node view.
+  const follower = (opts.worker?.index ?? 0) > 0;
+  opts.worker?.registryReady?.(registry);
+
 
   // The SIP data path: transports in, proxy, transports out.
   const stats = new ProxyStats();
@@ -255,7 +278,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   }
   // Balancers sharing a store share the branch secret too, so any of them accepts the others'
   // responses and a restarted one still accepts responses to what it forwarded before.
-  const secret = cfg.viaSecret ?? await store.sharedSecret(randomBytes(18).toString('base64url'));
+  const secret = cfg.viaSecret ?? await store.sharedSecret(opts.worker?.secret ?? randomBytes(18).toString('base64url'));
   const cluster = (): ClusterSnapshot => registry.snapshot();
   const transports = new TransportRouter({
     log, maxMessageSize: cfg.maxMessageSize, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
@@ -284,7 +307,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   // The HTTP balancer beside the SIP proxy, on the same cluster view and algorithm. Loaded only
   // when it has a listener to open: undici and the servers cost a SIP-only balancer nothing.
   let httpBalancer: HttpBalancer | null = null;
-  if (cfg.httpPort !== null || (cfg.httpsPort !== null && tls !== null)) {
+  if (!follower && (cfg.httpPort !== null || (cfg.httpsPort !== null && tls !== null))) {
     const { HttpBalancer: Balancer } = await import('../http/http-balancer.ts');
     const created = new Balancer({ config: cfg, tls: cfg.httpsPort === null ? null : tls, algorithm, cluster, knownNodes: () => registry.list().map((e) => e.node), log });
     closers.add(() => created.close());
@@ -298,7 +321,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const heartbeat = new HeartbeatServer(registry, log, { token: cfg.heartbeatToken });
   let heartbeatPort: number | null = cfg.heartbeatPort ?? DEFAULT_HEARTBEAT_PORT;
   let heartbeatOpen = false;
-  try {
+  if (!follower) try {
     await heartbeat.listen(cfg.internalHost, heartbeatPort);
     heartbeatPort = heartbeat.address().port;
     heartbeatOpen = true;
@@ -308,6 +331,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     log.warn({ err: (err as Error).message }, `heartbeat port ${DEFAULT_HEARTBEAT_PORT} is busy: running without node registration (set heartbeatPort to choose another)`);
     heartbeatPort = null;
   }
+  if (follower) heartbeatPort = null;
   const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
   if (heartbeatOpen && cfg.heartbeatToken === null) {
     // Anyone who reaches this port can register a node and receive calls: say where it is.
@@ -323,9 +347,11 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     failures: cfg.healthCheckFailures, successes: cfg.healthCheckSuccesses,
     bindHost: cfg.internalHost, log,
   });
-  health.start();
+  if (!follower) health.start();
   closers.add(() => health.close());
-  sync.start();
+  // Workers other than 0 take registered nodes from worker 0's view (workers.ts), not from the
+  // store: with the memory store theirs is empty, and syncing with it would forget every one.
+  if (!follower) sync.start();
   // Registrations expire, ramp-up advances, and static nodes a reload removed leave once no
   // balancer counts a call on them any more (and their last transactions can no longer
   // retransmit). Restarted by a reload that changes heartbeatInterval.
@@ -420,7 +446,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
       return reloader.config;
     },
     configPath: opts.configPath ?? null, balancerId, version: packageVersion(), startedAt,
-    stats, registry, calls, store, health, transports, http: httpBalancer, log,
+    stats: opts.worker?.adminStats?.(stats) ?? stats, registry, calls, store, health, transports, http: httpBalancer, log,
     heartbeat: heartbeatOpen ? heartbeat : null,
     isStopping: () => stopped !== null,
     stop: (reason) => {
@@ -435,7 +461,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     reload: () => reloader.reload(),
     ...(weightsIgnored === undefined ? {} : { weightsIgnored }),
   };
-  const admin = await startAdmin(cfg, adminTarget, proxy, log);
+  const admin = follower ? null : await startAdmin(cfg, adminTarget, proxy, log);
   if (admin !== null) closers.add(() => admin.close());
 
   return {
