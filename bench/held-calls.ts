@@ -2,7 +2,7 @@
 // with 100,000 calls in the affinity table).
 //
 //   npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio]
-//                    [--node-flags '--max-semi-space-size=8']
+//                    [--node-flags='--max-semi-space-size=8']
 //
 // sipp UAC (bench/scenarios/uac-held.xml: INVITE / 200 / ACK, a pause of N/rate + margin
 // seconds, BYE / 200) -> the balancer -> two sipp UAS, UDP, on loopback. Every call is still
@@ -16,6 +16,7 @@
 // Ends with one JSON line (starts with {"bench":"held-calls"). Bounded: sipp has a hard timeout
 // of ramp + hold + 60 s, and every process started here is stopped by pid.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { statusKiB } from './proc.ts';
@@ -39,6 +40,9 @@ interface Options {
 
 interface Sample {
   rssKiB: number | null;
+  /** Of rssKiB: private memory (RssAnon) and mapped files (RssFile: Node's own binary, mostly, clean pages shared with every process running it). */
+  anonKiB: number | null;
+  fileKiB: number | null;
   /** Calls the two UASes have open (their CurrentCall). */
   uasOpen: number;
   /** siplb's calls_tracked gauge; null for Kamailio. */
@@ -53,6 +57,8 @@ interface HeldResult {
   idle: Sample;
   /** The sample with the most calls open during the plateau. */
   loaded: Sample;
+  /** Highest RSS sampled from the start of the load to the first BYE (GC timing moves the one sample). */
+  loadedMaxRssKiB: number | null;
   ended: Sample;
   expired: Sample;
   peakRssKiB: number | null;
@@ -65,7 +71,7 @@ interface HeldResult {
 
 function usage(message: string): never {
   process.stderr.write(`held-calls: ${message}\n` +
-    "usage: npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio] [--node-flags '--max-semi-space-size=8']\n");
+    "usage: npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio] [--node-flags='--max-semi-space-size=8']\n");
   process.exit(2);
 }
 
@@ -91,9 +97,18 @@ function parse(argv: string[]): Options {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function rssOf(t: RunningTarget): number | null {
-  const values = t.pids().map((pid) => statusKiB(pid, 'VmRSS'));
-  return values.every((v) => v === null) ? null : values.reduce<number>((a, v) => a + (v ?? 0), 0);
+/** A /proc/PID/status figure in KiB summed over the target's processes, or null if all are gone. */
+function statusSum(t: RunningTarget, key: 'VmRSS' | 'RssAnon' | 'RssFile'): number | null {
+  let sum: number | null = null;
+  for (const pid of t.pids()) {
+    try {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m !== null) sum = (sum ?? 0) + Number(m[1]);
+    } catch {
+      // Gone.
+    }
+  }
+  return sum;
 }
 
 async function tracked(apiPort: number | null): Promise<number | null> {
@@ -105,7 +120,7 @@ async function tracked(apiPort: number | null): Promise<number | null> {
 
 async function sample(t: RunningTarget, uases: SippUas[], apiPort: number | null): Promise<Sample> {
   const uasOpen = uases.reduce((a, u) => a + (u.currentStats()?.current ?? 0), 0);
-  return { rssKiB: rssOf(t), uasOpen, tracked: await tracked(apiPort) };
+  return { rssKiB: statusSum(t, 'VmRSS'), anonKiB: statusSum(t, 'RssAnon'), fileKiB: statusSum(t, 'RssFile'), uasOpen, tracked: await tracked(apiPort) };
 }
 
 /** siplb as bench/targets.ts starts it (in-memory state, no 100 Trying), plus its admin API and extra Node flags. */
@@ -149,12 +164,14 @@ async function runTarget(target: 'siplb' | 'kamailio', o: Options): Promise<Held
     // The plateau: from the end of the ramp until the first BYE (holdS after the start). The
     // sample kept is the one with the most calls open (RSS then too).
     const started = Date.now();
-    let loaded: Sample = { rssKiB: null, uasOpen: -1, tracked: null };
+    let loaded: Sample = { rssKiB: null, anonKiB: null, fileKiB: null, uasOpen: -1, tracked: null };
+    let loadedMaxRssKiB: number | null = null;
     let nextLog = 10;
     while (!done && Date.now() - started < (holdS - 2) * 1000) {
       await sleep(1000);
       const s = await sample(running, uases, api);
       if (s.uasOpen >= loaded.uasOpen) loaded = s;
+      if (s.rssKiB !== null && s.rssKiB > (loadedMaxRssKiB ?? 0)) loadedMaxRssKiB = s.rssKiB;
       const elapsed = Math.floor((Date.now() - started) / 1000);
       if (elapsed >= nextLog) {
         nextLog += 10;
@@ -172,7 +189,7 @@ async function runTarget(target: 'siplb' | 'kamailio', o: Options): Promise<Held
     console.log(`  ${target}: after the table's expiry${expired.tracked === null ? '' : ` (${expired.tracked} tracked)`}, RSS ${mib(expired.rssKiB)}; peak (VmHWM) ${mib(peakRssKiB)}`);
     const heldCalls = loaded.tracked ?? loaded.uasOpen;
     return {
-      target, held: o.held, rate: o.rate, holdS, idle, loaded, ended, expired, peakRssKiB,
+      target, held: o.held, rate: o.rate, holdS, idle, loaded, loadedMaxRssKiB, ended, expired, peakRssKiB,
       successful: result.stats.successful, failed: result.stats.failed,
       bytesPerCall: loaded.rssKiB === null || idle.rssKiB === null || heldCalls <= 0 ? null : ((loaded.rssKiB - idle.rssKiB) * 1024) / heldCalls,
       nodeFlags: target === 'siplb' ? o.nodeFlags : [],
@@ -188,14 +205,19 @@ function mib(kib: number | null): string {
   return kib === null ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`;
 }
 
+/** RSS and, beside it, its private (anon) and file-backed parts. */
+function rssText(s: Sample): string {
+  return `${mib(s.rssKiB)}`.padEnd(11) + ` (anon ${mib(s.anonKiB)}, file ${mib(s.fileKiB)})`;
+}
+
 function printResult(r: HeldResult): void {
   const label = r.target === 'kamailio' ? 'kamailio (sum over processes)' : `siplb${r.nodeFlags.length > 0 ? ` ${r.nodeFlags.join(' ')}` : ''}`;
   console.log(`\n== ${label}: ${r.held} calls held (${r.rate}/s, hold ${r.holdS} s)`);
   console.log(`  calls held             ${r.loaded.uasOpen} at the UASes${r.loaded.tracked === null ? '' : `, ${r.loaded.tracked} tracked by siplb`}`);
-  console.log(`  RSS idle               ${mib(r.idle.rssKiB)}`);
-  console.log(`  RSS calls held         ${mib(r.loaded.rssKiB)}`);
-  console.log(`  RSS all ended          ${mib(r.ended.rssKiB)}`);
-  console.log(`  RSS after expiry       ${mib(r.expired.rssKiB)}${r.expired.tracked === null ? '' : ` (${r.expired.tracked} tracked)`}`);
+  console.log(`  RSS idle               ${rssText(r.idle)}`);
+  console.log(`  RSS calls held         ${rssText(r.loaded)}; highest while loading ${mib(r.loadedMaxRssKiB)}`);
+  console.log(`  RSS all ended          ${rssText(r.ended)}`);
+  console.log(`  RSS after expiry       ${rssText(r.expired)}${r.expired.tracked === null ? '' : `, ${r.expired.tracked} tracked`}`);
   console.log(`  peak RSS (VmHWM)       ${mib(r.peakRssKiB)}`);
   console.log(`  RSS per held call      ${r.bytesPerCall === null ? 'n/a' : `${r.bytesPerCall.toFixed(0)} bytes`}`);
   console.log(`  calls                  ${r.successful} successful, ${r.failed} failed`);
