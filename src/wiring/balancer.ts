@@ -27,6 +27,7 @@ import type { AdminTarget } from '../admin/target.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
+import type { NodePins } from '../proxy/node-pins.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { warmUp } from '../proxy/warm-up.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -118,6 +119,10 @@ export interface WorkerPlace {
   readonly registryReady?: (registry: NodeRegistry) => void;
   /** Worker 0: the counters its admin API shows (all workers' sums, workers.ts) instead of its own. */
   readonly adminStats?: (own: ProxyStats) => ProxyStats;
+  /** Told of the proxy's pins (/lbnoderegex) before any SIP listener opens: worker 0's are relayed to the others. */
+  readonly pinsReady?: (pins: NodePins) => void;
+  /** Worker 0: a reload through its admin API was applied; the other workers read the file again too. */
+  readonly reloaded?: () => void;
 }
 
 
@@ -297,6 +302,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   });
   warnUnusableNodeTransports(cfg.nodes, cfg, addresses, log);
   proxyForEvents = proxy;
+  opts.worker?.pinsReady?.(proxy.pins);
   closers.add(() => proxy.close());
   closers.add(() => transports.close());
   // Compiled before the first real message, not during the first few thousand (warm-up.ts).
@@ -458,7 +464,10 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
       log.level = level;
       log.warn({ level }, 'log level changed through the admin API');
     },
-    reload: () => reloader.reload(),
+    reload: () => reloader.reload().then((r) => {
+      if (r.ok) opts.worker?.reloaded?.();
+      return r;
+    }),
     ...(weightsIgnored === undefined ? {} : { weightsIgnored }),
   };
   const admin = follower ? null : await startAdmin(cfg, adminTarget, proxy, log);

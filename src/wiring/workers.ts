@@ -20,6 +20,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyPassiveReport, viewOf, ViewFollower, type PassiveReport, type RegistryView } from '../cluster/registry-relay.ts';
 import type { NodeRegistry } from '../cluster/node-registry.ts';
+import type { NodePins } from '../proxy/node-pins.ts';
+import type { ProxyStats } from '../proxy/stats.ts';
 import { sharePorts } from '../transport/port-sharing.ts';
 import type { RunningBalancer, WorkerPlace } from './balancer.ts';
 import { digestOf, summedStats, type StatsDigest } from './worker-stats.ts';
@@ -34,17 +36,24 @@ export const RESTART_WINDOW_MS = 60_000;
 /** Worker 0 sends its view at least this often (heartbeat times move without a registry event), the others their counters. */
 export const RELAY_INTERVAL_MS = 1000;
 
+/** What worker 0 relays: its node view and its pins (/lbnoderegex, in their order: the first match wins). */
+interface SharedView {
+  readonly registry: RegistryView;
+  readonly pins: readonly { readonly pattern: string; readonly nodeId: string }[];
+}
+
 /** Supervisor to worker. */
 type ToWorker =
-  | { readonly t: 'init'; readonly secret: string; readonly view: RegistryView | null }
-  | { readonly t: 'view'; readonly view: RegistryView }
+  | { readonly t: 'init'; readonly secret: string; readonly view: SharedView | null }
+  | { readonly t: 'view'; readonly view: SharedView }
   | { readonly t: 'passive'; readonly from: number; readonly report: PassiveReport }
   | { readonly t: 'stats'; readonly from: number; readonly digest: StatsDigest };
 
 /** Worker to supervisor. */
 type FromWorker =
   | { readonly t: 'ready'; readonly summary: Record<string, unknown> }
-  | { readonly t: 'view'; readonly view: RegistryView }
+  | { readonly t: 'view'; readonly view: SharedView }
+  | { readonly t: 'reload' }
   | { readonly t: 'passive'; readonly report: PassiveReport }
   | { readonly t: 'stats'; readonly digest: StatsDigest }
   | { readonly t: 'stop'; readonly reason: string };
@@ -91,7 +100,7 @@ export function superviseWorkers(opts: SupervisorOptions): Promise<number> {
   const { count, log, lifecycle } = opts;
   const secret = randomBytes(24).toString('base64url');
   const slots: Slot[] = Array.from({ length: count }, () => ({ child: null, pid: null, ready: false, everReady: false, restarts: [], digest: null }));
-  let lastView: RegistryView | null = null;
+  let lastView: SharedView | null = null;
   let stopping = false;
   let exitCode = 0;
   let announced = false;
@@ -155,6 +164,12 @@ export function superviseWorkers(opts: SupervisorOptions): Promise<number> {
         return;
       case 'stop':
         stop(m.reason);
+        return;
+      case 'reload':
+        // Worker 0 reloaded through its admin API: the others read the file as on SIGHUP.
+        if (i !== 0 || stopping) return;
+        lifecycle.info({ workers: slots.slice(1).map((s) => s.pid) }, 'reload through the admin API of worker 0: the other workers read the file again');
+        for (const s of slots.slice(1)) s.child?.kill('SIGHUP');
         return;
     }
   };
@@ -262,14 +277,19 @@ export function joinSupervisor(index: number, count: number, log: Logger): Promi
   return new Promise((resolve) => {
     let registry: NodeRegistry | null = null;
     let follower: ViewFollower | null = null;
-    /** Views that came before the registry existed: the latest is applied when it does. */
-    let pendingView: RegistryView | null = null;
+    let pins: NodePins | null = null;
+    /** Views that came before the registry (or the pins) existed: the latest is applied when they do. */
+    let pendingView: SharedView | null = null;
     const others = new Map<number, StatsDigest>();
     const timers: NodeJS.Timeout[] = [];
 
-    const apply = (view: RegistryView): void => {
-      if (follower === null) pendingView = view;
-      else follower.apply(view);
+    const apply = (view: SharedView): void => {
+      if (follower === null || pins === null) {
+        pendingView = view;
+        return;
+      }
+      follower.apply(view.registry);
+      applyPins(pins, view.pins);
     };
 
     process.on('message', (m: ToWorker) => {
@@ -297,15 +317,13 @@ export function joinSupervisor(index: number, count: number, log: Logger): Promi
         registryReady: (r) => {
           registry = r;
           follower = new ViewFollower(r, log);
-          if (pendingView !== null) follower.apply(pendingView);
-          pendingView = null;
           if (index === 0) {
             // Every change at once (coalesced within a turn of the loop), and the whole view
-            // every second for the heartbeat times.
+            // every second for the heartbeat times and the pins.
             let queued = false;
             const publish = (): void => {
               queued = false;
-              post({ t: 'view', view: viewOf(r) });
+              post({ t: 'view', view: { registry: viewOf(r), pins: pins?.list() ?? [] } });
             };
             r.onEvent(() => {
               if (queued) return;
@@ -320,7 +338,16 @@ export function joinSupervisor(index: number, count: number, log: Logger): Promi
             follower.onPassiveReport((report) => post({ t: 'passive', report }));
           }
         },
-        ...(index === 0 ? { adminStats: (own) => summedStats(own, () => others.values()) } : {}),
+        pinsReady: (p) => {
+          pins = p;
+          // Worker 0 too: a restarted worker 0 starts from the last view the supervisor kept.
+          if (pendingView !== null) apply(pendingView);
+          pendingView = null;
+        },
+        ...(index === 0 ? {
+          adminStats: (own: ProxyStats) => summedStats(own, () => others.values()),
+          reloaded: () => post({ t: 'reload' }),
+        } : {}),
       },
       started: (balancer, summary) => {
         if (index !== 0) {
@@ -334,4 +361,12 @@ export function joinSupervisor(index: number, count: number, log: Logger): Promi
       close: () => { for (const t of timers) clearInterval(t); },
     });
   });
+}
+
+/** Makes `pins` hold exactly `wanted`, in its order (the first matching pin wins). */
+function applyPins(pins: NodePins, wanted: SharedView['pins']): void {
+  const have = pins.list();
+  if (have.length === wanted.length && have.every((p, i) => p.pattern === wanted[i].pattern && p.nodeId === wanted[i].nodeId)) return;
+  for (const p of have) pins.remove(p.pattern);
+  for (const p of wanted) pins.set(p.pattern, p.nodeId);
 }

@@ -4,13 +4,14 @@
 // socket per call (-t un), so the kernel spreads the calls over both workers by source port.
 // Checked: every call completes; both workers carried calls and both sent calls to B (their own
 // counters, printed when they stop), and each heard the nodes' answers to what it forwarded; a
-// worker killed with SIGKILL is started again by the supervisor and knows B at once; B's drain,
+// worker killed with SIGKILL is started again by the supervisor and knows B at once; a pin and a
+// reload through worker 0's admin API reach worker 1; B's drain,
 // heard by worker 0 alone, keeps new calls off B on both workers; SIGTERM stops the supervisor
 // and both workers with exit code 0.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually } from '../helpers/wait.ts';
+import { eventually, sleep } from '../helpers/wait.ts';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { describeResult, runSippUac } from './harness/sipp.ts';
@@ -33,8 +34,8 @@ function lines(lb: SiplbHandle, msg: string, node?: string, detail?: RegExp): Re
 }
 
 test('workers=2: calls spread over both workers, one node view, a dead worker restarted, SIGTERM stops all', { timeout: 60_000 }, async () => {
-  const ports = await allocatePorts(5);
-  const [lbPort, hbPort, uacPort, portA, portB] = ports;
+  const ports = await allocatePorts(6);
+  const [lbPort, hbPort, uacPort, portA, portB, apiPort] = ports;
   const nodes: DemoNodeHandle[] = [];
   let lb: SiplbHandle | undefined;
   try {
@@ -44,7 +45,7 @@ test('workers=2: calls spread over both workers, one node view, a dead worker re
     nodes.push(b);
     const idB = `127.0.0.1:${portB}`;
     lb = await startSiplb({
-      host: '127.0.0.1', externalPort: String(lbPort), heartbeatPort: String(hbPort), workers: '2',
+      host: '127.0.0.1', externalPort: String(lbPort), heartbeatPort: String(hbPort), apiPort: String(apiPort), workers: '2',
       nodes: `127.0.0.1:${portA};transport=udp`, nodeTimeout: '1500', heartbeatInterval: '100',
       healthCheckInterval: '0', warmUpCalls: '0',
     }, { logLevel: 'info', readyTimeoutMs: 15_000 });
@@ -80,6 +81,19 @@ test('workers=2: calls spread over both workers, one node view, a dead worker re
     await calls('after the restart');
     const afterRestart = await b.stats();
     assert.ok(afterRestart.invites > afterFirst[1].invites, 'B still takes calls after the restart');
+
+    // A pin set through worker 0's admin API (sipp's From user) reaches worker 1: every call to A.
+    const api = (path: string, init?: RequestInit): Promise<Response> => fetch(`http://127.0.0.1:${apiPort}${path}`, init);
+    assert.equal((await api(`/lbnoderegex?regex=sipp&ip=127.0.0.1&port=${portA}`)).status, 200);
+    await sleep(1500);
+    const atPin = (await b.stats()).invites;
+    await calls('pinned to A');
+    assert.equal((await b.stats()).invites, atPin, 'no call reached B while pinned to A');
+    assert.equal((await api('/lbnoderegex?regex=sipp')).status, 200);
+    // A reload through worker 0's admin API makes the other worker read the file too.
+    assert.equal((await api('/api/v1/reload', { method: 'POST' })).status, 200);
+    await eventually('worker 1 reloaded', 5_000, () => lines(siplb, 'configuration reloaded: no key changed').length >= 1);
+    await sleep(1500);
 
     // B drains (heartbeat shutdown, heard by worker 0 only): no new call reaches it from either worker.
     b.drain();
