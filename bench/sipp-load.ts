@@ -294,6 +294,7 @@ const HAND_OVERS: { flag: string; keepFlag?: boolean; run: () => Promise<(argv: 
   { flag: '--soak', keepFlag: true, run: async () => (await import('./soak.ts')).runSoak },       // the long steady run
   { flag: '--streams', run: async () => (await import('./stream-load.ts')).runStreamBench },      // TLS and WS next to UDP
   { flag: '--held', keepFlag: true, run: async () => (await import('./held-calls.ts')).runHeldBench }, // RSS with N calls open at once
+  { flag: '--workers', run: async () => (await import('./workers.ts')).runWorkersBench },      // calls/s at 0 failures, 1 worker vs 2
 ];
 
 async function main(): Promise<void> {
