@@ -19,7 +19,6 @@ import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger, setLogFormat, type LogFormat, type LogLevel } from '../core/log.ts';
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
 import { formatHost } from '../sip/uri.ts';
-import { startBalancer } from '../wiring/balancer.ts';
 import { joinSupervisor, superviseWorkers, workerIndexFromEnv, type WorkerLink } from '../wiring/workers.ts';
 import { versionLine } from './about.ts';
 import { exitOnBug, exitOnError, logFormatArg, logLevelArg } from './command-line.ts';
@@ -74,6 +73,8 @@ async function main(): Promise<void> {
       process.exit(code);
     }
     if (place !== null) link = await joinSupervisor(place.index, place.count, log);
+    // Loaded only here: a supervisor never runs a balancer and need not hold its code.
+    const { startBalancer } = await import('../wiring/balancer.ts');
     started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file, ...(link === null ? {} : { worker: link.place }) }) };
   } catch (err) {
     exitOnError('siplb', err, USAGE);
