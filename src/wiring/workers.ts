@@ -169,7 +169,7 @@ export function superviseWorkers(opts: SupervisorOptions): Promise<number> {
         // Worker 0 reloaded through its admin API: the others read the file as on SIGHUP.
         if (i !== 0 || stopping) return;
         lifecycle.info({ workers: slots.slice(1).map((s) => s.pid) }, 'reload through the admin API of worker 0: the other workers read the file again');
-        for (const s of slots.slice(1)) s.child?.kill('SIGHUP');
+        for (const s of slots.slice(1)) if (s.ready) s.child?.kill('SIGHUP');
         return;
     }
   };
@@ -229,8 +229,11 @@ export function superviseWorkers(opts: SupervisorOptions): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    lifecycle.info({ workers: slots.map((s) => s.pid) }, 'SIGHUP passed on to every worker');
-    for (const s of slots) s.child?.kill('SIGHUP');
+    // Only to workers that are ready: before that a worker has no SIGHUP handler (the signal
+    // would kill it), and it reads the file as it starts anyway.
+    const ready = slots.filter((s) => s.ready);
+    lifecycle.info({ workers: ready.map((s) => s.pid), starting: slots.filter((s) => !s.ready && s.child !== null).map((s) => s.pid) }, 'SIGHUP passed on to every ready worker');
+    for (const s of ready) s.child?.kill('SIGHUP');
   });
 
   for (let i = 0; i < count; i++) start(i);
