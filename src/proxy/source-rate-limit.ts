@@ -16,6 +16,12 @@
 // counted too, so an address that keeps flooding never gets out, and one that falls back under
 // the limit (as pike unblocks when the density falls) is let in again pikeBlockTime later.
 //
+// IPv6 sources are counted per /64, not per address: a host is usually given a whole /64 (SLAAC,
+// RFC 7421) and can send from any of its 2^64 addresses for free, so a per-address limit would
+// limit nothing. A /64 key reads like 2001:db8:1:2::/64 in the log. An allow-list entry longer
+// than /64 (one host) is honoured for that host's own address before the /64 is counted.
+// IPv4-mapped addresses (::ffff:a.b.c.d, a dual-stack socket's IPv4 clients) stay per address.
+//
 // Under a flood from forged source addresses every packet may name a new address, so the table is
 // fixed-size (MAX_SOURCES entries in typed arrays, allocated once) and replaces entries by CLOCK
 // (second chance): an address seen again since the hand last passed keeps its entry, one seen
@@ -28,6 +34,7 @@
 
 import { BlockList } from 'node:net';
 import type { Logger } from 'pino';
+import { ipBytes } from '../core/ip.ts';
 import { rateLimit } from '../core/log.ts';
 import type { ProxyStats } from './stats.ts';
 
@@ -138,7 +145,7 @@ export class SourceRateLimit {
 
   /** Whether `ip` is blocked now (for tests and diagnostics; counts nothing). */
   isBlocked(ip: string): boolean {
-    const slot = this.index.get(ip);
+    const slot = this.index.get(sourceKey(ip));
     return slot !== undefined && this.blockedUntil[slot] !== 0;
   }
 
@@ -148,8 +155,14 @@ export class SourceRateLimit {
    */
   drops(ip: string, now: number): boolean {
     const flags = this.flags;
-    let slot = this.index.get(ip);
-    if (slot === undefined) slot = this.insert(ip);
+    let key = ip;
+    if (isNativeIpv6(ip)) {
+      // One host of the /64 on the allow-list is let through by its own address.
+      if (this.allow !== null && this.allow.check(ip, 'ipv6')) return false;
+      key = sourceKey(ip);
+    }
+    let slot = this.index.get(key);
+    if (slot === undefined) slot = this.insert(key);
     else flags[slot] |= REFERENCED;
     if ((flags[slot] & ALLOWED) !== 0) return false;
     const w = this.windowMs;
@@ -254,8 +267,11 @@ export class SourceRateLimit {
     return slot;
   }
 
-  private isAllowed(ip: string): boolean {
-    return this.allow !== null && this.allow.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
+  /** `key`: an address, or an IPv6 /64 (the allow-list is asked about its first address). */
+  private isAllowed(key: string): boolean {
+    if (this.allow === null) return false;
+    const address = key.endsWith('/64') ? key.slice(0, -3) : key;
+    return this.allow.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
   }
 
   private block(slot: number, now: number, rate: number): void {
@@ -307,6 +323,21 @@ export class SourceRateLimit {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }
+}
+
+/** An IPv6 address that is not an IPv4 client seen through a dual-stack socket. */
+function isNativeIpv6(ip: string): boolean {
+  return ip.includes(':') && !(ip.startsWith('::ffff:') && ip.includes('.'));
+}
+
+/** What a source is counted under: its /64 for native IPv6 (2001:db8:1:2::/64), else the address itself. */
+export function sourceKey(ip: string): string {
+  if (!isNativeIpv6(ip)) return ip;
+  const b = ipBytes(ip);
+  if (b === null) return ip;
+  let key = '';
+  for (let g = 0; g < 4; g++) key += ((b[2 * g] << 8) | b[2 * g + 1]).toString(16) + ':';
+  return `${key}:/64`;
 }
 
 /** A BlockList of the canonical CIDRs, or null when there are none. */

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino, type Logger } from 'pino';
-import { MAX_SOURCES, SourceRateLimit, type SourceLimitSettings } from '../../src/proxy/source-rate-limit.ts';
+import { MAX_SOURCES, SourceRateLimit, sourceKey, type SourceLimitSettings } from '../../src/proxy/source-rate-limit.ts';
 import { ProxyStats } from '../../src/proxy/stats.ts';
 import { proxyPolicy } from '../../src/proxy/policy.ts';
 import { defaultConfig } from '../../src/config/load.ts';
@@ -89,6 +89,46 @@ describe('SourceRateLimit: sliding window of two buckets', () => {
     assert.equal(burst(l, '192.0.2.1', 20, T), 10);
     assert.equal(burst(l, '192.0.2.2', 10, T), 0);
     assert.equal(burst(l, '2001:db8::1', 10, T), 0);
+  });
+});
+
+describe('SourceRateLimit: IPv6 sources are counted per /64', () => {
+  const KEYS: [string, string][] = [
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['2001:db8:0:0:ffff:ffff:ffff:ffff', '2001:db8:0:0::/64'],
+    ['2001:0DB8:0001:0002:0003::', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    // IPv4 clients of a dual-stack socket, and IPv4 itself: per address.
+    ['::ffff:192.0.2.1', '::ffff:192.0.2.1'],
+    ['192.0.2.1', '192.0.2.1'],
+  ];
+  for (const [ip, key] of KEYS) test(`${ip} is counted as ${key}`, () => assert.equal(sourceKey(ip), key));
+
+  test('addresses of one /64 share a count: rotating through them buys nothing', () => {
+    const { l, lines } = limiter();
+    let dropped = 0;
+    for (let i = 1; i <= 30; i++) if (l.drops(`2001:db8:1:2::${i.toString(16)}`, T)) dropped++;
+    assert.equal(dropped, 20);
+    assert.equal(l.isBlocked('2001:db8:1:2::ffff'), true, 'the whole /64 is blocked');
+    assert.equal(lines.find((x) => String(x.msg).startsWith('source blocked'))?.source, '2001:db8:1:2::/64');
+  });
+
+  test('another /64 has its own count', () => {
+    const { l } = limiter();
+    assert.equal(burst(l, '2001:db8:1:2::1', 20, T), 10);
+    assert.equal(burst(l, '2001:db8:1:3::1', 10, T), 0);
+  });
+
+  test('one host of a /64 on the allow-list passes by its own address; its neighbours are counted', () => {
+    const { l } = limiter({ allow: ['2001:db8:1:2::7/128'] });
+    assert.equal(burst(l, '2001:db8:1:2::7', 100, T), 0);
+    assert.equal(burst(l, '2001:db8:1:2::8', 20, T), 10);
+  });
+
+  test('an allow-list prefix that covers the /64 lets all of it through', () => {
+    const { l } = limiter({ allow: ['2001:db8:1::/48'] });
+    assert.equal(burst(l, '2001:db8:1:2::1', 100, T), 0);
+    assert.equal(burst(l, '2001:db8:1:ff::1', 100, T), 0);
   });
 });
 
