@@ -14,8 +14,9 @@
 // Each setting gets a fresh siplb and UASes per round, a 3 s warm-up at --start, then probes of
 // --seconds from --start up by --step while every call of a probe completes (0 failed calls, all
 // calls done); the last passing rate is the setting's figure for the round. Printed per probe:
-// CPU ms per call of siplb (supervisor and workers), each worker's CPU in cores, sipp's UAC and
-// UAS CPU in cores, the machine's busy share; for the first failing probe the same tells what
+// CPU ms per call of siplb (supervisor and workers, over the whole run), and over the offering
+// itself each worker's CPU in cores, sipp's UAC and UAS CPU in cores and the machine's busy
+// share; for the first failing probe the same tells what
 // limited (a process near 1.00 core is saturated: sipp is single-threaded, so is each worker's
 // event loop). --cpu-quota caps each worker at that share of a core in a cgroup of its own
 // (bench/cpu-quota.ts), to see the workers scale where sipp would otherwise saturate first.
@@ -184,16 +185,22 @@ async function probe(bed: Bed, rate: number, seconds: number, o: Options): Promi
     // The harness gives -t un its own -max_socket (within the open-files limit); calls last milliseconds.
     timeoutS: seconds * 2 + 30, buffSize: SIPP_BUFF_SIZE,
   });
-  // A reaped process has no /proc entry: the UAC's CPU is sampled while it runs.
-  let uacTicks = 0;
-  const sampler = setInterval(() => { uacTicks = cpuTicks(uac.pid) ?? uacTicks; }, 200);
-  const result = await uac.done.finally(() => clearInterval(sampler));
-  const wallMs = Date.now() - started;
-  const machineAfter = machineTicks();
-  const after = new Map(siplbPids.map((p) => [p, cpuTicks(p) ?? 0]));
-  const uasAfter = bed.uases.map((u) => cpuTicks(u.pid) ?? 0);
+  // Who is busy is read over the offering itself (`seconds`): a probe that fails waits on for its
+  // calls' timeouts, and averaging over that wait would hide what was saturated. A reaped process
+  // has no /proc entry, so the UAC is read while it runs.
+  const read = (): { at: number; uac: number; siplb: Map<number, number>; uas: number[]; machine: ReturnType<typeof machineTicks> } => ({
+    at: Date.now(), uac: cpuTicks(uac.pid) ?? 0, siplb: new Map(siplbPids.map((p) => [p, cpuTicks(p) ?? 0])),
+    uas: bed.uases.map((u) => cpuTicks(u.pid) ?? 0), machine: machineTicks(),
+  });
+  let offered: ReturnType<typeof read> | null = null;
+  const offerTimer = setTimeout(() => { offered = read(); }, seconds * 1000);
+  const result = await uac.done.finally(() => clearTimeout(offerTimer));
+  const end = read();
+  const busy: ReturnType<typeof read> = offered ?? end;
+  const wallMs = busy.at - started;
   const cores = (ticks: number): number => ticksToMs(ticks) / wallMs;
-  const siplbTicks = siplbPids.reduce((a, p) => a + (after.get(p)! - before.get(p)!), 0);
+  // CPU per call over the whole run: every call's work, retransmissions included.
+  const siplbTicks = siplbPids.reduce((a, p) => a + (end.siplb.get(p)! - before.get(p)!), 0);
   const s = result.stats;
   const passed = s.failed === 0 && s.successful === calls && !result.forced;
   // Retransmission timers and the UASes' timewait of this probe must not reach into the next.
@@ -201,9 +208,9 @@ async function probe(bed: Bed, rate: number, seconds: number, o: Options): Promi
   return {
     rate, calls, successful: s.successful, failed: s.failed, retransmissions: s.retransmissions, passed,
     cpuMsPerCall: ticksToMs(siplbTicks) / Math.max(1, s.successful),
-    workerCores: bed.workerPids.map((p) => cores(after.get(p)! - before.get(p)!)),
-    uacCores: cores(uacTicks), uasCores: uasAfter.map((t, i) => cores(t - uasBefore[i])),
-    machineBusy: busyPercent(machineBefore, machineAfter),
+    workerCores: bed.workerPids.map((p) => cores(busy.siplb.get(p)! - before.get(p)!)),
+    uacCores: cores(busy.uac), uasCores: busy.uas.map((t, i) => cores(t - uasBefore[i])),
+    machineBusy: busyPercent(machineBefore, busy.machine),
   };
 }
 
