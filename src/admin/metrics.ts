@@ -19,6 +19,7 @@
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { processMetrics } from '../core/process-metrics.ts';
+import type { PassiveCause } from '../cluster/node-registry.ts';
 import type { NodeState } from '../cluster/snapshot.ts';
 import { SIP_TRANSPORTS } from '../config/types.ts';
 import { rateLimit } from '../core/log.ts';
@@ -54,7 +55,7 @@ interface RedisStoreCounters {
 interface NodeFlags {
   healthy: boolean;
   passiveDown: boolean;
-  passiveCause: 'errors' | 'silence' | null;
+  passiveCause: PassiveCause | null;
   state: NodeState | undefined;
 }
 

@@ -3,7 +3,15 @@
 // from. The registry keeps flags; the last event it reported for a node says why in words.
 
 import { formatHost } from '../sip/uri.ts';
+import type { PassiveCause } from '../cluster/node-registry.ts';
 import type { AdminTarget } from './target.ts';
+
+/** Why passive health took a node out, as the node list says it. */
+const PASSIVE_WHY: Readonly<Record<PassiveCause, string>> = {
+  errors: 'error responses (passive health)',
+  silence: 'leaving requests unanswered (passive health)',
+  unreachable: 'its SIP port answered ICMP port unreachable (passive health)',
+};
 
 export interface NodeView {
   readonly id: string;
@@ -64,7 +72,7 @@ export class NodeViews {
     else if (e.retiring) why = 'removed from nodes=: takes no new calls, leaves once its calls have ended';
     else if (e.draining) why = 'draining';
     else if (!e.healthy) why = 'failing health checks';
-    else if (e.passiveDown) why = e.passiveCause === 'silence' ? 'leaving requests unanswered (passive health)' : 'error responses (passive health)';
+    else if (e.passiveDown) why = PASSIVE_WHY[e.passiveCause ?? 'errors'];
     else why = state === 'active' ? 'active' : state;
     const last = this.lastEvent.get(id);
     return {

@@ -59,7 +59,12 @@ export interface NodeEntry {
 }
 
 /** errors: too many error responses; silence: too many requests left unanswered for too long. */
-export type PassiveCause = 'errors' | 'silence';
+/**
+ * errors: error responses; silence: requests left unanswered; unreachable: ICMP port unreachable
+ * from the node's SIP address (its port is closed: its calls are lost there too, so it is down,
+ * not only out of new-call selection).
+ */
+export type PassiveCause = 'errors' | 'silence' | 'unreachable';
 
 export interface RegistryOptions {
   nodeTimeoutMs: number;
@@ -435,7 +440,7 @@ export class NodeRegistry {
     e.passiveDown = true;
     e.passiveCause = cause;
     this.rebuild();
-    this.emit({ type: 'state', nodeId: id, detail: `out of new-call selection (${detail})` });
+    this.emit({ type: 'state', nodeId: id, detail: cause === 'unreachable' ? `down (${detail})` : `out of new-call selection (${detail})` });
     return true;
   }
 
@@ -531,7 +536,7 @@ export class NodeRegistry {
     let ramping = false;
     for (const e of this.entries.values()) {
       let state: NodeState;
-      if (!e.healthy) state = 'down';
+      if (!e.healthy || e.passiveCause === 'unreachable') state = 'down';
       else if (outOfSelection(e) || (top !== null && compareVersions(e.version, top) < 0)) state = 'draining';
       else state = 'active';
       const share = this.rampShare(e, t);

@@ -53,7 +53,20 @@ interface NodeHealth {
   unansweredSince: number;
   /** This took the node out for silence (the registry may have let it back in since). */
   silent: boolean;
+  /** This took the node out for ICMP port unreachable; until it sends something or its trial comes. */
+  unreachable: boolean;
+  /** The timer that lets an unreachable node back in on trial; null when none runs. */
+  trial: NodeJS.Timeout | null;
 }
+
+/**
+ * A node taken out for ICMP port unreachable is let back in on trial after this long: with no
+ * probes configured and heartbeats still coming (the process lives, its SIP stack stopped),
+ * nothing else would tell that its port opened again. If it is still closed, the next request
+ * sent there brings the ICMP error back and the node goes out again, at the cost of one client
+ * retransmission.
+ */
+export const UNREACHABLE_TRIAL_MS = 10_000;
 
 export class PassiveHealth {
   private readonly nodes = new Map<string, NodeHealth>();
@@ -105,6 +118,7 @@ export class PassiveHealth {
    */
   fromNode(nodeId: string, status: number, response?: StatusLineSource | string, now = Date.now()): void {
     const h = this.health(nodeId);
+    if (h.unreachable) this.reachable(nodeId, h, status === 0 ? 'sent a request' : `answered ${status}`);
     if (status === 0) {
       h.lastGood = now;
       return;
@@ -154,6 +168,31 @@ export class PassiveHealth {
     if (h.unanswered > this.maxUnanswered && t - h.unansweredSince > this.maxResponseTimeMs) this.silenced(nodeId, h, t);
   }
 
+  /**
+   * ICMP port unreachable came back from the node's SIP address: out at once, and down (its calls
+   * fail over on their next request), until it sends anything, a probe succeeds, it registers
+   * with a new session, or its trial comes (UNREACHABLE_TRIAL_MS).
+   */
+  unreachable(nodeId: string, detail: string): void {
+    const e = this.registry.get(nodeId);
+    if (e === undefined) return;
+    const h = this.health(nodeId);
+    if (!this.registry.setPassiveDown(nodeId, detail, 'unreachable')) return;
+    h.unreachable = true;
+    if (h.trial !== null) clearTimeout(h.trial);
+    h.trial = setTimeout(() => this.reachable(nodeId, h, `no ICMP error for ${UNREACHABLE_TRIAL_MS} ms: back on trial`), UNREACHABLE_TRIAL_MS);
+    h.trial.unref();
+  }
+
+  private reachable(nodeId: string, h: NodeHealth, detail: string): void {
+    h.unreachable = false;
+    if (h.trial !== null) {
+      clearTimeout(h.trial);
+      h.trial = null;
+    }
+    this.registry.clearPassiveDown(nodeId, 'unreachable', detail);
+  }
+
   /** When the node last sent good traffic, if ever. */
   lastGood(nodeId: string): number | undefined {
     const h = this.nodes.get(nodeId);
@@ -166,13 +205,23 @@ export class PassiveHealth {
   }
 
   forget(nodeId: string): void {
+    const h = this.nodes.get(nodeId);
+    if (h?.trial != null) clearTimeout(h.trial);
     this.nodes.delete(nodeId);
+  }
+
+  /** Stops the trial timers (the balancer stops). */
+  close(): void {
+    for (const h of this.nodes.values()) {
+      if (h.trial !== null) clearTimeout(h.trial);
+      h.trial = null;
+    }
   }
 
   private health(nodeId: string): NodeHealth {
     let h = this.nodes.get(nodeId);
     if (h === undefined) {
-      h = { lastGood: -1, errors: null, unanswered: 0, unansweredSince: 0, silent: false };
+      h = { lastGood: -1, errors: null, unanswered: 0, unansweredSince: 0, silent: false, unreachable: false, trial: null };
       this.nodes.set(nodeId, h);
     }
     return h;

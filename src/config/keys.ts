@@ -964,7 +964,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   pikeRequests: {
     key: 'pikeRequests', field: 'pikeRequests', shownDefault: '0 (off)', defaultValue: 0,
-    description: 'Per-source limit on new requests (no To tag; not ACK or CANCEL) from outside the cluster, as Kamailio\'s pike: an address that sends more than this many in pikeWindow is blocked, its new requests dropped unanswered and counted (rate-limited) until it has stayed under the limit for pikeBlockTime; its in-dialog requests still pass. 0: off. Recommended 400 with pikeWindow 2000 when clients reach siplb directly; allow-list trunks and SBCs (pikeAllow) (siplb key).',
+    description: 'Per-source limit on new requests (no To tag; not ACK or CANCEL) from outside the cluster, as Kamailio\'s pike: an address (an IPv6 source: its /64, since a host can send from any address of it) that sends more than this many in pikeWindow is blocked, its new requests dropped unanswered and counted (rate-limited) until it has stayed under the limit for pikeBlockTime; its in-dialog requests still pass. 0: off. Recommended 400 with pikeWindow 2000 when clients reach siplb directly; allow-list trunks and SBCs (pikeAllow) (siplb key).',
     parse: (raw, key) => integerIn(raw, 0, 1_000_000, rejecter(key, raw), 'must be an integer from 0 (off) to 1000000 (requests)'),
   },
   pikeWindow: {
@@ -980,6 +980,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   overloadControl: {
     key: 'overloadControl', field: 'overloadControl', shownDefault: 'false', defaultValue: false,
     description: 'Shed load when the balancer falls behind (event loop saturated and UDP receive queues growing): a share of new calls from clients gets 503 with a jittered Retry-After (RFC 7339 oc parameters for clients that offer them); past a hard limit new requests over streams are dropped; calls in progress always pass. Off by default: it pays only with clients that honour Retry-After, see docs/operations.md (siplb key).',
+    parse: bool,
+  },
+  connectedNodeSockets: {
+    key: 'connectedNodeSockets', field: 'connectedNodeSockets', shownDefault: 'true', defaultValue: true,
+    description: 'UDP to each node on a socket of its own, connected to the node (bound to the listener\'s address, on a port of its own): sends skip the per-datagram route look-up, and an ICMP port unreachable from a node\'s SIP port takes the node down at once (its calls fail over on their next request; back when it sends anything, passes a probe, re-registers, or after 10 s on trial) instead of after a probe or nodeTimeout. Requests then reach nodes from that port, not the internal port (Via and Record-Route still name the listener). false: everything leaves through the listener, for nodes that accept only its port as a source (siplb key).',
     parse: bool,
   },
   warmUpCalls: {

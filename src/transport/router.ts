@@ -12,6 +12,7 @@ import { ConnectionTable } from './connections.ts';
 import { Resolver } from './resolver.ts';
 import type { TlsFiles } from './tls-files.ts';
 import type { BoundUdpSocket } from './udp-backlog.ts';
+import { UdpPeers, type ListenerInfo } from './udp-peers.ts';
 import type { Destination, MessageHandler, MessageTransport, Outbound, Side, TlsSettings, WebSocketSettings } from './types.ts';
 
 export interface RouterOptions {
@@ -28,6 +29,14 @@ export interface RouterOptions {
   readonly tls?: TlsSettings;
   /** WS and WSS endpoints. */
   readonly ws?: WebSocketSettings;
+  /**
+   * UDP to nodes on a connected socket per node (udp-peers.ts): which addresses are nodes', and
+   * what to do when one answers with ICMP port unreachable. Absent: the listeners send everything.
+   */
+  readonly nodeSockets?: {
+    isNode(ip: string, port: number): boolean;
+    onUnreachable(ip: string, port: number): void;
+  };
 }
 
 /** One endpoint to open. */
@@ -42,6 +51,10 @@ export class TransportRouter implements Outbound {
   readonly connections = new ConnectionTable();
   private readonly opts: RouterOptions;
   private readonly resolver: Resolver;
+  /** Connected sockets towards nodes; null when off. */
+  readonly peers: UdpPeers | null;
+  /** Each endpoint's configured address and side, for the node sockets beside it. */
+  private readonly listeners = new Map<MessageTransport, ListenerInfo>();
   /** By family (4, 6), then side, then transport. */
   private readonly endpoints: Record<4 | 6, Record<Side, Partial<Record<Transport, MessageTransport>>>> = {
     4: { external: {}, internal: {} },
@@ -51,6 +64,11 @@ export class TransportRouter implements Outbound {
   constructor(opts: RouterOptions) {
     this.opts = opts;
     this.resolver = opts.resolver ?? new Resolver();
+    const n = opts.nodeSockets;
+    this.peers = n === undefined ? null : new UdpPeers({
+      log: opts.log, onMessage: opts.onMessage, maxMessageSize: opts.maxMessageSize,
+      isPeer: (ip, port) => n.isNode(ip, port), onUnreachable: (ip, port) => n.onUnreachable(ip, port),
+    });
   }
 
   /** Opens one endpoint; rejects with BindError (the endpoint is kept, so close() releases it). */
@@ -62,6 +80,7 @@ export class TransportRouter implements Outbound {
       tls: this.opts.tls, ws: this.opts.ws,
     });
     this.endpoints[l.host.includes(':') ? 6 : 4][l.side][l.transport] = ep;
+    this.listeners.set(ep, { host: l.host, side: l.side });
     await ep.listen();
     return ep;
   }
@@ -115,6 +134,7 @@ export class TransportRouter implements Outbound {
   }
 
   close(): Promise<unknown> {
+    this.peers?.close();
     return Promise.all(this.all().map((e) => e.close().catch(() => undefined)));
   }
 
@@ -130,7 +150,14 @@ export class TransportRouter implements Outbound {
     }
     const ep = this.endpointFor(dest.side, dest.transport, ip.includes(':') ? 6 : 4);
     if (ep === undefined) this.opts.onDrop(`no-${dest.transport}-socket`);
-    else ep.send(ip, dest.port, data, dest.fallbackPort);
+    else if (this.peers === null || dest.side !== 'internal' || ep.transport !== 'udp' || !this.sendToPeer(this.peers, ep, ip, dest.port, data)) {
+      ep.send(ip, dest.port, data, dest.fallbackPort);
+    }
+  }
+
+  private sendToPeer(peers: UdpPeers, ep: MessageTransport, ip: string, port: number, data: Buffer): boolean {
+    const listener = this.listeners.get(ep);
+    return listener !== undefined && peers.send(listener, ip, port, data);
   }
 
   private endpointFor(side: Side, transport: Transport, family: 4 | 6): MessageTransport | undefined {

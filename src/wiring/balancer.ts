@@ -125,7 +125,6 @@ export interface WorkerPlace {
   readonly reloaded?: () => void;
 }
 
-
 function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
@@ -235,6 +234,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   });
   registry.addStatic(nodes);
   const passiveHealth = new PassiveHealth(registry, passiveHealthOptions(cfg));
+  closers.add(() => passiveHealth.close());
   // Set once the data path exists; registry events can come before (static nodes, shared registrations).
   let proxyForEvents: SipProxy | null = null;
   let statsForEvents: ProxyStats | null = null;
@@ -274,7 +274,6 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const follower = (opts.worker?.index ?? 0) > 0;
   opts.worker?.registryReady?.(registry);
 
-
   // The SIP data path: transports in, proxy, transports out.
   const stats = new ProxyStats();
   statsForEvents = stats;
@@ -292,6 +291,15 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     onDrop: (reason) => stats.countDrop(reason),
     ...(tls === null ? {} : { tls: { files: tls, clientAuth: cfg.tlsClientAuth, handshakeTimeoutMs: cfg.tlsHandshakeTimeout } }),
     ws: { allowedOrigins: cfg.wsAllowedOrigins, pingIntervalMs: cfg.wsPingInterval },
+    ...(cfg.connectedNodeSockets ? {
+      nodeSockets: {
+        isNode: (ip: string, port: number) => registry.snapshot().nodeAt(ip, port) !== undefined,
+        onUnreachable: (ip: string, port: number) => {
+          const node = registry.snapshot().nodeAt(ip, port);
+          if (node !== undefined) passiveHealth.unreachable(node.id, `ICMP port unreachable from ${ip}:${port}`);
+        },
+      },
+    } : {}),
   });
   const addresses = new LocalAddresses(cfg);
   const backlog = new UdpBacklogReader(() => transports.udpSockets());

@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PassiveHealth, type PassiveHealthOptions } from '../../src/cluster/passive-health.ts';
+import { PassiveHealth, UNREACHABLE_TRIAL_MS, type PassiveHealthOptions } from '../../src/cluster/passive-health.ts';
 import { NodeRegistry, type RegistryEvent } from '../../src/cluster/node-registry.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../../src/sip/message.ts';
 
@@ -400,5 +400,67 @@ describe('recovery from unanswered requests', () => {
     }
     assertPassiveDown(registry, ID);
     assertActive(registry, OTHER);
+  });
+});
+
+describe('PassiveHealth: ICMP port unreachable from a node\'s SIP port', () => {
+  function assertDown(registry: NodeRegistry, id: string): void {
+    const snap = registry.snapshot();
+    const n = snap.get(id);
+    assert.ok(n);
+    assert.equal(snap.stateOf(id), 'down');
+    assert.equal(snap.isAlive(n), false, 'its calls fail over: its port is closed');
+    assert.equal(registry.get(id)?.passiveCause, 'unreachable');
+  }
+
+  // Each way back, as a table: what happens after the ICMP error, and whether the node is active again.
+  const WAYS_BACK: { name: string; act: (r: NodeRegistry, p: PassiveHealth, t: { tick(ms: number): void }) => void }[] = [
+    { name: 'it sends a request', act: (_r, p) => p.fromNode(ID, 0) },
+    { name: 'it sends a response, even an error one', act: (_r, p) => p.fromNode(ID, 503) },
+    { name: 'a probe succeeds', act: (r) => r.setHealthy(ID, true, 'OPTIONS 200') },
+    { name: 'it registers with a new session', act: (r) => r.start({ ip: '127.0.0.1', ports: { udp: 5080 }, sessionId: 'a2', version: '1' }) },
+    { name: 'its trial comes after UNREACHABLE_TRIAL_MS', act: (_r, _p, t) => t.tick(UNREACHABLE_TRIAL_MS) },
+  ];
+  for (const way of WAYS_BACK) {
+    test(`down at once, and back when ${way.name}`, (t) => {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const { registry, passiveHealth } = setup();
+      passiveHealth.unreachable(ID, 'ICMP port unreachable from 127.0.0.1:5080');
+      assertDown(registry, ID);
+      assertActive(registry, OTHER);
+      t.mock.timers.tick(UNREACHABLE_TRIAL_MS - 1);
+      assertDown(registry, ID);
+      way.act(registry, passiveHealth, { tick: (ms) => t.mock.timers.tick(ms) });
+      assertActive(registry, ID);
+      passiveHealth.close();
+    });
+  }
+
+  test('a node out for error responses stays out for them (the ICMP error changes nothing)', () => {
+    const { registry, passiveHealth } = setup();
+    for (let i = 0; i < 4; i++) passiveHealth.fromNode(ID, 503, undefined, 100 + i);
+    assertPassiveDown(registry, ID);
+    passiveHealth.unreachable(ID, 'ICMP');
+    assert.equal(registry.get(ID)?.passiveCause, 'errors');
+    passiveHealth.close();
+  });
+
+  test('unreachable again on trial: out again, with a new trial', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { registry, passiveHealth } = setup();
+    passiveHealth.unreachable(ID, 'ICMP');
+    t.mock.timers.tick(UNREACHABLE_TRIAL_MS);
+    assertActive(registry, ID);
+    passiveHealth.unreachable(ID, 'ICMP again');
+    assertDown(registry, ID);
+    t.mock.timers.tick(UNREACHABLE_TRIAL_MS);
+    assertActive(registry, ID);
+    passiveHealth.close();
+  });
+
+  test('an unknown node id is ignored', () => {
+    const { registry, passiveHealth } = setup();
+    passiveHealth.unreachable('10.9.9.9:5060', 'ICMP');
+    assertActive(registry, ID);
   });
 });

@@ -120,6 +120,7 @@ const DEFAULTS: Config = {
   pikeBlockTime: 30_000,
   pikeAllow: [],
   overloadControl: false,
+  connectedNodeSockets: true,
   warmUpCalls: 3000,
   tlsHandshakeTimeout: 10_000,
   wsAllowedOrigins: [],

@@ -99,7 +99,7 @@ describe('reloadPlan: what each change does', () => {
     const names = [...refusedKeys().keys()].map((f) => keyForField(f).key);
     // Every per-transport port key (40) is refused too; listed here are the others.
     assert.deepEqual(names.filter((n) => !/^(external|internal)(Ipv6)?(IpLoadBalancer|LoadBalancer)?(Udp|Tcp|Tls|Ws|Wss)Port$/.test(n)).sort(), [
-      'algorithmClass', 'apiPort', 'apiToken', 'callIdAffinityMaxEntries', 'callIdAffinityMaxTimeInCache', 'externalHost',
+      'algorithmClass', 'apiPort', 'apiToken', 'callIdAffinityMaxEntries', 'callIdAffinityMaxTimeInCache', 'connectedNodeSockets', 'externalHost',
       'externalIpLoadBalancerAddress', 'externalIpLoadBalancerPort', 'externalIpv6Host', 'externalIpv6LoadBalancerAddress',
       'externalPort', 'externalTransport', 'extraServerNodes', 'heartbeatPort', 'host', 'httpAffinityKey', 'httpMaxHeaderSize',
       'httpPort', 'httpResponseTimeout', 'httpWebSocketIdleTimeout', 'httpsPort', 'internalHost', 'internalIpLoadBalancerAddress',
@@ -110,7 +110,7 @@ describe('reloadPlan: what each change does', () => {
       'stateStore', 'tlsClientAuth', 'tlsHandshakeTimeout', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
       'viaSecret', 'workers', 'wsAllowedOrigins', 'wsPingInterval',
     ]);
-    assert.equal(names.length, 56 + 40);
+    assert.equal(names.length, 57 + 40);
   });
 });
 
