@@ -962,6 +962,26 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'TCP connections one address may hold open to one listener (of 10000 in all); more are refused at once (siplb key).',
     parse: (raw, key) => integerIn(raw, 1, 10_000, rejecter(key, raw), 'must be an integer from 1 to 10000 (connections)'),
   },
+  maxTcpConnections: {
+    key: 'maxTcpConnections', field: 'maxTcpConnections', shownDefault: '10000', defaultValue: 10_000,
+    description: 'TCP and TLS connections one listener holds in all, whoever opened them; more are refused at once. Raise LimitNOFILE with it (packaging/siplb.service) (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1, 1_000_000, rejecter(key, raw), 'must be an integer from 1 to 1000000 (connections)'),
+  },
+  tcpFirstMessageTimeout: {
+    key: 'tcpFirstMessageTimeout', field: 'tcpFirstMessageTimeout', shownDefault: '30000', defaultValue: 30_000,
+    description: 'Milliseconds an accepted TCP or TLS connection may stay without one whole SIP message before it is closed: a client connects to send, and a flood of connections opened to sit idle would otherwise hold them for the whole idle timeout (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1000, 3_600_000, rejecter(key, raw), 'must be an integer from 1000 to 3600000 (milliseconds)'),
+  },
+  tcpMessageTimeout: {
+    key: 'tcpMessageTimeout', field: 'tcpMessageTimeout', shownDefault: '20000', defaultValue: 20_000,
+    description: 'Milliseconds a SIP message begun on a TCP or TLS connection may take to arrive whole (a slow sender trickling bytes is closed between half of it and all of it; Kamailio\'s tcp_msg_read_timeout) (siplb key).',
+    parse: (raw, key) => integerIn(raw, 1000, 600_000, rejecter(key, raw), 'must be an integer from 1000 to 600000 (milliseconds)'),
+  },
+  tcpIdleTimeout: {
+    key: 'tcpIdleTimeout', field: 'tcpIdleTimeout', shownDefault: '600000', defaultValue: 600_000,
+    description: 'Milliseconds a TCP or TLS connection may carry nothing, either way, before it is closed; keep it above the clients\' keep-alive and re-registration intervals (siplb key).',
+    parse: (raw, key) => integerIn(raw, 10_000, 86_400_000, rejecter(key, raw), 'must be an integer from 10000 to 86400000 (milliseconds)'),
+  },
   pikeRequests: {
     key: 'pikeRequests', field: 'pikeRequests', shownDefault: '0 (off)', defaultValue: 0,
     description: 'Per-source limit on new requests (no To tag; not ACK or CANCEL) from outside the cluster, as Kamailio\'s pike: an address (an IPv6 source: its /64, since a host can send from any address of it) that sends more than this many in pikeWindow is blocked, its new requests dropped unanswered and counted (rate-limited) until it has stayed under the limit for pikeBlockTime; its in-dialog requests still pass. 0: off. Recommended 400 with pikeWindow 2000 when clients reach siplb directly; allow-list trunks and SBCs (pikeAllow) (siplb key).',

@@ -157,6 +157,10 @@ export interface Config extends AllPortKeys {
   tlsClientAuth: 'none' | 'request' | 'require'; // client certificates; default none
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   maxConnectionsPerSource: number;      // stream connections one address may open to a listener; default 1000
+  maxTcpConnections: number;            // TCP/TLS connections one listener holds in all; default 10000
+  tcpFirstMessageTimeout: number;       // ms an accepted TCP/TLS connection may wait for its first whole message; default 30000
+  tcpMessageTimeout: number;            // ms a message begun on a TCP/TLS connection may take to arrive whole; default 20000
+  tcpIdleTimeout: number;               // ms a TCP/TLS connection may carry nothing before it is closed; default 600000
   pikeRequests: number;                 // new requests one address may send per pikeWindow; 0 = no per-source limit (siplb key)
   pikeWindow: number;                   // ms of the per-source counting window; default 2000
   pikeBlockTime: number;                // ms a blocked address must stay under the limit before it is unblocked; default 30000

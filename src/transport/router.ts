@@ -20,6 +20,8 @@ export interface RouterOptions {
   readonly maxMessageSize: number;
   /** Stream endpoints: connections one address may open to each (default 1000). */
   readonly maxConnectionsPerSource?: number;
+  /** TCP and TLS endpoints: connections each holds in all, and the deadlines of a connection (socket-connection.ts). */
+  readonly streams?: { maxConnections: number; firstMessageTimeoutMs: number; slowSenderTimeoutMs: number; idleTimeoutMs: number };
   /** Every message any endpoint receives. */
   readonly onMessage: MessageHandler;
   /** A message that could not be sent, by reason (no endpoint for its transport, unresolvable host). */
@@ -76,6 +78,7 @@ export class TransportRouter implements Outbound {
     const ep = ENDPOINT_FACTORIES[l.transport]({
       side: l.side, host: l.host, port: l.port, maxMessageSize: this.opts.maxMessageSize,
       maxConnectionsPerSource: this.opts.maxConnectionsPerSource,
+      ...this.opts.streams,
       log: this.opts.log, onMessage: this.opts.onMessage, connections: this.connections,
       tls: this.opts.tls, ws: this.opts.ws,
     });

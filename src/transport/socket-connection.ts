@@ -11,7 +11,8 @@ import { StreamFramer } from '../sip/framing.ts';
 import type { ConnectionTable, StreamConnection } from './connections.ts';
 import type { Inbound, MessageHandler, Side } from './types.ts';
 
-const IDLE_TIMEOUT_MS = 10 * 60_000;
+/** A connection that has carried nothing for this long is closed (tcpIdleTimeout). */
+export const IDLE_TIMEOUT_MS = 10 * 60_000;
 /**
  * An accepted connection that has not delivered one whole message by then is closed: a SIP client
  * connects to send (a REGISTER, an INVITE), and a connection opened to sit idle is a flood's,
@@ -44,6 +45,8 @@ export interface StreamContext {
   readonly slowSenderTimeoutMs: number;
   /** How long an accepted connection may wait for its first whole message (FIRST_MESSAGE_TIMEOUT_MS). */
   readonly firstMessageTimeoutMs: number;
+  /** How long a connection may carry nothing before it is closed (IDLE_TIMEOUT_MS). */
+  readonly idleTimeoutMs: number;
   /** An accepted connection delivered its first whole message (it is no longer a silent one). */
   spoke?(ip: string, port: number): void;
 }
@@ -85,7 +88,7 @@ export class SocketConnection implements StreamConnection {
       message: (data) => {
         if (silent) {
           silent = false;
-          socket.setTimeout(IDLE_TIMEOUT_MS);
+          socket.setTimeout(ctx.idleTimeoutMs);
           ctx.spoke?.(peer.ip, peer.port);
         }
         ctx.onMessage(data, src);
@@ -100,7 +103,7 @@ export class SocketConnection implements StreamConnection {
     socket.setTimeout(accepted ? ctx.firstMessageTimeoutMs : CONNECT_TIMEOUT_MS);
     socket.on('connect', () => {
       this.connected = true;
-      socket.setTimeout(IDLE_TIMEOUT_MS);
+      socket.setTimeout(ctx.idleTimeoutMs);
       for (const b of this.queue) socket.write(b);
       this.queue = [];
       this.queuedBytes = 0;

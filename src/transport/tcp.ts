@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Transport } from '../config/types.ts';
 import { normaliseIp } from './ip.ts';
-import { FIRST_MESSAGE_TIMEOUT_MS, framingErrorLog, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
+import { FIRST_MESSAGE_TIMEOUT_MS, framingErrorLog, IDLE_TIMEOUT_MS, SLOW_SENDER_TIMEOUT_MS, SocketConnection, type StreamContext } from './socket-connection.ts';
 import { SourceLimits } from './source-limits.ts';
 import { reusePortFor } from './port-sharing.ts';
 import { connectionTo, listenOn } from './stream-endpoint.ts';
@@ -53,6 +53,7 @@ export class TcpEndpoint implements MessageTransport {
       closed: (conn) => { if (!conn.accepted) this.limits.release(null); },
       slowSenderTimeoutMs: opts.slowSenderTimeoutMs ?? SLOW_SENDER_TIMEOUT_MS,
       firstMessageTimeoutMs: opts.firstMessageTimeoutMs ?? FIRST_MESSAGE_TIMEOUT_MS,
+      idleTimeoutMs: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
       spoke: (ip, port) => { this.silent.delete(`${ip}|${port}`); },
     };
     this.server = this.createServer();

@@ -78,6 +78,8 @@ export interface EndpointOptions {
   readonly firstMessageTimeoutMs?: number;
   /** TCP and TLS: connections the endpoint holds in all (default 10 000; tests lower it). */
   readonly maxConnections?: number;
+  /** TCP and TLS: a connection that carries nothing for this long is closed (default 10 minutes). */
+  readonly idleTimeoutMs?: number;
   /** TLS and WSS: certificates and handshake policy. */
   readonly tls?: TlsSettings;
   /** WS and WSS. */

@@ -286,6 +286,10 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const cluster = (): ClusterSnapshot => registry.snapshot();
   const transports = new TransportRouter({
     log, maxMessageSize: cfg.maxMessageSize, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
+    streams: {
+      maxConnections: cfg.maxTcpConnections, firstMessageTimeoutMs: cfg.tcpFirstMessageTimeout,
+      slowSenderTimeoutMs: cfg.tcpMessageTimeout, idleTimeoutMs: cfg.tcpIdleTimeout,
+    },
     // Called only once an endpoint listens, by which time the proxy exists.
     onMessage: (data, src) => proxy.onMessage(data, src),
     onDrop: (reason) => stats.countDrop(reason),

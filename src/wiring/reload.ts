@@ -150,6 +150,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   tlsClientAuth: TRANSPORTS,
   // Transports.
   maxMessageSize: TRANSPORTS, maxConnectionsPerSource: TRANSPORTS, tlsHandshakeTimeout: TRANSPORTS,
+  maxTcpConnections: TRANSPORTS, tcpFirstMessageTimeout: TRANSPORTS, tcpMessageTimeout: TRANSPORTS, tcpIdleTimeout: TRANSPORTS,
   wsAllowedOrigins: TRANSPORTS, wsPingInterval: TRANSPORTS,
 };
 

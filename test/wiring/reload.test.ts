@@ -105,12 +105,12 @@ describe('reloadPlan: what each change does', () => {
       'httpPort', 'httpResponseTimeout', 'httpWebSocketIdleTimeout', 'httpsPort', 'internalHost', 'internalIpLoadBalancerAddress',
       'internalIpLoadBalancerPort', 'internalIpv6Host', 'internalIpv6LoadBalancerAddress', 'internalPort', 'internalTransport',
       'ipv6Host', 'isFilterSubdomain', 'isSendTrying', 'matchingHostnameForRoute', 'maxConnectionsPerSource', 'maxContentLength',
-      'maxMessageSize', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
+      'maxMessageSize', 'maxTcpConnections', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
       'redisUrl', 'requestCheckPattern', 'sipHeaderAffinityExclusionPattern', 'sipHeaderAffinityFallbackKey', 'sipHeaderAffinityKey',
-      'stateStore', 'tlsClientAuth', 'tlsHandshakeTimeout', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
+      'stateStore', 'tcpFirstMessageTimeout', 'tcpIdleTimeout', 'tcpMessageTimeout', 'tlsClientAuth', 'tlsHandshakeTimeout', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
       'viaSecret', 'workers', 'wsAllowedOrigins', 'wsPingInterval',
     ]);
-    assert.equal(names.length, 57 + 40);
+    assert.equal(names.length, 61 + 40);
   });
 });
 
