@@ -222,13 +222,13 @@ function probeLine(p: Probe): string {
 }
 
 /** What the first failing probe says limited: the processes at or near a full core, or the machine. */
-function limitedBy(p: Probe | undefined, workers: number): string {
+function limitedBy(p: Probe | undefined, workers: number, quota: number | null): string {
   if (p === undefined) return 'nothing failed up to --max-rate';
-  const near = (c: number): boolean => c >= 0.9;
+  const near = (c: number, cap = 1): boolean => c >= 0.9 * cap;
   const out: string[] = [];
   if (near(p.uacCores)) out.push(`sipp UAC ${p.uacCores.toFixed(2)} cores`);
   p.uasCores.forEach((c, i) => { if (near(c)) out.push(`sipp UAS ${i} ${c.toFixed(2)} cores`); });
-  p.workerCores.forEach((c, i) => { if (near(c)) out.push(`${workers === 1 ? 'siplb' : `worker ${i}`} ${c.toFixed(2)} cores`); });
+  p.workerCores.forEach((c, i) => { if (near(c, quota ?? 1)) out.push(`${workers === 1 ? 'siplb' : `worker ${i}`} ${c.toFixed(2)} cores${quota === null ? '' : ` (cap ${quota})`}`); });
   if (p.machineBusy >= 95) out.push(`machine ${p.machineBusy.toFixed(0)} % busy`);
   return out.length === 0 ? `no process at a full core (machine ${p.machineBusy.toFixed(0)} % busy)` : out.join(', ');
 }
@@ -285,7 +285,7 @@ export async function runWorkersBench(argv: string[]): Promise<number> {
       const r = await measure(c, o);
       results.get(c)!.push(r);
       console.log(`  => workers=${c}: ${r.best}/s with 0 failed calls` +
-        `${r.bestProbe === undefined ? '' : ` (${r.bestProbe.cpuMsPerCall.toFixed(3)} ms CPU/call)`}; limited at ${r.failedProbe?.rate ?? '-'}/s by: ${limitedBy(r.failedProbe, c)}`);
+        `${r.bestProbe === undefined ? '' : ` (${r.bestProbe.cpuMsPerCall.toFixed(3)} ms CPU/call)`}; limited at ${r.failedProbe?.rate ?? '-'}/s by: ${limitedBy(r.failedProbe, c, o.cpuQuota)}`);
     }
   }
   console.log('\n== summary (median over rounds)');
