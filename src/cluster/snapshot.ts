@@ -23,12 +23,16 @@ export class ClusterSnapshot {
   private readonly states: Map<string, NodeState>;
   private readonly shares: Map<string, number>;
   private readonly byId: Map<string, SipNode>;
-  /** Every SIP port of every known node, to recognise traffic from nodes. */
-  private readonly byAddress: Map<string, SipNode>;
+  /**
+   * Every SIP port of every known node, by IP then port, to recognise traffic from nodes. Two
+   * levels rather than an "ip|port" key: asked for every message, and a key built per message
+   * would be a string to allocate and hash each time.
+   */
+  private readonly byAddress: Map<string, Map<number, SipNode>>;
   /** IPs of nodes and of every extraServerNodes entry. */
   private readonly ips: Set<string>;
-  private readonly extraHosts: Set<string>;
-  private readonly extraAddresses: Set<string>;
+  /** extraServerNodes by host: the ports listed, or null for an entry without a port (any port). */
+  private readonly extras: Map<string, Set<number> | null>;
 
   constructor(views: readonly NodeView[], extraServerNodes: readonly HostPort[] = []) {
     this.selectable = views.filter((v) => v.state === 'active').map((v) => v.node)
@@ -42,11 +46,21 @@ export class ClusterSnapshot {
     this.ips = new Set();
     for (const { node } of views) {
       this.ips.add(node.ip);
-      for (const port of Object.values(node.ports)) this.byAddress.set(`${node.ip}|${port}`, node);
+      let ports = this.byAddress.get(node.ip);
+      if (ports === undefined) {
+        ports = new Map();
+        this.byAddress.set(node.ip, ports);
+      }
+      for (const port of Object.values(node.ports)) if (port !== undefined) ports.set(port, node);
     }
-    this.extraHosts = new Set(extraServerNodes.filter((e) => e.port === null).map((e) => e.host));
-    this.extraAddresses = new Set(extraServerNodes.filter((e) => e.port !== null).map((e) => `${e.host}|${e.port}`));
-    for (const e of extraServerNodes) this.ips.add(e.host);
+    this.extras = new Map();
+    for (const e of extraServerNodes) {
+      this.ips.add(e.host);
+      const known = this.extras.get(e.host);
+      if (e.port === null) this.extras.set(e.host, null);
+      else if (known === undefined) this.extras.set(e.host, new Set([e.port]));
+      else known?.add(e.port);
+    }
   }
 
   get(id: string): SipNode | undefined {
@@ -81,12 +95,14 @@ export class ClusterSnapshot {
 
   /** The node listening on ip:port, if any. */
   nodeAt(ip: string, port: number): SipNode | undefined {
-    return this.byAddress.get(`${ip}|${port}`);
+    return this.byAddress.get(ip)?.get(port);
   }
 
   /** Traffic from exactly this address comes from the cluster (a node or an extraServerNodes entry). */
   isClusterAddress(ip: string, port: number): boolean {
-    return this.byAddress.has(`${ip}|${port}`) || this.extraHosts.has(ip) || this.extraAddresses.has(`${ip}|${port}`);
+    if (this.byAddress.get(ip)?.has(port) === true) return true;
+    const extra = this.extras.get(ip);
+    return extra === null || (extra !== undefined && extra.has(port));
   }
 
   /** Some node or extraServerNodes entry lives on this IP. */
