@@ -1,17 +1,17 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=32
 // siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug]
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be bound, 2 for a bad command line
 // or configuration (one line on stderr naming the key, the value and the reason).
 //
-// --max-semi-space-size=8 (the same in package.json's start script; the test harness reads it
-// from this line): V8 sizes its young generation by the heap limit, and with the 4 GiB limit of a
-// 24 GB host lets each semi-space grow to 64 MiB (128 MiB of young generation), which a balancer
-// under steady load reaches within minutes and then keeps touching: RSS rose for half an hour
-// while the live heap stayed at 20-30 MiB. 8 caps the young generation at 16 MiB. With 100,000
-// calls held (npm run bench -- --held 100000) peak RSS was 155 MiB with 8 against 162-175 MiB
-// with 32 or 16, whose young generation grew to 64 MiB when the load ended and kept its pages;
-// at 2000 calls/s CPU per call measured no higher with 8 than with 32 (an earlier measurement
-// had 16 cost 12 % more; bench/README.md, "Held calls: memory with 100 000 calls open").
+// --max-semi-space-size=32 (the same in package.json's start script and bin/siplb.cjs; the test
+// harness reads it from this line): V8 sizes its young generation by the heap limit, and with the
+// 4 GiB limit of a 24 GB host lets each semi-space grow to 64 MiB (128 MiB of young generation),
+// which a balancer under steady load reaches within minutes and then keeps touching: RSS rose for
+// half an hour while the live heap stayed at 20-30 MiB. 32 caps the young generation at 64 MiB,
+// reached in the first minutes. Smaller caps trade CPU for little memory: with 100,000 calls held
+// (npm run bench -- --held 100000) peak RSS was 155 MiB with 8 against 162 with 32, but at 2000
+// calls/s 8 cost about 20 % more CPU per call (medians of 6 alternating rounds, 0.262 against
+// 0.219 ms) and 16 about 12 % more (bench/README.md).
 
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';

@@ -12,7 +12,7 @@ import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI } from '../e2e/harness/s
 
 test('the siplb CLI caps the young generation, and npm start passes the same flags', () => {
   const flags = cliNodeFlags();
-  assert.ok(flags.includes('--max-semi-space-size=8'), `shebang flags: ${flags.join(' ')}`);
+  assert.ok(flags.includes('--max-semi-space-size=32'), `shebang flags: ${flags.join(' ')}`);
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts['start'], ['node', ...flags, 'src/cli/siplb.ts'].join(' '));
 });
