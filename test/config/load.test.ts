@@ -125,7 +125,7 @@ const DEFAULTS: Config = {
   tcpFirstMessageTimeout: 30_000,
   tcpMessageTimeout: 20_000,
   tcpIdleTimeout: 600_000,
-  warmUpCalls: 3000,
+  warmUpCalls: 1000,
   tlsHandshakeTimeout: 10_000,
   wsAllowedOrigins: [],
   wsPingInterval: 30_000,

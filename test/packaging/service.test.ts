@@ -121,7 +121,8 @@ test('as the unit runs it (a user without privileges, CAP_NET_BIND_SERVICE only)
     t.diagnostic(`port ${low} refused to nobody: ${without.stderr.trim()}`);
 
     lb = await startSiplbWithFile(config, {
-      logLevel: 'info', readyTimeoutMs: 20_000,
+      // A graceful stop waits for 2 s without traffic; a loaded machine needs more than the default 3 s.
+      logLevel: 'info', readyTimeoutMs: 20_000, stopGraceMs: 15_000,
       executable: wrapper('with-cap.sh', ['--inh-caps=+net_bind_service', '--ambient-caps=+net_bind_service']),
     });
     const status = readFileSync(`/proc/${lb.pid}/status`, 'utf8');

@@ -28,6 +28,6 @@ test('warmUpCalls=0 runs nothing', () => {
   assert.deepEqual(warmUp({ ...defaultConfig(), externalHost: '127.0.0.1', externalPort: 5060 }, 0), { calls: 0, forwarded: 0, ms: 0 });
 });
 
-test('the default configuration warms up with 3000 calls', () => {
-  assert.equal(defaultConfig().warmUpCalls, 3000);
+test('the default configuration warms up with 1000 calls', () => {
+  assert.equal(defaultConfig().warmUpCalls, 1000);
 });

@@ -28,7 +28,7 @@ export function nodeBinary(): string {
 
 export interface SiplbOptions {
   logLevel?: SiplbLogLevel;   // passed as --log-level; default: the CLI's own default
-  readyTimeoutMs?: number;    // default 10 000
+  readyTimeoutMs?: number;    // default 20 000
   stopGraceMs?: number;       // SIGTERM -> SIGKILL delay in stop(); default 3 000
   maxLogLines?: number;       // lines kept for logs(); default 50 000
   extraArgs?: string[];       // appended to the command line
@@ -137,7 +137,9 @@ export async function startSiplb(props: Record<string, string>, opts: SiplbOptio
  */
 export async function startSiplbWithFile(propertiesPath: string, opts: SiplbOptions = {}, ownedDir?: string): Promise<SiplbHandle> {
   const { owned, lines } = spawnCli(propertiesPath, opts);
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+  // 20 s: a 2-core CI machine starting several balancers at once, beside sipp, needs more than
+  // the 1-1.5 s of CPU one start takes.
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
 
   const ready = new Promise<void>((resolve, reject) => {
     for (const line of lines.snapshot()) if (isReadyLine(line)) resolve();
