@@ -120,7 +120,7 @@ async function nodeTotals(b: Bed): Promise<{ ended: number[]; strayByes: number 
   };
 }
 
-describe('balancers sharing state on Redis', { concurrency: true }, () => {
+describe('balancers sharing state on Redis', { concurrency: 3 }, () => {
   for (const algorithm of ['callid', 'persistent-hash']) {
     test(`${algorithm}: INVITE through balancer 1, ACK and BYE through balancer 2, every call stays on its node`, { timeout: 60_000 }, async () => {
       // A read that outlasts redisReadTimeout is decided without Redis by design; the default

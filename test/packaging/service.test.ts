@@ -132,7 +132,8 @@ test('as the unit runs it (a user without privileges, CAP_NET_BIND_SERVICE only)
     const ready = lb.jsonLogs().find((l) => l['msg'] === 'siplb ready');
     assert.equal(ready?.['external'], `127.0.0.1 udp:${low} tcp:${low}`);
     await lb.stop();
-    assert.equal(await lb.exitCode, 0);
+    const exit = await lb.exit;
+    assert.equal(await lb.exitCode, 0, `SIGTERM should end a graceful stop with exit 0; got ${JSON.stringify(exit)}; last lines:\n${lb.logs().slice(-15).join('\n')}`);
   } finally {
     await lb?.stop();
     releasePorts(ports);
