@@ -25,6 +25,7 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { rateLimit } from '../core/log.ts';
+import { SOCKET_BUFFER_BYTES } from './udp.ts';
 import type { MessageHandler, Side } from './types.ts';
 
 export interface UdpPeersOptions {
@@ -50,9 +51,6 @@ export interface ListenerInfo {
   readonly side: Side;
 }
 
-// As the listeners' (udp.ts): a node answering to this socket's port sends it as much as it
-// would send the listener, and a smaller queue would overflow first in a pause of the loop.
-const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
 class Peer {
   readonly socket: dgram.Socket;
@@ -173,6 +171,8 @@ export class UdpPeers {
     if (family === 0 || listenerFamily !== family) return null;
     let socket: dgram.Socket;
     try {
+      // The listeners' buffers: a node answering to this socket's port sends it as much as it
+      // would send the listener, and a smaller queue would overflow first in a pause of the loop.
       socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
     } catch {
       return null;

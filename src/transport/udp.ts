@@ -11,7 +11,8 @@ import { normaliseIp } from './ip.ts';
 import { reusePortFor } from './port-sharing.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
-const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
+/** SO_RCVBUF/SO_SNDBUF asked for every UDP socket (the kernel caps it at net.core.[rw]mem_max). */
+export const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
 
 function literalLookup(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   const f = isIP(address);

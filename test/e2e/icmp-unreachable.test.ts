@@ -7,14 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
-import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
+import { nodeStateLine, startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 import { UNREACHABLE_TRIAL_MS } from '../../src/cluster/passive-health.ts';
-
-function stateLine(lb: SiplbHandle, nodeId: string, detailPrefix: string): Record<string, unknown> | undefined {
-  return lb.jsonLogs().find((l) => l.msg === 'node state' && l.node === nodeId && String(l.detail).startsWith(detailPrefix));
-}
 
 function callsTaken(u: SippUas): number {
   return u.currentStats()?.incoming ?? 0;
@@ -42,7 +38,7 @@ test('a static node killed: the ICMP port unreachable takes it down at once, its
     const r1 = await calls(20);
     assert.equal(r1.stats.failed, 0, describeResult('UAC with B dead', r1));
     assert.equal(r1.stats.successful, 20, describeResult('UAC with B dead', r1));
-    const down = stateLine(lb, idB, 'down (ICMP port unreachable');
+    const down = nodeStateLine(lb, idB, 'down (ICMP port unreachable');
     assert.ok(down !== undefined, `B taken down by the ICMP error; log: ${JSON.stringify(lb.jsonLogs().filter((l) => l.node === idB))}`);
     // The client's INVITE that met the closed port is resent after T1 (500 ms) and placed on A:
     // at most a retransmission or two, never a failed call.
@@ -51,7 +47,7 @@ test('a static node killed: the ICMP port unreachable takes it down at once, its
 
     // B back on the same port: let in again on trial, and it takes calls.
     uases[1] = await uas(portB);
-    await eventually('B back in new-call selection', UNREACHABLE_TRIAL_MS + 3_000, () => stateLine(lb!, idB, 'back in new-call selection') !== undefined);
+    await eventually('B back in new-call selection', UNREACHABLE_TRIAL_MS + 3_000, () => nodeStateLine(lb!, idB, 'back in new-call selection') !== undefined);
     const r2 = await calls(20);
     assert.equal(r2.stats.failed, 0, describeResult('UAC with B back', r2));
     await eventually('B to take calls again', 3_000, () => callsTaken(uases[1]) >= 5);

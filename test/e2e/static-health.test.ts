@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
-import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
+import { nodeStateLine, startSiplb, type SiplbHandle } from './harness/siplb.ts';
 import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -14,13 +14,8 @@ function waitFor(check: () => boolean, ms: number, what: string): Promise<void> 
   return eventually(what, ms, check);
 }
 
-/** siplb's first 'node state' line for the node whose detail starts so, if any. */
-function nodeEventLine(lb: SiplbHandle, nodeId: string, detailPrefix: string): Record<string, unknown> | undefined {
-  return lb.jsonLogs().find((l) => l.msg === 'node state' && l.node === nodeId && String(l.detail).startsWith(detailPrefix));
-}
-
 function nodeEvent(lb: SiplbHandle, nodeId: string, detailPrefix: string): boolean {
-  return nodeEventLine(lb, nodeId, detailPrefix) !== undefined;
+  return nodeStateLine(lb, nodeId, detailPrefix) !== undefined;
 }
 
 /** Calls a sipp UAS has taken: its incoming "calls" less the OPTIONS probes -aa answered. */
@@ -53,7 +48,7 @@ test('static nodes: an OPTIONS-dead node is taken out, calls go to the survivor,
     process.kill(uases[1].pid, 'SIGKILL');
     await waitFor(() => nodeEvent(lb!, idB, 'down'), 5_000, 'B taken out');
     // Measured at siplb (the time of its log line), so the test's own polling does not count.
-    const removalMs = Number(nodeEventLine(lb, idB, 'down')?.time) - killedAt;
+    const removalMs = Number(nodeStateLine(lb, idB, 'down')?.time) - killedAt;
     console.log(`static node killed -> taken out in ${removalMs} ms (interval ${intervalMs} ms, timeout ${timeoutMs} ms)`);
     // One failed probe takes B out: the next round starts within an interval and a probe fails
     // within its timeout (at once when the port refuses), 550 ms; 1.5 s more for a loaded machine.

@@ -54,6 +54,11 @@ export interface SiplbHandle {
   jsonLogs(): Array<Record<string, unknown>>;
 }
 
+/** siplb's first 'node state' log line for `nodeId` whose detail starts with `detailPrefix`, if any. */
+export function nodeStateLine(lb: SiplbHandle, nodeId: string, detailPrefix: string): Record<string, unknown> | undefined {
+  return lb.jsonLogs().find((l) => l.msg === 'node state' && l.node === nodeId && String(l.detail).startsWith(detailPrefix));
+}
+
 /** lb.properties text from a key/value map (values are written verbatim, one key per line). */
 export function propertiesText(props: Record<string, string>): string {
   return Object.entries(props)
