@@ -17,25 +17,31 @@ const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.met
 
 // ---- /proc accounting -------------------------------------------------------------------------
 
-/**
- * Pids of the processes in process group `pgid`. Kamailio is started as the leader of its own
- * group, and its workers stay in that group even when the main process dies and they are
- * re-parented, so the group finds all of them, and only them.
- */
-export function processGroup(pgid: number): number[] {
+/** Live processes (zombies hold no CPU or sockets any more) whose parent (`ppid`) or process group (`pgrp`) is `id`, from /proc. */
+export function processesBy(field: 'ppid' | 'pgrp', id: number): number[] {
+  const at = field === 'ppid' ? 1 : 2;
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // rest[0] state, rest[1] ppid, rest[2] pgrp; zombies hold no CPU or sockets any more.
-      if (Number(rest[2]) === pgid && rest[0] !== 'Z') out.push(Number(name));
+      // rest[0] state, rest[1] ppid, rest[2] pgrp.
+      if (Number(rest[at]) === id && rest[0] !== 'Z') out.push(Number(name));
     } catch {
       // Exited while we scanned.
     }
   }
   return out;
+}
+
+/**
+ * Pids of the processes in process group `pgid`. Kamailio is started as the leader of its own
+ * group, and its workers stay in that group even when the main process dies and they are
+ * re-parented, so the group finds all of them, and only them.
+ */
+export function processGroup(pgid: number): number[] {
+  return processesBy('pgrp', pgid);
 }
 
 function killGroupMembers(pgid: number): void {

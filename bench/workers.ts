@@ -21,11 +21,10 @@
 // event loop). --cpu-quota caps each worker at that share of a core in a cgroup of its own
 // (bench/cpu-quota.ts), to see the workers scale where sipp would otherwise saturate first.
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { makeCpuQuota, type CpuQuota } from './cpu-quota.ts';
 import { busyPercent, cpuTicks, machineTicks, ticksToMs } from './proc.ts';
-import { startSiplbTarget, type RunningTarget } from './targets.ts';
+import { processesBy, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { SCENARIOS, startSippUac, startSippUas, type SippScenario, type SippUas } from '../test/e2e/harness/sipp.ts';
 
@@ -87,20 +86,9 @@ function parse(argv: string[]): Options {
   };
 }
 
-/** Children of `pid` (the supervisor's workers), from /proc. */
+/** Children of `pid` (the supervisor's workers), in pid order. */
 function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === pid && rest[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // Exited while we scanned.
-    }
-  }
-  return out.sort((a, b) => a - b);
+  return processesBy('ppid', pid).sort((a, b) => a - b);
 }
 
 interface Bed {
