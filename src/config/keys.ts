@@ -937,6 +937,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Largest SIP message accepted, in bytes, 1024 to 1048576 (siplb key).',
     parse: messageSize,
   },
+  udpReceiveBuffer: {
+    key: 'udpReceiveBuffer', field: 'udpReceiveBuffer', shownDefault: '262144', defaultValue: 262_144,
+    description: 'Bytes asked for the kernel receive queue (SO_RCVBUF) of each SIP UDP socket, 65536 to 67108864; Linux grants twice the value, at most twice net.core.rmem_max. The queue is where datagrams wait while siplb is busy: larger rides out longer pauses, but past saturation a full large queue makes every message wait (8 MiB held over a second of traffic at 3x load, and calls completed too late to count), while a small one lets the kernel drop the excess before it costs siplb anything. Kamailio\'s maxbuffer is 262144 too (siplb key).',
+    parse: (raw, key) => integerIn(raw, 65_536, 67_108_864, rejecter(key, raw), 'must be an integer from 65536 to 67108864 (bytes)'),
+  },
   tlsHandshakeTimeout: {
     key: 'tlsHandshakeTimeout', field: 'tlsHandshakeTimeout', shownDefault: '10000', defaultValue: 10_000,
     description: 'Milliseconds a TLS handshake (and the HTTP upgrade of a SIP WebSocket) may take before siplb closes the connection (siplb key).',

@@ -18,6 +18,8 @@ import type { Destination, MessageHandler, MessageTransport, Outbound, Side, Tls
 export interface RouterOptions {
   readonly log: Logger;
   readonly maxMessageSize: number;
+  /** UDP sockets: bytes asked for each receive queue (default DEFAULT_UDP_RECEIVE_BUFFER). */
+  readonly udpReceiveBuffer?: number;
   /** Stream endpoints: connections one address may open to each (default 1000). */
   readonly maxConnectionsPerSource?: number;
   /** TCP and TLS endpoints: connections each holds in all, and the deadlines of a connection (socket-connection.ts). */
@@ -68,7 +70,7 @@ export class TransportRouter implements Outbound {
     this.resolver = opts.resolver ?? new Resolver();
     const n = opts.nodeSockets;
     this.peers = n === undefined ? null : new UdpPeers({
-      log: opts.log, onMessage: opts.onMessage, maxMessageSize: opts.maxMessageSize,
+      log: opts.log, onMessage: opts.onMessage, maxMessageSize: opts.maxMessageSize, receiveBufferBytes: opts.udpReceiveBuffer,
       isPeer: (ip, port) => n.isNode(ip, port), onUnreachable: (ip, port) => n.onUnreachable(ip, port),
     });
   }
@@ -77,6 +79,7 @@ export class TransportRouter implements Outbound {
   async listen(l: Listener): Promise<MessageTransport> {
     const ep = ENDPOINT_FACTORIES[l.transport]({
       side: l.side, host: l.host, port: l.port, maxMessageSize: this.opts.maxMessageSize,
+      receiveBufferBytes: this.opts.udpReceiveBuffer,
       maxConnectionsPerSource: this.opts.maxConnectionsPerSource,
       ...this.opts.streams,
       log: this.opts.log, onMessage: this.opts.onMessage, connections: this.connections,

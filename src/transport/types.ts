@@ -65,6 +65,8 @@ export interface EndpointOptions {
   readonly port: number;
   /** Largest message accepted, in bytes. */
   readonly maxMessageSize: number;
+  /** UDP: bytes asked for the socket's receive queue (default DEFAULT_UDP_RECEIVE_BUFFER, udp.ts). */
+  readonly receiveBufferBytes?: number;
   readonly log: Logger;
   /** Called for every complete message received; the transport does not interpret it. */
   readonly onMessage: MessageHandler;

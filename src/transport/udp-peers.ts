@@ -25,13 +25,15 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { rateLimit } from '../core/log.ts';
-import { SOCKET_BUFFER_BYTES } from './udp.ts';
+import { DEFAULT_UDP_RECEIVE_BUFFER, SEND_BUFFER_BYTES } from './udp.ts';
 import type { MessageHandler, Side } from './types.ts';
 
 export interface UdpPeersOptions {
   readonly log: Logger;
   readonly onMessage: MessageHandler;
   readonly maxMessageSize: number;
+  /** Bytes asked for each socket's receive queue, as for the listeners (default DEFAULT_UDP_RECEIVE_BUFFER). */
+  readonly receiveBufferBytes?: number;
   /** Whether ip:port is a node's SIP address (only those get a socket of their own). */
   readonly isPeer: (ip: string, port: number) => boolean;
   /** ICMP port unreachable came back for what was sent to ip:port (at most once a second per peer). */
@@ -173,7 +175,10 @@ export class UdpPeers {
     try {
       // The listeners' buffers: a node answering to this socket's port sends it as much as it
       // would send the listener, and a smaller queue would overflow first in a pause of the loop.
-      socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
+      socket = dgram.createSocket({
+        type: family === 6 ? 'udp6' : 'udp4',
+        recvBufferSize: this.opts.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER, sendBufferSize: SEND_BUFFER_BYTES,
+      });
     } catch {
       return null;
     }

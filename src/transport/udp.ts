@@ -11,8 +11,16 @@ import { normaliseIp } from './ip.ts';
 import { reusePortFor } from './port-sharing.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
-/** SO_RCVBUF/SO_SNDBUF asked for every UDP socket (the kernel caps it at net.core.[rw]mem_max). */
-export const SOCKET_BUFFER_BYTES = 8 * 1024 * 1024;
+/** SO_SNDBUF asked for every UDP socket (the kernel caps it at net.core.wmem_max). */
+export const SEND_BUFFER_BYTES = 8 * 1024 * 1024;
+/**
+ * SO_RCVBUF asked for every UDP socket unless udpReceiveBuffer says otherwise (the kernel grants
+ * twice the value, capped by net.core.rmem_max). Not larger: this queue is where datagrams wait
+ * while siplb is busy, and past saturation a full 8 MiB queue held over a second of traffic, so
+ * that calls were completed too late to count and every late message had been retransmitted
+ * (bench/README.md, "Receive queue"); a short one lets the kernel drop the excess for free.
+ */
+export const DEFAULT_UDP_RECEIVE_BUFFER = 256 * 1024;
 
 function literalLookup(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   const f = isIP(address);
@@ -41,8 +49,8 @@ export class UdpEndpoint implements MessageTransport {
     this.v6 = isIPv6(host) || host === '::';
     this.socket = dgram.createSocket({
       type: this.v6 ? 'udp6' : 'udp4',
-      recvBufferSize: SOCKET_BUFFER_BYTES,
-      sendBufferSize: SOCKET_BUFFER_BYTES,
+      recvBufferSize: opts.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER,
+      sendBufferSize: SEND_BUFFER_BYTES,
       // The proxy only ever sends to IP literals (names are resolved before); answering the
       // socket's lookup synchronously spares a dns.lookup call and a nextTick per datagram.
       lookup: literalLookup,

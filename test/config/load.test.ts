@@ -114,6 +114,7 @@ const DEFAULTS: Config = {
   tlsCaFile: null,
   tlsClientAuth: 'none',
   maxMessageSize: 65535,
+  udpReceiveBuffer: 262144,
   maxConnectionsPerSource: 1000,
   pikeRequests: 0,
   pikeWindow: 2000,
@@ -433,6 +434,8 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
   // siplb keys
   { name: 'maxMessageSize min', input: 'maxMessageSize=1024', expected: { maxMessageSize: 1024 } },
   { name: 'maxMessageSize max', input: 'maxMessageSize=1048576', expected: { maxMessageSize: 1048576 } },
+  { name: 'udpReceiveBuffer min', input: 'udpReceiveBuffer=65536', expected: { udpReceiveBuffer: 65536 } },
+  { name: 'udpReceiveBuffer 8 MiB', input: 'udpReceiveBuffer=8388608', expected: { udpReceiveBuffer: 8388608 } },
   { name: 'viaSecret 16 characters', input: 'viaSecret=0123456789abcdef', expected: { viaSecret: '0123456789abcdef' } },
   { name: 'viaSecret counts characters, not bytes', input: 'viaSecret=éééééééééééééééé', expected: { viaSecret: 'éééééééééééééééé' } },
   { name: 'viaSecret keeps inner spaces', input: 'viaSecret=correct horse battery staple', expected: { viaSecret: 'correct horse battery staple' } },
@@ -660,6 +663,9 @@ const rejected: { name: string; input: string; key: string; value: string; reaso
   { name: 'maxMessageSize 1023', input: 'maxMessageSize=1023', key: 'maxMessageSize', value: '1023', reason: 'from 1024 to 1048576' },
   { name: 'maxMessageSize 1048577', input: 'maxMessageSize=1048577', key: 'maxMessageSize', value: '1048577', reason: 'from 1024 to 1048576' },
   { name: 'maxMessageSize with unit', input: 'maxMessageSize=64k', key: 'maxMessageSize', value: '64k' },
+  { name: 'udpReceiveBuffer 65535', input: 'udpReceiveBuffer=65535', key: 'udpReceiveBuffer', value: '65535', reason: 'from 65536 to 67108864' },
+  { name: 'udpReceiveBuffer 64 MiB + 1', input: 'udpReceiveBuffer=67108865', key: 'udpReceiveBuffer', value: '67108865', reason: 'from 65536 to 67108864' },
+  { name: 'udpReceiveBuffer with unit', input: 'udpReceiveBuffer=256k', key: 'udpReceiveBuffer', value: '256k' },
   { name: 'maxMessageSize empty', input: 'maxMessageSize=', key: 'maxMessageSize', value: '' },
   // The secret itself never appears in the error.
   { name: 'viaSecret too short', input: 'viaSecret=hunter2', key: 'viaSecret', value: '(7 characters, hidden)', reason: 'at least 16 characters' },
