@@ -12,3 +12,14 @@ export function intOption(raw: string | undefined, fallback: number, name: strin
   if (!Number.isInteger(value) || value < min || value > max) fail(`--${name} must be an integer ${min}..${max}, got ${raw}`);
   return value;
 }
+
+/** siplb settings from repeated `--set key=value` flags; anything without a key ends with `fail`. */
+export function settingsOption(raw: string[] | undefined, fail: (message: string) => never): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const kv of raw ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) fail(`--set wants key=value, got ${kv}`);
+    settings[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return settings;
+}

@@ -23,6 +23,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeCpuQuota, type CpuQuota } from './cpu-quota.ts';
+import { settingsOption } from './options.ts';
 import { sumTicks, ticksToMs } from './proc.ts';
 import { startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
@@ -47,6 +48,8 @@ interface Options {
   seconds: number;
   overloadControl: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** siplb settings from --set key=value (an A/B of one setting in separate runs). */
+  siplbSettings: Record<string, string>;
 }
 
 interface StepResult {
@@ -71,7 +74,8 @@ interface StepResult {
 
 const USAGE =
   'usage: npm run bench -- --overload [--compare kamailio] [--cpu-quota 0.25|none] [--capacity N]\n' +
-  '                       [--steps 0.5,1,1.5,2,2.5,3] [--seconds 10] [--overload-control on|off] [--log-level warn]\n';
+  '                       [--steps 0.5,1,1.5,2,2.5,3] [--seconds 10] [--overload-control on|off] [--log-level warn]\n' +
+  '                       [--set key=value ...]\n';
 
 function usage(message: string): never {
   process.stderr.write(`overload: ${message}\n${USAGE}`);
@@ -84,7 +88,7 @@ function parse(argv: string[]): Options {
     options: {
       compare: { type: 'string' }, 'cpu-quota': { type: 'string' }, capacity: { type: 'string' },
       steps: { type: 'string' }, seconds: { type: 'string' }, 'overload-control': { type: 'string' },
-      'log-level': { type: 'string' },
+      'log-level': { type: 'string' }, set: { type: 'string', multiple: true },
     },
   });
   if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare knows kamailio, got ${values.compare}`);
@@ -101,7 +105,7 @@ function parse(argv: string[]): Options {
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
-  return { compareKamailio: values.compare === 'kamailio', cpuQuota, capacity, steps, seconds, overloadControl: oc === 'on', logLevel };
+  return { compareKamailio: values.compare === 'kamailio', cpuQuota, capacity, steps, seconds, overloadControl: oc === 'on', logLevel, siplbSettings: settingsOption(values.set, usage) };
 }
 
 /** A balancer with its two UAS, in its own CPU-capped group. */
@@ -124,7 +128,7 @@ async function startBed(target: Target, o: Options, label: string): Promise<Bed>
       uases.push(await startSippUas({ scenario: 'uas', transport: 'u1', localPort: port, timeoutS: 3600, buffSize: SIPP_BUFF_SIZE }));
     }
     balancer = target === 'siplb'
-      ? await startSiplbTarget(lbPort, `127.0.0.1:${uasA};transport=udp,127.0.0.1:${uasB};transport=udp`, o.logLevel, false, o.overloadControl)
+      ? await startSiplbTarget(lbPort, `127.0.0.1:${uasA};transport=udp,127.0.0.1:${uasB};transport=udp`, o.logLevel, false, o.overloadControl, o.siplbSettings)
       : await startKamailio(lbPort, [`sip:127.0.0.1:${uasA};transport=udp`, `sip:127.0.0.1:${uasB};transport=udp`]);
     if (o.cpuQuota !== null) {
       quota = makeCpuQuota(label, o.cpuQuota);

@@ -23,6 +23,7 @@
 
 import { parseArgs } from 'node:util';
 import { CLK_TCK, cpuTicks, sumTicks, ticksToMs } from './proc.ts';
+import { settingsOption } from './options.ts';
 import { perCall, startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
@@ -122,12 +123,7 @@ function parseOptions(argv: string[]): Options {
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
   const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
-  const siplbSettings: Record<string, string> = {};
-  for (const kv of values.set ?? []) {
-    const eq = kv.indexOf('=');
-    if (eq < 1) usage(`--set wants key=value, got ${kv}`);
-    siplbSettings[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
+  const siplbSettings = settingsOption(values.set, usage);
   return {
     rates, calls, rounds, siplbSettings, transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
