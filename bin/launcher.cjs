@@ -92,6 +92,14 @@ function launch(command) {
     process.stderr.write(command + ': ' + entry + ' is missing: run npm run build, or reinstall the package\n');
     process.exit(2);
   }
+  // In a checkout Node strips the types of each module as it loads it, and the stripper (swc built
+  // to WebAssembly) keeps about 30 MB of memory for the life of the process once loaded. Node's
+  // compile cache keeps the stripped code as well, so with it on from here, before the first
+  // TypeScript module, every start after the first loads no stripper at all (RSS of an idle
+  // balancer 125 -> 92 MB). The cache lives in the system's temporary directory; a start that
+  // cannot use it strips the types as before.
+  var nodeModule = require('module');
+  if (/\.ts$/.test(entry) && typeof nodeModule.enableCompileCache === 'function') nodeModule.enableCompileCache();
   // import() written in a string: a Node too old to parse it still reads this file and reports
   // its version above. The module runs the command (its main() at top level).
   var importModule = new Function('specifier', 'return import(specifier);');

@@ -8,13 +8,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnOwned } from '../e2e/harness/children.ts';
-import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI } from '../e2e/harness/siplb.ts';
+import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI, SIPLB_LAUNCHER } from '../e2e/harness/siplb.ts';
 
 test('the siplb CLI caps the young generation, and npm start passes the same flags', () => {
   const flags = cliNodeFlags();
   assert.ok(flags.includes('--max-semi-space-size=32'), `shebang flags: ${flags.join(' ')}`);
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  assert.equal(pkg.scripts['start'], ['node', ...flags, 'src/cli/siplb.ts'].join(' '));
+  // Through the launcher, as npx siplb: it checks the Node version and turns the compile cache on first.
+  assert.equal(pkg.scripts['start'], ['node', ...flags, 'bin/siplb.cjs'].join(' '));
 });
 
 test('cliNodeFlags reads a plain node shebang as no flags and refuses a file without one', () => {
@@ -46,4 +47,29 @@ test('the CLI runs as an executable through its env -S shebang', async () => {
   const status = await owned.exited;
   assert.equal(status.code, 0, out);
   assert.match(out, /^usage: siplb /);
+});
+
+test('through the launcher, a second start of siplb loads no type stripper: the compile cache has the stripped code', { timeout: 60_000 }, async () => {
+  // The launcher's cache lives under os.tmpdir(): a TMPDIR of its own makes the first start cold
+  // whatever ran before. A preload reports at exit whether Node loaded its stripper (amaro).
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-compile-cache-'));
+  try {
+    const probe = join(dir, 'probe.cjs');
+    writeFileSync(probe, "process.on('exit', () => process.stderr.write('amaro loaded: ' + process.moduleLoadList.some((m) => m.includes('amaro')) + '\\n'));\n");
+    const loaded: string[] = [];
+    for (let run = 0; run < 2; run++) {
+      const owned = spawnOwned(nodeBinary(), [...cliNodeFlags(), '--require', probe, SIPLB_LAUNCHER, '--help'], {
+        stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TMPDIR: dir },
+      });
+      let err = '';
+      owned.process.stdout?.resume();
+      owned.process.stderr?.on('data', (d: Buffer) => { err += d.toString('utf8'); });
+      assert.deepEqual(await owned.exited, { code: 0, signal: null }, err);
+      loaded.push(/amaro loaded: (\w+)/.exec(err)?.[1] ?? `no report in: ${err}`);
+    }
+    // The first start strips (and fills the cache); the second finds every module there.
+    assert.deepEqual(loaded, ['true', 'false']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,6 +16,12 @@ export type SiplbLogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SIPLB_CLI = join(REPO_ROOT, 'src', 'cli', 'siplb.ts');
+/**
+ * What npm start and npx siplb run: the version check, Node's compile cache (so that from the
+ * second start on no type stripper is loaded, about 30 MB less RSS), then SIPLB_CLI. The harness
+ * starts siplb this way, so that tests and benchmarks see what operators run.
+ */
+export const SIPLB_LAUNCHER = join(REPO_ROOT, 'bin', 'siplb.cjs');
 
 /**
  * The Node that runs siplb: the pinned one in node_modules (a real ELF binary, not a shim, so
@@ -93,7 +99,7 @@ export function cliNodeFlags(file: string = SIPLB_CLI): string[] {
 }
 
 function spawnCli(propertiesPath: string, opts: SiplbOptions): { owned: OwnedChild; lines: LineBuffer } {
-  const args = opts.executable === undefined ? [...cliNodeFlags(), ...(opts.nodeFlags ?? []), SIPLB_CLI, propertiesPath] : [propertiesPath];
+  const args = opts.executable === undefined ? [...cliNodeFlags(), ...(opts.nodeFlags ?? []), SIPLB_LAUNCHER, propertiesPath] : [propertiesPath];
   if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
   const owned = opts.executable !== undefined
