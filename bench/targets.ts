@@ -185,7 +185,11 @@ function redisCommandCounts(port: number): Map<string, number> {
   return out;
 }
 
-export async function startSiplbTarget(lbPort: number, nodes: string, logLevel: 'error' | 'warn' | 'info' | 'debug', withRedis: boolean, overloadControl: boolean, extra: Record<string, string> = {}): Promise<RunningTarget> {
+/**
+ * siplb on lbPort in front of `nodes`, as the benchmarks run it. `extra`: more settings (--set);
+ * `nodeFlags`: Node/V8 flags after the CLI's own (--node-flag, an A/B of a V8 flag without a worktree).
+ */
+export async function startSiplbTarget(lbPort: number, nodes: string, logLevel: 'error' | 'warn' | 'info' | 'debug', withRedis: boolean, overloadControl: boolean, extra: Record<string, string> = {}, nodeFlags: string[] = []): Promise<RunningTarget> {
   const redis = withRedis ? await startRedis() : null;
   try {
     const handle = await startSiplb({
@@ -200,7 +204,7 @@ export async function startSiplbTarget(lbPort: number, nodes: string, logLevel: 
       overloadControl: String(overloadControl),
       ...(redis === null ? {} : { stateStore: 'redis', redisUrl: redis.url }),
       ...extra,
-    }, { logLevel });
+    }, { logLevel, nodeFlags });
     return {
       pids: () => [handle.pid],
       storePid: redis?.pid,
