@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { statusKiB } from './proc.ts';
+import { nodeFlagsOption } from './options.ts';
 import { startKamailio, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
@@ -90,8 +91,7 @@ function parse(argv: string[]): Options {
   const marginS = Number(values.margin ?? 15);
   if (!Number.isInteger(marginS) || marginS < 5 || marginS > 600) usage(`--margin must be 5..600 seconds, got ${values.margin}`);
   if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare knows kamailio, got ${values.compare}`);
-  const nodeFlags = (values['node-flags'] ?? '').split(/\s+/).filter((f) => f !== '');
-  if (nodeFlags.some((f) => !f.startsWith('--'))) usage(`--node-flags takes Node flags (--...), got ${values['node-flags']}`);
+  const nodeFlags = nodeFlagsOption(values['node-flags'], usage);
   return { held, rate, marginS, compareKamailio: values.compare === 'kamailio', nodeFlags };
 }
 

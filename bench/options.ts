@@ -23,3 +23,10 @@ export function settingsOption(raw: string[] | undefined, fail: (message: string
   }
   return settings;
 }
+
+/** Node flags for siplb from `--node-flags='--a --b'`, after the CLI's own; each must start with --. */
+export function nodeFlagsOption(raw: string | undefined, fail: (message: string) => never): string[] {
+  const flags = (raw ?? '').split(/\s+/).filter((f) => f !== '');
+  if (flags.some((f) => !f.startsWith('--'))) fail(`--node-flags takes Node flags (--...), got ${raw}`);
+  return flags;
+}

@@ -4,7 +4,7 @@
 //
 //   npm run bench -- --overload [--compare kamailio] [--cpu-quota 0.25|none] [--capacity N]
 //                    [--steps 0.5,1,1.5,2,2.5,3] [--seconds 10] [--rounds 1] [--overload-control on|off]
-//                    [--set key=value ...] [--node-flag --a-v8-flag ...]
+//                    [--set key=value ...] [--node-flags='--a-v8-flag ...']
 //
 // The balancer under test runs in a cgroup capped at --cpu-quota of one core (bench/cpu-quota.ts),
 // so that it, not sipp, is what saturates: on a 2-core machine sipp's UAC and two UAS need more
@@ -26,7 +26,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeCpuQuota, type CpuQuota } from './cpu-quota.ts';
-import { intOption, settingsOption } from './options.ts';
+import { intOption, nodeFlagsOption, settingsOption } from './options.ts';
 import { sumTicks, ticksToMs } from './proc.ts';
 import { startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
@@ -55,7 +55,7 @@ interface Options {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** siplb settings from --set key=value (an A/B of one setting in separate runs). */
   siplbSettings: Record<string, string>;
-  /** --node-flag: Node/V8 flags for siplb after its own. */
+  /** --node-flags: Node/V8 flags for siplb after its own. */
   nodeFlags: string[];
 }
 
@@ -83,7 +83,7 @@ interface StepResult {
 const USAGE =
   'usage: npm run bench -- --overload [--compare kamailio] [--cpu-quota 0.25|none] [--capacity N]\n' +
   '                       [--steps 0.5,1,1.5,2,2.5,3] [--seconds 10] [--rounds 1] [--overload-control on|off] [--log-level warn]\n' +
-  '                       [--set key=value ...] [--node-flag --a-v8-flag ...]\n';
+  '                       [--set key=value ...] [--node-flags="--a-v8-flag ..."]\n';
 
 function usage(message: string): never {
   process.stderr.write(`overload: ${message}\n${USAGE}`);
@@ -96,7 +96,7 @@ function parse(argv: string[]): Options {
     options: {
       compare: { type: 'string' }, 'cpu-quota': { type: 'string' }, capacity: { type: 'string' },
       steps: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' }, 'overload-control': { type: 'string' },
-      'log-level': { type: 'string' }, set: { type: 'string', multiple: true }, 'node-flag': { type: 'string', multiple: true },
+      'log-level': { type: 'string' }, set: { type: 'string', multiple: true }, 'node-flags': { type: 'string' },
     },
   });
   if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare knows kamailio, got ${values.compare}`);
@@ -114,7 +114,7 @@ function parse(argv: string[]): Options {
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
-  return { compareKamailio: values.compare === 'kamailio', cpuQuota, capacity, steps, seconds, rounds, overloadControl: oc === 'on', logLevel, siplbSettings: settingsOption(values.set, usage), nodeFlags: values['node-flag'] ?? [] };
+  return { compareKamailio: values.compare === 'kamailio', cpuQuota, capacity, steps, seconds, rounds, overloadControl: oc === 'on', logLevel, siplbSettings: settingsOption(values.set, usage), nodeFlags: nodeFlagsOption(values['node-flags'], usage) };
 }
 
 /** A balancer with its two UAS, in its own CPU-capped group. */

@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--rate 4000[,R2...]] [--rounds 1] [--calls N] [--transport udp|tcp]
 //                    [--scenario basic|rr] [--compare kamailio | --compare redis | --kamailio-only | --sipp-only]
-//                    [--log-level warn] [--set key=value ...] [--node-flag --a-v8-flag ...]
+//                    [--log-level warn] [--set key=value ...] [--node-flags='--a-v8-flag ...']
 //   npm run bench -- --compare kamailio --rate 1000,2000 --rounds 3
 //                    each rate, three rounds, siplb and Kamailio taking turns at going first;
 //                    prints every round and the median ratio per rate
@@ -23,7 +23,7 @@
 
 import { parseArgs } from 'node:util';
 import { CLK_TCK, cpuTicks, sumTicks, ticksToMs } from './proc.ts';
-import { settingsOption } from './options.ts';
+import { nodeFlagsOption, settingsOption } from './options.ts';
 import { perCall, startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
@@ -53,7 +53,7 @@ interface Options {
   overloadControl: boolean;
   /** More lb.properties keys for siplb (--set key=value, repeatable), to compare a setting's cost. */
   siplbSettings: Record<string, string>;
-  /** --node-flag: Node/V8 flags for siplb after its own. */
+  /** --node-flags: Node/V8 flags for siplb after its own. */
   nodeFlags: string[];
 }
 
@@ -87,7 +87,7 @@ function usage(message: string): never {
     'usage: node bench/sipp-load.ts [--rate 4000[,R2...]] [--rounds 1..15] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
     '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
     '                               [--log-level warn] [--set key=value (an lb.properties key for siplb; repeatable)]\n' +
-    '                               [--node-flag --a-node-or-v8-flag (after the CLI flags; repeatable)]\n' +
+    '                               [--node-flags="--a-node-or-v8-flag ..." (after the CLI flags)]\n' +
     '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
   process.exit(2);
 }
@@ -107,7 +107,7 @@ function parseOptions(argv: string[]): Options {
       'log-level': { type: 'string' },
       'overload-control': { type: 'string' },
       set: { type: 'string', multiple: true },
-      'node-flag': { type: 'string', multiple: true },
+      'node-flags': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -129,7 +129,7 @@ function parseOptions(argv: string[]): Options {
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   const siplbSettings = settingsOption(values.set, usage);
   return {
-    rates, calls, rounds, siplbSettings, nodeFlags: values['node-flag'] ?? [], transport, scenario, logLevel, overloadControl: oc === 'on',
+    rates, calls, rounds, siplbSettings, nodeFlags: nodeFlagsOption(values['node-flags'], usage), transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
     compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,

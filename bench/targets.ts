@@ -187,7 +187,7 @@ function redisCommandCounts(port: number): Map<string, number> {
 
 /**
  * siplb on lbPort in front of `nodes`, as the benchmarks run it. `extra`: more settings (--set);
- * `nodeFlags`: Node/V8 flags after the CLI's own (--node-flag, an A/B of a V8 flag without a worktree).
+ * `nodeFlags`: Node/V8 flags after the CLI's own (--node-flags, an A/B of a V8 flag without a worktree).
  */
 export async function startSiplbTarget(lbPort: number, nodes: string, logLevel: 'error' | 'warn' | 'info' | 'debug', withRedis: boolean, overloadControl: boolean, extra: Record<string, string> = {}, nodeFlags: string[] = []): Promise<RunningTarget> {
   const redis = withRedis ? await startRedis() : null;
