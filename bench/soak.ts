@@ -14,15 +14,18 @@ import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
 import { describeResult, startSippUac, startSippUas, type SippUas } from '../test/e2e/harness/sipp.ts';
 import { statusKiB } from './proc.ts';
+import { nodeFlagsOption } from './options.ts';
 
 interface Options {
   seconds: number;
   rate: number;
   holdMs: number;
+  /** --node-flags: Node/V8 flags for siplb after its own. */
+  nodeFlags: string[];
 }
 
 function usage(message: string): never {
-  process.stderr.write(`soak: ${message}\nusage: npm run bench -- --soak 30m [--rate 500] [--hold 2000]   (durations: 90s, 30m, 1h)\n`);
+  process.stderr.write(`soak: ${message}\nusage: npm run bench -- --soak 30m [--rate 500] [--hold 2000] [--node-flags="--a-v8-flag ..."]   (durations: 90s, 30m, 1h)\n`);
   process.exit(2);
 }
 
@@ -38,7 +41,7 @@ export function parseDuration(raw: string): number | null {
 function parse(argv: string[]): Options {
   const { values, positionals } = parseArgs({
     args: argv, strict: true, allowPositionals: true,
-    options: { soak: { type: 'string' }, rate: { type: 'string' }, hold: { type: 'string' } },
+    options: { soak: { type: 'string' }, rate: { type: 'string' }, hold: { type: 'string' }, 'node-flags': { type: 'string' } },
   });
   const rawDuration = values.soak ?? positionals[0] ?? '30m';
   const seconds = parseDuration(rawDuration);
@@ -47,7 +50,7 @@ function parse(argv: string[]): Options {
   if (!Number.isInteger(rate) || rate <= 0) usage(`--rate must be a positive integer, got ${values.rate}`);
   const holdMs = Number(values.hold ?? 2000);
   if (!Number.isInteger(holdMs) || holdMs < 0) usage(`--hold must be a whole number of ms, got ${values.hold}`);
-  return { seconds, rate, holdMs };
+  return { seconds, rate, holdMs, nodeFlags: nodeFlagsOption(values['node-flags'], usage) };
 }
 
 /** One gauge of siplb's /metrics, or null. */
@@ -72,7 +75,7 @@ export async function runSoak(argv: string[]): Promise<number> {
     const siplb = await startSiplb({
       host: '127.0.0.1', externalPort: String(lbPort), apiPort: String(apiPort),
       nodes: `127.0.0.1:${uasA};transport=udp,127.0.0.1:${uasB};transport=udp`, isSendTrying: 'false',
-    }, { logLevel: 'warn' });
+    }, { logLevel: 'warn', nodeFlags: o.nodeFlags });
     try {
       console.log(`soak: ${o.rate} calls/s for ${o.seconds} s (${calls} calls held ${o.holdMs} ms each), UDP, siplb pid ${siplb.pid}`);
       const uac = await startSippUac({
