@@ -8,13 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { nodeStateLine, startSiplb, type SiplbHandle } from './harness/siplb.ts';
-import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
+import { callsTaken, describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 import { UNREACHABLE_TRIAL_MS } from '../../src/cluster/passive-health.ts';
-
-function callsTaken(u: SippUas): number {
-  return u.currentStats()?.incoming ?? 0;
-}
 
 test('a static node killed: the ICMP port unreachable takes it down at once, its calls fail over, it comes back on trial', { timeout: 60_000 }, async () => {
   const ports = await allocatePorts(4);

@@ -14,18 +14,13 @@ import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
-import { describeResult, runSippUac, SCENARIO_DIR, startSippUas, type SippScenario, type SippUas } from './harness/sipp.ts';
+import { callsTaken, describeResult, runSippUac, SCENARIO_DIR, startSippUas, type SippScenario, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const CALLS = 5;
 const UAC_TRYING: SippScenario = { file: join(SCENARIO_DIR, 'uac-trying.xml') };
 const UAC_NO_TRYING: SippScenario = { file: join(SCENARIO_DIR, 'uac-no-trying.xml') };
 
-/** Calls a sipp UAS has taken so far (from its periodic statistics row). */
-function callsTaken(u: SippUas): number {
-  const s = u.currentStats();
-  return s === null ? 0 : s.incoming;
-}
 
 /** Responses with this status in a sipp -trace_msg log that sipp received. */
 function received(messageLog: string, status: number): number {

@@ -13,14 +13,9 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { startSiplb, type SiplbHandle } from './harness/siplb.ts';
-import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
+import { callsTaken, describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 
-/** Calls a sipp UAS has taken so far (from its periodic statistics row). */
-function callsTaken(u: SippUas): number {
-  const s = u.currentStats();
-  return s === null ? 0 : s.incoming - s.autoAnswered;
-}
 
 test('performanceTestingMode: extraServerNodes take calls without heartbeats; without it, the same file answers 503', { timeout: 15_000 }, async () => {
   const ports = await allocatePorts(4);

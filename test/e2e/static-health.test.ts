@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allocatePorts, releasePorts } from './harness/ports.ts';
 import { nodeStateLine, startSiplb, type SiplbHandle } from './harness/siplb.ts';
-import { describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
+import { callsTaken, describeResult, runSippUac, startSippUas, type SippUas } from './harness/sipp.ts';
 import { eventually } from '../helpers/wait.ts';
 
 function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
@@ -18,11 +18,6 @@ function nodeEvent(lb: SiplbHandle, nodeId: string, detailPrefix: string): boole
   return nodeStateLine(lb, nodeId, detailPrefix) !== undefined;
 }
 
-/** Calls a sipp UAS has taken: its incoming "calls" less the OPTIONS probes -aa answered. */
-function callsTaken(u: SippUas): number {
-  const s = u.currentStats();
-  return s === null ? 0 : s.incoming - s.autoAnswered;
-}
 
 test('static nodes: an OPTIONS-dead node is taken out, calls go to the survivor, and it is taken back when it answers again', { timeout: 60_000 }, async () => {
   const ports = await allocatePorts(4);

@@ -143,6 +143,15 @@ export interface SippUac {
   abort(graceMs?: number): Promise<SippResult>;
 }
 
+/**
+ * Calls a sipp UAS has taken so far, from its periodic statistics row: incoming requests less
+ * those -aa answered on its own (OPTIONS probes of the balancer's health checks); 0 before the first row.
+ */
+export function callsTaken(u: SippUas): number {
+  const s = u.currentStats();
+  return s === null ? 0 : s.incoming - s.autoAnswered;
+}
+
 /** A numeric column of a sipp statistics row (SippStats.raw); 0 when absent or not a number. */
 export function statNumber(raw: Record<string, string>, key: string): number {
   const value = Number(raw[key]);
