@@ -26,8 +26,7 @@ function xmlNames(spec: AnyKeySpec): string {
 
 export function configTable(): string {
   const rows = KEYS.map((spec) => {
-    const meaning = spec.notYet === undefined ? spec.description : `${spec.description} Read and checked; ${spec.notYet}.`;
-    return `| ${propertiesNames(spec)} | ${xmlNames(spec)} | ${cell(spec.shownDefault)} | ${cell(meaning)} |`;
+    return `| ${propertiesNames(spec)} | ${xmlNames(spec)} | ${cell(spec.shownDefault)} | ${cell(spec.description)} |`;
   });
   return ['| lb.properties key | lb-configuration.xml element | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n') + '\n';
 }

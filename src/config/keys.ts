@@ -33,11 +33,6 @@ export interface KeySpec<F extends keyof Config> {
    * written in XML as <siplb><key>value</key></siplb>.
    */
   readonly xml?: readonly string[];
-  /**
-   * For keys a later part of siplb acts on: what is not available yet. Given a value that
-   * turns the feature on, the loader warns with this text instead of staying silent.
-   */
-  readonly notYet?: string;
 }
 
 export type AnyKeySpec = { [F in keyof Config]: KeySpec<F> }[keyof Config];
@@ -452,7 +447,6 @@ const headerSecret: Parser<string> = (raw, key) => {
   return value;
 };
 
-const REQUEST_CHECK_NOT_YET = 'requestCheckPattern is not applied yet: every HTTP request is balanced';
 const ALGORITHM_XML = (name: string): readonly string[] => [`sip/algorithm/${name}`, `sip/${name}`];
 const SIP_XML = (name: string): readonly string[] => [`sip/${name}`];
 
@@ -890,8 +884,8 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   requestCheckPattern: {
     key: 'requestCheckPattern', field: 'requestCheckPattern', shownDefault: 'none', defaultValue: null,
-    description: 'HTTP: regular expression a request URL must match to be balanced.',
-    parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'], notYet: REQUEST_CHECK_NOT_YET,
+    description: 'HTTP: regular expression (searched anywhere in the request target, as Restcomm does); a node that answers a matching request with 400-599 is taken out of new HTTP sessions at once, until its HTTP probes or the registry bring it back.',
+    parse: optional((raw, key) => { regex(raw, key); return raw; }), xml: ['http/requestCheckPattern'],
   },
   httpResponseTimeout: {
     key: 'httpResponseTimeout', field: 'httpResponseTimeout', shownDefault: '60000', defaultValue: 60000,

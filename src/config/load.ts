@@ -7,7 +7,6 @@
 
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { ConfigError } from '../core/errors.ts';
 import type { ConfigEntry, FlatConfig } from './entries.ts';
 import { isSipStackKey, keyForField, keySpec, KEYS, type AnyKeySpec, type KeySpec } from './keys.ts';
@@ -96,7 +95,6 @@ function loadEntries(flat: FlatConfig): LoadedConfig {
   secureListenersNeedFiles(config, given, warnings);
   checkPortClash(config, given);
   checkHttpListeners(config, given, warnings);
-  notYetWarnings(config, given, warnings);
 
   if (smpp.some((k) => k === 'smppPort' || k === 'smppSslPort')) warnings.push(`${SMPP_WARNING}: ${smpp.join(', ')}`);
   // Without smppPort Restcomm's SMPP balancer is off too; its tuning keys change nothing anywhere.
@@ -289,18 +287,6 @@ function checkHttpListeners(config: Config, given: GivenEntries, warnings: strin
     if (p === sipTcp) {
       throw new ConfigError(nameOf(given, field), String(p), `the external SIP TCP port is ${p} too; both bind ${config.externalHost}${whereOf(given, field)}`);
     }
-  }
-}
-
-/** Keys a later part of siplb acts on: given a value that would turn something on, say it is not there yet. */
-function notYetWarnings(config: Config, given: GivenEntries, warnings: string[]): void {
-  for (const spec of KEYS) {
-    if (spec.notYet === undefined) continue;
-    const entry = given.get(spec.field);
-    if (entry === undefined) continue;
-    const value: unknown = config[spec.field];
-    if (value === null || value === 0 || value === false || isDeepStrictEqual(value, spec.defaultValue)) continue;
-    warnings.push(`${entry.key}=${spec.field === 'password' ? '(hidden)' : entry.value}: ${spec.notYet} (${entry.where})`);
   }
 }
 

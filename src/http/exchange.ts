@@ -43,6 +43,8 @@ export interface ExchangeContext {
   readonly maxContentLength: number;
   /** unavailableHost, or null for 503. */
   readonly unavailableHost: string | null;
+  /** requestCheckPattern: an error answer to a request whose target it finds takes the node out. */
+  readonly requestCheck: RegExp | null;
   readonly log: Logger;
   cluster(): ClusterSnapshot;
 }
@@ -219,10 +221,14 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     if (status < 200 || this.finished) return;
     this.controller = controller;
     const c = this.counters as NodeHttpCounters;
-    if (status >= 500) {
-      c.status5xx++;
-      if (isNodeFailureStatus(status)) this.ctx.health.failure((this.node as SipNode).id, `status ${status}`);
-    } else if (status >= 400) c.status4xx++;
+    if (status >= 400) {
+      if (status >= 500) c.status5xx++;
+      else c.status4xx++;
+      const check = this.ctx.requestCheck;
+      if (check !== null && status < 600 && check.test(this.url)) {
+        this.ctx.health.takeOut((this.node as SipNode).id, `status ${status} to ${this.method} ${this.url} (requestCheckPattern)`);
+      } else if (isNodeFailureStatus(status)) this.ctx.health.failure((this.node as SipNode).id, `status ${status}`);
+    }
     try {
       this.res.writeHead(status, statusMessage === '' ? undefined : statusMessage, downstreamHeaders(headers));
     } catch (err) {

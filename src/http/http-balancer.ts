@@ -32,7 +32,7 @@ import { isWebSocketUpgrade, upgrade, type UpgradeContext } from './upgrade.ts';
 /** The Config keys the HTTP balancer reads. */
 export type HttpConfig = Pick<Config,
   | 'externalHost' | 'httpPort' | 'httpsPort'
-  | 'maxContentLength' | 'unavailableHost' | 'httpAffinityKey'
+  | 'maxContentLength' | 'unavailableHost' | 'httpAffinityKey' | 'requestCheckPattern'
   | 'httpResponseTimeout' | 'httpWebSocketIdleTimeout' | 'httpMaxHeaderSize'
   | 'maxNumberResponsesWithError' | 'maxErrorTime' | 'healthCheckInterval' | 'healthCheckTimeout' | 'healthCheckSuccesses'
   | 'tlsClientAuth'>;
@@ -89,7 +89,7 @@ export class HttpBalancer {
     this.ctx = {
       chooser: this.chooser, pools: this.pools, stats: this.stats, health: this.health,
       maxContentLength: cfg.maxContentLength, unavailableHost: cfg.unavailableHost, log: opts.log,
-      cluster: opts.cluster,
+      requestCheck: cfg.requestCheckPattern === null ? null : new RegExp(cfg.requestCheckPattern), cluster: opts.cluster,
     };
     this.upgradeCtx = {
       chooser: this.chooser, stats: this.stats, unavailableHost: cfg.unavailableHost,

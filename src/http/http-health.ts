@@ -5,6 +5,8 @@
 //   - no response head within httpResponseTimeout, and a response that could not be read;
 //   - a 5xx response, except 501 and 505, which are about the request (its method, its HTTP
 //     version), not about the node.
+// With requestCheckPattern set, a 4xx or 5xx answer to a request whose target matches it takes
+// the node out at once (Restcomm's rule: those URLs are the ones the operator knows must work).
 // A node that is out keeps its sticky sessions, as a draining node does (SIP's passive health
 // makes a node draining too): a session lives in that node's memory, and a 5xx on one URL does
 // not mean every session there is lost; a GET whose connection is refused is retried elsewhere
@@ -96,6 +98,15 @@ export class HttpHealth {
     if (times.length <= this.opts.maxErrors || this.outages.has(nodeId)) return;
     const reason = `${times.length} HTTP failures within ${this.opts.windowMs} ms, the last: ${what}`;
     times.length = 0;
+    this.takeOut(nodeId, reason, now);
+  }
+
+  /**
+   * Out of new HTTP sessions at once, without counting (requestCheckPattern: Restcomm removes a
+   * node on the first error answer to a request that matches it). It comes back as any outage does.
+   */
+  takeOut(nodeId: string, reason: string, now = Date.now()): void {
+    if (this.outages.has(nodeId)) return;
     this.outages.set(nodeId, { since: now, reason, goodProbes: 0, probing: false });
     this.version++;
     this.opts.log.warn({ node: nodeId, reason }, 'node out of new HTTP sessions');

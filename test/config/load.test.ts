@@ -772,13 +772,7 @@ const remarks: { name: string; input: string; warnings: string[]; infos: string[
     warnings: ['httpsPort=2081 needs tlsCertFile and tlsKeyFile: no HTTPS listener (line 2)'],
     infos: [],
   },
-  {
-    name: 'requestCheckPattern is read but not applied yet',
-    input: 'requestCheckPattern=^/app/',
-    warnings: ['requestCheckPattern=^/app/: requestCheckPattern is not applied yet: every HTTP request is balanced (line 1)'],
-    infos: [],
-  },
-  { name: 'HTTP keys siplb acts on say nothing', input: 'httpPort=2080\nmaxContentLength=2048\nunavailableHost=sorry.example.com', warnings: [], infos: [] },
+  { name: 'HTTP keys siplb acts on say nothing', input: 'httpPort=2080\nmaxContentLength=2048\nunavailableHost=sorry.example.com\nrequestCheckPattern=(/Accounts/)', warnings: [], infos: [] },
   {
     name: 'wrong case suggests the key',
     input: 'ExternalPort=5070',

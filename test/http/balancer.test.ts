@@ -347,6 +347,62 @@ test('passive health: a node that is out comes back by good HTTP probes (OPTIONS
   await eventually('the node back after two good probes', 3000, () => !lb.balancer.health.isOut(id));
 });
 
+/** A node that answers every request with `status` and counts what it got (Restcomm's "bad server"). */
+async function answeringNode(t: import('node:test').TestContext, status: number): Promise<{ port: number; urls: string[] }> {
+  const urls: string[] = [];
+  const server = http.createServer((req, res) => {
+    urls.push(`${req.method} ${req.url}`);
+    req.resume();
+    res.writeHead(status, { 'content-length': '0' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as import('node:net').AddressInfo).port, urls };
+}
+
+// Restcomm's HttpBadResponseNodeRemovalTest: requestCheckPattern "(/Accounts/)", one node answering
+// 400, four clients posting to /restcomm/.../Accounts/<sid>/Calls.json one after the other.
+test('requestCheckPattern: an error answer to a matching request takes the node out at once; other URLs do not', async (t) => {
+  const bad = await answeringNode(t, 400);
+  const good = await startTomcatNode('good');
+  t.after(() => good.kill());
+  const lb = await startHttpBalancer(t, [{ port: bad.port, jvmRoute: 'bad' }, { port: good.port, jvmRoute: 'good' }], { requestCheckPattern: '(/Accounts/)' });
+  const agent = new Agent({ keepAliveTimeout: 10_000 });
+  t.after(() => agent.close());
+  const badId = nodeOf(lb, 'bad');
+
+  // A 4xx to a URL the pattern does not find counts for nothing (and is not a 5xx either).
+  const other: number[] = [];
+  for (let i = 0; i < 2; i++) other.push((await send(agent, `${lb.base}/restcomm/other`)).status);
+  assert.deepEqual(other.sort(), [200, 400]);
+  assert.equal(lb.balancer.health.isOut(badId), false);
+
+  const statuses: number[] = [];
+  for (let sid = 0; sid < 4; sid++) {
+    statuses.push((await send(agent, `${lb.base}/restcomm/2012-04-24/Accounts/${sid}/Calls.json/CA00af667a6a2cbfda0c07d923e78194cd`, { method: 'POST', body: 'To=1234' })).status);
+  }
+  assert.deepEqual(statuses, [400, 200, 200, 200], 'the first matching request met the bad node, which then took no more');
+  assert.equal(bad.urls.filter((u) => u.includes('/Accounts/')).length, 1);
+  assert.ok(lb.balancer.health.isOut(badId));
+  assert.match(lb.balancer.health.outNodes()[0].reason, /status 400 to POST \/restcomm\/2012-04-24\/Accounts\/0\/.* \(requestCheckPattern\)/);
+});
+
+test('requestCheckPattern: a node taken out comes back by good HTTP probes like any other outage', async (t) => {
+  const bad = await answeringNode(t, 404);
+  const good = await startTomcatNode('good');
+  t.after(() => good.kill());
+  const lb = await startHttpBalancer(t, [{ port: bad.port, jvmRoute: 'bad' }, { port: good.port, jvmRoute: 'good' }],
+    { requestCheckPattern: '^/api/', healthCheckInterval: 100, healthCheckSuccesses: 2 });
+  const agent = new Agent({ keepAliveTimeout: 10_000 });
+  t.after(() => agent.close());
+  for (let i = 0; i < 2; i++) await send(agent, `${lb.base}/api/x`);
+  const badId = nodeOf(lb, 'bad');
+  assert.ok(lb.balancer.health.isOut(badId));
+  // The probe (OPTIONS /) is answered below 500: the node answers HTTP again.
+  await eventually('the node back after two good probes', 3000, () => !lb.balancer.health.isOut(badId));
+  assert.ok(bad.urls.includes('OPTIONS /'));
+});
+
 test('every HTTP node out of new sessions: requests still go to them rather than 503', async (t) => {
   const { lb, agent } = await twoNodes(t, { maxNumberResponsesWithError: 1, maxErrorTime: 60_000 });
   for (let i = 0; i < 4; i++) await send(agent, `${lb.base}/status/500`);

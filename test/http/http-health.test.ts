@@ -75,3 +75,16 @@ test('probes go only to nodes that are out, and bring one back after probeSucces
   await eventually('back after two good probes in a row', 2000, () => !h.isOut(N.id));
   assert.equal(probes, 5);
 });
+
+test('takeOut: out at once with the reason given, once; recovered brings it back', () => {
+  const h = health();
+  const v = h.version;
+  h.takeOut(N.id, 'status 400 to GET /a (requestCheckPattern)', 5);
+  assert.ok(h.isOut(N.id));
+  assert.equal(h.version, v + 1);
+  h.takeOut(N.id, 'again', 6);
+  assert.equal(h.version, v + 1, 'a node already out is not taken out again');
+  assert.deepEqual(h.outNodes(), [{ nodeId: N.id, since: 5, reason: 'status 400 to GET /a (requestCheckPattern)' }]);
+  h.recovered(N.id, 'probes');
+  assert.equal(h.isOut(N.id), false);
+});
