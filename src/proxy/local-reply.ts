@@ -3,7 +3,18 @@
 // proxy answers only what it must; everything else is the nodes' business.
 
 import { hash } from 'node:crypto';
+import { splitCommaRanges } from '../sip/lists.ts';
 import type { SipMessage } from '../sip/message.ts';
+import { parseVia } from '../sip/via.ts';
+import { withReceived } from './route-headers.ts';
+
+/** Where the request came from: the top Via of a reply names it as RFC 3261 §18.2.1 and RFC 3581 say. */
+export interface ReplySource {
+  readonly ip: string;
+  readonly port: number;
+  /** Over TCP, TLS, WS or WSS: rport is always set, as on requests siplb forwards. */
+  readonly stream: boolean;
+}
 
 export const REASONS: Record<number, string> = {
   200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 416: 'Unsupported URI Scheme', 430: 'Flow Failed', 480: 'Temporarily Unavailable', 420: 'Bad Extension', 482: 'Loop Detected',
@@ -15,11 +26,12 @@ export const REASONS: Record<number, string> = {
  * Build a response to `req`, or null when the request lacks what a response must echo (then the
  * request is dropped). `detail` goes into the reason phrase so the sender sees why.
  */
-export function buildLocalReply(req: SipMessage, status: number, detail: string | null, extraHeaders: readonly string[] = [], topViaParams = ''): Buffer | null {
+export function buildLocalReply(req: SipMessage, status: number, detail: string | null, extraHeaders: readonly string[] = [], topViaParams = '', source: ReplySource | null = null): Buffer | null {
   const vias: string[] = [];
   for (let i = 0; i < req.headerCount; i++) if (req.names[i] === 'via') vias.push(req.value(i));
+  if (source !== null && vias.length > 0) vias[0] = withSource(vias[0], source);
   // RFC 7339: a server's overload parameters replace the client's bare `oc` in the top Via.
-  if (topViaParams !== '' && vias.length > 0) vias[0] = vias[0].replace(/;\s*oc(?=\s*(;|,|$))/i, '') + topViaParams;
+  if (topViaParams !== '' && vias.length > 0) vias[0] = replaceFirst(vias[0], (top) => top.replace(/;\s*oc(?=\s*(;|$))/i, '') + topViaParams);
   const from = req.get('from');
   const to = req.get('to');
   const callId = req.get('call-id');
@@ -34,6 +46,29 @@ export function buildLocalReply(req: SipMessage, status: number, detail: string 
   lines.push(`From: ${from}`, `To: ${toValue}`, `Call-ID: ${callId}`, `CSeq: ${cseq}`, ...extraHeaders,
     'Server: siplb', 'Content-Length: 0', '', '');
   return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+/**
+ * The first Via value of a header line with received (when the sent-by host is not the source
+ * address, or rport is set) and rport (when the sender asked for it, or over a stream) filled in:
+ * the same rule as for a request siplb forwards. A top Via that does not parse is left as it came
+ * (the reply is then a 400 about it, or the sender is owed nothing better).
+ */
+function withSource(line: string, source: ReplySource): string {
+  return replaceFirst(line, (top) => {
+    const via = parseVia(top);
+    if (via === null) return top;
+    const setRport = source.stream || via.rport === null;
+    if (!setRport && via.host === source.ip) return top;
+    return withReceived(top, source.ip, setRport ? source.port : null);
+  });
+}
+
+/** `line` with its first comma-separated value replaced by `f` of it. */
+function replaceFirst(line: string, f: (value: string) => string): string {
+  const r = splitCommaRanges(line, 0, line.length);
+  if (r.length === 0) return line;
+  return line.slice(0, r[0]) + f(line.slice(r[0], r[1])) + line.slice(r[1]);
 }
 
 /** The To tag of a reply siplb makes itself: "lb" and a hash of Call-ID and CSeq, so that it needs no state. */
@@ -53,20 +88,35 @@ export function isAckToLocalReply(toTag: string | null, callId: string, cseq: st
   return m !== null && localReplyTag(callId, `${m[1]}INVITE`) === toTag;
 }
 
+/** The top Via value as the request was forwarded (received/rport set), and where it stood in the head. */
+export interface TopViaAsForwarded {
+  readonly start: number;
+  readonly end: number;
+  readonly value: string;
+}
+
 /**
  * 100 Trying for an INVITE, built on the per-call path: one pass over the header index, the
  * lines it must echo (Via, From, To, Call-ID, CSeq; Timestamp, RFC 3261 §8.2.6.1) copied as
- * they arrived, no value parsing. No To tag: a 100 establishes nothing (RFC 3261 §8.2.6.2), and
+ * they arrived, no value parsing, but for the top Via with the received/rport the forwarded
+ * INVITE got (`topVia`, when it got any). No To tag: a 100 establishes nothing (RFC 3261 §8.2.6.2), and
  * a tag of ours would be a second, bogus early dialog to a UAC that records it. The request has
  * passed validation, so every line it needs is there.
  */
-export function buildTrying(req: SipMessage): Buffer {
+export function buildTrying(req: SipMessage, topVia: TopViaAsForwarded | null = null): Buffer {
   const head = req.head;
   const names = req.names;
   let out = 'SIP/2.0 100 Trying\r\n';
+  let viaSeen = false;
   for (let i = 0; i < names.length; i++) {
     switch (names[i]) {
-      case 'via': case 'from': case 'to': case 'call-id': case 'cseq': case 'timestamp':
+      case 'via':
+        out += !viaSeen && topVia !== null
+          ? head.slice(req.lineStarts[i], topVia.start) + topVia.value + head.slice(topVia.end, req.lineEnds[i]) + '\r\n'
+          : head.slice(req.lineStarts[i], req.lineEnds[i]) + '\r\n';
+        viaSeen = true;
+        break;
+      case 'from': case 'to': case 'call-id': case 'cseq': case 'timestamp':
         out += head.slice(req.lineStarts[i], req.lineEnds[i]) + '\r\n';
     }
   }

@@ -24,7 +24,7 @@ import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message
 import { headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import type { Inbound, Side } from '../transport/types.ts';
 import { BRANCH_PREFIX, loopPart, macPart, makeBranch, viaKey } from './branch.ts';
-import { buildLocalReply, buildTrying, isAckToLocalReply } from './local-reply.ts';
+import { buildLocalReply, buildTrying, isAckToLocalReply, type TopViaAsForwarded } from './local-reply.ts';
 import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
 import { UnansweredInvites } from './unanswered-invites.ts';
@@ -419,9 +419,10 @@ export class SipProxy {
     const stream = src.transport !== 'udp';
     const setRport = stream || topVia.rport === null;
     const setReceived = setRport || topVia.host !== src.ip;
+    let viaAsForwarded: string | null = null;
     if (setReceived) {
-      const raw = msg.head.slice(ctx.topViaStart, ctx.topViaEnd);
-      edit.replace(ctx.topViaStart, ctx.topViaEnd, withReceived(raw, src.ip, setRport ? src.port : null));
+      viaAsForwarded = withReceived(msg.head.slice(ctx.topViaStart, ctx.topViaEnd), src.ip, setRport ? src.port : null);
+      edit.replace(ctx.topViaStart, ctx.topViaEnd, viaAsForwarded);
       topVia.received = src.ip;
       if (setRport) topVia.rport = src.port;
     }
@@ -475,7 +476,7 @@ export class SipProxy {
     }
     this.countCall(ctx);
     if (msg.method === 'INVITE' && this.policy.sendTrying) {
-      this.sendTrying(msg, src);
+      this.sendTrying(msg, src, viaAsForwarded === null ? null : { start: ctx.topViaStart, end: ctx.topViaEnd, value: viaAsForwarded });
       if (node !== null && hop.side === 'internal') this.invites?.forwarded(branch, node.id, msg.buf, src, Date.now());
     }
     this.d.stats.requestsForwarded++;
@@ -514,9 +515,9 @@ export class SipProxy {
    * deliberately does not. Any INVITE, whichever way it goes: a node's INVITE to a client is
    * answered to the node the same way.
    */
-  private sendTrying(msg: SipMessage, src: Inbound): void {
+  private sendTrying(msg: SipMessage, src: Inbound, topVia: TopViaAsForwarded | null): void {
     this.d.stats.countReply(100);
-    this.d.out.send({ side: src.side, transport: src.transport, host: src.ip, port: src.port, connectionId: src.connectionId }, buildTrying(msg));
+    this.d.out.send({ side: src.side, transport: src.transport, host: src.ip, port: src.port, connectionId: src.connectionId }, buildTrying(msg, topVia));
   }
 
   /**
@@ -590,7 +591,7 @@ export class SipProxy {
       this.d.stats.countDrop(`ack-${status}`);
       return;
     }
-    const reply = buildLocalReply(msg, status, detail, extra, topViaParams);
+    const reply = buildLocalReply(msg, status, detail, extra, topViaParams, { ip: src.ip, port: src.port, stream: src.transport !== 'udp' });
     if (reply === null) {
       this.d.stats.countDrop('unanswerable');
       return;

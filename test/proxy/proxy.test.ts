@@ -442,6 +442,42 @@ describe('requests: local replies', () => {
     replyTo(h.feed(request({ method: 'OPTIONS' }), CLIENT), CLIENT, 503);
   });
 
+  // RFC 3261 §18.2.1 and RFC 3581 §4: the reply's top Via says where the request came from, as
+  // the Via of a request siplb forwards does; the other Vias, and values after the first on the
+  // same line, are echoed as they came.
+  const viaCases: { name: string; via: string[]; src: Inbound; top: string }[] = [
+    { name: 'rport asked over UDP: received and rport', via: ['SIP/2.0/UDP 10.9.9.9:5060;rport;branch=z9hG4bK-r1'], src: { ...CLIENT, port: 40002 },
+      top: 'SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-r1;received=192.0.2.10;rport=40002' },
+    { name: 'no rport, sent-by is the source: unchanged', via: [`SIP/2.0/UDP ${CLIENT.ip}:5060;branch=z9hG4bK-r2`], src: CLIENT,
+      top: `SIP/2.0/UDP ${CLIENT.ip}:5060;branch=z9hG4bK-r2` },
+    { name: 'no rport, sent-by another host: received only', via: ['SIP/2.0/UDP client.example.org;branch=z9hG4bK-r3'], src: CLIENT,
+      top: 'SIP/2.0/UDP client.example.org;branch=z9hG4bK-r3;received=192.0.2.10' },
+    { name: 'over TCP: rport always', via: ['SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-r4'], src: { transport: 'tcp', side: 'external', ip: '192.0.2.10', port: 40003, connectionId: 7 },
+      top: 'SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK-r4;received=192.0.2.10;rport=40003' },
+    { name: 'two Vias on one line: only the first gets them', via: ['SIP/2.0/UDP 10.9.9.9;rport;branch=z9hG4bK-r5, SIP/2.0/UDP 10.8.8.8;branch=z9hG4bK-r0'], src: CLIENT,
+      top: 'SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-r5;received=192.0.2.10;rport=5060' },
+  ];
+  for (const c of viaCases) {
+    test(`503 Via: ${c.name}`, () => {
+      const h = harness({ nodes: [] });
+      const m = replyTo(h.feed(request({ via: c.via }), c.src), c.src, 503);
+      const lines = m.getAll('via');
+      assert.equal(elements(m, 'via')[0], c.top);
+      assert.equal(lines.length, c.via.length);
+      if (c.via[0].includes(',')) assert.ok(lines[0].endsWith(', SIP/2.0/UDP 10.8.8.8;branch=z9hG4bK-r0'), lines[0]);
+    });
+  }
+
+  test('100 Trying (isSendTrying): the top Via as the INVITE was forwarded, received and rport set', () => {
+    const h = harness({ config: { isSendTrying: true } });
+    const src = { ...CLIENT, port: 40009 };
+    const out = h.feed(request({ via: ['SIP/2.0/UDP 10.9.9.9:5060;rport;branch=z9hG4bK-t1', 'SIP/2.0/UDP 10.7.7.7;branch=z9hG4bK-t0'] }), src);
+    const trying = out.find((s) => s.data.toString('latin1').startsWith('SIP/2.0 100 '));
+    assert.ok(trying !== undefined, 'no 100 Trying');
+    const m = parsed(trying.data);
+    assert.deepEqual(elements(m, 'via'), ['SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-t1;received=192.0.2.10;rport=40009', 'SIP/2.0/UDP 10.7.7.7;branch=z9hG4bK-t0']);
+  });
+
   test('no nodes: an ACK is never answered', () => {
     const h = harness({ nodes: [] });
     assert.deepEqual(h.feed(request({ method: 'ACK', toTag: 'uas-1' }), CLIENT), []);
