@@ -39,6 +39,8 @@ const NODE_STATES: readonly NodeState[] = ['active', 'draining', 'down'];
  * microseconds on a quiet balancer; milliseconds mean a busy event loop.
  */
 const HANDLING_BUCKETS = [0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+/** HTTP response heads: a node's application time, from a millisecond to httpResponseTimeout's default. */
+const HTTP_RESPONSE_BUCKETS = [0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 type Labels = Record<string, string | number>;
 /** Hands one sample (value, labels) of a metric to prom-client. */
@@ -85,6 +87,9 @@ export class Metrics {
   private readonly registry = new Registry();
   private readonly target: AdminTarget;
   private readonly observeHandling: (seconds: number) => void;
+  /** The HTTP response-head histogram and its observer, when the HTTP balancer runs. */
+  private httpResponses: Histogram<'node'> | null = null;
+  private observeHttpResponse: ((nodeId: string, seconds: number) => void) | null = null;
   private closed = false;
   private readonly bugLogGate = rateLimit(60_000);
   /** Flags of each known node, to tell what an event changed. */
@@ -123,6 +128,7 @@ export class Metrics {
       else if (e.type === 'removed') {
         this.membership.add({ change: 'removed' });
         this.flags.delete(e.nodeId);
+        this.httpResponses?.remove({ node: e.nodeId });
         for (const t of [this.takeouts, this.returns, this.transitions]) t.forgetNode(e.nodeId);
         this.diffNodes();
       } else {
@@ -146,6 +152,8 @@ export class Metrics {
   close(): void {
     this.closed = true;
     if (this.target.stats.observeHandling === this.observeHandling) this.target.stats.observeHandling = null;
+    const http = this.target.http;
+    if (http !== null && http.stats.observeResponse === this.observeHttpResponse) http.stats.observeResponse = null;
   }
 
   // ------------------------------------------------------------------ building blocks
@@ -360,6 +368,16 @@ export class Metrics {
     const t = this.target;
     const http = t.http;
     if (http === null) return;
+    const responses = new Histogram({
+      name: `${PREFIX}http_response_head_seconds`,
+      help: 'Time from an HTTP request\'s arrival at siplb to its node\'s response head, per node (connecting to the node included, a retry on another node counted on that node; the body not included).',
+      labelNames: ['node'],
+      buckets: HTTP_RESPONSE_BUCKETS,
+      registers: [this.registry],
+    });
+    this.httpResponses = responses;
+    this.observeHttpResponse = (node, seconds) => responses.observe({ node }, seconds);
+    http.stats.observeResponse = this.observeHttpResponse;
     const perNode = (each: (id: string, c: NodeHttpCounters, emit: Emit) => void) => (emit: Emit): void => {
       for (const e of t.registry.list()) {
         const c = http.stats.peek(e.node.id);

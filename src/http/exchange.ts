@@ -108,6 +108,8 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
   private hasBody = false;
   private chunked = false;
   private expectContinue = false;
+  /** performance.now() at arrival, when response times are observed (stats.observeResponse). */
+  private readonly arrivedAt: number;
 
   constructor(ctx: ExchangeContext, req: IncomingMessage, res: ServerResponse, ip: string, proto: 'http' | 'https') {
     this.ctx = ctx;
@@ -119,6 +121,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     this.remoteAddress = ip;
     this.ip = ip;
     this.proto = proto;
+    this.arrivedAt = ctx.stats.observeResponse === null ? 0 : performance.now();
   }
 
   /** HttpPickRequest: a request header by lower-case name. */
@@ -220,6 +223,8 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     // 1xx interim responses are not passed on: Node's server answered Expect itself.
     if (status < 200 || this.finished) return;
     this.controller = controller;
+    const observe = this.ctx.stats.observeResponse;
+    if (observe !== null && this.arrivedAt !== 0) observe((this.node as SipNode).id, (performance.now() - this.arrivedAt) / 1000);
     const c = this.counters as NodeHttpCounters;
     if (status >= 400) {
       if (status >= 500) c.status5xx++;

@@ -58,6 +58,11 @@ export class LocalHttpCounters {
 export class HttpStats {
   private readonly byNode = new Map<string, NodeHttpCounters>();
   readonly local = new LocalHttpCounters();
+  /**
+   * Set by the metrics (admin surface): each response head from a node, with the seconds since
+   * its request reached siplb. Null: nothing is timed.
+   */
+  observeResponse: ((nodeId: string, seconds: number) => void) | null = null;
 
   /** The counters of a node, created on first use. */
   node(id: string): NodeHttpCounters {

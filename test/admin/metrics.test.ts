@@ -253,6 +253,16 @@ test('metrics: a real balancer\'s traffic, nodes and store in Prometheus text th
   assert.equal(value(first, 'siplb_transport_connections', { transport: 'tcp', side: 'external' }), 0);
   assert.equal(value(first, 'siplb_http_local_replies_total', { reason: 'unavailable' }), 1);
   assert.equal(value(first, 'siplb_http_retries_total'), 0);
+  // Response heads per node: the balancer hands each one to the histogram (test/http/balancer.test.ts
+  // times a real one); here two are handed over directly and read back by bucket.
+  assert.equal(first.types.get('siplb_http_response_head_seconds'), 'histogram');
+  assert.ok(lb.http !== null && lb.http.stats.observeResponse !== null, 'the metrics observe HTTP response heads');
+  lb.http.stats.observeResponse(idA, 0.003);
+  lb.http.stats.observeResponse(idA, 0.2);
+  const heads = parseExposition(await metrics.render());
+  assert.equal(value(heads, 'siplb_http_response_head_seconds_count', { node: idA }), 2);
+  assert.equal(value(heads, 'siplb_http_response_head_seconds_bucket', { node: idA, le: '0.005' }), 1);
+  assert.equal(value(heads, 'siplb_http_response_head_seconds_bucket', { node: idA, le: '0.25' }), 2);
   assert.equal(value(first, 'siplb_build_info', { version: '9.8.7-test' }), 1);
   assert.equal(value(first, 'siplb_stopping'), 0);
   assert.equal(first.types.get('siplb_process_cpu_seconds_total'), 'counter');

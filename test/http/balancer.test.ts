@@ -403,6 +403,21 @@ test('requestCheckPattern: a node taken out comes back by good HTTP probes like 
   assert.ok(bad.urls.includes('OPTIONS /'));
 });
 
+test('response heads are timed per node from the request\'s arrival (the metrics\' histogram)', async (t) => {
+  const { lb, agent } = await twoNodes(t);
+  const seen: [string, number][] = [];
+  lb.balancer.stats.observeResponse = (node, seconds) => seen.push([node, seconds]);
+  const fast = await send(agent, `${lb.base}/app`);
+  const slow = await send(agent, `${lb.base}/slow/150`);
+  assert.equal(fast.status, 200);
+  assert.equal(slow.status, 200);
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0][0], nodeOf(lb, fast.json?.node ?? ''));
+  assert.equal(seen[1][0], nodeOf(lb, slow.json?.node ?? ''));
+  assert.ok(seen[0][1] >= 0 && seen[0][1] < 0.15, `fast: ${seen[0][1]} s`);
+  assert.ok(seen[1][1] >= 0.15 && seen[1][1] < 5, `slow: ${seen[1][1]} s`);
+});
+
 test('every HTTP node out of new sessions: requests still go to them rather than 503', async (t) => {
   const { lb, agent } = await twoNodes(t, { maxNumberResponsesWithError: 1, maxErrorTime: 60_000 });
   for (let i = 0; i < 4; i++) await send(agent, `${lb.base}/status/500`);
