@@ -102,13 +102,6 @@ async function main(): Promise<void> {
     admin: elsewhere ?? (balancer.apiPort === null ? 'off (port busy)' : `${cfg.apiToken === null ? '127.0.0.1' : cfg.host}:${balancer.apiPort}`),
     config: file ?? '(built-in defaults)',
   };
-  if (link === null) lifecycle.info(summary, 'siplb ready');
-  else {
-    // The supervisor says "siplb ready" once every worker is.
-    lifecycle.info({ ...summary, worker: place?.index }, 'siplb worker ready');
-    link.started(balancer, summary);
-  }
-
   // The first SIGTERM/SIGINT (or the admin API's stop) is graceful: new calls get 503 while the
   // calls in progress go on, for up to shutdownTimeout. A second signal stops at once.
   let stopping = false;
@@ -153,6 +146,16 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // Ready only now that every signal has its handler: whoever waits for this line may send
+  // SIGTERM at once, and before process.on('SIGTERM') that signal kills the process outright
+  // (the service-unit test saw exactly that: "siplb ready", then death by SIGTERM, no stop).
+  if (link === null) lifecycle.info(summary, 'siplb ready');
+  else {
+    // The supervisor says "siplb ready" once every worker is.
+    lifecycle.info({ ...summary, worker: place?.index }, 'siplb worker ready');
+    link.started(balancer, summary);
+  }
 }
 
 /**
