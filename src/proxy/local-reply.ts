@@ -6,15 +6,11 @@ import { hash } from 'node:crypto';
 import { splitCommaRanges } from '../sip/lists.ts';
 import type { SipMessage } from '../sip/message.ts';
 import { parseVia } from '../sip/via.ts';
-import { withReceived } from './route-headers.ts';
+import type { Inbound } from '../transport/types.ts';
+import { needsReceived, rportFor, withReceived } from './route-headers.ts';
 
 /** Where the request came from: the top Via of a reply names it as RFC 3261 §18.2.1 and RFC 3581 say. */
-export interface ReplySource {
-  readonly ip: string;
-  readonly port: number;
-  /** Over TCP, TLS, WS or WSS: rport is always set, as on requests siplb forwards. */
-  readonly stream: boolean;
-}
+export type ReplySource = Pick<Inbound, 'ip' | 'port' | 'transport'>;
 
 export const REASONS: Record<number, string> = {
   200: 'OK', 400: 'Bad Request', 403: 'Forbidden', 416: 'Unsupported URI Scheme', 430: 'Flow Failed', 480: 'Temporarily Unavailable', 420: 'Bad Extension', 482: 'Loop Detected',
@@ -49,18 +45,16 @@ export function buildLocalReply(req: SipMessage, status: number, detail: string 
 }
 
 /**
- * The first Via value of a header line with received (when the sent-by host is not the source
- * address, or rport is set) and rport (when the sender asked for it, or over a stream) filled in:
- * the same rule as for a request siplb forwards. A top Via that does not parse is left as it came
+ * The first Via value of a header line with received and rport filled in by the rule a request
+ * siplb forwards follows (route-headers.ts). A top Via that does not parse is left as it came
  * (the reply is then a 400 about it, or the sender is owed nothing better).
  */
 function withSource(line: string, source: ReplySource): string {
   return replaceFirst(line, (top) => {
     const via = parseVia(top);
     if (via === null) return top;
-    const setRport = source.stream || via.rport === null;
-    if (!setRport && via.host === source.ip) return top;
-    return withReceived(top, source.ip, setRport ? source.port : null);
+    const rport = rportFor(via, source.port, source.transport !== 'udp');
+    return needsReceived(via, source.ip, rport) ? withReceived(top, source.ip, rport) : top;
   });
 }
 

@@ -29,7 +29,7 @@ import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
 import { UnansweredInvites } from './unanswered-invites.ts';
 import { ResponsePath, type PathDeps } from './response-path.ts';
-import { NODE_HINT_PARAM, popOwnRoutes, recordRoute, transportParam, withReceived } from './route-headers.ts';
+import { NODE_HINT_PARAM, needsReceived, popOwnRoutes, recordRoute, rportFor, transportParam, withReceived } from './route-headers.ts';
 import { FlowTokens } from './flow-token.ts';
 import type { Family } from './local-addresses.ts';
 import { NodePins } from './node-pins.ts';
@@ -416,15 +416,13 @@ export class SipProxy {
     if (hop === null) return this.unavailable(msg, src, 'no node available');
     // received/rport on the sender's Via (RFC 3261 §18.2.1, RFC 3581). Over streams they are
     // always set, so the response finds the connection the request came on.
-    const stream = src.transport !== 'udp';
-    const setRport = stream || topVia.rport === null;
-    const setReceived = setRport || topVia.host !== src.ip;
+    const senderRport = rportFor(topVia, src.port, src.transport !== 'udp');
     let viaAsForwarded: string | null = null;
-    if (setReceived) {
-      viaAsForwarded = withReceived(msg.head.slice(ctx.topViaStart, ctx.topViaEnd), src.ip, setRport ? src.port : null);
+    if (needsReceived(topVia, src.ip, senderRport)) {
+      viaAsForwarded = withReceived(msg.head.slice(ctx.topViaStart, ctx.topViaEnd), src.ip, senderRport);
       edit.replace(ctx.topViaStart, ctx.topViaEnd, viaAsForwarded);
       topVia.received = src.ip;
-      if (setRport) topVia.rport = src.port;
+      if (senderRport !== null) topVia.rport = senderRport;
     }
 
     const addresses = this.d.addresses;
@@ -591,7 +589,7 @@ export class SipProxy {
       this.d.stats.countDrop(`ack-${status}`);
       return;
     }
-    const reply = buildLocalReply(msg, status, detail, extra, topViaParams, { ip: src.ip, port: src.port, stream: src.transport !== 'udp' });
+    const reply = buildLocalReply(msg, status, detail, extra, topViaParams, src);
     if (reply === null) {
       this.d.stats.countDrop('unanswerable');
       return;

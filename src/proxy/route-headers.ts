@@ -5,6 +5,7 @@
 import type { Transport } from '../config/types.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import { formatHost, nameAddrUri, parseSipUri } from '../sip/uri.ts';
+import type { Via } from '../sip/via.ts';
 import type { Side } from '../transport/types.ts';
 import { FLOW_TOKEN_PREFIX } from './flow-token.ts';
 import type { Family, LocalAddresses } from './local-addresses.ts';
@@ -71,6 +72,19 @@ export function recordRoute(addresses: LocalAddresses, side: Side, transport: Tr
   const h = parts.nodeId === null ? '' : `;${NODE_HINT_PARAM}=${parts.nodeId}`;
   const user = parts.flowToken == null ? '' : `${parts.flowToken}@`;
   return `Record-Route: <sip:${user}${parts.hostPort ?? addresses.recordRoute(side, transport, family)}${transportParam(transport)};lr${h}>`;
+}
+
+/**
+ * The rport a top Via gets from where its request came (RFC 3581 §4: when the sender asked for
+ * it; over a stream always, so the response finds the connection it came on), or null.
+ */
+export function rportFor(via: Via, port: number, stream: boolean): number | null {
+  return stream || via.rport === null ? port : null;
+}
+
+/** A top Via gets received with rport, or when its sent-by host is not the source address (RFC 3261 §18.2.1). */
+export function needsReceived(via: Via, ip: string, rport: number | null): boolean {
+  return rport !== null || via.host !== ip;
 }
 
 /** The Via value with received (and rport, when given) set, replacing any the sender put there. */
