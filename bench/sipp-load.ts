@@ -6,6 +6,9 @@
 //   npm run bench -- --compare kamailio --rate 1000,2000 --rounds 3
 //                    each rate, three rounds, siplb and Kamailio taking turns at going first;
 //                    prints every round and the median ratio per rate
+//                    [--kamailio-memory qm|tlsf|fm]: Kamailio's memory manager (-x), qm by default
+//   npm run bench -- --relay-only   the floor: bench/udp-relay.ts, a Node process that relays the
+//                    same datagrams to one UAS with no SIP work (Node's receive and send alone)
 //   npm run bench -- --http [--compare nginx] ...   HTTP instead: bench/http-load.ts (wrk, nginx)
 //   npm run bench -- --streams [--rate 500] ...      TLS / WS next to UDP: bench/stream-load.ts
 //   npm run bench -- --sprayer [--rate 100] ...      three balancers behind siplb-advisor: bench/sprayer.ts
@@ -24,7 +27,7 @@
 import { parseArgs } from 'node:util';
 import { CLK_TCK, cpuTicks, sumTicks, ticksToMs } from './proc.ts';
 import { nodeFlagsOption, settingsOption } from './options.ts';
-import { perCall, startKamailio, startSiplbTarget, type RunningTarget } from './targets.ts';
+import { KAMAILIO_MEMORY_MANAGERS, perCall, startKamailio, startSiplbTarget, startUdpRelay, type KamailioMemoryManager, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { SCENARIOS, describeResult, failureBreakdown, startSippUac, startSippUas } from '../test/e2e/harness/sipp.ts';
 import type { SippResult, SippScenario, SippTransport, SippUas } from '../test/e2e/harness/sipp.ts';
@@ -33,7 +36,7 @@ import type { SippResult, SippScenario, SippTransport, SippUas } from '../test/e
 // harmless. Bigger buffers absorb the bursts of a 10 ms scheduler tick without drops.
 const SIPP_BUFF_SIZE = 4 * 1024 * 1024;
 
-type Target = 'siplb' | 'siplb-redis' | 'kamailio' | 'sipp-only';
+type Target = 'siplb' | 'siplb-redis' | 'kamailio' | 'sipp-only' | 'udp-relay';
 
 interface Options {
   /** Offered rates, each measured in turn (--rate 1000,2000). */
@@ -47,7 +50,11 @@ interface Options {
   compareKamailio: boolean;
   compareRedis: boolean;
   kamailioOnly: boolean;
+  /** Kamailio's memory manager (-x). */
+  kamailioMemory: KamailioMemoryManager;
   sippOnly: boolean;
+  /** bench/udp-relay.ts alone (--relay-only). */
+  relayOnly: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** siplb's overloadControl (off by default, as in siplb; on to see what it changes past saturation). */
   overloadControl: boolean;
@@ -85,7 +92,7 @@ interface RunResult {
 function usage(message: string): never {
   process.stderr.write(`sipp-load: ${message}\n` +
     'usage: node bench/sipp-load.ts [--rate 4000[,R2...]] [--rounds 1..15] [--calls N (default rate*10)] [--transport udp|tcp] [--overload-control on|off]\n' +
-    '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only]\n' +
+    '                               [--scenario basic|rr] [--compare kamailio|redis | --kamailio-only | --sipp-only | --relay-only] [--kamailio-memory qm|tlsf|fm]\n' +
     '                               [--log-level warn] [--set key=value (an lb.properties key for siplb; repeatable)]\n' +
     '                               [--node-flags="--a-node-or-v8-flag ..." (after the CLI flags)]\n' +
     '       npm run bench -- --streams [--rate 500] [--calls N] [--rounds 3] [--hold 5000]   (bench/stream-load.ts)\n');
@@ -103,7 +110,9 @@ function parseOptions(argv: string[]): Options {
       scenario: { type: 'string' },
       compare: { type: 'string' },
       'sipp-only': { type: 'boolean' },
+      'relay-only': { type: 'boolean' },
       'kamailio-only': { type: 'boolean' },
+      'kamailio-memory': { type: 'string' },
       'log-level': { type: 'string' },
       'overload-control': { type: 'string' },
       set: { type: 'string', multiple: true },
@@ -128,12 +137,16 @@ function parseOptions(argv: string[]): Options {
   const oc = values['overload-control'] ?? 'off';
   if (oc !== 'on' && oc !== 'off') usage(`--overload-control must be on or off, got ${oc}`);
   const siplbSettings = settingsOption(values.set, usage);
+  const kamailioMemory = values['kamailio-memory'] ?? 'qm';
+  if (!(KAMAILIO_MEMORY_MANAGERS as readonly string[]).includes(kamailioMemory)) usage(`--kamailio-memory must be one of ${KAMAILIO_MEMORY_MANAGERS.join(', ')}, got ${kamailioMemory}`);
   return {
     rates, calls, rounds, siplbSettings, nodeFlags: nodeFlagsOption(values['node-flags'], usage), transport, scenario, logLevel, overloadControl: oc === 'on',
     compareKamailio: values.compare === 'kamailio',
     compareRedis: values.compare === 'redis',
     kamailioOnly: values['kamailio-only'] === true,
+    kamailioMemory: kamailioMemory as KamailioMemoryManager,
     sippOnly: values['sipp-only'] === true,
+    relayOnly: values['relay-only'] === true,
   };
 }
 
@@ -151,7 +164,7 @@ async function runOnce(target: Target, o: Options, rate: number, calls: number):
 
   const ports = await allocatePorts(4);
   const [lbPort, uasPortA, uasPortB, uacPort] = ports;
-  const uasPorts = target === 'sipp-only' ? [uasPortA] : [uasPortA, uasPortB];
+  const uasPorts = target === 'sipp-only' || target === 'udp-relay' ? [uasPortA] : [uasPortA, uasPortB];
   const uases: SippUas[] = [];
   let running: RunningTarget | null = null;
   try {
@@ -165,7 +178,10 @@ async function runOnce(target: Target, o: Options, rate: number, calls: number):
       const nodes = uasPorts.map((p) => `127.0.0.1:${p};transport=${o.transport}`).join(',');
       running = await startSiplbTarget(lbPort, nodes, o.logLevel, target === 'siplb-redis', o.overloadControl, o.siplbSettings, o.nodeFlags);
     } else if (target === 'kamailio') {
-      running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`));
+      running = await startKamailio(lbPort, uasPorts.map((p) => `sip:127.0.0.1:${p};transport=${o.transport}`), o.kamailioMemory);
+    } else if (target === 'udp-relay') {
+      if (o.transport !== 'udp') throw new Error('--relay-only relays UDP only');
+      running = await startUdpRelay(lbPort, uasPortA);
     }
     const remotePort = target === 'sipp-only' ? uasPortA : lbPort;
 
@@ -308,6 +324,7 @@ async function main(): Promise<void> {
   console.log(`sipp-load: rate ${o.rates.join(', ')}/s, ${o.rounds} round(s), ${o.transport}, scenario ${o.scenario}, CLK_TCK ${CLK_TCK}`);
   const targets: Target[] = o.sippOnly
     ? ['sipp-only']
+    : o.relayOnly ? ['udp-relay']
     : o.kamailioOnly ? ['kamailio'] : o.compareKamailio ? ['siplb', 'kamailio'] : o.compareRedis ? ['siplb', 'siplb-redis'] : ['siplb'];
   const results: RunResult[] = [];
   const summaries: RateSummary[] = [];

@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { statusKiB } from './proc.ts';
 import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
-import { startSiplb } from '../test/e2e/harness/siplb.ts';
+import { cliNodeFlags, startSiplb } from '../test/e2e/harness/siplb.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 
 const KAMAILIO_CFG = fileURLToPath(new URL('./kamailio/kamailio.cfg', import.meta.url));
+const UDP_RELAY = fileURLToPath(new URL('./udp-relay.ts', import.meta.url));
 
 // ---- /proc accounting -------------------------------------------------------------------------
 
@@ -92,7 +93,15 @@ function ensureKamailio(): string {
   return installed;
 }
 
-export async function startKamailio(lbPort: number, nodeUris: string[]): Promise<RunningTarget> {
+/**
+ * Kamailio's memory managers (its -x flag). qm, the default of Debian's build, is what an operator
+ * gets without tuning, and the reference the benchmarks compare with; tlsf costs Kamailio about
+ * half the CPU per call on this bed (bench/README.md, "Where a call's CPU goes").
+ */
+export const KAMAILIO_MEMORY_MANAGERS = ['qm', 'tlsf', 'fm'] as const;
+export type KamailioMemoryManager = typeof KAMAILIO_MEMORY_MANAGERS[number];
+
+export async function startKamailio(lbPort: number, nodeUris: string[], memoryManager: KamailioMemoryManager = 'qm'): Promise<RunningTarget> {
   const binary = ensureKamailio();
   const dir = mkdtempSync(join(tmpdir(), 'siplb-bench-kamailio-'));
   const listFile = join(dir, 'dispatcher.list');
@@ -103,6 +112,7 @@ export async function startKamailio(lbPort: number, nodeUris: string[]): Promise
     '-A', `DS_LIST="${listFile}"`,
     // Shared/private memory (MB): ample for a stateless proxy, small enough not to matter.
     '-m', '256', '-M', '16',
+    '-x', memoryManager,
     // Runtime dir of this run (control sockets), not the system's /run/kamailio.
     '-Y', dir,
   ];
@@ -154,6 +164,29 @@ export async function startKamailio(lbPort: number, nodeUris: string[]): Promise
       return values.reduce((a, b) => a + b, 0);
     },
     stop: cleanup,
+  };
+}
+
+/**
+ * bench/udp-relay.ts on lbPort in front of one node: Node's cost of receiving and sending a
+ * call's datagrams with no SIP work, under siplb's own Node flags (the floor under siplb's figure).
+ */
+export async function startUdpRelay(lbPort: number, nodePort: number): Promise<RunningTarget> {
+  const owned = spawnOwned(process.execPath, [...cliNodeFlags(), UDP_RELAY, String(lbPort), String(nodePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = new LineBuffer(50);
+  captureOutput(owned, output);
+  const deadline = Date.now() + 10_000;
+  while (!output.snapshot().includes('relay ready')) {
+    if (owned.hasExited() || Date.now() > deadline) {
+      await terminate(owned, 'SIGKILL', 1_000);
+      throw new Error(`udp-relay did not start:\n${output.snapshot().join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    pids: () => (owned.hasExited() ? [] : [owned.pid]),
+    peakRssKiB: () => statusKiB(owned.pid, 'VmHWM'),
+    stop: async () => { await terminate(owned, 'SIGTERM', 5_000); },
   };
 }
 
