@@ -243,12 +243,13 @@ export class AdminServer {
           const body = await readJson(ctx.req);
           if (!body.ok) return json(res, 400, { error: body.error });
           const weight = (body.value as { weight?: unknown }).weight;
-          if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT) {
-            return json(res, 400, { error: `body must be {"weight": N}, N an integer from ${MIN_NODE_WEIGHT} to ${MAX_NODE_WEIGHT}` });
+          // null withdraws the operator's weight: the node goes back to the one nodes= gives it.
+          if (weight !== null && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT)) {
+            return json(res, 400, { error: `body must be {"weight": N}, N an integer from ${MIN_NODE_WEIGHT} to ${MAX_NODE_WEIGHT}, or {"weight": null} for the configured weight` });
           }
           // The node may have left while the body was read.
-          if (!target.registry.setWeight(id, weight)) return unknown();
-          target.log.warn({ node: id, weight, by: 'admin API' }, 'node weight changed through the admin API');
+          if (!target.registry.adminSetWeight(id, weight)) return unknown();
+          target.log.warn({ node: id, weight, by: 'admin API' }, weight === null ? 'operator node weight withdrawn through the admin API' : 'node weight changed through the admin API');
           json(res, 200, { node: this.nodes.one(id), ...(target.weightsIgnored === undefined ? {} : { note: target.weightsIgnored }) });
         });
       }

@@ -11,14 +11,89 @@
 // wall-clock time) wins everywhere; an activate is written too, as a record with drained=false,
 // so that a balancer still holding the older drain gives it up, and is forgotten after a day. A
 // drain this balancer took that the store lost (a Redis restart) is written again; a drain it
-// only learned from the store and that is gone from it is dropped.
+// only learned from the store and that is gone from it is dropped. Operators' weights travel the
+// same way in a map of their own (a withdrawal, weight null, playing the activate's part).
 
 import type { Logger } from 'pino';
-import type { AdminDrainRecord, NodeDirectory } from '../state/store.ts';
-import type { NodeRegistry } from './node-registry.ts';
+import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory } from '../state/store.ts';
+import type { AdminDrainState, AdminWeightState, NodeRegistry } from './node-registry.ts';
 
-/** An activate record (drained=false) is kept this long: far beyond any balancer's next merge. */
+/**
+ * An activate record (drained=false), or a weight's withdrawal, is kept this long: far beyond any
+ * balancer's next merge.
+ */
 export const ADMIN_ACTIVATE_KEPT_MS = 24 * 3600 * 1000;
+
+/** One kind of operator action shared through the directory: drains, weights. */
+interface AdminActionKind<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { id: string; at: number; by: string }> {
+  /** The latest action per node id known to the registry. */
+  states(): ReadonlyMap<string, S>;
+  /** The record of a state, as this balancer writes it. */
+  record(id: string, st: S, by: string): R;
+  /** An action that only keeps older ones from winning (an activate, a withdrawal): pruned after a day, not written again when lost. */
+  isUndo(x: S | R): boolean;
+  write(rec: R): void;
+  remove(id: string): void;
+  list(): Promise<R[] | null>;
+  merge(rec: R): void;
+  forget(id: string): void;
+  prune(before: number): void;
+}
+
+/** Publishes this balancer's actions of one kind and merges the others'. */
+class AdminActionSync<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { id: string; at: number; by: string }> {
+  private readonly kind: AdminActionKind<S, R>;
+  private readonly balancerId: string;
+  private readonly now: () => number;
+  /** The time of the action last written per node. */
+  private readonly published = new Map<string, number>();
+
+  constructor(kind: AdminActionKind<S, R>, balancerId: string, now: () => number) {
+    this.kind = kind;
+    this.balancerId = balancerId;
+    this.now = now;
+  }
+
+  /** This balancer's actions not yet written. */
+  publish(): void {
+    for (const [id, st] of this.kind.states()) {
+      if (st.origin !== 'local' || this.published.get(id) === st.at) continue;
+      this.kind.write(this.kind.record(id, st, this.balancerId));
+      this.published.set(id, st.at);
+    }
+  }
+
+  async merge(): Promise<void> {
+    const kind = this.kind;
+    const records = await kind.list();
+    if (records === null) return; // store unavailable: keep the actions we know
+    const t = this.now();
+    const stored = new Map<string, R>();
+    for (const r of records) {
+      if (kind.isUndo(r) && t - r.at > ADMIN_ACTIVATE_KEPT_MS) {
+        kind.remove(r.id);
+        continue;
+      }
+      stored.set(r.id, r);
+      if (r.by !== this.balancerId) kind.merge(r);
+    }
+    kind.prune(t - ADMIN_ACTIVATE_KEPT_MS);
+    for (const [id, st] of [...kind.states()]) {
+      const r = stored.get(id);
+      if (st.origin === 'local') {
+        // Lost by the store (or our write never landed): written again. A missing undo needs no
+        // record: no record means nothing to undo.
+        if (r === undefined ? !kind.isUndo(st) : r.at < st.at) {
+          kind.write(kind.record(id, st, this.balancerId));
+          this.published.set(id, st.at);
+        }
+      } else if (r === undefined) {
+        kind.forget(id);
+      }
+    }
+    for (const id of this.published.keys()) if (!kind.states().has(id)) this.published.delete(id);
+  }
+}
 
 export interface RegistrySyncOptions {
   balancerId: string;
@@ -35,8 +110,8 @@ export class RegistrySync {
   private readonly now: () => number;
   /** What was last published per node: heartbeat time and drain flag. */
   private readonly published = new Map<string, { heardAt: number; draining: boolean }>();
-  /** The time of the admin drain action last published per node. */
-  private readonly publishedDrains = new Map<string, number>();
+  private readonly drains: AdminActionSync<AdminDrainState, AdminDrainRecord>;
+  private readonly weights: AdminActionSync<AdminWeightState, AdminWeightRecord>;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
 
@@ -52,9 +127,32 @@ export class RegistrySync {
         this.published.delete(e.nodeId);
       }
     });
-    // An operator's drain goes out at once, not at the next tick: other balancers should stop
-    // sending new calls to the node as soon as they can.
-    registry.onAdminDrain(() => this.publishAdminDrains());
+    this.drains = new AdminActionSync<AdminDrainState, AdminDrainRecord>({
+      states: () => registry.adminDrainStates(),
+      record: (id, st, by) => ({ id, drained: st.drained, at: st.at, by }),
+      isUndo: (x) => !x.drained,
+      write: (rec) => directory.setAdminDrain(rec),
+      remove: (id) => directory.removeAdminDrain(id),
+      list: () => directory.adminDrains(),
+      merge: (rec) => registry.mergeAdminDrain(rec),
+      forget: (id) => registry.forgetSharedAdminDrain(id),
+      prune: (before) => registry.pruneAdminDrains(before),
+    }, opts.balancerId, this.now);
+    this.weights = new AdminActionSync<AdminWeightState, AdminWeightRecord>({
+      states: () => registry.adminWeightStates(),
+      record: (id, st, by) => ({ id, weight: st.weight, at: st.at, by }),
+      isUndo: (x) => x.weight === null,
+      write: (rec) => directory.setAdminWeight(rec),
+      remove: (id) => directory.removeAdminWeight(id),
+      list: () => directory.adminWeights(),
+      merge: (rec) => registry.mergeAdminWeight(rec),
+      forget: (id) => registry.forgetSharedAdminWeight(id),
+      prune: (before) => registry.pruneAdminWeights(before),
+    }, opts.balancerId, this.now);
+    // An operator's drain or weight goes out at once, not at the next tick: other balancers
+    // should change what they send the node as soon as they can.
+    registry.onAdminDrain(() => this.drains.publish());
+    registry.onAdminWeight(() => this.weights.publish());
   }
 
   start(): void {
@@ -87,9 +185,11 @@ export class RegistrySync {
     this.running = true;
     try {
       this.publish();
-      this.publishAdminDrains();
+      this.drains.publish();
+      this.weights.publish();
       await this.merge();
-      await this.mergeAdminDrains();
+      await this.drains.merge();
+      await this.weights.merge();
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'node registry sync failed');
     } finally {
@@ -105,45 +205,6 @@ export class RegistrySync {
       this.directory.publish({ id: e.node.id, registration: e.registration, draining: e.draining, heardAt: e.lastHeard, by: this.opts.balancerId });
       this.published.set(e.node.id, { heardAt: e.lastHeard, draining: e.draining });
     }
-  }
-
-  /** This balancer's drains and activates not yet written. */
-  private publishAdminDrains(): void {
-    for (const [id, st] of this.registry.adminDrainStates()) {
-      if (st.origin !== 'local' || this.publishedDrains.get(id) === st.at) continue;
-      this.directory.setAdminDrain({ id, drained: st.drained, at: st.at, by: this.opts.balancerId });
-      this.publishedDrains.set(id, st.at);
-    }
-  }
-
-  private async mergeAdminDrains(): Promise<void> {
-    const records = await this.directory.adminDrains();
-    if (records === null) return; // store unavailable: keep the drains we know
-    const t = this.now();
-    const stored = new Map<string, AdminDrainRecord>();
-    for (const r of records) {
-      if (!r.drained && t - r.at > ADMIN_ACTIVATE_KEPT_MS) {
-        this.directory.removeAdminDrain(r.id);
-        continue;
-      }
-      stored.set(r.id, r);
-      if (r.by !== this.opts.balancerId) this.registry.mergeAdminDrain(r);
-    }
-    this.registry.pruneAdminDrains(t - ADMIN_ACTIVATE_KEPT_MS);
-    for (const [id, st] of [...this.registry.adminDrainStates()]) {
-      const r = stored.get(id);
-      if (st.origin === 'local') {
-        // Lost by the store (or our write never landed): written again. A missing activate
-        // needs no record: no record means not drained.
-        if (r === undefined ? st.drained : r.at < st.at) {
-          this.directory.setAdminDrain({ id, drained: st.drained, at: st.at, by: this.opts.balancerId });
-          this.publishedDrains.set(id, st.at);
-        }
-      } else if (r === undefined) {
-        this.registry.forgetSharedAdminDrain(id);
-      }
-    }
-    for (const id of this.publishedDrains.keys()) if (!this.registry.adminDrainStates().has(id)) this.publishedDrains.delete(id);
   }
 
   private async merge(): Promise<void> {

@@ -19,7 +19,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import type { HostPort } from '../config/types.ts';
+import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT, type HostPort } from '../config/types.ts';
 import { RegistrationError } from '../core/errors.ts';
 import { registrationPort, type NodeRegistration } from '../heartbeat/protocol.ts';
 import { nodeId, type HttpTarget, type SipNode } from './node.ts';
@@ -28,6 +28,11 @@ import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
 export interface NodeEntry {
   /** Replaced (never mutated) when its weight or a static node's spec changes. */
   node: SipNode;
+  /**
+   * The weight `nodes=` gives a static node (1 for a registered one): what the node goes back to
+   * when an operator's weight (node.weight then) is withdrawn.
+   */
+  configuredWeight: number;
   /** A static node removed from `nodes=` while it is registered becomes a heartbeat one. */
   source: 'static' | 'heartbeat';
   readonly sessionId: string | null;
@@ -82,9 +87,7 @@ export interface RegistryOptions {
  */
 export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state' | 'updated'; nodeId: string; detail?: string };
 
-/** The weights a node may have (`nodes=` ;weight=, the admin API). */
-export const MIN_NODE_WEIGHT = 1;
-export const MAX_NODE_WEIGHT = 1000;
+export { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../config/types.ts';
 
 /** An operator's latest drain or activate of one node id, here or on another balancer. */
 export interface AdminDrainState {
@@ -94,6 +97,16 @@ export interface AdminDrainState {
   /** local: this balancer's admin API; shared: learned through the store. */
   readonly origin: 'local' | 'shared';
   /** The balancer that took the action (shared ones only). */
+  readonly by: string | null;
+}
+
+/** An operator's latest weight for one node id, here or on another balancer. */
+export interface AdminWeightState {
+  /** null: withdrawn, the configured weight applies. */
+  readonly weight: number | null;
+  /** Wall-clock ms of the action; the latest action wins. */
+  readonly at: number;
+  readonly origin: 'local' | 'shared';
   readonly by: string | null;
 }
 
@@ -112,6 +125,9 @@ export class NodeRegistry {
   /** Operators' drains by node id: they outlive an entry (a node re-registering, expiring and coming back). */
   private readonly adminDrains = new Map<string, AdminDrainState>();
   private readonly adminDrainListeners: (() => void)[] = [];
+  /** Operators' weights by node id: like drains, they outlive an entry. */
+  private readonly adminWeights = new Map<string, AdminWeightState>();
+  private readonly adminWeightListeners: (() => void)[] = [];
   /** Retiring nodes without calls: since when. */
   private readonly quietSince = new Map<string, number>();
 
@@ -143,6 +159,11 @@ export class NodeRegistry {
     this.adminDrainListeners.push(listener);
   }
 
+  /** Called when an operator's weight changes (here or merged from the store), for sharing it. */
+  onAdminWeight(listener: () => void): void {
+    this.adminWeightListeners.push(listener);
+  }
+
   /** The settings a reload changes: heartbeat timeout and ramp-up. */
   reconfigure(settings: RegistrySettings): void {
     this.opts.nodeTimeoutMs = settings.nodeTimeoutMs;
@@ -164,10 +185,11 @@ export class NodeRegistry {
    * registered first), kept (no longer retiring) and given this SipNode if it differs. Returns
    * what happened.
    */
-  putStatic(node: SipNode): 'added' | 'updated' | 'unchanged' {
+  putStatic(spec: SipNode): 'added' | 'updated' | 'unchanged' {
+    const node = this.withAdminWeight(spec);
     const e = this.entries.get(node.id);
     if (e === undefined) {
-      this.entries.set(node.id, this.staticEntry(node, this.now()));
+      this.entries.set(node.id, this.staticEntry(spec, this.now()));
       this.rebuild();
       this.emit({ type: 'added', nodeId: node.id, detail: 'static (reload)' });
       return 'added';
@@ -182,6 +204,7 @@ export class NodeRegistry {
       e.source = 'static';
       details.push('now a static node');
     }
+    e.configuredWeight = spec.weight;
     if (!isDeepStrictEqual(e.node, node)) {
       e.node = node;
       details.push('new nodes= entry');
@@ -248,13 +271,79 @@ export class NodeRegistry {
    */
   setWeight(id: string, weight: number): boolean {
     const e = this.entries.get(id);
-    if (e === undefined || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT) return false;
-    const before = e.node.weight;
-    if (before === weight) return true;
-    e.node = { ...e.node, weight };
-    this.rebuild();
-    this.emit({ type: 'updated', nodeId: id, detail: `weight ${before} -> ${weight}` });
+    if (e === undefined || !isNodeWeight(weight)) return false;
+    this.applyWeight(e, weight, null);
     return true;
+  }
+
+  /**
+   * An operator's weight through this balancer's admin API, or null to withdraw it (the node goes
+   * back to its configured weight): kept across re-registrations and reloads that leave the
+   * node's weight in `nodes=` alone, and shared through the store. False for an unknown node or
+   * a weight out of range.
+   */
+  adminSetWeight(id: string, weight: number | null): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined || (weight !== null && !isNodeWeight(weight))) return false;
+    // Strictly later than the action it replaces, as with drains.
+    const before = this.adminWeights.get(id)?.at ?? -Infinity;
+    this.adminWeights.set(id, { weight, at: Math.max(this.now(), before + 1), origin: 'local', by: null });
+    this.applyWeight(e, weight ?? e.configuredWeight, weight === null ? 'operator weight withdrawn, admin API' : 'admin API');
+    this.emitAdmin(this.adminWeightListeners, 'admin weight');
+    return true;
+  }
+
+  /**
+   * The weight `nodes=` now gives a static node (a reload changed it): the file is the newer word,
+   * so an operator's weight for the node is withdrawn here and, through the store, everywhere.
+   */
+  configureWeight(id: string, weight: number): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined || !isNodeWeight(weight)) return false;
+    e.configuredWeight = weight;
+    const cur = this.adminWeights.get(id);
+    if (cur !== undefined && cur.weight !== null) {
+      this.adminWeights.set(id, { weight: null, at: Math.max(this.now(), cur.at + 1), origin: 'local', by: null });
+      this.emitAdmin(this.adminWeightListeners, 'admin weight');
+    }
+    this.applyWeight(e, weight, 'nodes= (reload)');
+    return true;
+  }
+
+  /**
+   * Another balancer's weight or withdrawal (shared store), taken when newer than what this
+   * balancer knows of the node; on equal times the higher weight wins (a withdrawal counts as
+   * none), so every balancer settles on the same one. Returns whether it was taken.
+   */
+  mergeAdminWeight(rec: { id: string; weight: number | null; at: number; by: string }): boolean {
+    const cur = this.adminWeights.get(rec.id);
+    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.weight ?? 0) >= (rec.weight ?? 0)))) return false;
+    this.adminWeights.set(rec.id, { weight: rec.weight, at: rec.at, origin: 'shared', by: rec.by });
+    const e = this.entries.get(rec.id);
+    if (e !== undefined) {
+      this.applyWeight(e, rec.weight ?? e.configuredWeight, rec.weight === null
+        ? `operator weight withdrawn on balancer ${rec.by}` : `admin API of balancer ${rec.by}`);
+    }
+    this.emitAdmin(this.adminWeightListeners, 'admin weight');
+    return true;
+  }
+
+  /**
+   * A weight learned from the store whose record is gone from it (the store lost its data, or an
+   * old withdrawal was pruned): forgotten; the node keeps the weight it has until the next action.
+   */
+  forgetSharedAdminWeight(id: string): void {
+    if (this.adminWeights.get(id)?.origin === 'shared') this.adminWeights.delete(id);
+  }
+
+  /** Withdrawals older than `before`: forgotten, they only kept older weights from winning. */
+  pruneAdminWeights(before: number): void {
+    for (const [id, st] of this.adminWeights) if (st.weight === null && st.at < before) this.adminWeights.delete(id);
+  }
+
+  /** Every node id's latest operator weight known here. */
+  adminWeightStates(): ReadonlyMap<string, AdminWeightState> {
+    return this.adminWeights;
   }
 
   /** `start` from a node. A new sessionId for the same address replaces the old entry. */
@@ -274,7 +363,8 @@ export class NodeRegistry {
     const moved = this.bySession.get(reg.sessionId);
     if (moved !== undefined && moved !== id) this.remove(moved, `session ${reg.sessionId} re-registered as ${id}`);
     const entry: NodeEntry = {
-      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
+      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: this.adminWeights.get(id)?.weight ?? old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
+      configuredWeight: old?.configuredWeight ?? 1,
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
       lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(id)?.drained ?? false, retiring: old?.retiring ?? false,
@@ -483,10 +573,10 @@ export class NodeRegistry {
     return Math.min(1, (cycles * this.opts.rampUpPercent) / 100);
   }
 
-  private staticEntry(node: SipNode, t: number): NodeEntry {
+  private staticEntry(spec: SipNode, t: number): NodeEntry {
     return {
-      node, source: 'static', sessionId: null, version: '0', registration: null,
-      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(node.id)?.drained ?? false, retiring: false,
+      node: this.withAdminWeight(spec), configuredWeight: spec.weight, source: 'static', sessionId: null, version: '0', registration: null,
+      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(spec.id)?.drained ?? false, retiring: false,
       healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
     };
   }
@@ -501,13 +591,31 @@ export class NodeRegistry {
   }
 
   private emitAdminDrain(): void {
-    for (const l of this.adminDrainListeners) {
+    this.emitAdmin(this.adminDrainListeners, 'admin drain');
+  }
+
+  private emitAdmin(listeners: readonly (() => void)[], what: string): void {
+    for (const l of listeners) {
       try {
         l();
       } catch (err) {
-        this.opts.log.error({ err }, 'admin drain listener failed');
+        this.opts.log.error({ err }, `${what} listener failed`);
       }
     }
+  }
+
+  /** A static node's spec with the operator's weight in force for it, if any. */
+  private withAdminWeight(spec: SipNode): SipNode {
+    const w = this.adminWeights.get(spec.id)?.weight ?? null;
+    return w === null || w === spec.weight ? spec : { ...spec, weight: w };
+  }
+
+  private applyWeight(e: NodeEntry, weight: number, cause: string | null): void {
+    const before = e.node.weight;
+    if (before === weight) return;
+    e.node = { ...e.node, weight };
+    this.rebuild();
+    this.emit({ type: 'updated', nodeId: e.node.id, detail: `weight ${before} -> ${weight}${cause === null ? '' : ` (${cause})`}` });
   }
 
   private remove(id: string, why: string): void {
@@ -597,4 +705,8 @@ function httpOf(reg: NodeRegistration, configured: HttpTarget | undefined): { ht
   if (wsPort !== undefined) http.wsPort = wsPort;
   if (jvmRoute !== undefined && jvmRoute !== '') http.jvmRoute = jvmRoute;
   return { http };
+}
+
+function isNodeWeight(weight: number): boolean {
+  return Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT;
 }

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { ipBytes } from '../core/ip.ts';
 import { ConfigError } from '../core/errors.ts';
 import {
-  PORT_KEY_PREFIXES, SIP_TRANSPORTS,
+  MAX_NODE_WEIGHT, MIN_NODE_WEIGHT, PORT_KEY_PREFIXES, SIP_TRANSPORTS,
   type Config, type HostPort, type PlainTransport, type PortKeyName, type PortKeyPrefix, type RoutingRule, type StaticHttpSpec, type StaticNodeSpec, type Transport,
 } from './types.ts';
 
@@ -259,7 +259,7 @@ function nodeSpec(entry: string, reject: Reject): StaticNodeSpec {
     if (seen.has(name)) reject(`parameter '${name}' given twice`);
     seen.add(name);
     if (name === 'transport') node.transport = transportName(value, reject);
-    else if (name === 'weight') node.weight = integerIn(value, 1, 1000, reject, 'weight must be an integer from 1 to 1000');
+    else if (name === 'weight') node.weight = integerIn(value, MIN_NODE_WEIGHT, MAX_NODE_WEIGHT, reject, `weight must be an integer from ${MIN_NODE_WEIGHT} to ${MAX_NODE_WEIGHT}`);
     else if (name === 'http') http.port = portNumber(value, reject);
     else if (name === 'https') http.sslPort = portNumber(value, reject);
     else if (name === 'ws') http.wsPort = portNumber(value, reject);

@@ -183,3 +183,7 @@ export interface LoadedConfig {
   warnings: string[]; // e.g. unknown keys, one line each naming the key
   infos: string[];    // e.g. one line listing ignored javax.sip.* / gov.nist.* keys
 }
+
+/** The weights a node may have (`nodes=` ;weight=, the admin API, the shared store's records). */
+export const MIN_NODE_WEIGHT = 1;
+export const MAX_NODE_WEIGHT = 1000;

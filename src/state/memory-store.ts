@@ -3,7 +3,7 @@
 // hold what this balancer published, so a single balancer behaves exactly like a group of one.
 
 import type {
-  AdminDrainRecord, AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
+  AdminDrainRecord, AdminWeightRecord, AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
 } from './store.ts';
 import { TableBackedMap } from './table-backed-map.ts';
 
@@ -33,6 +33,7 @@ export class LocalAssignmentMap extends TableBackedMap implements AssignmentMap 
 class LocalNodeDirectory implements NodeDirectory {
   private readonly records = new Map<string, SharedNodeRecord>();
   private readonly drains = new Map<string, AdminDrainRecord>();
+  private readonly weights = new Map<string, AdminWeightRecord>();
 
   publish(rec: SharedNodeRecord): void {
     this.records.set(rec.id, { ...rec });
@@ -56,6 +57,18 @@ class LocalNodeDirectory implements NodeDirectory {
 
   adminDrains(): Promise<AdminDrainRecord[]> {
     return Promise.resolve([...this.drains.values()].map((r) => ({ ...r })));
+  }
+
+  setAdminWeight(rec: AdminWeightRecord): void {
+    this.weights.set(rec.id, { ...rec });
+  }
+
+  removeAdminWeight(id: string): void {
+    this.weights.delete(id);
+  }
+
+  adminWeights(): Promise<AdminWeightRecord[]> {
+    return Promise.resolve([...this.weights.values()].map((r) => ({ ...r })));
   }
 }
 

@@ -78,6 +78,21 @@ export interface AdminDrainRecord {
   by: string;
 }
 
+/**
+ * An operator's weight for one node (admin API), shared like a drain and for the same reason:
+ * every balancer gives the node the same share of new calls. `weight` null withdraws the
+ * operator's weight, so each balancer goes back to the node's configured weight (a reload that
+ * changes the node's weight in `nodes=` writes it); such a record is kept a while, like an
+ * activate, so that an older weight does not win.
+ */
+export interface AdminWeightRecord {
+  id: string;
+  weight: number | null;
+  /** Wall-clock ms of the action: the latest action wins on every balancer. */
+  at: number;
+  by: string;
+}
+
 export interface NodeDirectory {
   /** Write (or refresh) a node's record; fire and forget. */
   publish(rec: SharedNodeRecord): void;
@@ -91,6 +106,12 @@ export interface NodeDirectory {
   removeAdminDrain(id: string): void;
   /** Every admin drain record; null when the shared tier is unavailable. Never rejects. */
   adminDrains(): Promise<AdminDrainRecord[] | null>;
+  /** Write a node's admin weight (replacing the one before); fire and forget. */
+  setAdminWeight(rec: AdminWeightRecord): void;
+  /** Forget a node's admin weight record (an old withdrawal). */
+  removeAdminWeight(id: string): void;
+  /** Every admin weight record; null when the shared tier is unavailable. Never rejects. */
+  adminWeights(): Promise<AdminWeightRecord[] | null>;
 }
 
 /** Active calls per node, as each balancer counts its own. */

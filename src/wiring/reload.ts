@@ -390,7 +390,8 @@ export class Reloader {
   /**
    * The static nodes of the new file against those of the running one: new ones added, missing
    * ones retired (they leave once their calls have ended), changed ones updated. A weight set
-   * through the admin API stays unless the file changes that node's weight.
+   * through the admin API (here or on a balancer sharing the store) stays unless the file changes
+   * that node's weight; then the file's weight is withdrawn to every balancer as the newer word.
    */
   private applyNodes(nodes: readonly SipNode[]): void {
     const r = this.parts.registry;
@@ -400,13 +401,10 @@ export class Reloader {
       const before = this.configured.get(id);
       const entry = r.get(id);
       if (before !== undefined && entry !== undefined && entry.source === 'static' && !entry.retiring) {
-        if (isDeepStrictEqual({ ...before, weight: 0 }, { ...n, weight: 0 })) {
-          if (before.weight !== n.weight) r.setWeight(id, n.weight);
-          continue;
-        }
-        // The entry changed in the file (transports, HTTP side): the new entry, with the weight
-        // it has now when the file kept the weight.
-        r.putStatic(before.weight === n.weight ? { ...n, weight: entry.node.weight } : n);
+        // The entry changed in the file (transports, HTTP side): the new entry, which keeps an
+        // operator's weight (putStatic) unless the file changed the weight too.
+        if (!isDeepStrictEqual({ ...before, weight: 0 }, { ...n, weight: 0 })) r.putStatic(n);
+        if (before.weight !== n.weight) r.configureWeight(id, n.weight);
         continue;
       }
       r.putStatic(n);

@@ -2,9 +2,10 @@
 // (startBalancer on a configuration file, real sockets on loopback, real HTTP clients, UDP nodes
 // that answer INVITEs): POST /api/v1/reload adds a node that new calls then reach, refuses a
 // changed port naming the key and changes nothing, answers 400 for a bad file; POST
-// /api/v1/nodes/{id}/weight changes what weighted round robin gives the node; a drain set on one
-// balancer is shared through a real redis-server with another, stays through the heartbeats of
-// the node, and is ended by an activate on the other.
+// /api/v1/nodes/{id}/weight changes what weighted round robin gives the node ({"weight": null}
+// gives back the configured one); a drain set on one balancer is shared through a real
+// redis-server with another, stays through the heartbeats of the node, and is ended by an
+// activate on the other; a weight is shared the same way.
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -201,7 +202,7 @@ describe('POST /api/v1/nodes/{id}/weight', () => {
     const a = await new UdpNode().start(t);
     const s = await balancer(t, [`nodes=${a.id}`]);
     const url = `${s.api}/api/v1/nodes/${encodeURIComponent(a.id)}/weight`;
-    for (const body of [{ weight: 0 }, { weight: 1001 }, { weight: 2.5 }, { weight: '3' }, { weight: null }, {}, [3], 'not json', '7']) {
+    for (const body of [{ weight: 0 }, { weight: 1001 }, { weight: 2.5 }, { weight: '3' }, {}, [3], 'not json', '7']) {
       const res = await call(url, post(body));
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.equal(typeof res.body['error'], 'string');
@@ -209,6 +210,17 @@ describe('POST /api/v1/nodes/{id}/weight', () => {
     assert.equal((await call(`${s.api}/api/v1/nodes/10.9.9.9%3A5060/weight`, post({ weight: 2 }))).status, 404);
     assert.equal((await call(url)).status, 405);
     assert.equal((await nodes(s.api))[0].weight, 1);
+  });
+
+  test('{"weight": null} gives the node back the weight nodes= gives it', async (t) => {
+    const a = await new UdpNode().start(t);
+    const s = await balancer(t, ['algorithmClass=wrr', `nodes=${a.id};weight=2`]);
+    const url = `${s.api}/api/v1/nodes/${encodeURIComponent(a.id)}/weight`;
+    assert.equal((await call(url, post({ weight: 9 }))).status, 200);
+    assert.equal((await nodes(s.api))[0].weight, 9);
+    const res = await call(url, post({ weight: null }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal((res.body['node'] as NodeView).weight, 2);
   });
 
   test('with an algorithm that ignores weights, the answer says so', async (t) => {
@@ -263,5 +275,30 @@ describe('drains shared between balancers (redis)', () => {
     assert.equal(await drainedAt(one.api, regId), true, 'only that node');
     caller.invites(one.sipPort, 'back', 3);
     await eventually('calls reach it again', 3000, () => a.count('back') === 3);
+  });
+});
+
+describe('weights shared between balancers (redis)', () => {
+  test('a weight set on balancer 1 shapes balancer 2\'s picks; withdrawn on balancer 2, gone on both', { timeout: 60_000 }, async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const [a, b] = await Promise.all([new UdpNode().start(t), new UdpNode().start(t)]);
+    const caller = await new Caller().start(t);
+    const shared = ['stateStore=redis', `redisUrl=${redis.url}`, 'redisKeyPrefix=weight-test:', 'algorithmClass=wrr', `nodes=${a.id},${b.id}`];
+    const one = await balancer(t, shared);
+    const two = await balancer(t, shared);
+    const weightAt = async (api: string, id: string): Promise<number | undefined> => (await nodes(api)).find((n) => n.id === id)?.weight;
+
+    const res = await call(`${one.api}/api/v1/nodes/${encodeURIComponent(a.id)}/weight`, post({ weight: 3 }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await eventually('balancer 2 gives node a weight 3', 5000, async () => (await weightAt(two.api, a.id)) === 3, 100);
+    caller.invites(two.sipPort, 'shared', 40);
+    await eventually('40 calls placed', 3000, () => a.count('shared') + b.count('shared') === 40);
+    assert.deepEqual([a.count('shared'), b.count('shared')], [30, 10]);
+
+    const withdrawn = await call(`${two.api}/api/v1/nodes/${encodeURIComponent(a.id)}/weight`, post({ weight: null }));
+    assert.equal(withdrawn.status, 200);
+    await eventually('weight 1 again on balancer 1', 5000, async () => (await weightAt(one.api, a.id)) === 1, 100);
+    assert.equal(await weightAt(two.api, a.id), 1);
   });
 });

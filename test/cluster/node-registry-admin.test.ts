@@ -1,5 +1,6 @@
-// What the operator surface and a reload change in the cluster view: node weights (setWeight),
-// an operator's drain (adminDrain: sticky, whatever heartbeats and other balancers' heartbeat
+// What the operator surface and a reload change in the cluster view: node weights (setWeight, and
+// an operator's weight: adminSetWeight, kept until withdrawn or a reload changes the node's
+// weight, shared through the store like a drain), an operator's drain (adminDrain: sticky, whatever heartbeats and other balancers' heartbeat
 // records say, shared through the store's node directory, latest action wins), static nodes a
 // reload adds, changes or removes (putStatic, retire, removeRetired), and the live settings of
 // the registry, passive health and active health checks (reconfigure). Registries run on an
@@ -493,5 +494,165 @@ describe('ActiveHealthCheck.reconfigure', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(h.probesSent, sent, 'no probe any more');
     assert.deepEqual(h.settings(), { intervalMs: 0, timeoutMs: 500, failures: 1, successes: 1 });
+  });
+});
+
+describe('operator weights (adminSetWeight), kept and withdrawn', () => {
+  test('an operator weight applies at once; null gives the node back its configured weight', () => {
+    const { r } = single();
+    r.addStatic([{ ...A, weight: 2 }]);
+    assert.equal(r.adminSetWeight(A.id, 7), true);
+    assert.equal(r.snapshot().get(A.id)?.weight, 7);
+    assert.equal(r.adminSetWeight(A.id, null), true);
+    assert.equal(r.snapshot().get(A.id)?.weight, 2);
+    assert.equal(r.adminWeightStates().get(A.id)?.weight, null);
+  });
+
+  const refused: { name: string; id: string; weight: number | null }[] = [
+    { name: 'unknown node', id: '10.9.9.9:5060', weight: 3 },
+    { name: 'weight 0', id: A.id, weight: 0 },
+    { name: `weight ${MAX_NODE_WEIGHT + 1}`, id: A.id, weight: MAX_NODE_WEIGHT + 1 },
+    { name: 'weight 2.5', id: A.id, weight: 2.5 },
+  ];
+  for (const c of refused) {
+    test(`refused, nothing recorded: ${c.name}`, () => {
+      const { r } = single();
+      r.addStatic([A]);
+      assert.equal(r.adminSetWeight(c.id, c.weight), false);
+      assert.equal(r.adminWeightStates().size, 0);
+      assert.equal(r.snapshot().get(A.id)?.weight, 1);
+    });
+  }
+
+  test('a reload that keeps the node\'s weight in nodes= keeps the operator\'s; one that changes it withdraws it', () => {
+    const { r } = single();
+    r.addStatic([A]);
+    r.adminSetWeight(A.id, 5);
+    r.putStatic({ ...A, ports: { udp: 5080, tcp: 5080 } });
+    assert.equal(r.snapshot().get(A.id)?.weight, 5, 'spec changed, weight kept');
+    r.configureWeight(A.id, 3);
+    assert.equal(r.snapshot().get(A.id)?.weight, 3);
+    assert.equal(r.adminWeightStates().get(A.id)?.weight, null, 'withdrawn, to be shared');
+    r.adminSetWeight(A.id, null);
+    assert.equal(r.snapshot().get(A.id)?.weight, 3, 'the configured weight is the new one');
+  });
+
+  test('a static node a reload adds after an operator weight for it: that weight, and its own once withdrawn', () => {
+    const { r } = single();
+    r.mergeAdminWeight({ id: A.id, weight: 6, at: T0, by: 'balancer-3' });
+    assert.equal(r.putStatic({ ...A, weight: 2 }), 'added');
+    assert.equal(r.snapshot().get(A.id)?.weight, 6);
+    r.adminSetWeight(A.id, null);
+    assert.equal(r.snapshot().get(A.id)?.weight, 2);
+  });
+
+  test('a registered node keeps the operator\'s weight through a new session, and goes back to 1 without it', () => {
+    const { r } = single();
+    r.start(reg('s1'));
+    r.adminSetWeight(REG_ID, 4);
+    r.start(reg('s2'));
+    assert.equal(r.snapshot().get(REG_ID)?.weight, 4);
+    r.adminSetWeight(REG_ID, null);
+    assert.equal(r.snapshot().get(REG_ID)?.weight, 1);
+  });
+});
+
+describe('admin weights shared through the store', () => {
+  test('a weight set at balancer 1 applies at balancer 2; a withdrawal at balancer 2 applies at both', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A]);
+    s.r2.addStatic([{ ...A, weight: 2 }]);
+    s.r1.adminSetWeight(A.id, 9);
+    assert.deepEqual((await s.store.nodes.adminWeights())?.map((w) => [w.id, w.weight, w.by]), [[A.id, 9, 'balancer-1']], 'written at once');
+    await s.s2.tick();
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 9);
+    s.advance(10);
+    s.r2.adminSetWeight(A.id, null);
+    await s.sync();
+    assert.equal(s.r1.snapshot().get(A.id)?.weight, 1, 'balancer 1\'s own nodes= weight');
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 2, 'balancer 2\'s own nodes= weight');
+  });
+
+  test('a reload that changes the node\'s weight withdraws an operator weight set elsewhere', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A]);
+    s.r2.addStatic([A]);
+    s.r1.adminSetWeight(A.id, 9);
+    await s.sync();
+    s.advance(10);
+    s.r2.configureWeight(A.id, 4); // balancer 2's file now says ;weight=4
+    s.r1.configureWeight(A.id, 4); // and balancer 1's, reloaded in turn
+    await s.sync();
+    await s.sync();
+    assert.equal(s.r1.snapshot().get(A.id)?.weight, 4);
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 4);
+    assert.deepEqual((await s.store.nodes.adminWeights())?.map((w) => w.weight), [null]);
+  });
+
+  test('the latest action wins, whatever order the records are read in', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A]);
+    s.r2.addStatic([A]);
+    s.advance(100);
+    s.r2.adminSetWeight(A.id, 6);
+    await s.s2.tick();
+    // An older weight from a third balancer, written over the newer one in the store.
+    s.store.nodes.setAdminWeight({ id: A.id, weight: 2, at: T0 + 50, by: 'balancer-3' });
+    await s.sync();
+    await s.sync();
+    assert.equal(s.r1.snapshot().get(A.id)?.weight, 6);
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 6);
+    assert.deepEqual((await s.store.nodes.adminWeights())?.map((w) => [w.weight, w.by]), [[6, 'balancer-2']], 'balancer 2 wrote its newer weight again');
+  });
+
+  test('equal times: the higher weight wins at every balancer', () => {
+    const { r } = single();
+    r.addStatic([A]);
+    assert.equal(r.mergeAdminWeight({ id: A.id, weight: 3, at: T0, by: 'b1' }), true);
+    assert.equal(r.mergeAdminWeight({ id: A.id, weight: 2, at: T0, by: 'b2' }), false);
+    assert.equal(r.mergeAdminWeight({ id: A.id, weight: null, at: T0, by: 'b3' }), false);
+    assert.equal(r.mergeAdminWeight({ id: A.id, weight: 5, at: T0, by: 'b4' }), true);
+    assert.equal(r.snapshot().get(A.id)?.weight, 5);
+  });
+
+  test('a weight for a node not known yet applies when it appears, static or registered', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A]);
+    s.r1.start(reg('s1'));
+    s.r1.adminSetWeight(A.id, 8);
+    s.r1.adminSetWeight(REG_ID, 3);
+    await s.s2.tick();
+    s.r2.addStatic([A]);
+    s.r2.start(reg('s9'));
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 8);
+    assert.equal(s.r2.snapshot().get(REG_ID)?.weight, 3);
+  });
+
+  test('store lost its data: the balancer that set the weight writes it again', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A]);
+    s.r2.addStatic([A]);
+    s.r1.adminSetWeight(A.id, 8);
+    await s.sync();
+    s.store.nodes.removeAdminWeight(A.id);
+    await s.s1.tick();
+    assert.equal((await s.store.nodes.adminWeights())?.length, 1, 'written again');
+    await s.s2.tick();
+    assert.equal(s.r2.snapshot().get(A.id)?.weight, 8);
+  });
+
+  test('a withdrawal is forgotten after a day, a weight is not', async (t) => {
+    const s = shared(t);
+    s.r1.addStatic([A, B]);
+    s.r1.adminSetWeight(A.id, 4);
+    s.r1.adminSetWeight(B.id, 4);
+    s.r1.adminSetWeight(B.id, null);
+    await s.sync();
+    s.advance(ADMIN_ACTIVATE_KEPT_MS + 10);
+    await s.sync();
+    assert.deepEqual((await s.store.nodes.adminWeights())?.map((w) => [w.id, w.weight]), [[A.id, 4]]);
+    assert.equal(s.r1.adminWeightStates().has(B.id), false);
+    assert.equal(s.r1.snapshot().get(A.id)?.weight, 4);
+    assert.equal(s.r1.snapshot().get(B.id)?.weight, 1);
   });
 });

@@ -11,7 +11,7 @@ import type { NodeRegistration } from '../../src/heartbeat/protocol.ts';
 import { RegistrySync } from '../../src/cluster/node-registry-sync.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import type { AdminDrainRecord, NodeDirectory, SharedNodeRecord } from '../../src/state/store.ts';
+import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, SharedNodeRecord } from '../../src/state/store.ts';
 
 const log = pino({ level: 'silent' });
 const TIMEOUT = 8400;
@@ -45,6 +45,15 @@ class SwitchableDirectory implements NodeDirectory {
   }
   adminDrains(): Promise<AdminDrainRecord[] | null> {
     return this.available ? this.inner.adminDrains() : Promise.resolve(null);
+  }
+  setAdminWeight(rec: AdminWeightRecord): void {
+    if (this.available) this.inner.setAdminWeight(rec);
+  }
+  removeAdminWeight(id: string): void {
+    if (this.available) this.inner.removeAdminWeight(id);
+  }
+  adminWeights(): Promise<AdminWeightRecord[] | null> {
+    return this.available ? this.inner.adminWeights() : Promise.resolve(null);
   }
 }
 

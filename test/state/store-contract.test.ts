@@ -146,6 +146,23 @@ const contract: Case[] = [
     },
   },
   {
+    name: 'node directory: admin drains and admin weights, each replaced per node and removed apart',
+    async run(open) {
+      const s = await open(uniquePrefix());
+      assert.deepEqual(await s.nodes.adminDrains(), []);
+      assert.deepEqual(await s.nodes.adminWeights(), []);
+      s.nodes.setAdminDrain({ id: 'n1', drained: true, at: 1, by: 'b1' });
+      s.nodes.setAdminWeight({ id: 'n1', weight: 7, at: 2, by: 'b1' });
+      s.nodes.setAdminWeight({ id: 'n2', weight: 3, at: 3, by: 'b2' });
+      s.nodes.setAdminWeight({ id: 'n2', weight: null, at: 4, by: 'b1' });
+      assert.deepEqual(await s.nodes.adminDrains(), [{ id: 'n1', drained: true, at: 1, by: 'b1' }]);
+      assert.deepEqual((await s.nodes.adminWeights())?.sort((x, y) => x.id.localeCompare(y.id)), [{ id: 'n1', weight: 7, at: 2, by: 'b1' }, { id: 'n2', weight: null, at: 4, by: 'b1' }]);
+      s.nodes.removeAdminWeight('n1');
+      assert.deepEqual(await s.nodes.adminWeights(), [{ id: 'n2', weight: null, at: 4, by: 'b1' }]);
+      assert.equal((await s.nodes.adminDrains())?.length, 1, 'drains untouched');
+    },
+  },
+  {
     name: 'call board: others() sums every other balancer, excludes the caller',
     async run(open) {
       const s = await open(uniquePrefix());
@@ -297,6 +314,28 @@ const claims: Case[] = [
 
 /** Cases only a shared tier passes: two balancers (stores) on one Redis. */
 const sharedOnly: Case[] = [
+  {
+    name: 'admin weight fields another writer left invalid are skipped; the valid ones are read',
+    async run(open, kind) {
+      const prefix = uniquePrefix();
+      const s = await open(prefix);
+      s.nodes.setAdminWeight({ id: 'n1', weight: 5, at: 1, by: 'b1' });
+      const key = `${prefix}nodes:admin-weights`;
+      const bad = [
+        ['n2', '{"id":"n2","weight":0,"at":1,"by":"b"}'],
+        ['n3', '{"id":"n3","weight":1001,"at":1,"by":"b"}'],
+        ['n4', '{"id":"n4","weight":"5","at":1,"by":"b"}'],
+        ['n5', '{"id":"other","weight":5,"at":1,"by":"b"}'],
+        ['n6', 'not json'],
+      ];
+      const port = kind.ports?.()[0];
+      assert.ok(port !== undefined);
+      await new Promise<void>((resolve, reject) => {
+        execFile('redis-cli', ['-c', '-p', String(port), 'HSET', key, ...bad.flat()], { timeout: 5000 }, (err) => (err === null ? resolve() : reject(err)));
+      });
+      assert.deepEqual(await s.nodes.adminWeights(), [{ id: 'n1', weight: 5, at: 1, by: 'b1' }]);
+    },
+  },
   {
     name: 'a set() on balancer A is fetched by B, then answered locally by B',
     async run(open) {

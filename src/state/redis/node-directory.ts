@@ -1,13 +1,15 @@
 // The node directory over the shared tier: one hash field per registered node, written by
-// whichever balancer heard its heartbeat, and a second hash (`<key>:admin-drains`) with one field
-// per node an operator drained or activated, written by the balancer whose admin API was used.
-// Two hashes because the heartbeat record is rewritten by whoever hears the node next: a drain
-// kept in it would be overwritten. Anything can write to Redis, so every field is validated
+// whichever balancer heard its heartbeat, a second hash (`<key>:admin-drains`) with one field
+// per node an operator drained or activated, written by the balancer whose admin API was used,
+// and a third (`<key>:admin-weights`) with the operators' weights the same way. Apart because
+// the heartbeat record is rewritten by whoever hears the node next (a drain kept in it would be
+// overwritten), and a drain and a weight are set independently, each the latest of its kind. Anything can write to Redis, so every field is validated
 // before it is believed; an invalid one is skipped (and reported, rate-limited).
 
 import type { NodeRegistration } from '../../heartbeat/protocol.ts';
 import { rateLimit } from '../../core/log.ts';
-import type { AdminDrainRecord, NodeDirectory, SharedNodeRecord } from '../store.ts';
+import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../../config/types.ts';
+import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, SharedNodeRecord } from '../store.ts';
 import { isObject, parseJson } from './connection.ts';
 import type { SharedTier } from './shared-tier.ts';
 
@@ -44,16 +46,29 @@ function toAdminDrainRecord(field: string, json: string): AdminDrainRecord | nul
   return { id, drained, at, by };
 }
 
+/** An admin weight field as written by setAdminWeight(); null for anything else (a weight out of range included). */
+function toAdminWeightRecord(field: string, json: string): AdminWeightRecord | null {
+  const v = parseJson(json);
+  if (!isObject(v)) return null;
+  const { id, weight, at, by } = v;
+  if (id !== field || typeof by !== 'string') return null;
+  if (weight !== null && !(typeof weight === 'number' && Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT)) return null;
+  if (typeof at !== 'number' || !Number.isFinite(at)) return null;
+  return { id, weight, at, by };
+}
+
 export class RedisNodeDirectory implements NodeDirectory {
   private readonly tier: SharedTier;
   private readonly key: string;
   private readonly drainsKey: string;
+  private readonly weightsKey: string;
   private readonly warnInvalid = rateLimit(60_000);
 
   constructor(tier: SharedTier, key: string) {
     this.tier = tier;
     this.key = key;
     this.drainsKey = `${key}:admin-drains`;
+    this.weightsKey = `${key}:admin-weights`;
   }
 
   publish(rec: SharedNodeRecord): void {
@@ -86,14 +101,32 @@ export class RedisNodeDirectory implements NodeDirectory {
     this.tier.fire((c) => c.hDel(this.drainsKey, id));
   }
 
-  async adminDrains(): Promise<AdminDrainRecord[] | null> {
-    const fields = await this.tier.read((c) => c.hGetAll(this.drainsKey), this.tier.slowReadMs);
+  adminDrains(): Promise<AdminDrainRecord[] | null> {
+    return this.readAll(this.drainsKey, toAdminDrainRecord, 'admin drain');
+  }
+
+  setAdminWeight(rec: AdminWeightRecord): void {
+    const json = JSON.stringify({ id: rec.id, weight: rec.weight, at: rec.at, by: rec.by });
+    this.tier.fire((c) => c.hSet(this.weightsKey, rec.id, json));
+  }
+
+  removeAdminWeight(id: string): void {
+    this.tier.fire((c) => c.hDel(this.weightsKey, id));
+  }
+
+  adminWeights(): Promise<AdminWeightRecord[] | null> {
+    return this.readAll(this.weightsKey, toAdminWeightRecord, 'admin weight');
+  }
+
+  /** Every valid field of one admin hash; null when the tier does not answer. */
+  private async readAll<R>(key: string, parse: (field: string, json: string) => R | null, what: string): Promise<R[] | null> {
+    const fields = await this.tier.read((c) => c.hGetAll(key), this.tier.slowReadMs);
     if (fields === null) return null;
-    const records: AdminDrainRecord[] = [];
+    const records: R[] = [];
     for (const [field, json] of Object.entries(fields)) {
-      const rec = toAdminDrainRecord(field, json);
+      const rec = parse(field, json);
       if (rec !== null) records.push(rec);
-      else if (this.warnInvalid()) this.tier.log.warn({ key: this.drainsKey, field }, 'redis state store: skipping an invalid admin drain record');
+      else if (this.warnInvalid()) this.tier.log.warn({ key, field }, `redis state store: skipping an invalid ${what} record`);
     }
     return records;
   }
