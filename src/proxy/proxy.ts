@@ -220,13 +220,13 @@ export class SipProxy {
     // addresses, whatever port or side, are never limited: they carry everyone's traffic.
     const sources = this.sources;
     if (sources !== null && msg.method !== 'ACK' && msg.method !== 'CANCEL' && !cluster.isClusterIp(src.ip)
-      && headerParam(msg.to, 'tag') === null && sources.drops(src.ip, Date.now())) {
+      && msg.toTag === null && sources.drops(src.ip, Date.now())) {
       this.d.stats.countDrop('rate-limited');
       return;
     }
     // The ACK for a final response made here (a 503 for overload first of all) stops here too:
     // cheaply, before the context, since under overload there is one for every refused call.
-    if (msg.method === 'ACK' && !fromCluster && isAckToLocalReply(headerParam(msg.to, 'tag'), msg.callId, msg.get('cseq'))) {
+    if (msg.method === 'ACK' && !fromCluster && isAckToLocalReply(msg.toTag, msg.callId, msg.get('cseq'))) {
       this.d.stats.countDrop('ack-to-local-reply');
       return;
     }
@@ -236,7 +236,7 @@ export class SipProxy {
     // Requests from the nodes are exempt by exact address (fromCluster), not by IP: clients on a
     // node's host (a test bed, a co-located softswitch) are clients like any other.
     if (overload !== null && overload.state !== 'normal' && msg.method !== 'ACK' && msg.method !== 'CANCEL'
-      && !fromCluster && headerParam(msg.to, 'tag') === null && msg.error === null) {
+      && !fromCluster && msg.toTag === null && msg.error === null) {
       const verdict = overload.verdict(msg.callId, src.transport !== 'udp');
       if (verdict === 'drop') {
         this.d.stats.countDrop('overload');

@@ -11,7 +11,6 @@ import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { MessageEdit } from '../sip/edit.ts';
 import { splitCommaRanges, unfold } from '../sip/lists.ts';
 import type { SipMessage } from '../sip/message.ts';
-import { headerParam } from '../sip/uri.ts';
 import { parseVia, type Via } from '../sip/via.ts';
 import type { Destination, Inbound } from '../transport/types.ts';
 
@@ -62,10 +61,9 @@ export class RequestContext implements PickRequest {
     this.topVia = topVia;
     this.topViaStart = viaRanges[0];
     this.topViaEnd = viaRanges[1];
-    const mf = msg.indexOf('max-forwards');
-    this.maxForwardsIndex = mf;
-    this.maxForwards = mf === -1 ? -1 : Number(msg.value(mf));
-    this.toTag = headerParam(msg.to, 'tag');
+    this.maxForwardsIndex = msg.maxForwards === -1 ? -1 : msg.indexOf('max-forwards');
+    this.maxForwards = msg.maxForwards;
+    this.toTag = msg.toTag;
     const method = msg.method;
     this.newCall = this.toTag === null && method !== 'ACK' && method !== 'CANCEL';
     this.cluster = cluster;

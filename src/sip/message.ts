@@ -6,6 +6,7 @@
 // offsets into `buf` and splicing (see edit.ts) can copy untouched byte ranges of the original.
 
 import { canonicalHeaderName, commonHeaderNameAt, isToken } from './header-names.ts';
+import { headerParam } from './uri.ts';
 
 export class SipMessage {
   readonly buf: Buffer;
@@ -40,6 +41,10 @@ export class SipMessage {
   cseqMethod = '';
   from = '';
   to = '';
+  /** Requests: the Max-Forwards value, -1 without the header. */
+  maxForwards = -1;
+  /** The To tag, read once (undefined: not read yet). */
+  private toTagRead: string | null | undefined = undefined;
   /** Why the message is invalid for a proxy to forward; null when valid. */
   error: string | null = null;
   /** Status to answer an invalid request with (400, or 505 for a version we do not speak). */
@@ -56,6 +61,12 @@ export class SipMessage {
     this.status = line.status;
     this.startLineEnd = line.end;
     this.headersStart = line.headersStart;
+  }
+
+  /** The To header's tag parameter, or null (an out-of-dialog request). */
+  get toTag(): string | null {
+    if (this.toTagRead === undefined) this.toTagRead = headerParam(this.to, 'tag');
+    return this.toTagRead;
   }
 
   get headerCount(): number {
@@ -216,6 +227,23 @@ function parseStartLine(head: string): StartLine | ParseFailure {
   const end = lineEnd > 0 && head.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
   const headersStart = lineEnd < head.length ? lineEnd + 1 : head.length;
   const startLine = head.slice(0, end);
+  // The spellings nearly every message uses, read without regular expressions; anything else
+  // takes the general path below, which gives the same answer for these.
+  const n = startLine.length;
+  if (n >= 11 && startLine.startsWith('SIP/2.0 ') && (n === 11 || (startLine.charCodeAt(11) === 32 && startLine.indexOf('\r', 12) === -1))) {
+    const d0 = startLine.charCodeAt(8) - 48;
+    const d1 = startLine.charCodeAt(9) - 48;
+    const d2 = startLine.charCodeAt(10) - 48;
+    if (d0 >= 1 && d0 <= 6 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) {
+      return { isRequest: false, method: '', requestUri: '', status: d0 * 100 + d1 * 10 + d2, end, headersStart, versionOk: true, problem: null };
+    }
+  } else if (n > 8 && startLine.endsWith(' SIP/2.0')) {
+    const sp = startLine.indexOf(' ');
+    if (sp > 0 && sp < n - 8) {
+      const method = startLine.slice(0, sp);
+      if (isToken(method)) return { isRequest: true, method, requestUri: startLine.slice(sp + 1, n - 8), status: 0, end, headersStart, versionOk: true, problem: null };
+    }
+  }
   if (startLine.startsWith('SIP/')) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
     const m = /^SIP\/(\d+\.\d+) ([1-6]\d\d)(?: (.*))?$/.exec(startLine);
@@ -325,7 +353,31 @@ function requestUriProblem(uri: string): string | null {
   return null;
 }
 
-const CSEQ_RE = /^(\d{1,10})[ \t]+([^ \t]+)$/;
+/** A run of 1 to `max` decimal digits filling s[from, to), as a number; -1 otherwise. */
+function digitsValue(s: string, from: number, to: number, max: number): number {
+  if (to <= from || to - from > max) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** CSeq = 1*DIGIT LWS Method: sets the message's number and method; false when malformed. */
+function readCSeq(msg: SipMessage, v: string): boolean {
+  let i = 0;
+  while (i < v.length && v.charCodeAt(i) >= 48 && v.charCodeAt(i) <= 57) i++;
+  const num = digitsValue(v, 0, i, 10);
+  let j = i;
+  while (j < v.length && (v.charCodeAt(j) === 32 || v.charCodeAt(j) === 9)) j++;
+  if (num < 0 || num >= 2 ** 31 || j === i || j === v.length) return false;
+  for (let k = j; k < v.length; k++) if (v.charCodeAt(k) === 32 || v.charCodeAt(k) === 9) return false;
+  msg.cseqNum = num;
+  msg.cseqMethod = v.slice(j);
+  return true;
+}
 
 function validateHeaders(msg: SipMessage): string | null {
   // Headers a proxy needs to route and that responses must echo (RFC 3261 §8.1.1, §16.3).
@@ -357,12 +409,7 @@ function validateHeaders(msg: SipMessage): string | null {
     if (!balanced(msg.from)) return 'unbalanced quotes or brackets in From';
     if (!balanced(msg.to)) return 'unbalanced quotes or brackets in To';
   }
-  const m = CSEQ_RE.exec(msg.value(cseq));
-  if (m === null) return 'malformed CSeq';
-  const num = Number(m[1]);
-  if (num >= 2 ** 31) return 'malformed CSeq';
-  msg.cseqNum = num;
-  msg.cseqMethod = m[2];
+  if (!readCSeq(msg, msg.value(cseq))) return 'malformed CSeq';
   if (msg.isRequest && msg.cseqMethod !== msg.method) return 'CSeq method does not match the request method';
   if (msg.isRequest) {
     const mf = msg.indexOf('max-forwards');
@@ -370,7 +417,9 @@ function validateHeaders(msg: SipMessage): string | null {
       if (msg.indexOf('max-forwards', mf + 1) !== -1) return 'more than one Max-Forwards';
       const v = msg.value(mf);
       // Leading zeros are legal (RFC 4475 §3.1.1.1 writes 0068); the value is at most 255.
-      if (!/^\d{1,10}$/.test(v) || Number(v) > 255) return 'malformed Max-Forwards';
+      const hops = digitsValue(v, 0, v.length, 10);
+      if (hops < 0 || hops > 255) return 'malformed Max-Forwards';
+      msg.maxForwards = hops;
     }
   }
   return null;

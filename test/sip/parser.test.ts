@@ -510,6 +510,47 @@ function assertOutcome(m: SipMessage | ParseFailure, expect: Outcome): void {
   }
 }
 
+// Start lines: the canonical spellings take a path without regular expressions, the rest the
+// general one; each row is what either must give (status, method, Request-URI, or the outcome).
+const START_LINES: { line: string; status?: number; method?: string; uri?: string; expect?: Outcome }[] = [
+  { line: 'SIP/2.0 200 OK', status: 200 },
+  { line: 'SIP/2.0 200', status: 200 },
+  { line: 'SIP/2.0 183 Session Progress', status: 183 },
+  { line: 'SIP/2.0 699 ', status: 699 },
+  { line: 'SIP/2.0 200 O\rK', expect: 'failure' },
+  { line: 'SIP/2.0 200OK', expect: 'failure' },
+  { line: 'SIP/2.0 099 Zero', expect: 'failure' },
+  { line: 'SIP/2.0 20x OK', expect: 'failure' },
+  { line: 'SIP/2.00 200 OK', expect: 'drop' },
+  { line: 'INVITE sip:bob@example.com SIP/2.0', method: 'INVITE', uri: 'sip:bob@example.com' },
+  { line: 'INVITE sip:bob@example.com sip/2.0', method: 'INVITE', uri: 'sip:bob@example.com' },
+  { line: 'INVITE sip:bob@example.com SIP/2.0 ', expect: 400 },
+  { line: 'INVITE SIP/2.0', expect: 400 },
+  { line: ' SIP/2.0', expect: 'failure' },
+  { line: 'INVITE sip:bob@example.com  SIP/2.0', expect: 400 },
+  { line: 'INV@ITE sip:bob@example.com SIP/2.0', expect: 'failure' },
+];
+
+describe('parseSipMessage: start lines', () => {
+  for (const c of START_LINES) {
+    test(JSON.stringify(c.line), () => {
+      const m = c.status !== undefined
+        ? parseSipMessage(wire([c.line, ...RESPONSE.slice(1)]), true)
+        : parseSipMessage(variant({ start: c.line }), true);
+      if (c.expect !== undefined) return assertOutcome(m, c.expect);
+      assert.ok(!isParseFailure(m), outcomeOf(m));
+      if (c.status !== undefined) {
+        assert.equal(m.isRequest, false);
+        assert.equal(m.status, c.status);
+      } else {
+        assert.equal(m.isRequest, true);
+        assert.equal(m.method, c.method);
+        assert.equal(m.requestUri, c.uri);
+      }
+    });
+  }
+});
+
 describe('parseSipMessage: invalid messages', () => {
   for (const c of INVALID) {
     test(`${c.name} -> ${c.expect === 'failure' ? 'ParseFailure' : c.expect === 'drop' ? 'not forwardable' : `error ${c.expect}`}`, () => {
