@@ -24,24 +24,26 @@ import type { AdminDrainState, AdminWeightState, NodeRegistry } from './node-reg
  */
 export const ADMIN_ACTIVATE_KEPT_MS = 24 * 3600 * 1000;
 
-/** One kind of operator action shared through the directory: drains, weights. */
-interface AdminActionKind<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { id: string; at: number; by: string }> {
-  /** The latest action per node id known to the registry. */
+/** One kind of operator action shared through the directory: drains, weights, pins. */
+export interface AdminActionKind<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { at: number; by: string }> {
+  /** The latest action per key (a node id; a pin's pattern) known here. */
   states(): ReadonlyMap<string, S>;
   /** The record of a state, as this balancer writes it. */
-  record(id: string, st: S, by: string): R;
+  record(key: string, st: S, by: string): R;
+  /** The key a record is for. */
+  keyOf(rec: R): string;
   /** An action that only keeps older ones from winning (an activate, a withdrawal): pruned after a day, not written again when lost. */
   isUndo(x: S | R): boolean;
   write(rec: R): void;
-  remove(id: string): void;
+  remove(key: string): void;
   list(): Promise<R[] | null>;
   merge(rec: R): void;
-  forget(id: string): void;
+  forget(key: string): void;
   prune(before: number): void;
 }
 
 /** Publishes this balancer's actions of one kind and merges the others'. */
-class AdminActionSync<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { id: string; at: number; by: string }> {
+export class AdminActionSync<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { at: number; by: string }> {
   private readonly kind: AdminActionKind<S, R>;
   private readonly balancerId: string;
   private readonly now: () => number;
@@ -71,10 +73,10 @@ class AdminActionSync<S extends { readonly at: number; readonly origin: 'local' 
     const stored = new Map<string, R>();
     for (const r of records) {
       if (kind.isUndo(r) && t - r.at > ADMIN_ACTIVATE_KEPT_MS) {
-        kind.remove(r.id);
+        kind.remove(kind.keyOf(r));
         continue;
       }
-      stored.set(r.id, r);
+      stored.set(kind.keyOf(r), r);
       if (r.by !== this.balancerId) kind.merge(r);
     }
     kind.prune(t - ADMIN_ACTIVATE_KEPT_MS);
@@ -112,6 +114,8 @@ export class RegistrySync {
   private readonly published = new Map<string, { heardAt: number; draining: boolean }>();
   private readonly drains: AdminActionSync<AdminDrainState, AdminDrainRecord>;
   private readonly weights: AdminActionSync<AdminWeightState, AdminWeightRecord>;
+  /** Actions of kinds kept outside the registry (the proxy's pins), synced on the same ticks. */
+  private readonly attached: { publish(): void; merge(): Promise<void> }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running = false;
 
@@ -130,6 +134,7 @@ export class RegistrySync {
     this.drains = new AdminActionSync<AdminDrainState, AdminDrainRecord>({
       states: () => registry.adminDrainStates(),
       record: (id, st, by) => ({ id, drained: st.drained, at: st.at, by }),
+      keyOf: (rec) => rec.id,
       isUndo: (x) => !x.drained,
       write: (rec) => directory.setAdminDrain(rec),
       remove: (id) => directory.removeAdminDrain(id),
@@ -141,6 +146,7 @@ export class RegistrySync {
     this.weights = new AdminActionSync<AdminWeightState, AdminWeightRecord>({
       states: () => registry.adminWeightStates(),
       record: (id, st, by) => ({ id, weight: st.weight, at: st.at, by }),
+      keyOf: (rec) => rec.id,
       isUndo: (x) => x.weight === null,
       write: (rec) => directory.setAdminWeight(rec),
       remove: (id) => directory.removeAdminWeight(id),
@@ -153,6 +159,11 @@ export class RegistrySync {
     // should change what they send the node as soon as they can.
     registry.onAdminDrain(() => this.drains.publish());
     registry.onAdminWeight(() => this.weights.publish());
+  }
+
+  /** Another kind of action to publish and merge on every tick. */
+  attach(sync: { publish(): void; merge(): Promise<void> }): void {
+    this.attached.push(sync);
   }
 
   start(): void {
@@ -190,6 +201,10 @@ export class RegistrySync {
       await this.merge();
       await this.drains.merge();
       await this.weights.merge();
+      for (const a of this.attached) {
+        a.publish();
+        await a.merge();
+      }
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'node registry sync failed');
     } finally {

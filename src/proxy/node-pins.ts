@@ -1,6 +1,11 @@
 // Restcomm's /lbnoderegex: users whose affinity key matches a pattern are pinned to one node
 // (a test user to a canary node, a customer to its own server). Consulted for new calls before
 // the algorithm; a pinned node that is not alive is passed over, and the algorithm decides.
+//
+// Every set and remove is also kept as the latest action on its pattern (with its wall-clock
+// time), which is what balancers sharing a store exchange (wiring/balancer.ts): the latest action
+// on a pattern wins everywhere, and pins are kept in the order of their actions' times, so that
+// where patterns overlap every balancer picks the same one (the first that matches).
 
 import { affinityKeyReader, isCallIdSpec, type SipKeyReader } from '../algorithms/affinity-key.ts';
 import type { SipMessage } from '../sip/message.ts';
@@ -13,15 +18,35 @@ interface Pin {
   readonly pattern: string;
   readonly re: RegExp;
   readonly nodeId: string;
+  readonly at: number;
+}
+
+/** The latest action on one pattern, here or on another balancer. */
+export interface PinState {
+  /** null: removed. */
+  readonly nodeId: string | null;
+  /** Wall-clock ms of the action. */
+  readonly at: number;
+  readonly origin: 'local' | 'shared';
+  readonly by: string | null;
 }
 
 export class NodePins {
   private pins: Pin[] = [];
   private readonly key: SipKeyReader;
+  private readonly now: () => number;
+  private readonly actions = new Map<string, PinState>();
+  private readonly listeners: (() => void)[] = [];
 
   /** `keySpec`: sipHeaderAffinityKey; a Call-ID key pins nothing useful, so the From user is read then. */
-  constructor(keySpec: string) {
+  constructor(keySpec: string, now: () => number = Date.now) {
     this.key = affinityKeyReader(isCallIdSpec(keySpec) ? 'From' : keySpec);
+    this.now = now;
+  }
+
+  /** Called after this balancer's own set or remove, for sharing it. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   get size(): number {
@@ -34,6 +59,61 @@ export class NodePins {
 
   /** Pins `pattern` to the node (replacing an earlier pin of the same pattern); a reason when refused. */
   set(pattern: string, nodeId: string): string | null {
+    const at = this.nextAt(pattern);
+    const problem = this.place(pattern, nodeId, at);
+    if (problem !== null) return problem;
+    this.actions.set(pattern, { nodeId, at, origin: 'local', by: null });
+    this.changed();
+    return null;
+  }
+
+  remove(pattern: string): boolean {
+    if (!this.pins.some((p) => p.pattern === pattern)) return false;
+    this.pins = this.pins.filter((p) => p.pattern !== pattern);
+    this.actions.set(pattern, { nodeId: null, at: this.nextAt(pattern), origin: 'local', by: null });
+    this.changed();
+    return true;
+  }
+
+  /**
+   * Another balancer's set or remove (shared store), taken when newer than what this balancer
+   * knows of the pattern (equal times: a pin wins over a removal, then the greater node id).
+   * A pattern this balancer cannot compile or hold is left out. Returns whether it was taken.
+   */
+  merge(rec: { pattern: string; nodeId: string | null; at: number; by: string }): boolean {
+    const cur = this.actions.get(rec.pattern);
+    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.nodeId ?? '') >= (rec.nodeId ?? '')))) return false;
+    if (rec.nodeId === null) this.pins = this.pins.filter((p) => p.pattern !== rec.pattern);
+    else if (this.place(rec.pattern, rec.nodeId, rec.at) !== null) return false;
+    this.actions.set(rec.pattern, { nodeId: rec.nodeId, at: rec.at, origin: 'shared', by: rec.by });
+    return true;
+  }
+
+  /**
+   * A pin learned from the store whose record is gone from it (the store lost its data, or an
+   * old removal was pruned): the action is forgotten, the pin itself stays until the next one.
+   */
+  forgetShared(pattern: string): void {
+    if (this.actions.get(pattern)?.origin === 'shared') this.actions.delete(pattern);
+  }
+
+  /** Removals older than `before`: forgotten, they only kept older pins from winning. */
+  prune(before: number): void {
+    for (const [pattern, st] of this.actions) if (st.nodeId === null && st.at < before) this.actions.delete(pattern);
+  }
+
+  /** The latest action per pattern known here. */
+  states(): ReadonlyMap<string, PinState> {
+    return this.actions;
+  }
+
+  /** Strictly later than the action it replaces, even within one millisecond. */
+  private nextAt(pattern: string): number {
+    return Math.max(this.now(), (this.actions.get(pattern)?.at ?? -Infinity) + 1);
+  }
+
+  /** Puts the pin in its place by time (replacing the pattern's earlier pin); a reason when refused. */
+  private place(pattern: string, nodeId: string, at: number): string | null {
     if (pattern.length > MAX_PATTERN_LENGTH) return `pattern longer than ${MAX_PATTERN_LENGTH} characters`;
     let re: RegExp;
     try {
@@ -43,14 +123,15 @@ export class NodePins {
     }
     const others = this.pins.filter((p) => p.pattern !== pattern);
     if (others.length >= MAX_PINS) return `at most ${MAX_PINS} pins`;
-    this.pins = [...others, { pattern, re, nodeId }];
+    let i = others.length;
+    while (i > 0 && (others[i - 1].at > at || (others[i - 1].at === at && others[i - 1].pattern > pattern))) i--;
+    others.splice(i, 0, { pattern, re, nodeId, at });
+    this.pins = others;
     return null;
   }
 
-  remove(pattern: string): boolean {
-    const before = this.pins.length;
-    this.pins = this.pins.filter((p) => p.pattern !== pattern);
-    return this.pins.length !== before;
+  private changed(): void {
+    for (const l of this.listeners) l();
   }
 
   /** The node the message's key is pinned to (first matching pin), or null. */

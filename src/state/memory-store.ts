@@ -3,7 +3,7 @@
 // hold what this balancer published, so a single balancer behaves exactly like a group of one.
 
 import type {
-  AdminDrainRecord, AdminWeightRecord, AssignmentMap, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
+  AdminDrainRecord, AdminWeightRecord, AssignmentMap, PinRecord, AssignmentOptions, CallCountBoard, NodeDirectory, SharedNodeRecord, StateStore,
 } from './store.ts';
 import { TableBackedMap } from './table-backed-map.ts';
 
@@ -34,6 +34,7 @@ class LocalNodeDirectory implements NodeDirectory {
   private readonly records = new Map<string, SharedNodeRecord>();
   private readonly drains = new Map<string, AdminDrainRecord>();
   private readonly weights = new Map<string, AdminWeightRecord>();
+  private readonly pinRecords = new Map<string, PinRecord>();
 
   publish(rec: SharedNodeRecord): void {
     this.records.set(rec.id, { ...rec });
@@ -69,6 +70,18 @@ class LocalNodeDirectory implements NodeDirectory {
 
   adminWeights(): Promise<AdminWeightRecord[]> {
     return Promise.resolve([...this.weights.values()].map((r) => ({ ...r })));
+  }
+
+  setPin(rec: PinRecord): void {
+    this.pinRecords.set(rec.pattern, { ...rec });
+  }
+
+  removePin(pattern: string): void {
+    this.pinRecords.delete(pattern);
+  }
+
+  pins(): Promise<PinRecord[]> {
+    return Promise.resolve([...this.pinRecords.values()].map((r) => ({ ...r })));
   }
 }
 

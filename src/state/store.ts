@@ -93,6 +93,19 @@ export interface AdminWeightRecord {
   by: string;
 }
 
+/**
+ * An operator's pin (Restcomm's /lbnoderegex: a pattern of the affinity key and the node its new
+ * calls go to), shared so that every balancer pins alike. `nodeId` null: the pin was removed;
+ * kept a while, like an activate, so that an older pin does not come back.
+ */
+export interface PinRecord {
+  pattern: string;
+  nodeId: string | null;
+  /** Wall-clock ms of the action: the latest action on a pattern wins on every balancer. */
+  at: number;
+  by: string;
+}
+
 export interface NodeDirectory {
   /** Write (or refresh) a node's record; fire and forget. */
   publish(rec: SharedNodeRecord): void;
@@ -112,6 +125,12 @@ export interface NodeDirectory {
   removeAdminWeight(id: string): void;
   /** Every admin weight record; null when the shared tier is unavailable. Never rejects. */
   adminWeights(): Promise<AdminWeightRecord[] | null>;
+  /** Write a pattern's pin or removal (replacing the one before); fire and forget. */
+  setPin(rec: PinRecord): void;
+  /** Forget a pattern's record (an old removal). */
+  removePin(pattern: string): void;
+  /** Every pin record; null when the shared tier is unavailable. Never rejects. */
+  pins(): Promise<PinRecord[] | null>;
 }
 
 /** Active calls per node, as each balancer counts its own. */

@@ -14,7 +14,7 @@ import { ActiveHealthCheck } from '../cluster/active-health.ts';
 import { CallTracker } from '../cluster/call-tracker.ts';
 import { HeartbeatServer, type HeartbeatCounters } from '../cluster/heartbeat-server.ts';
 import { NodeRegistry } from '../cluster/node-registry.ts';
-import { RegistrySync } from '../cluster/node-registry-sync.ts';
+import { AdminActionSync, RegistrySync } from '../cluster/node-registry-sync.ts';
 import { PassiveHealth } from '../cluster/passive-health.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { resolveStaticNodes } from '../cluster/static-nodes.ts';
@@ -27,7 +27,7 @@ import type { AdminTarget } from '../admin/target.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
-import type { NodePins } from '../proxy/node-pins.ts';
+import type { NodePins, PinState } from '../proxy/node-pins.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { warmUp } from '../proxy/warm-up.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -35,7 +35,7 @@ import { ProxyStats } from '../proxy/stats.ts';
 import { TRANSACTION_TIMEOUT_MS } from '../sip/timers.ts';
 import { formatHost } from '../sip/uri.ts';
 import { MemoryStateStore } from '../state/memory-store.ts';
-import type { StateStore } from '../state/store.ts';
+import type { PinRecord, StateStore } from '../state/store.ts';
 import { TransportRouter, type Listener } from '../transport/router.ts';
 import { UdpBacklogReader } from '../transport/udp-backlog.ts';
 import {
@@ -315,6 +315,25 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   warnUnusableNodeTransports(cfg.nodes, cfg, addresses, log);
   proxyForEvents = proxy;
   opts.worker?.pinsReady?.(proxy.pins);
+  // Restcomm's pins (/lbnoderegex) are shared like drains and weights: the latest action on a
+  // pattern wins on every balancer of the store. Other workers take worker 0's.
+  if (!follower) {
+    const pins = proxy.pins;
+    const pinSync = new AdminActionSync<PinState, PinRecord>({
+      states: () => pins.states(),
+      record: (pattern, st, by) => ({ pattern, nodeId: st.nodeId, at: st.at, by }),
+      keyOf: (rec) => rec.pattern,
+      isUndo: (x) => x.nodeId === null,
+      write: (rec) => store.nodes.setPin(rec),
+      remove: (pattern) => store.nodes.removePin(pattern),
+      list: () => store.nodes.pins(),
+      merge: (rec) => pins.merge(rec),
+      forget: (pattern) => pins.forgetShared(pattern),
+      prune: (before) => pins.prune(before),
+    }, balancerId, Date.now);
+    sync.attach(pinSync);
+    pins.onChange(() => pinSync.publish());
+  }
   closers.add(() => proxy.close());
   closers.add(() => transports.close());
   // Compiled before the first real message, not during the first few thousand (warm-up.ts).

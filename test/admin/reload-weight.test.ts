@@ -5,7 +5,7 @@
 // /api/v1/nodes/{id}/weight changes what weighted round robin gives the node ({"weight": null}
 // gives back the configured one); a drain set on one balancer is shared through a real
 // redis-server with another, stays through the heartbeats of the node, and is ended by an
-// activate on the other; a weight is shared the same way.
+// activate on the other; a weight and a /lbnoderegex pin are shared the same way.
 
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -300,5 +300,43 @@ describe('weights shared between balancers (redis)', () => {
     assert.equal(withdrawn.status, 200);
     await eventually('weight 1 again on balancer 1', 5000, async () => (await weightAt(one.api, a.id)) === 1, 100);
     assert.equal(await weightAt(two.api, a.id), 1);
+  });
+});
+
+describe('pins shared between balancers (redis)', () => {
+  test('/lbnoderegex on balancer 1 pins the matching users\' calls at balancer 2; removed on balancer 2, gone at balancer 1', { timeout: 60_000 }, async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const [a, b] = await Promise.all([new UdpNode().start(t), new UdpNode().start(t)]);
+    const caller = await new Caller().start(t);
+    const shared = ['stateStore=redis', `redisUrl=${redis.url}`, 'redisKeyPrefix=pin-test:', `nodes=${a.id},${b.id}`];
+    const one = await balancer(t, shared);
+    const two = await balancer(t, shared);
+    const creds = 'login=daddy&password=123456';
+    // The Caller's From user is alice: every call of its matches.
+    const set = await fetch(`${one.api}/lbnoderegex?regex=${encodeURIComponent('^ali')}&ip=127.0.0.1&port=${b.port}&${creds}`);
+    assert.equal(set.status, 200, await set.text());
+    // Each probe: four new calls, all at node b once the pin has arrived (then 20 more must be).
+    let probe = 0;
+    await eventually('balancer 2 pins alice to node b', 5000, async () => {
+      const prefix = `probe${++probe}-`;
+      caller.invites(two.sipPort, prefix, 4);
+      await eventually('probe placed', 2000, () => a.count(prefix) + b.count(prefix) === 4);
+      return b.count(prefix) === 4;
+    }, 200);
+    caller.invites(two.sipPort, 'pinned', 20);
+    await eventually('20 calls placed', 3000, () => a.count('pinned') + b.count('pinned') === 20);
+    assert.deepEqual([a.count('pinned'), b.count('pinned')], [0, 20]);
+
+    const removed = await fetch(`${two.api}/lbnoderegex?regex=${encodeURIComponent('^ali')}&${creds}`);
+    assert.equal(await removed.text(), 'Regex removed');
+    // Balancer 1 no longer pins: its Call-ID hash sends some of 40 calls to node a.
+    let free = 0;
+    await eventually('balancer 1 spreads alice\'s calls again', 5000, async () => {
+      const prefix = `free${++free}-`;
+      caller.invites(one.sipPort, prefix, 10);
+      await eventually('calls placed', 2000, () => a.count(prefix) + b.count(prefix) === 10);
+      return a.count(prefix) > 0;
+    }, 200);
   });
 });

@@ -11,7 +11,7 @@ import type { NodeRegistration } from '../../src/heartbeat/protocol.ts';
 import { RegistrySync } from '../../src/cluster/node-registry-sync.ts';
 import type { SipNode } from '../../src/cluster/node.ts';
 import { MemoryStateStore } from '../../src/state/memory-store.ts';
-import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, SharedNodeRecord } from '../../src/state/store.ts';
+import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, PinRecord, SharedNodeRecord } from '../../src/state/store.ts';
 
 const log = pino({ level: 'silent' });
 const TIMEOUT = 8400;
@@ -54,6 +54,15 @@ class SwitchableDirectory implements NodeDirectory {
   }
   adminWeights(): Promise<AdminWeightRecord[] | null> {
     return this.available ? this.inner.adminWeights() : Promise.resolve(null);
+  }
+  setPin(rec: PinRecord): void {
+    if (this.available) this.inner.setPin(rec);
+  }
+  removePin(pattern: string): void {
+    if (this.available) this.inner.removePin(pattern);
+  }
+  pins(): Promise<PinRecord[] | null> {
+    return this.available ? this.inner.pins() : Promise.resolve(null);
   }
 }
 

@@ -163,6 +163,21 @@ const contract: Case[] = [
     },
   },
   {
+    name: 'node directory: pins by pattern, replaced and removed',
+    async run(open) {
+      const s = await open(uniquePrefix());
+      assert.deepEqual(await s.nodes.pins(), []);
+      s.nodes.setPin({ pattern: '^vip-(\\d+)', nodeId: 'n1', at: 1, by: 'b1' });
+      s.nodes.setPin({ pattern: '^x', nodeId: 'n2', at: 2, by: 'b1' });
+      s.nodes.setPin({ pattern: '^x', nodeId: null, at: 3, by: 'b2' });
+      assert.deepEqual((await s.nodes.pins())?.sort((x, y) => x.pattern.localeCompare(y.pattern)), [
+        { pattern: '^vip-(\\d+)', nodeId: 'n1', at: 1, by: 'b1' }, { pattern: '^x', nodeId: null, at: 3, by: 'b2' },
+      ]);
+      s.nodes.removePin('^x');
+      assert.equal((await s.nodes.pins())?.length, 1);
+    },
+  },
+  {
     name: 'call board: others() sums every other balancer, excludes the caller',
     async run(open) {
       const s = await open(uniquePrefix());

@@ -1,7 +1,8 @@
 // The node directory over the shared tier: one hash field per registered node, written by
 // whichever balancer heard its heartbeat, a second hash (`<key>:admin-drains`) with one field
 // per node an operator drained or activated, written by the balancer whose admin API was used,
-// and a third (`<key>:admin-weights`) with the operators' weights the same way. Apart because
+// a third (`<key>:admin-weights`) with the operators' weights the same way, and a fourth
+// (`<key>:pins`) with Restcomm's /lbnoderegex pins by pattern. Apart because
 // the heartbeat record is rewritten by whoever hears the node next (a drain kept in it would be
 // overwritten), and a drain and a weight are set independently, each the latest of its kind. Anything can write to Redis, so every field is validated
 // before it is believed; an invalid one is skipped (and reported, rate-limited).
@@ -9,7 +10,7 @@
 import type { NodeRegistration } from '../../heartbeat/protocol.ts';
 import { rateLimit } from '../../core/log.ts';
 import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../../config/types.ts';
-import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, SharedNodeRecord } from '../store.ts';
+import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, PinRecord, SharedNodeRecord } from '../store.ts';
 import { isObject, parseJson } from './connection.ts';
 import type { SharedTier } from './shared-tier.ts';
 
@@ -57,11 +58,22 @@ function toAdminWeightRecord(field: string, json: string): AdminWeightRecord | n
   return { id, weight, at, by };
 }
 
+/** A pin field as written by setPin(); null for anything else. */
+function toPinRecord(field: string, json: string): PinRecord | null {
+  const v = parseJson(json);
+  if (!isObject(v)) return null;
+  const { pattern, nodeId, at, by } = v;
+  if (pattern !== field || (nodeId !== null && typeof nodeId !== 'string') || typeof by !== 'string') return null;
+  if (typeof at !== 'number' || !Number.isFinite(at)) return null;
+  return { pattern, nodeId, at, by };
+}
+
 export class RedisNodeDirectory implements NodeDirectory {
   private readonly tier: SharedTier;
   private readonly key: string;
   private readonly drainsKey: string;
   private readonly weightsKey: string;
+  private readonly pinsKey: string;
   private readonly warnInvalid = rateLimit(60_000);
 
   constructor(tier: SharedTier, key: string) {
@@ -69,6 +81,7 @@ export class RedisNodeDirectory implements NodeDirectory {
     this.key = key;
     this.drainsKey = `${key}:admin-drains`;
     this.weightsKey = `${key}:admin-weights`;
+    this.pinsKey = `${key}:pins`;
   }
 
   publish(rec: SharedNodeRecord): void {
@@ -116,6 +129,19 @@ export class RedisNodeDirectory implements NodeDirectory {
 
   adminWeights(): Promise<AdminWeightRecord[] | null> {
     return this.readAll(this.weightsKey, toAdminWeightRecord, 'admin weight');
+  }
+
+  setPin(rec: PinRecord): void {
+    const json = JSON.stringify({ pattern: rec.pattern, nodeId: rec.nodeId, at: rec.at, by: rec.by });
+    this.tier.fire((c) => c.hSet(this.pinsKey, rec.pattern, json));
+  }
+
+  removePin(pattern: string): void {
+    this.tier.fire((c) => c.hDel(this.pinsKey, pattern));
+  }
+
+  pins(): Promise<PinRecord[] | null> {
+    return this.readAll(this.pinsKey, toPinRecord, 'pin');
   }
 
   /** Every valid field of one admin hash; null when the tier does not answer. */
