@@ -47,7 +47,7 @@ export class AdminActionSync<S extends { readonly at: number; readonly origin: '
   private readonly kind: AdminActionKind<S, R>;
   private readonly balancerId: string;
   private readonly now: () => number;
-  /** The time of the action last written per node. */
+  /** The time of the action last written per key. */
   private readonly published = new Map<string, number>();
 
   constructor(kind: AdminActionKind<S, R>, balancerId: string, now: () => number) {
