@@ -247,9 +247,9 @@ describe('Reloader on a running balancer', () => {
     await eventually('the registered node expires after the new nodeTimeout', 5000, () => r.lb.registry.get(id) === undefined, 100);
   });
 
-  test('static nodes: added, re-weighted, removed (retiring while calls may remain); an API weight stays while the file keeps that node\'s weight', async (t) => {
+  test('static nodes: added, re-weighted, removed (retiring while calls may remain); an API weight stays while the file keeps that node\'s weight, and is withdrawn when the file changes it', async (t) => {
     const r = await running(t, ['healthCheckInterval=0', 'algorithmClass=wrr', 'nodes=10.0.0.1:5080,10.0.0.2:5080']);
-    r.lb.registry.setWeight('10.0.0.2:5080', 7);
+    r.lb.registry.adminSetWeight('10.0.0.2:5080', 7);
     r.write(['healthCheckInterval=0', 'algorithmClass=wrr', 'nodes=10.0.0.1:5080;weight=4,10.0.0.2:5080,10.0.0.3:5080;transport=tcp']);
     const result = await r.lb.reload();
     assert.equal(result.ok, true, JSON.stringify(result));
@@ -262,6 +262,11 @@ describe('Reloader on a running balancer', () => {
     assert.deepEqual(removed.ok && removed.notes, ['nodes 10.0.0.1:5080: removed from nodes=; they take no new calls and leave once their calls have ended']);
     assert.equal(r.lb.cluster().stateOf('10.0.0.1:5080'), 'draining');
     assert.equal(r.lb.registry.get('10.0.0.1:5080')?.retiring, true);
+    // The file now changes that node's weight: the file's word, and the API's weight withdrawn.
+    r.write(['healthCheckInterval=0', 'algorithmClass=wrr', 'nodes=10.0.0.2:5080;weight=3,10.0.0.3:5080;transport=tcp']);
+    assert.equal((await r.lb.reload()).ok, true);
+    assert.equal(r.lb.cluster().get('10.0.0.2:5080')?.weight, 3);
+    assert.equal(r.lb.registry.adminWeightStates().get('10.0.0.2:5080')?.weight, null);
   });
 
   test('a refused change in the file: nothing changes, not even the keys that could have', async (t) => {
