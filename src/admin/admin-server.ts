@@ -18,7 +18,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { BindError } from '../core/errors.ts';
 import { isLogLevel, type LogLevel } from '../core/log.ts';
-import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../cluster/node-registry.ts';
+import { isNodeWeight, MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../config/types.ts';
 import { DASHBOARD_PUBLIC_PATHS, type Dashboard } from './dashboard.ts';
 import type { Metrics } from './metrics.ts';
 import { NodeViews } from './node-views.ts';
@@ -244,7 +244,7 @@ export class AdminServer {
           if (!body.ok) return json(res, 400, { error: body.error });
           const weight = (body.value as { weight?: unknown }).weight;
           // null withdraws the operator's weight: the node goes back to the one nodes= gives it.
-          if (weight !== null && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < MIN_NODE_WEIGHT || weight > MAX_NODE_WEIGHT)) {
+          if (weight !== null && !isNodeWeight(weight)) {
             return json(res, 400, { error: `body must be {"weight": N}, N an integer from ${MIN_NODE_WEIGHT} to ${MAX_NODE_WEIGHT}, or {"weight": null} for the configured weight` });
           }
           // The node may have left while the body was read.

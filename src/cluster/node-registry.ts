@@ -19,7 +19,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT, type HostPort } from '../config/types.ts';
+import { isNodeWeight, type HostPort } from '../config/types.ts';
 import { RegistrationError } from '../core/errors.ts';
 import { registrationPort, type NodeRegistration } from '../heartbeat/protocol.ts';
 import { nodeId, type HttpTarget, type SipNode } from './node.ts';
@@ -86,8 +86,6 @@ export interface RegistryOptions {
  * new SipNode (its weight, or a static node's spec after a reload).
  */
 export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state' | 'updated'; nodeId: string; detail?: string };
-
-export { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../config/types.ts';
 
 /** An operator's latest drain or activate of one node id, here or on another balancer. */
 export interface AdminDrainState {
@@ -449,7 +447,7 @@ export class NodeRegistry {
     const before = this.adminDrains.get(id)?.at ?? -Infinity;
     this.adminDrains.set(id, { drained, at: Math.max(this.now(), before + 1), origin: 'local', by: null });
     this.applyAdminDrain(e, drained, `${drained ? 'drained' : 'activated'} by an operator (admin API)`);
-    this.emitAdminDrain();
+    this.emitAdmin(this.adminDrainListeners, 'admin drain');
     return true;
   }
 
@@ -464,7 +462,7 @@ export class NodeRegistry {
     this.adminDrains.set(rec.id, { drained: rec.drained, at: rec.at, origin: 'shared', by: rec.by });
     const e = this.entries.get(rec.id);
     if (e !== undefined) this.applyAdminDrain(e, rec.drained, `${rec.drained ? 'drained' : 'activated'} by an operator (admin API of balancer ${rec.by})`);
-    this.emitAdminDrain();
+    this.emitAdmin(this.adminDrainListeners, 'admin drain');
     return true;
   }
 
@@ -590,10 +588,6 @@ export class NodeRegistry {
     this.emit({ type: 'state', nodeId: e.node.id, detail });
   }
 
-  private emitAdminDrain(): void {
-    this.emitAdmin(this.adminDrainListeners, 'admin drain');
-  }
-
   private emitAdmin(listeners: readonly (() => void)[], what: string): void {
     for (const l of listeners) {
       try {
@@ -705,8 +699,4 @@ function httpOf(reg: NodeRegistration, configured: HttpTarget | undefined): { ht
   if (wsPort !== undefined) http.wsPort = wsPort;
   if (jvmRoute !== undefined && jvmRoute !== '') http.jvmRoute = jvmRoute;
   return { http };
-}
-
-function isNodeWeight(weight: number): boolean {
-  return Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT;
 }

@@ -187,3 +187,8 @@ export interface LoadedConfig {
 /** The weights a node may have (`nodes=` ;weight=, the admin API, the shared store's records). */
 export const MIN_NODE_WEIGHT = 1;
 export const MAX_NODE_WEIGHT = 1000;
+
+/** An integer weight in that range (any value: a JSON body or a store record may hold anything). */
+export function isNodeWeight(weight: unknown): weight is number {
+  return typeof weight === 'number' && Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT;
+}

@@ -9,7 +9,7 @@
 
 import type { NodeRegistration } from '../../heartbeat/protocol.ts';
 import { rateLimit } from '../../core/log.ts';
-import { MAX_NODE_WEIGHT, MIN_NODE_WEIGHT } from '../../config/types.ts';
+import { isNodeWeight } from '../../config/types.ts';
 import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory, PinRecord, SharedNodeRecord } from '../store.ts';
 import { isObject, parseJson } from './connection.ts';
 import type { SharedTier } from './shared-tier.ts';
@@ -53,7 +53,7 @@ function toAdminWeightRecord(field: string, json: string): AdminWeightRecord | n
   if (!isObject(v)) return null;
   const { id, weight, at, by } = v;
   if (id !== field || typeof by !== 'string') return null;
-  if (weight !== null && !(typeof weight === 'number' && Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT)) return null;
+  if (weight !== null && !isNodeWeight(weight)) return null;
   if (typeof at !== 'number' || !Number.isFinite(at)) return null;
   return { id, weight, at, by };
 }
