@@ -72,7 +72,7 @@ export class RequestContext implements PickRequest {
   /** The context of a valid request, or null when its top Via cannot be read. */
   static of(msg: SipMessage, src: Inbound, cluster: ClusterSnapshot): RequestContext | null {
     const viaIdx = msg.indexOf('via');
-    const ranges = splitCommaRanges(msg.head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx]);
+    const ranges = splitCommaRanges(msg.head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx], 1);
     if (ranges.length === 0) return null;
     const topVia = parseVia(unfold(msg.head.slice(ranges[0], ranges[1])));
     return topVia === null ? null : new RequestContext(msg, src, cluster, topVia, ranges);

@@ -77,7 +77,7 @@ export class ResponsePath {
     if (msg.error !== null) return this.drop('malformed-response', src, msg.error);
     const head = msg.head;
     const viaIdx = msg.indexOf('via');
-    const r = splitCommaRanges(head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx]);
+    const r = splitCommaRanges(head, msg.valueStarts[viaIdx], msg.lineEnds[viaIdx], 2);
     if (r.length === 0) return this.drop('malformed-response', src, 'empty Via');
     const top = parseVia(unfold(head.slice(r[0], r[1])));
     if (top === null || top.branch === null || loopOf(top.branch) === null || !this.d.addresses.isOurs(top.host, top.port)) {
@@ -88,7 +88,7 @@ export class ResponsePath {
     else {
       const j = msg.indexOf('via', viaIdx + 1);
       if (j !== -1) {
-        const r2 = splitCommaRanges(head, msg.valueStarts[j], msg.lineEnds[j]);
+        const r2 = splitCommaRanges(head, msg.valueStarts[j], msg.lineEnds[j], 1);
         if (r2.length > 0) nextText = head.slice(r2[0], r2[1]);
       }
     }

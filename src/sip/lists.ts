@@ -1,23 +1,31 @@
 // Headers such as Via, Route and Record-Route may carry several comma-separated values on one
 // line (RFC 3261 §7.3.1). Commas inside quoted strings and <...> are not separators.
 
-/** [start, end) ranges in `s` of each element between from and to, outer whitespace trimmed. */
-export function splitCommaRanges(s: string, from: number, to: number): number[] {
+/**
+ * [start, end) ranges in `s` of each element between from and to, outer whitespace trimmed;
+ * at most `limit` of them (the proxy needs only the top Via, a response the top two).
+ */
+export function splitCommaRanges(s: string, from: number, to: number, limit = Number.MAX_SAFE_INTEGER): number[] {
   const out: number[] = [];
-  // Most header lines hold one value: without a comma there is nothing to split.
-  const comma = s.indexOf(',', from);
-  if (comma === -1 || comma >= to) {
-    let a = from;
-    let b = to;
-    while (a < b && isLws(s.charCodeAt(a))) a++;
-    while (b > a && isLws(s.charCodeAt(b - 1))) b--;
-    if (b > a) out.push(a, b);
+  // A line without quotes or angle brackets (every Via in practice) splits at every comma, found
+  // by indexOf instead of a test per character.
+  const quote = s.indexOf('"', from);
+  const angle = s.indexOf('<', from);
+  if ((quote === -1 || quote >= to) && (angle === -1 || angle >= to)) {
+    let elemStart = from;
+    while (out.length < limit * 2) {
+      let comma = s.indexOf(',', elemStart);
+      if (comma === -1 || comma > to) comma = to;
+      pushTrimmed(s, elemStart, comma, out);
+      if (comma === to) break;
+      elemStart = comma + 1;
+    }
     return out;
   }
   let inQuote = false;
   let inAngle = false;
   let elemStart = from;
-  for (let i = from; i <= to; i++) {
+  for (let i = from; i <= to && out.length < limit * 2; i++) {
     const c = i === to ? 44 : s.charCodeAt(i);
     if (inQuote) {
       if (c === 92) i++;
@@ -28,15 +36,17 @@ export function splitCommaRanges(s: string, from: number, to: number): number[] 
     else if (c === 60) inAngle = true;
     else if (c === 62) inAngle = false;
     else if (c === 44 && !inAngle) {
-      let a = elemStart;
-      let b = i;
-      while (a < b && isLws(s.charCodeAt(a))) a++;
-      while (b > a && isLws(s.charCodeAt(b - 1))) b--;
-      if (b > a) out.push(a, b);
+      pushTrimmed(s, elemStart, i, out);
       elemStart = i + 1;
     }
   }
   return out;
+}
+
+function pushTrimmed(s: string, a: number, b: number, out: number[]): void {
+  while (a < b && isLws(s.charCodeAt(a))) a++;
+  while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+  if (b > a) out.push(a, b);
 }
 
 function isLws(c: number): boolean {

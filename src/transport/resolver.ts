@@ -3,7 +3,7 @@
 // so a dialog's requests do not each wait for a lookup.
 
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { ipFamily } from './ip.ts';
 
 const TTL_MS = 60_000;
 const MAX_ENTRIES = 10_000;
@@ -13,7 +13,7 @@ export class Resolver {
 
   /** The IP for host: synchronously when known, else a promise (null when it does not resolve). */
   resolve(host: string): string | Promise<string | null> {
-    if (isIP(host) !== 0) return host;
+    if (ipFamily(host) !== 0) return host;
     const hit = this.cache.get(host);
     const now = Date.now();
     if (hit !== undefined && hit.until > now) return hit.ip ?? Promise.resolve(null);

@@ -3,11 +3,11 @@
 // never thrown.
 
 import dgram from 'node:dgram';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
-import { normaliseIp } from './ip.ts';
+import { ipFamily, normaliseIp } from './ip.ts';
 import { reusePortFor } from './port-sharing.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
@@ -23,7 +23,7 @@ export const SEND_BUFFER_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_UDP_RECEIVE_BUFFER = 256 * 1024;
 
 function literalLookup(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  const f = isIP(address);
+  const f = ipFamily(address);
   if (f === 0) callback(Object.assign(new Error(`not an IP address: ${address}`), { code: 'EINVAL' }), address, 4);
   else callback(null, address, f);
 }
