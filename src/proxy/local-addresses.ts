@@ -40,7 +40,8 @@ export class LocalAddresses {
   /** Some side has IPv6 addresses of its own (ipv6Host, or bound to ::): the families' peers are told different addresses. */
   readonly dualStack: boolean;
   private readonly sides: Record<Side, SideAddresses>;
-  private readonly ours = new Set<string>();
+  /** Our hosts (lowercase) and the ports each listens on: looked up per message without building a key. */
+  private readonly ours = new Map<string, number[]>();
 
   constructor(cfg: Config) {
     this.twoPorts = !isOnePortMode(cfg);
@@ -69,7 +70,8 @@ export class LocalAddresses {
 
   /** host (lowercase, unbracketed) and port (null = default 5060) name this balancer. */
   isOurs(host: string, port: number | null): boolean {
-    return this.ours.has(`${host}|${port ?? 5060}`);
+    const ports = this.ours.get(host);
+    return ports !== undefined && ports.includes(port ?? 5060);
   }
 
   private sideAddresses(cfg: Config, side: Side): SideAddresses {
@@ -117,7 +119,10 @@ export class LocalAddresses {
   }
 
   private add(host: string, port: number): void {
-    this.ours.add(`${host.toLowerCase()}|${port}`);
+    const key = host.toLowerCase();
+    const ports = this.ours.get(key);
+    if (ports === undefined) this.ours.set(key, [port]);
+    else if (!ports.includes(port)) ports.push(port);
   }
 }
 
