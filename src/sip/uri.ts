@@ -109,19 +109,47 @@ export function nameAddrUri(v: string): string | null {
   return v.slice(lt + 1, gt).trim();
 }
 
-const PARAM_RE = new Map<string, RegExp>();
-
-/** Value of a header parameter (e.g. From's tag) outside the <...> URI, or null. */
+/**
+ * Value of a header parameter (e.g. From's tag) outside the <...> URI, or null: the first
+ * `;name=value` after the last '>' (or anywhere, without one), name matched without regard to
+ * case, whitespace allowed around the name and the '=', the value running to whitespace or ';'.
+ * Read by a scan: it runs for the To and From tags of every message.
+ */
 export function headerParam(v: string, name: string): string | null {
   const gt = v.lastIndexOf('>');
-  const paramsPart = gt === -1 ? v.slice(Math.max(0, v.indexOf(';'))) : v.slice(gt + 1);
-  let re = PARAM_RE.get(name);
-  if (re === undefined) {
-    re = new RegExp(`;\\s*${name}\\s*=\\s*([^;\\s]+)`, 'i');
-    PARAM_RE.set(name, re);
+  for (let semi = v.indexOf(';', gt + 1); semi !== -1; semi = v.indexOf(';', semi + 1)) {
+    let i = skipSpace(v, semi + 1);
+    if (!nameAt(v, i, name)) continue;
+    i = skipSpace(v, i + name.length);
+    if (v.charCodeAt(i) !== 61) continue;
+    const start = skipSpace(v, i + 1);
+    let end = start;
+    while (end < v.length && v.charCodeAt(end) !== 59 && !isSpace(v.charCodeAt(end))) end++;
+    if (end > start) return v.slice(start, end);
   }
-  const m = re.exec(paramsPart);
-  return m === null ? null : m[1];
+  return null;
+}
+
+/** `name` (lowercase ASCII) at v[at], ASCII letters in either case. */
+function nameAt(v: string, at: number, name: string): boolean {
+  if (at + name.length > v.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    const c = v.charCodeAt(at + k);
+    const want = name.charCodeAt(k);
+    if (c !== want && !(want >= 97 && want <= 122 && c === want - 32)) return false;
+  }
+  return true;
+}
+
+function skipSpace(v: string, i: number): number {
+  while (i < v.length && isSpace(v.charCodeAt(i))) i++;
+  return i;
+}
+
+/** What a regular expression's \s matches. */
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160
+    || (c >= 0x1680 && (c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff));
 }
 
 /** Format host for a URI or Via: IPv6 literals get brackets. */
