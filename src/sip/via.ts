@@ -22,11 +22,12 @@ export function parseVia(v: string): Via | null {
   let sentBy: string;
   let params: string | undefined;
   // Fast path for the canonical spelling `SIP/2.0/UDP host:port;params`; the regex handles the
-  // rest (LWS around slashes and colons, lowercase, RFC 4475 oddities).
+  // rest (LWS around slashes and colons, lowercase, RFC 4475 oddities). A sent-by with any blank
+  // in it goes the regex's way: `host : 5060` is legal (COLON allows LWS around it).
   const sp = v.startsWith(FAST_PREFIX) ? v.indexOf(' ', FAST_PREFIX.length) : -1;
   const semi = sp === -1 ? -1 : v.indexOf(';', sp);
   const hostPart = sp === -1 ? '' : semi === -1 ? v.slice(sp + 1) : v.slice(sp + 1, semi);
-  if (sp !== -1 && hostPart.length > 0 && !/[\s:]\s|\s$|^\s/.test(hostPart)) {
+  if (sp !== -1 && hostPart.length > 0 && !hasBlankOrControl(hostPart)) {
     transport = v.slice(FAST_PREFIX.length, sp).toUpperCase();
     sentBy = hostPart;
     params = semi === -1 ? undefined : v.slice(semi).trimEnd();
@@ -80,4 +81,13 @@ export function responseTarget(via: Via): { host: string; port: number } {
     host: via.received ?? via.host,
     port: typeof via.rport === 'number' ? via.rport : (via.port ?? defaultPort(via.transport)),
   };
+}
+
+/** Any character up to space, or a no-break space (what \s would see in a latin1 head). */
+function hasBlankOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 32 || c === 160) return true;
+  }
+  return false;
 }
