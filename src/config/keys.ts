@@ -325,11 +325,21 @@ const cidrList: Parser<string[]> = (raw, key) => {
   });
 };
 
-// Restcomm's XML loader also takes a comma list here (it advertises the first and recognises
-// all); siplb advertises one address, and says so rather than reading the list as a host name.
-const vipAddress: Parser<string> = (raw, key) => {
-  if (raw.includes(',')) rejecter(key, raw)('one address is expected: siplb does not take a list of IP load balancer addresses');
-  return peerAddress(raw, key);
+// Restcomm reads these as a comma list (StringTokenizer: empty entries vanish): it advertises the
+// first in Via and Record-Route and takes a request naming any of them as addressed to itself.
+// The field keeps the checked list as one comma-joined string (vipAddressList splits it), so a
+// single address, by far the common case, reads as before everywhere.
+const vipAddresses: Parser<string> = (raw, key) => {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const entry of raw.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+    const address = remoteHost(entry, entryRejecter(key, raw, entry));
+    if (seen.has(address)) entryRejecter(key, raw, entry)('duplicates an earlier entry');
+    seen.add(address);
+    out.push(address);
+  }
+  if (out.length === 0) rejecter(key, raw)('no address in the list');
+  return out.join(',');
 };
 
 const className: Parser<string> = (raw, key) =>
@@ -735,8 +745,8 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   externalIpLoadBalancerAddress: {
     key: 'externalIpLoadBalancerAddress', field: 'externalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
-    description: 'Address of an IP load balancer in front of the external side (IP or host name).',
-    parse: optional(vipAddress), xml: ['sip/external/ipLoadBalancerAddress'],
+    description: 'Address of an IP load balancer in front of the external side (IP or host name), advertised in Record-Route instead of the balancer\'s own (in Via too with useIpLoadBalancerAddressInViaHeaders). A comma list, as Restcomm takes it: the first is advertised, and a request naming any of them is taken as addressed to this balancer.',
+    parse: optional(vipAddresses), xml: ['sip/external/ipLoadBalancerAddress'],
   },
   externalIpLoadBalancerPort: {
     key: 'externalIpLoadBalancerPort', field: 'externalIpLoadBalancerPort',
@@ -746,8 +756,8 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   internalIpLoadBalancerAddress: {
     key: 'internalIpLoadBalancerAddress', field: 'internalIpLoadBalancerAddress', shownDefault: 'none', defaultValue: null,
-    description: 'Address of an IP load balancer in front of the internal side (IP or host name).',
-    parse: optional(vipAddress), xml: ['sip/internal/ipLoadBalancerAddress'],
+    description: 'Address of an IP load balancer in front of the internal side (IP or host name); a comma list as for externalIpLoadBalancerAddress.',
+    parse: optional(vipAddresses), xml: ['sip/internal/ipLoadBalancerAddress'],
   },
   internalIpLoadBalancerPort: {
     key: 'internalIpLoadBalancerPort', field: 'internalIpLoadBalancerPort',
@@ -757,13 +767,13 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   externalIpv6LoadBalancerAddress: {
     key: 'externalIpv6LoadBalancerAddress', field: 'externalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
-    description: 'IPv6 address of an IP load balancer in front of the external side.',
-    parse: optional(peerAddress), xml: ['sip/external/ipv6LoadBalancerAddress'],
+    description: 'IPv6 address of an IP load balancer in front of the external side; a comma list as for externalIpLoadBalancerAddress.',
+    parse: optional(vipAddresses), xml: ['sip/external/ipv6LoadBalancerAddress'],
   },
   internalIpv6LoadBalancerAddress: {
     key: 'internalIpv6LoadBalancerAddress', field: 'internalIpv6LoadBalancerAddress', shownDefault: 'none', defaultValue: null,
-    description: 'IPv6 address of an IP load balancer in front of the internal side.',
-    parse: optional(peerAddress), xml: ['sip/internal/ipv6LoadBalancerAddress'],
+    description: 'IPv6 address of an IP load balancer in front of the internal side; a comma list as for externalIpLoadBalancerAddress.',
+    parse: optional(vipAddresses), xml: ['sip/internal/ipv6LoadBalancerAddress'],
   },
   useIpLoadBalancerAddressInViaHeaders: {
     key: 'useIpLoadBalancerAddressInViaHeaders', field: 'useIpLoadBalancerAddressInViaHeaders',

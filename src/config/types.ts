@@ -118,7 +118,7 @@ export interface Config extends AllPortKeys {
   maxResponseTime: number | null;       // ms since the node's last response; null = off
   trafficRampupCyclePeriod: number;     // ms; default 0 = no ramp-up
   trafficPercentageIncrease: number;    // %; default 10
-  externalIpLoadBalancerAddress: string | null;
+  externalIpLoadBalancerAddress: string | null; // a comma list (vipAddressList): the first is advertised
   externalIpLoadBalancerPort: number | null;
   internalIpLoadBalancerAddress: string | null;
   internalIpLoadBalancerPort: number | null;
@@ -191,4 +191,12 @@ export const MAX_NODE_WEIGHT = 1000;
 /** An integer weight in that range (any value: a JSON body or a store record may hold anything). */
 export function isNodeWeight(weight: unknown): weight is number {
   return typeof weight === 'number' && Number.isInteger(weight) && weight >= MIN_NODE_WEIGHT && weight <= MAX_NODE_WEIGHT;
+}
+
+/**
+ * The addresses of an *IpLoadBalancerAddress field (a checked comma list, config/keys.ts): the
+ * first is the one advertised, every one of them names this balancer. Empty when unset.
+ */
+export function vipAddressList(value: string | null): string[] {
+  return value === null ? [] : value.split(',');
 }

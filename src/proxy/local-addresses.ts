@@ -8,7 +8,7 @@ import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { ipLoadBalancerPort, ipv6LoadBalancerPort, isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
 import type { UsableTransports } from '../cluster/node.ts';
-import { SIP_TRANSPORTS, type Config, type PortSet, type Transport } from '../config/types.ts';
+import { SIP_TRANSPORTS, vipAddressList, type Config, type PortSet, type Transport } from '../config/types.ts';
 import { formatHost } from '../sip/uri.ts';
 import type { Side } from '../transport/types.ts';
 
@@ -95,9 +95,12 @@ export class LocalAddresses {
   }
 
   private familyAddresses(
-    cfg: Config, bindHost: string, ports: PortSet, vipAddress: string | null,
+    cfg: Config, bindHost: string, ports: PortSet, vipField: string | null,
     vipPortOf: (t: Transport, listen: number | null) => number | null, family: Family = isIPv6(bindHost) ? 6 : 4,
   ): FamilyAddresses {
+    // Restcomm's list: the first address is advertised, any of them names this balancer.
+    const vipAddresses = vipAddressList(vipField);
+    const vipAddress = vipAddresses.length === 0 ? null : vipAddresses[0];
     // A transport without a listener of its own on this side is advertised with the side's
     // first port, so a Via or Record-Route is always well formed.
     const fallback = ports.udp ?? ports.tcp ?? ports.tls ?? ports.ws ?? ports.wss ?? 5060;
@@ -113,7 +116,7 @@ export class LocalAddresses {
         if (WILDCARDS.has(bindHost)) for (const ip of interfaceAddresses()) this.add(ip, listen);
         else this.add(bindHost, listen);
       }
-      if (vipAddress !== null && vipPort !== null) this.add(vipAddress, vipPort);
+      if (vipPort !== null) for (const address of vipAddresses) this.add(address, vipPort);
     }
     return out;
   }

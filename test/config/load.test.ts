@@ -396,6 +396,17 @@ const accepted: { name: string; input: string; expected: Partial<Config> }[] = [
     expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: null },
   },
   {
+    // Restcomm's comma list (its StringTokenizer drops empty entries): kept checked and joined.
+    name: 'external IP LB addresses as a list',
+    input: 'externalPort=5070\nexternalIpLoadBalancerAddress= 192.0.2.10, LB2.Example.com,,',
+    expected: { externalIpLoadBalancerAddress: '192.0.2.10,lb2.example.com' },
+  },
+  {
+    name: 'IPv6 IP LB addresses as a list',
+    input: 'externalIpv6LoadBalancerAddress=2001:db8::10,2001:DB8::11',
+    expected: { externalIpv6LoadBalancerAddress: '2001:db8::10,2001:db8::11' },
+  },
+  {
     name: 'external IP LB address and port',
     input: 'externalIpLoadBalancerAddress=192.0.2.10\nexternalIpLoadBalancerPort=111',
     expected: { externalIpLoadBalancerAddress: '192.0.2.10', externalIpLoadBalancerPort: 111 },
@@ -461,7 +472,9 @@ for (const c of accepted) {
 const rejected: { name: string; input: string; key: string; value: string; reason?: string | RegExp }[] = [
   { name: 'tlsClientAuth=require without tlsCaFile', input: 'tlsClientAuth=require', key: 'tlsClientAuth', value: 'require', reason: 'needs tlsCaFile' },
   { name: 'tlsClientAuth unknown', input: 'tlsClientAuth=maybe', key: 'tlsClientAuth', value: 'maybe', reason: 'none, request or require' },
-  { name: 'a list of IP load balancer addresses', input: 'externalIpLoadBalancerAddress=192.0.2.1,192.0.2.2', key: 'externalIpLoadBalancerAddress', value: '192.0.2.1,192.0.2.2', reason: 'one address is expected' },
+  { name: 'an IP load balancer address list with a doubled entry', input: 'externalIpLoadBalancerAddress=192.0.2.1,192.0.2.1', key: 'externalIpLoadBalancerAddress', value: '192.0.2.1,192.0.2.1', reason: 'duplicates an earlier entry' },
+  { name: 'an IP load balancer address list with a bad entry', input: 'internalIpLoadBalancerAddress=10.0.0.1,10.0.0.300', key: 'internalIpLoadBalancerAddress', value: '10.0.0.1,10.0.0.300', reason: '10.0.0.300' },
+  { name: 'an IP load balancer address list of commas only', input: 'externalIpLoadBalancerAddress=,', key: 'externalIpLoadBalancerAddress', value: ',', reason: 'no address in the list' },
   { name: 'no external UDP or TCP listener left', input: 'externalUdpPort=0\nexternalTlsPort=5061', key: 'externalUdpPort', value: '0', reason: 'would not listen for clients' },
   { name: 'externalPort with both transports turned off', input: 'externalPort=5070\nexternalUdpPort=0\nexternalTcpPort=0', key: 'externalUdpPort', value: '0' },
   { name: 'per-transport port clash on one host', input: 'externalUdpPort=5060\ninternalUdpPort=5060', key: 'internalUdpPort', value: '5060', reason: 'must differ from the external UDP port' },

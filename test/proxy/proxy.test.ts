@@ -839,6 +839,22 @@ describe('behind an IP load balancer (externalIpLoadBalancerAddress / internalIp
     assert.equal(m.indexOf('route'), -1);
   });
 
+  // Restcomm's comma list: the first address is advertised, every one of them is the balancer.
+  const VIP2 = '198.51.100.9';
+  test('an address list: Record-Route carries the first', () => {
+    const h = harness({ config: { externalIpLoadBalancerAddress: `${VIP},${VIP2}`, externalIpLoadBalancerPort: 5070 } });
+    const rr = elements(parsed(one(h.feed(request(), CLIENT)).data), 'record-route');
+    assert.equal(rr.length, 1);
+    assert.match(rr[0], new RegExp(`^<sip:${VIP.replaceAll('.', '\\.')}:5070;lr;lbnode=`));
+  });
+
+  test('an address list: a Route naming a later address is ours too, popped and its hint followed', () => {
+    const h = harness({ config: { externalIpLoadBalancerAddress: `${VIP},${VIP2}`, externalIpLoadBalancerPort: 5070 } });
+    const out = h.feed(request({ method: 'BYE', toTag: 't', callId: 'vip2-route', route: [`<sip:${VIP2}:5070;lr;lbnode=${NODE_B.id}>`] }), CLIENT);
+    const m = parsed(toNode(out, NODE_B).data);
+    assert.equal(m.indexOf('route'), -1);
+  });
+
   test('two ports with an internal VIP: the internal Record-Route names the internal VIP', () => {
     const h = harness({ internalPort: 5065, config: { externalIpLoadBalancerAddress: VIP, internalIpLoadBalancerAddress: VIP_INT, internalIpLoadBalancerPort: 5066 } });
     const m = parsed(one(h.feed(request(), CLIENT)).data);
