@@ -55,47 +55,6 @@ export function macPart(secret: string, prevViaKey: string, callId: string, cseq
   return hash('sha256', `${secret}\n${prevViaKey}\n${callId}\n${cseqNum}`, 'base64url').slice(0, MAC_LEN);
 }
 
-/** Branches remembered per generation; two generations are kept (at most twice this many). */
-const RECENT_BRANCHES = 2048;
-
-/**
- * The MACs of the branches this process made lately, with what they cover, so that the responses
- * of short transactions (a BYE's 200, an INVITE's 180 and 200 a moment later) are checked by one
- * string comparison instead of a SHA-256 each: the hash was a tenth of the data path's CPU.
- * Anything older, or made by another balancer or worker sharing the secret, is checked by the
- * hash as before, so the answer is the same either way; the memory is a bound, two generations
- * of RECENT_BRANCHES entries (about 1 MiB in all), swapped whole instead of evicted entry by entry.
- */
-export class BranchMacs {
-  private readonly secret: string;
-  private current = new Map<string, string>();
-  private previous = new Map<string, string>();
-
-  constructor(secret: string) {
-    this.secret = secret;
-  }
-
-  /** A new branch for the request whose previous hop's Via key, Call-ID and CSeq number these are. */
-  branch(loop: string, prevViaKey: string, callId: string, cseqNum: number): string {
-    const covered = `${prevViaKey}\n${callId}\n${cseqNum}`;
-    const branch = BRANCH_PREFIX + loop + hash('sha256', `${this.secret}\n${covered}`, 'base64url').slice(0, MAC_LEN);
-    if (this.current.size >= RECENT_BRANCHES) {
-      this.previous = this.current;
-      this.current = new Map();
-    }
-    this.current.set(branch, covered);
-    return branch;
-  }
-
-  /** Whether `branch` (one of ours: loopOf is not null) is the one made for this Via key, Call-ID and CSeq. */
-  verify(branch: string, prevViaKey: string, callId: string, cseqNum: number): boolean {
-    const covered = `${prevViaKey}\n${callId}\n${cseqNum}`;
-    const known = this.current.get(branch) ?? this.previous.get(branch);
-    if (known === covered) return true;
-    return hash('sha256', `${this.secret}\n${covered}`, 'base64url').slice(0, MAC_LEN) === macOf(branch);
-  }
-}
-
 export function makeBranch(loop: string, mac: string): string {
   return BRANCH_PREFIX + loop + mac;
 }

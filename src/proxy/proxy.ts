@@ -23,7 +23,7 @@ import type { Transport } from '../config/types.ts';
 import { isParseFailure, parseSipMessage, type SipMessage } from '../sip/message.ts';
 import { headerParam, nameAddrUri, parseSipUri, sipUriHostPort } from '../sip/uri.ts';
 import type { Inbound, Side } from '../transport/types.ts';
-import { BRANCH_PREFIX, BranchMacs, loopPart, viaKey } from './branch.ts';
+import { BRANCH_PREFIX, loopPart, macPart, makeBranch, viaKey } from './branch.ts';
 import { buildLocalReply, buildTrying, isAckToLocalReply, type TopViaAsForwarded } from './local-reply.ts';
 import { OwnTargets, PublicRecordRoutes, type ProxyPolicy } from './policy.ts';
 import { RequestContext } from './request-context.ts';
@@ -59,8 +59,6 @@ export class SipProxy {
   private readonly d: ProxyDeps;
   private readonly algorithm: Algorithm;
   private readonly responses: ResponsePath;
-  /** Makes the branch MACs of forwarded requests and remembers the recent ones for their responses. */
-  private readonly macs: BranchMacs;
   private readonly debug: boolean;
   private readonly internalErrorLogGate = rateLimit(10_000);
   // The policy and what is built from it are replaced whole by setPolicy (a reload); the data
@@ -93,8 +91,7 @@ export class SipProxy {
     this.d = deps;
     this.algorithm = deps.algorithm;
     this.invites = deps.policy.sendTrying ? new UnansweredInvites() : null;
-    this.macs = new BranchMacs(deps.secret);
-    this.responses = new ResponsePath(deps, this.invites, this.macs);
+    this.responses = new ResponsePath(deps, this.invites);
     this.debug = deps.log.isLevelEnabled('debug');
     this.policy = deps.policy;
     this.publicRecordRoutes = PublicRecordRoutes.of(deps.policy, deps.addresses);
@@ -429,7 +426,7 @@ export class SipProxy {
     }
 
     const addresses = this.d.addresses;
-    const branch = this.macs.branch(ctx.loop, viaKey(topVia), ctx.callId, msg.cseqNum);
+    const branch = makeBranch(ctx.loop, macPart(this.d.secret, viaKey(topVia), ctx.callId, msg.cseqNum));
     const egressSide = hop.side;
     // IPv6 literals, and only they, contain ':'; a peer is given our address in its own family.
     const egressFamily: Family = hop.host.includes(':') ? 6 : 4;
