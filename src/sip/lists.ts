@@ -12,6 +12,18 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
   const quote = s.indexOf('"', from);
   const angle = s.indexOf('<', from);
   if ((quote === -1 || quote >= to) && (angle === -1 || angle >= to)) {
+    // One element wanted or present (a Via line, a Route line, almost always): a two-element
+    // literal, not an array grown by pushes.
+    let first = s.indexOf(',', from);
+    if (first === -1 || first > to) first = to;
+    if (first === to || limit === 1) {
+      let a = from;
+      let b = first;
+      while (a < b && isLws(s.charCodeAt(a))) a++;
+      while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+      if (b > a) return [a, b];
+      if (first === to) return out;
+    }
     let elemStart = from;
     while (out.length < limit * 2) {
       let comma = s.indexOf(',', elemStart);

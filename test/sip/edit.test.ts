@@ -226,4 +226,31 @@ describe('MessageEdit', () => {
     assert.equal(again.get('call-id'), 'a84b4c76e66710@192.0.2.10');
     assert.equal(again.body.toString('latin1'), 'a\nb\n');
   });
+  // Edits are applied in position order whatever order they were made in, equal positions in the
+  // order made; past 31 edits toBuffer orders them another way, so both sides of that are checked
+  // against a plain reference.
+  for (const count of [5, 31, 32, 45]) {
+    test(`${count} edits made out of order: applied by position, ties in the order made`, () => {
+      const m = parse(bytes(message()));
+      const edit = new MessageEdit(m);
+      const made: { at: number; text: string; seq: number }[] = [];
+      for (let i = 0; i < count; i++) {
+        // Positions from the back to the front, with repeats: line starts of the headers.
+        const line = (count - i) % m.headerCount;
+        const at = m.lineStarts[line];
+        const text = `X-Edit-${i}: ${line}\r\n`;
+        edit.insert(at, text);
+        made.push({ at, text, seq: i });
+      }
+      made.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      let expected = '';
+      let r = 0;
+      for (const e of made) {
+        expected += m.head.slice(r, e.at) + e.text;
+        r = e.at;
+      }
+      expected += m.head.slice(r) + CRLF + CRLF + BODY;
+      assert.equal(edit.toBuffer().toString('latin1'), expected);
+    });
+  }
 });

@@ -22,6 +22,8 @@ const CASES: { line: string; limit?: number; want: string[] }[] = [
   { line: 'SIP/2.0/UDP a, SIP/2.0/UDP b, SIP/2.0/UDP c', limit: 1, want: ['SIP/2.0/UDP a'] },
   { line: 'SIP/2.0/UDP a, SIP/2.0/UDP b, SIP/2.0/UDP c', limit: 2, want: ['SIP/2.0/UDP a', 'SIP/2.0/UDP b'] },
   { line: 'SIP/2.0/UDP a', limit: 2, want: ['SIP/2.0/UDP a'] },
+  { line: ' , SIP/2.0/UDP b, SIP/2.0/UDP c', limit: 1, want: ['SIP/2.0/UDP b'] },
+  { line: 'SIP/2.0/UDP a,', limit: 1, want: ['SIP/2.0/UDP a'] },
   { line: 'a,,b, ,c', want: ['a', 'b', 'c'] },
   { line: ',', want: [] },
   { line: '   ', want: [] },
