@@ -28,7 +28,7 @@ export function parseVia(v: string): Via | null {
   const semi = sp === -1 ? -1 : v.indexOf(';', sp);
   const hostPart = sp === -1 ? '' : semi === -1 ? v.slice(sp + 1) : v.slice(sp + 1, semi);
   if (sp !== -1 && hostPart.length > 0 && !hasBlankOrControl(hostPart)) {
-    transport = v.slice(FAST_PREFIX.length, sp).toUpperCase();
+    transport = transportName(v, FAST_PREFIX.length, sp);
     sentBy = hostPart;
     params = semi === -1 ? undefined : v.slice(semi).trimEnd();
   } else {
@@ -53,17 +53,21 @@ export function parseVia(v: string): Via | null {
       if (end === -1) end = len;
       const eq = params.indexOf('=', i + 1);
       const nameEnd = eq !== -1 && eq < end ? eq : end;
-      const name = params.slice(i + 1, nameEnd).trim();
-      if (name.length === 0) return null; // ';;' or a trailing ';': RFC 4475 badinv01
-      const value = nameEnd === end ? null : params.slice(nameEnd + 1, end).trim();
-      switch (name.length === 6 || name.length === 5 || name.length === 8 ? name.toLowerCase() : '') {
-        case 'branch': branch = value; break;
-        case 'received': received = value; break;
-        case 'rport':
-          if (value === null || value === '') rport = null;
-          else if (/^\d{1,5}$/.test(value) && Number(value) <= 65535) rport = Number(value);
-          else return null;
-          break;
+      // The name is compared where it stands (no string made for it): only the three read here
+      // matter, the rest only have to be there.
+      let a = i + 1;
+      let b = nameEnd;
+      while (a < b && isBlank(params.charCodeAt(a))) a++;
+      while (b > a && isBlank(params.charCodeAt(b - 1))) b--;
+      if (b === a) return null; // ';;' or a trailing ';': RFC 4475 badinv01
+      const which = b - a === 6 && nameIs(params, a, 'branch') ? 1 : b - a === 8 && nameIs(params, a, 'received') ? 2 : b - a === 5 && nameIs(params, a, 'rport') ? 3 : 0;
+      if (which !== 0) {
+        const value = nameEnd === end ? null : params.slice(nameEnd + 1, end).trim();
+        if (which === 1) branch = value;
+        else if (which === 2) received = value;
+        else if (value === null || value === '') rport = null;
+        else if (/^\d{1,5}$/.test(value) && Number(value) <= 65535) rport = Number(value);
+        else return null;
       }
       i = end;
     }
@@ -90,4 +94,33 @@ function hasBlankOrControl(s: string): boolean {
     if (c <= 32 || c === 160) return true;
   }
   return false;
+}
+
+/** The transport of a canonical Via (v[from, to)), upper case; the common ones without a new string. */
+function transportName(v: string, from: number, to: number): string {
+  switch (to - from) {
+    case 3:
+      if (nameIs(v, from, 'udp')) return 'UDP';
+      if (nameIs(v, from, 'tcp')) return 'TCP';
+      if (nameIs(v, from, 'tls')) return 'TLS';
+      if (nameIs(v, from, 'wss')) return 'WSS';
+      break;
+    case 2:
+      if (nameIs(v, from, 'ws')) return 'WS';
+      break;
+  }
+  return v.slice(from, to).toUpperCase();
+}
+
+/** `name` (lowercase ASCII letters) at s[at], in any case. */
+function nameIs(s: string, at: number, name: string): boolean {
+  for (let k = 0; k < name.length; k++) {
+    if ((s.charCodeAt(at + k) | 0x20) !== name.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** What String.prototype.trim takes off a parameter name (in a latin1 head). */
+function isBlank(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
 }
