@@ -130,8 +130,8 @@ export function headerParam(v: string, name: string): string | null {
   return null;
 }
 
-/** `name` (lowercase ASCII) at v[at], ASCII letters in either case. */
-function nameAt(v: string, at: number, name: string): boolean {
+/** `name` (lowercase ASCII) at v[at], its letters in either case. */
+export function nameAt(v: string, at: number, name: string): boolean {
   if (at + name.length > v.length) return false;
   for (let k = 0; k < name.length; k++) {
     const c = v.charCodeAt(at + k);
@@ -146,8 +146,8 @@ function skipSpace(v: string, i: number): number {
   return i;
 }
 
-/** What a regular expression's \s matches. */
-function isSpace(c: number): boolean {
+/** What a regular expression's \s matches (and String.prototype.trim takes off). */
+export function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13) || c === 160
     || (c >= 0x1680 && (c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff));
 }

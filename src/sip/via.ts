@@ -1,7 +1,7 @@
 // Via values: the parts that decide where a response goes (RFC 3261 §18.2.2, RFC 3581) and
 // that identify a transaction (branch).
 
-import { parseHostPort } from './uri.ts';
+import { isSpace, nameAt, parseHostPort } from './uri.ts';
 
 export interface Via {
   transport: string;      // uppercase: UDP, TCP, TLS, WS, WSS, SCTP...
@@ -57,10 +57,10 @@ export function parseVia(v: string): Via | null {
       // matter, the rest only have to be there.
       let a = i + 1;
       let b = nameEnd;
-      while (a < b && isBlank(params.charCodeAt(a))) a++;
-      while (b > a && isBlank(params.charCodeAt(b - 1))) b--;
+      while (a < b && isSpace(params.charCodeAt(a))) a++;
+      while (b > a && isSpace(params.charCodeAt(b - 1))) b--;
       if (b === a) return null; // ';;' or a trailing ';': RFC 4475 badinv01
-      const which = b - a === 6 && nameIs(params, a, 'branch') ? 1 : b - a === 8 && nameIs(params, a, 'received') ? 2 : b - a === 5 && nameIs(params, a, 'rport') ? 3 : 0;
+      const which = b - a === 6 && nameAt(params, a, 'branch') ? 1 : b - a === 8 && nameAt(params, a, 'received') ? 2 : b - a === 5 && nameAt(params, a, 'rport') ? 3 : 0;
       if (which !== 0) {
         const value = nameEnd === end ? null : params.slice(nameEnd + 1, end).trim();
         if (which === 1) branch = value;
@@ -100,27 +100,15 @@ function hasBlankOrControl(s: string): boolean {
 function transportName(v: string, from: number, to: number): string {
   switch (to - from) {
     case 3:
-      if (nameIs(v, from, 'udp')) return 'UDP';
-      if (nameIs(v, from, 'tcp')) return 'TCP';
-      if (nameIs(v, from, 'tls')) return 'TLS';
-      if (nameIs(v, from, 'wss')) return 'WSS';
+      if (nameAt(v, from, 'udp')) return 'UDP';
+      if (nameAt(v, from, 'tcp')) return 'TCP';
+      if (nameAt(v, from, 'tls')) return 'TLS';
+      if (nameAt(v, from, 'wss')) return 'WSS';
       break;
     case 2:
-      if (nameIs(v, from, 'ws')) return 'WS';
+      if (nameAt(v, from, 'ws')) return 'WS';
       break;
   }
   return v.slice(from, to).toUpperCase();
 }
 
-/** `name` (lowercase ASCII letters) at s[at], in any case. */
-function nameIs(s: string, at: number, name: string): boolean {
-  for (let k = 0; k < name.length; k++) {
-    if ((s.charCodeAt(at + k) | 0x20) !== name.charCodeAt(k)) return false;
-  }
-  return true;
-}
-
-/** What String.prototype.trim takes off a parameter name (in a latin1 head). */
-function isBlank(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13) || c === 160;
-}
