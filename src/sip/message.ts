@@ -399,6 +399,11 @@ function validateHeaders(msg: SipMessage): string | null {
   if (cseq === -1) return 'missing CSeq';
   msg.callId = msg.flatValue(callId);
   if (msg.callId.length === 0) return 'empty Call-ID';
+  // RFC 3261 §25.1: a Call-ID is one or two words of visible characters. It is the key the
+  // balancer files the call under (and a store key, and what every node's stack parses), so a
+  // control character in it (a NUL, an escape, a bare CR) makes the request malformed: 400, not
+  // forwarded (§16.3: what the proxy acts on must be well-formed).
+  if (hasControl(msg.callId)) return 'control character in Call-ID';
   msg.from = msg.value(from);
   msg.to = msg.value(to);
   if (msg.from.length === 0) return 'empty From';
@@ -439,4 +444,13 @@ export function balanced(v: string): boolean {
     else if (c === 62) { if (--depth < 0) return false; }
   }
   return !inQuote && depth === 0;
+}
+
+/** A C0 control character (HTAB included) or DEL anywhere in s. */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 127) return true;
+  }
+  return false;
 }
