@@ -509,6 +509,15 @@ describe('requests: local replies', () => {
     if (sent.length > 0) replyTo(sent, CLIENT, 400);
   });
 
+  test('NUL in the Call-ID -> 400 to the source, nothing to the nodes', () => {
+    const h = harness();
+    const sent = h.feed(request({ callId: 'nul\x00inside@192.0.2.1' }), CLIENT);
+    const reply = one(sent);
+    assert.equal(`${reply.ip}:${reply.port}`, `${CLIENT.ip}:${CLIENT.port}`);
+    // The answer echoes the Call-ID as sent, so that the client can match it to its transaction.
+    assert.match(reply.data.toString('latin1'), /^SIP\/2\.0 400 [^\r]*\r\n(?:.*\r\n)*Call-ID: nul\x00inside@192\.0\.2\.1\r\n/);
+  });
+
   test('SIP/3.0 request -> 505 to the source', () => {
     const h = harness();
     const raw = request().toString('latin1').replace(' SIP/2.0\r\n', ' SIP/3.0\r\n');
