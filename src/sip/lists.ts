@@ -12,7 +12,7 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
   const quote = s.indexOf('"', from);
   const angle = s.indexOf('<', from);
   if ((quote === -1 || quote >= to) && (angle === -1 || angle >= to)) {
-    // One element wanted or present (a Via line, a Route line, almost always): a two-element
+    // One element wanted or present (a Via line, almost always): a two-element
     // literal, not an array grown by pushes.
     let first = s.indexOf(',', from);
     if (first === -1 || first > to) first = to;

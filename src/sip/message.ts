@@ -401,8 +401,9 @@ function validateHeaders(msg: SipMessage): string | null {
   if (msg.callId.length === 0) return 'empty Call-ID';
   // RFC 3261 §25.1: a Call-ID is one or two words of visible characters. It is the key the
   // balancer files the call under (and a store key, and what every node's stack parses), so a
-  // control character in it (a NUL, an escape, a bare CR) makes the request malformed: 400, not
-  // forwarded (§16.3: what the proxy acts on must be well-formed).
+  // control character in it (a NUL, an escape, a bare CR) makes the message malformed: a request
+  // is answered 400 and a response dropped, neither forwarded (§16.3: what the proxy acts on must
+  // be well-formed).
   if (hasControl(msg.callId)) return 'control character in Call-ID';
   msg.from = msg.value(from);
   msg.to = msg.value(to);
