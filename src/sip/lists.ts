@@ -67,5 +67,23 @@ function isLws(c: number): boolean {
 
 /** Collapse folded line breaks and trim. */
 export function unfold(s: string): string {
-  return (s.indexOf('\n') === -1 ? s : s.replace(/\r?\n[ \t]+/g, ' ')).trim();
+  return trimAsciiSpace(s.indexOf('\n') === -1 ? s : s.replace(/\r?\n[ \t]+/g, ' '));
+}
+
+/**
+ * `s` without ASCII blanks and line breaks at its ends. Not String.prototype.trim: in a header
+ * section held as latin1 that also takes 0xA0 off, which is the last byte of UTF-8 characters
+ * such as "à" (C3 A0), and would cut a UTF-8 value in the middle of a character.
+ */
+export function trimAsciiSpace(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
+  while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** Space, HTAB, LF, VT, FF, CR: what trim takes off among ASCII characters. */
+function isAsciiSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }

@@ -6,6 +6,7 @@
 // offsets into `buf` and splicing (see edit.ts) can copy untouched byte ranges of the original.
 
 import { canonicalHeaderName, commonHeaderNameAt, isToken } from './header-names.ts';
+import { unfold } from './lists.ts';
 import { headerParam } from './uri.ts';
 
 export class SipMessage {
@@ -86,10 +87,10 @@ export class SipMessage {
     return n;
   }
 
-  /** Value of header i: continuation lines joined with one space, outer whitespace trimmed. */
+  /** Value of header i: continuation lines joined with one space, outer blanks trimmed (ASCII only: lists.ts unfold). */
   value(i: number): string {
     const raw = this.head.slice(this.valueStarts[i], this.lineEnds[i]);
-    return (raw.indexOf('\n') === -1 ? raw : raw.replace(/\r?\n[ \t]+/g, ' ')).trim();
+    return unfold(raw);
   }
 
   /** Value of the first header with this name. */

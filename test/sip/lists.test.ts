@@ -52,5 +52,12 @@ describe('unfold', () => {
   test('joins continuation lines with one space and trims', () => {
     assert.equal(unfold('  a\r\n  b\n\tc '), 'a b c');
     assert.equal(unfold('plain'), 'plain');
+    assert.equal(unfold('\x0b\x0c x \r'), 'x');
+  });
+
+  test('keeps a trailing 0xA0 byte: the end of a UTF-8 character such as "à" (C3 A0)', () => {
+    const latin1 = Buffer.from('voilà', 'utf8').toString('latin1');
+    assert.equal(unfold(` ${latin1} `), latin1);
+    assert.equal(unfold('\u00a0x\u00a0'), '\u00a0x\u00a0');
   });
 });

@@ -1632,3 +1632,12 @@ describe('parseSipMessage: mutation fuzz', () => {
     assert.ok(failures > 0 && errors > 0 && ok > 0, `outcomes: ${failures} failures, ${errors} errors, ${ok} valid`);
   });
 });
+
+describe('header values read as their bytes', () => {
+  test('a UTF-8 value ending in a character whose last byte is 0xA0 ("à": C3 A0) keeps that byte', () => {
+    const voila = Buffer.from('voilà', 'utf8').toString('latin1');
+    const m = valid(variant({ add: [`Subject: ${voila}  `] }));
+    assert.equal(m.get('subject'), voila);
+    assert.equal(Buffer.from(m.get('subject') ?? '', 'latin1').toString('utf8'), 'voilà');
+  });
+});
