@@ -19,8 +19,8 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
     if (first === to || limit === 1) {
       let a = from;
       let b = first;
-      while (a < b && isLws(s.charCodeAt(a))) a++;
-      while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+      while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
+      while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
       if (b > a) return [a, b];
       if (first === to) return out;
     }
@@ -56,13 +56,9 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
 }
 
 function pushTrimmed(s: string, a: number, b: number, out: number[]): void {
-  while (a < b && isLws(s.charCodeAt(a))) a++;
-  while (b > a && isLws(s.charCodeAt(b - 1))) b--;
+  while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
+  while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
   if (b > a) out.push(a, b);
-}
-
-function isLws(c: number): boolean {
-  return c === 32 || c === 9 || c === 13 || c === 10;
 }
 
 /** Collapse folded line breaks and trim. */
