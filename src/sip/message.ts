@@ -7,7 +7,7 @@
 
 import { canonicalHeaderName, commonHeaderNameAt, isToken } from './header-names.ts';
 import { unfold } from './lists.ts';
-import { headerParam } from './uri.ts';
+import { digitsValue, headerParam } from './uri.ts';
 
 export class SipMessage {
   readonly buf: Buffer;
@@ -352,18 +352,6 @@ function requestUriProblem(uri: string): string | null {
   // ('?' is legal inside the user part, so only look after the '@'.)
   if (/^sips?:/i.test(uri) && uri.indexOf('?', uri.lastIndexOf('@') + 1) !== -1) return 'Request-URI contains escaped headers';
   return null;
-}
-
-/** A run of 1 to `max` decimal digits filling s[from, to), as a number; -1 otherwise. */
-function digitsValue(s: string, from: number, to: number, max: number): number {
-  if (to <= from || to - from > max) return -1;
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
 }
 
 /** CSeq = 1*DIGIT LWS Method: sets the message's number and method; false when malformed. */

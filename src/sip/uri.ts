@@ -46,7 +46,7 @@ export function parseHostPort(s: string): { host: string; port: number | null } 
   const v4 = dottedQuadLength(s);
   if (v4 !== -1) {
     if (v4 === s.length) return { host: s, port: null };
-    const port = s.charCodeAt(v4) === 58 ? digitRun(s, v4 + 1) : -1;
+    const port = s.charCodeAt(v4) === 58 ? digitsValue(s, v4 + 1, s.length, 5) : -1;
     if (port !== -1) return port === 0 || port > 65535 ? null : { host: s.slice(0, v4), port };
   }
   s = s.trim();
@@ -172,15 +172,14 @@ function dottedQuadLength(s: string): number {
   return i < s.length && (s.charCodeAt(i) === 46 || isDigit(s.charCodeAt(i))) ? -1 : i;
 }
 
-/** s[from..] as 1 to 5 digits up to its end, or -1. */
-function digitRun(s: string, from: number): number {
-  const len = s.length - from;
-  if (len < 1 || len > 5) return -1;
+/** A run of 1 to `max` decimal digits filling s[from, to), as a number; -1 otherwise. */
+export function digitsValue(s: string, from: number, to: number, max: number): number {
+  if (to <= from || to - from > max) return -1;
   let n = 0;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!isDigit(c)) return -1;
-    n = n * 10 + (c - 48);
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
   }
   return n;
 }
