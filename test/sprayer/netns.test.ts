@@ -229,7 +229,10 @@ describe('siplb-advisor in network namespaces', { timeout: 120_000 }, () => {
     console.log(`balancer killed -> out of the map in ${outMs} ms (interval ${INTERVAL}, fall ${FALL}, timeout ${TIMEOUT})`);
     assert.ok(outMs <= INTERVAL * FALL + TIMEOUT + 1_000, `took ${outMs} ms`);
     assert.deepEqual([...(mapCounts('siplb_advisor')?.entries() ?? [])], [[B2, 256]]);
-    const down = advisor.json().find((l) => l.msg === 'balancer state' && l.balancer === `${B1}:5060` && l.to === 'down');
+    // The line is logged before the map is written, but the pipe may deliver it after the test saw the map change.
+    const isDown = (l: Record<string, unknown>): boolean => l.msg === 'balancer state' && l.balancer === `${B1}:5060` && l.to === 'down';
+    await eventually('the advisor\'s "balancer state ... down" line', 2_000, () => advisor.json().some(isDown));
+    const down = advisor.json().find(isDown);
     assert.match(String(down?.reason), /UDP port unreachable \(nothing listening\)|TCP connection refused/);
 
     const restartedAt = Date.now();
