@@ -16,7 +16,8 @@
 
 import type { Logger } from 'pino';
 import type { AdminDrainRecord, AdminWeightRecord, NodeDirectory } from '../state/store.ts';
-import type { AdminDrainState, AdminWeightState, NodeRegistry } from './node-registry.ts';
+import type { LatestAction } from './latest-actions.ts';
+import type { NodeRegistry } from './node-registry.ts';
 
 /**
  * An activate record (drained=false), or a weight's withdrawal, is kept this long: far beyond any
@@ -25,15 +26,17 @@ import type { AdminDrainState, AdminWeightState, NodeRegistry } from './node-reg
 export const ADMIN_ACTIVATE_KEPT_MS = 24 * 3600 * 1000;
 
 /** One kind of operator action shared through the directory: drains, weights, pins. */
-export interface AdminActionKind<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { at: number; by: string }> {
+export interface AdminActionKind<V, R extends { at: number; by: string }> {
   /** The latest action per key (a node id; a pin's pattern) known here. */
-  states(): ReadonlyMap<string, S>;
-  /** The record of a state, as this balancer writes it. */
-  record(key: string, st: S, by: string): R;
+  states(): ReadonlyMap<string, LatestAction<V>>;
+  /** The record of an action, as this balancer writes it. */
+  record(key: string, st: LatestAction<V>, by: string): R;
   /** The key a record is for. */
   keyOf(rec: R): string;
+  /** The action's value a record carries. */
+  valueOf(rec: R): V;
   /** An action that only keeps older ones from winning (an activate, a withdrawal): pruned after a day, not written again when lost. */
-  isUndo(x: S | R): boolean;
+  isUndo(value: V): boolean;
   write(rec: R): void;
   remove(key: string): void;
   list(): Promise<R[] | null>;
@@ -43,14 +46,14 @@ export interface AdminActionKind<S extends { readonly at: number; readonly origi
 }
 
 /** Publishes this balancer's actions of one kind and merges the others'. */
-export class AdminActionSync<S extends { readonly at: number; readonly origin: 'local' | 'shared' }, R extends { at: number; by: string }> {
-  private readonly kind: AdminActionKind<S, R>;
+export class AdminActionSync<V, R extends { at: number; by: string }> {
+  private readonly kind: AdminActionKind<V, R>;
   private readonly balancerId: string;
   private readonly now: () => number;
   /** The time of the action last written per key. */
   private readonly published = new Map<string, number>();
 
-  constructor(kind: AdminActionKind<S, R>, balancerId: string, now: () => number) {
+  constructor(kind: AdminActionKind<V, R>, balancerId: string, now: () => number) {
     this.kind = kind;
     this.balancerId = balancerId;
     this.now = now;
@@ -72,7 +75,7 @@ export class AdminActionSync<S extends { readonly at: number; readonly origin: '
     const t = this.now();
     const stored = new Map<string, R>();
     for (const r of records) {
-      if (kind.isUndo(r) && t - r.at > ADMIN_ACTIVATE_KEPT_MS) {
+      if (kind.isUndo(kind.valueOf(r)) && t - r.at > ADMIN_ACTIVATE_KEPT_MS) {
         kind.remove(kind.keyOf(r));
         continue;
       }
@@ -85,7 +88,7 @@ export class AdminActionSync<S extends { readonly at: number; readonly origin: '
       if (st.origin === 'local') {
         // Lost by the store (or our write never landed): written again. A missing undo needs no
         // record: no record means nothing to undo.
-        if (r === undefined ? !kind.isUndo(st) : r.at < st.at) {
+        if (r === undefined ? !kind.isUndo(st.value) : r.at < st.at) {
           kind.write(kind.record(id, st, this.balancerId));
           this.published.set(id, st.at);
         }
@@ -112,8 +115,8 @@ export class RegistrySync {
   private readonly now: () => number;
   /** What was last published per node: heartbeat time and drain flag. */
   private readonly published = new Map<string, { heardAt: number; draining: boolean }>();
-  private readonly drains: AdminActionSync<AdminDrainState, AdminDrainRecord>;
-  private readonly weights: AdminActionSync<AdminWeightState, AdminWeightRecord>;
+  private readonly drains: AdminActionSync<boolean, AdminDrainRecord>;
+  private readonly weights: AdminActionSync<number | null, AdminWeightRecord>;
   /** Actions of kinds kept outside the registry (the proxy's pins), synced on the same ticks. */
   private readonly attached: { publish(): void; merge(): Promise<void> }[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -131,11 +134,12 @@ export class RegistrySync {
         this.published.delete(e.nodeId);
       }
     });
-    this.drains = new AdminActionSync<AdminDrainState, AdminDrainRecord>({
+    this.drains = new AdminActionSync<boolean, AdminDrainRecord>({
       states: () => registry.adminDrainStates(),
-      record: (id, st, by) => ({ id, drained: st.drained, at: st.at, by }),
+      record: (id, st, by) => ({ id, drained: st.value, at: st.at, by }),
       keyOf: (rec) => rec.id,
-      isUndo: (x) => !x.drained,
+      valueOf: (rec) => rec.drained,
+      isUndo: (drained) => !drained,
       write: (rec) => directory.setAdminDrain(rec),
       remove: (id) => directory.removeAdminDrain(id),
       list: () => directory.adminDrains(),
@@ -143,11 +147,12 @@ export class RegistrySync {
       forget: (id) => registry.forgetSharedAdminDrain(id),
       prune: (before) => registry.pruneAdminDrains(before),
     }, opts.balancerId, this.now);
-    this.weights = new AdminActionSync<AdminWeightState, AdminWeightRecord>({
+    this.weights = new AdminActionSync<number | null, AdminWeightRecord>({
       states: () => registry.adminWeightStates(),
-      record: (id, st, by) => ({ id, weight: st.weight, at: st.at, by }),
+      record: (id, st, by) => ({ id, weight: st.value, at: st.at, by }),
       keyOf: (rec) => rec.id,
-      isUndo: (x) => x.weight === null,
+      valueOf: (rec) => rec.weight,
+      isUndo: (weight) => weight === null,
       write: (rec) => directory.setAdminWeight(rec),
       remove: (id) => directory.removeAdminWeight(id),
       list: () => directory.adminWeights(),

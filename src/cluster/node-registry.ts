@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { isNodeWeight, type HostPort } from '../config/types.ts';
 import { RegistrationError } from '../core/errors.ts';
 import { registrationPort, type NodeRegistration } from '../heartbeat/protocol.ts';
+import { LatestActions, type LatestAction } from './latest-actions.ts';
 import { nodeId, type HttpTarget, type SipNode } from './node.ts';
 import { ClusterSnapshot, type NodeState, type NodeView } from './snapshot.ts';
 
@@ -87,26 +88,11 @@ export interface RegistryOptions {
  */
 export type RegistryEvent = { type: 'added' | 'replaced' | 'removed' | 'state' | 'updated'; nodeId: string; detail?: string };
 
-/** An operator's latest drain or activate of one node id, here or on another balancer. */
-export interface AdminDrainState {
-  readonly drained: boolean;
-  /** Wall-clock ms of the action; the latest action wins. */
-  readonly at: number;
-  /** local: this balancer's admin API; shared: learned through the store. */
-  readonly origin: 'local' | 'shared';
-  /** The balancer that took the action (shared ones only). */
-  readonly by: string | null;
-}
+/** An operator's latest drain (value true) or activate (false) of one node id, here or on another balancer. */
+export type AdminDrainState = LatestAction<boolean>;
 
-/** An operator's latest weight for one node id, here or on another balancer. */
-export interface AdminWeightState {
-  /** null: withdrawn, the configured weight applies. */
-  readonly weight: number | null;
-  /** Wall-clock ms of the action; the latest action wins. */
-  readonly at: number;
-  readonly origin: 'local' | 'shared';
-  readonly by: string | null;
-}
+/** An operator's latest weight for one node id, here or on another balancer; null: withdrawn, the configured weight applies. */
+export type AdminWeightState = LatestAction<number | null>;
 
 /** The settings a reload may change. */
 export type RegistrySettings = Pick<RegistryOptions, 'nodeTimeoutMs' | 'rampUpPeriodMs' | 'rampUpPercent'>;
@@ -120,11 +106,14 @@ export class NodeRegistry {
   private readonly opts: RegistryOptions;
   private readonly now: () => number;
   private readonly listeners: ((e: RegistryEvent) => void)[] = [];
-  /** Operators' drains by node id: they outlive an entry (a node re-registering, expiring and coming back). */
-  private readonly adminDrains = new Map<string, AdminDrainState>();
+  /**
+   * Operators' drains by node id: they outlive an entry (a node re-registering, expiring and
+   * coming back). On equal times a drain beats an activate, so balancers agree.
+   */
+  private readonly adminDrains: LatestActions<boolean>;
   private readonly adminDrainListeners: (() => void)[] = [];
-  /** Operators' weights by node id: like drains, they outlive an entry. */
-  private readonly adminWeights = new Map<string, AdminWeightState>();
+  /** Operators' weights by node id: like drains, they outlive an entry. On equal times the higher weight wins (a withdrawal counts as none). */
+  private readonly adminWeights: LatestActions<number | null>;
   private readonly adminWeightListeners: (() => void)[] = [];
   /** Retiring nodes without calls: since when. */
   private readonly quietSince = new Map<string, number>();
@@ -133,6 +122,8 @@ export class NodeRegistry {
     // A copy: reconfigure() changes it.
     this.opts = { ...opts };
     this.now = opts.now ?? Date.now;
+    this.adminDrains = new LatestActions<boolean>({ winsTie: (incoming, current) => incoming && !current, isUndo: (drained) => !drained }, this.now);
+    this.adminWeights = new LatestActions<number | null>({ winsTie: (incoming, current) => (incoming ?? 0) > (current ?? 0), isUndo: (w) => w === null }, this.now);
     this.snap = new ClusterSnapshot([], opts.extraServerNodes);
   }
 
@@ -283,9 +274,7 @@ export class NodeRegistry {
   adminSetWeight(id: string, weight: number | null): boolean {
     const e = this.entries.get(id);
     if (e === undefined || (weight !== null && !isNodeWeight(weight))) return false;
-    // Strictly later than the action it replaces, as with drains.
-    const before = this.adminWeights.get(id)?.at ?? -Infinity;
-    this.adminWeights.set(id, { weight, at: Math.max(this.now(), before + 1), origin: 'local', by: null });
+    this.adminWeights.setLocal(id, weight);
     this.applyWeight(e, weight ?? e.configuredWeight, weight === null ? 'operator weight withdrawn, admin API' : 'admin API');
     this.emitAdmin(this.adminWeightListeners, 'admin weight');
     return true;
@@ -299,9 +288,9 @@ export class NodeRegistry {
     const e = this.entries.get(id);
     if (e === undefined || !isNodeWeight(weight)) return false;
     e.configuredWeight = weight;
-    const cur = this.adminWeights.get(id);
-    if (cur !== undefined && cur.weight !== null) {
-      this.adminWeights.set(id, { weight: null, at: Math.max(this.now(), cur.at + 1), origin: 'local', by: null });
+    const operators = this.adminWeights.valueOf(id);
+    if (operators !== undefined && operators !== null) {
+      this.adminWeights.setLocal(id, null);
       this.emitAdmin(this.adminWeightListeners, 'admin weight');
     }
     this.applyWeight(e, weight, 'nodes= (reload)');
@@ -314,9 +303,7 @@ export class NodeRegistry {
    * none), so every balancer settles on the same one. Returns whether it was taken.
    */
   mergeAdminWeight(rec: { id: string; weight: number | null; at: number; by: string }): boolean {
-    const cur = this.adminWeights.get(rec.id);
-    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.weight ?? 0) >= (rec.weight ?? 0)))) return false;
-    this.adminWeights.set(rec.id, { weight: rec.weight, at: rec.at, origin: 'shared', by: rec.by });
+    if (!this.adminWeights.merge(rec.id, rec.weight, rec.at, rec.by)) return false;
     const e = this.entries.get(rec.id);
     if (e !== undefined) {
       this.applyWeight(e, rec.weight ?? e.configuredWeight, rec.weight === null
@@ -331,17 +318,17 @@ export class NodeRegistry {
    * old withdrawal was pruned): forgotten; the node keeps the weight it has until the next action.
    */
   forgetSharedAdminWeight(id: string): void {
-    if (this.adminWeights.get(id)?.origin === 'shared') this.adminWeights.delete(id);
+    this.adminWeights.forgetShared(id);
   }
 
   /** Withdrawals older than `before`: forgotten, they only kept older weights from winning. */
   pruneAdminWeights(before: number): void {
-    for (const [id, st] of this.adminWeights) if (st.weight === null && st.at < before) this.adminWeights.delete(id);
+    this.adminWeights.prune(before);
   }
 
   /** Every node id's latest operator weight known here. */
   adminWeightStates(): ReadonlyMap<string, AdminWeightState> {
-    return this.adminWeights;
+    return this.adminWeights.states();
   }
 
   /** `start` from a node. A new sessionId for the same address replaces the old entry. */
@@ -361,11 +348,11 @@ export class NodeRegistry {
     const moved = this.bySession.get(reg.sessionId);
     if (moved !== undefined && moved !== id) this.remove(moved, `session ${reg.sessionId} re-registered as ${id}`);
     const entry: NodeEntry = {
-      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: this.adminWeights.get(id)?.weight ?? old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
+      node: { id, ip: reg.ip, ports: { ...reg.ports }, weight: this.adminWeights.valueOf(id) ?? old?.node.weight ?? 1, ...httpOf(reg, old?.node.http) },
       configuredWeight: old?.configuredWeight ?? 1,
       source: old?.source === 'static' ? 'static' : 'heartbeat',
       sessionId: reg.sessionId, version: reg.version, registration: reg,
-      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(id)?.drained ?? false, retiring: old?.retiring ?? false,
+      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.valueOf(id) ?? false, retiring: old?.retiring ?? false,
       healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
     };
     this.entries.set(id, entry);
@@ -442,10 +429,7 @@ export class NodeRegistry {
   adminDrain(id: string, drained: boolean): boolean {
     const e = this.entries.get(id);
     if (e === undefined) return false;
-    // Strictly later than the action it replaces, even within one millisecond: the latest action
-    // is the one every balancer must end up with.
-    const before = this.adminDrains.get(id)?.at ?? -Infinity;
-    this.adminDrains.set(id, { drained, at: Math.max(this.now(), before + 1), origin: 'local', by: null });
+    this.adminDrains.setLocal(id, drained);
     this.applyAdminDrain(e, drained, `${drained ? 'drained' : 'activated'} by an operator (admin API)`);
     this.emitAdmin(this.adminDrainListeners, 'admin drain');
     return true;
@@ -457,9 +441,7 @@ export class NodeRegistry {
    * be unknown here yet, and is drained when it appears. Returns whether it was taken.
    */
   mergeAdminDrain(rec: { id: string; drained: boolean; at: number; by: string }): boolean {
-    const cur = this.adminDrains.get(rec.id);
-    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.drained === rec.drained || cur.drained)))) return false;
-    this.adminDrains.set(rec.id, { drained: rec.drained, at: rec.at, origin: 'shared', by: rec.by });
+    if (!this.adminDrains.merge(rec.id, rec.drained, rec.at, rec.by)) return false;
     const e = this.entries.get(rec.id);
     if (e !== undefined) this.applyAdminDrain(e, rec.drained, `${rec.drained ? 'drained' : 'activated'} by an operator (admin API of balancer ${rec.by})`);
     this.emitAdmin(this.adminDrainListeners, 'admin drain');
@@ -471,21 +453,19 @@ export class NodeRegistry {
    * store lost its data): the node is no longer drained here.
    */
   forgetSharedAdminDrain(id: string): void {
-    const cur = this.adminDrains.get(id);
-    if (cur === undefined || cur.origin !== 'shared') return;
-    this.adminDrains.delete(id);
+    if (this.adminDrains.forgetShared(id) === undefined) return;
     const e = this.entries.get(id);
     if (e !== undefined && e.adminDrained) this.applyAdminDrain(e, false, 'admin drain gone from the shared store');
   }
 
   /** Activates (not drains) older than `before`: forgotten, they only kept older drains from winning. */
   pruneAdminDrains(before: number): void {
-    for (const [id, st] of this.adminDrains) if (!st.drained && st.at < before) this.adminDrains.delete(id);
+    this.adminDrains.prune(before);
   }
 
   /** Every node id's latest operator action known here. */
   adminDrainStates(): ReadonlyMap<string, AdminDrainState> {
-    return this.adminDrains;
+    return this.adminDrains.states();
   }
 
   /** Drain or undrain any node: the node's own drain flag (what `shutdown` sets). */
@@ -574,7 +554,7 @@ export class NodeRegistry {
   private staticEntry(spec: SipNode, t: number): NodeEntry {
     return {
       node: this.withAdminWeight(spec), configuredWeight: spec.weight, source: 'static', sessionId: null, version: '0', registration: null,
-      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.get(spec.id)?.drained ?? false, retiring: false,
+      lastHeard: t, joinedAt: t, draining: false, adminDrained: this.adminDrains.valueOf(spec.id) ?? false, retiring: false,
       healthy: true, passiveDown: false, passiveCause: null, origin: 'local',
     };
   }
@@ -600,7 +580,7 @@ export class NodeRegistry {
 
   /** A static node's spec with the operator's weight in force for it, if any. */
   private withAdminWeight(spec: SipNode): SipNode {
-    const w = this.adminWeights.get(spec.id)?.weight ?? null;
+    const w = this.adminWeights.valueOf(spec.id) ?? null;
     return w === null || w === spec.weight ? spec : { ...spec, weight: w };
   }
 

@@ -49,7 +49,7 @@ export function viewOf(registry: NodeRegistry): RegistryView {
       id: e.node.id, source: e.source, registration: e.registration, lastHeard: e.lastHeard, weight: e.node.weight,
       draining: e.draining, healthy: e.healthy, passiveDown: e.passiveDown, passiveCause: e.passiveCause,
     })),
-    adminDrains: [...registry.adminDrainStates()].map(([id, st]) => ({ id, drained: st.drained, at: st.at })),
+    adminDrains: [...registry.adminDrainStates()].map(([id, st]) => ({ id, drained: st.value, at: st.at })),
   };
 }
 

@@ -8,6 +8,7 @@
 // where patterns overlap every balancer picks the same one (the first that matches).
 
 import { affinityKeyReader, isCallIdSpec, type SipKeyReader } from '../algorithms/affinity-key.ts';
+import { LatestActions, type LatestAction } from '../cluster/latest-actions.ts';
 import type { SipMessage } from '../sip/message.ts';
 
 /** Longer patterns are refused: an operator's pattern, but one compiled and run per new call. */
@@ -21,27 +22,20 @@ interface Pin {
   readonly at: number;
 }
 
-/** The latest action on one pattern, here or on another balancer. */
-export interface PinState {
-  /** null: removed. */
-  readonly nodeId: string | null;
-  /** Wall-clock ms of the action. */
-  readonly at: number;
-  readonly origin: 'local' | 'shared';
-  readonly by: string | null;
-}
+/** The latest action on one pattern, here or on another balancer: the node pinned to, null when removed. */
+export type PinState = LatestAction<string | null>;
 
 export class NodePins {
   private pins: Pin[] = [];
   private readonly key: SipKeyReader;
-  private readonly now: () => number;
-  private readonly actions = new Map<string, PinState>();
+  /** On equal times a pin wins over a removal, then the greater node id. */
+  private readonly actions: LatestActions<string | null>;
   private readonly listeners: (() => void)[] = [];
 
   /** `keySpec`: sipHeaderAffinityKey; a Call-ID key pins nothing useful, so the From user is read then. */
   constructor(keySpec: string, now: () => number = Date.now) {
     this.key = affinityKeyReader(isCallIdSpec(keySpec) ? 'From' : keySpec);
-    this.now = now;
+    this.actions = new LatestActions<string | null>({ winsTie: (incoming, current) => (incoming ?? '') > (current ?? ''), isUndo: (nodeId) => nodeId === null }, now);
   }
 
   /** Called after this balancer's own set or remove, for sharing it. */
@@ -59,10 +53,10 @@ export class NodePins {
 
   /** Pins `pattern` to the node (replacing an earlier pin of the same pattern); a reason when refused. */
   set(pattern: string, nodeId: string): string | null {
-    const at = this.nextAt(pattern);
+    const at = this.actions.nextAt(pattern);
     const problem = this.place(pattern, nodeId, at);
     if (problem !== null) return problem;
-    this.actions.set(pattern, { nodeId, at, origin: 'local', by: null });
+    this.actions.setLocal(pattern, nodeId, at);
     this.changed();
     return null;
   }
@@ -70,7 +64,7 @@ export class NodePins {
   remove(pattern: string): boolean {
     if (!this.pins.some((p) => p.pattern === pattern)) return false;
     this.pins = this.pins.filter((p) => p.pattern !== pattern);
-    this.actions.set(pattern, { nodeId: null, at: this.nextAt(pattern), origin: 'local', by: null });
+    this.actions.setLocal(pattern, null);
     this.changed();
     return true;
   }
@@ -81,11 +75,10 @@ export class NodePins {
    * A pattern this balancer cannot compile or hold is left out. Returns whether it was taken.
    */
   merge(rec: { pattern: string; nodeId: string | null; at: number; by: string }): boolean {
-    const cur = this.actions.get(rec.pattern);
-    if (cur !== undefined && (cur.at > rec.at || (cur.at === rec.at && (cur.nodeId ?? '') >= (rec.nodeId ?? '')))) return false;
+    if (!this.actions.isNewer(rec.pattern, rec.nodeId, rec.at)) return false;
     if (rec.nodeId === null) this.pins = this.pins.filter((p) => p.pattern !== rec.pattern);
     else if (this.place(rec.pattern, rec.nodeId, rec.at) !== null) return false;
-    this.actions.set(rec.pattern, { nodeId: rec.nodeId, at: rec.at, origin: 'shared', by: rec.by });
+    this.actions.setShared(rec.pattern, rec.nodeId, rec.at, rec.by);
     return true;
   }
 
@@ -94,22 +87,17 @@ export class NodePins {
    * old removal was pruned): the action is forgotten, the pin itself stays until the next one.
    */
   forgetShared(pattern: string): void {
-    if (this.actions.get(pattern)?.origin === 'shared') this.actions.delete(pattern);
+    this.actions.forgetShared(pattern);
   }
 
   /** Removals older than `before`: forgotten, they only kept older pins from winning. */
   prune(before: number): void {
-    for (const [pattern, st] of this.actions) if (st.nodeId === null && st.at < before) this.actions.delete(pattern);
+    this.actions.prune(before);
   }
 
   /** The latest action per pattern known here. */
   states(): ReadonlyMap<string, PinState> {
-    return this.actions;
-  }
-
-  /** Strictly later than the action it replaces, even within one millisecond. */
-  private nextAt(pattern: string): number {
-    return Math.max(this.now(), (this.actions.get(pattern)?.at ?? -Infinity) + 1);
+    return this.actions.states();
   }
 
   /** Puts the pin in its place by time (replacing the pattern's earlier pin); a reason when refused. */

@@ -27,7 +27,7 @@ import type { AdminTarget } from '../admin/target.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
-import type { NodePins, PinState } from '../proxy/node-pins.ts';
+import type { NodePins } from '../proxy/node-pins.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
 import { warmUp } from '../proxy/warm-up.ts';
 import { SipProxy } from '../proxy/proxy.ts';
@@ -319,11 +319,12 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   // pattern wins on every balancer of the store. Other workers take worker 0's.
   if (!follower) {
     const pins = proxy.pins;
-    const pinSync = new AdminActionSync<PinState, PinRecord>({
+    const pinSync = new AdminActionSync<string | null, PinRecord>({
       states: () => pins.states(),
-      record: (pattern, st, by) => ({ pattern, nodeId: st.nodeId, at: st.at, by }),
+      record: (pattern, st, by) => ({ pattern, nodeId: st.value, at: st.at, by }),
       keyOf: (rec) => rec.pattern,
-      isUndo: (x) => x.nodeId === null,
+      valueOf: (rec) => rec.nodeId,
+      isUndo: (nodeId) => nodeId === null,
       write: (rec) => store.nodes.setPin(rec),
       remove: (pattern) => store.nodes.removePin(pattern),
       list: () => store.nodes.pins(),

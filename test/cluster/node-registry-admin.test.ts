@@ -506,7 +506,7 @@ describe('operator weights (adminSetWeight), kept and withdrawn', () => {
     assert.equal(r.snapshot().get(A.id)?.weight, 7);
     assert.equal(r.adminSetWeight(A.id, null), true);
     assert.equal(r.snapshot().get(A.id)?.weight, 2);
-    assert.equal(r.adminWeightStates().get(A.id)?.weight, null);
+    assert.equal(r.adminWeightStates().get(A.id)?.value, null);
   });
 
   const refused: { name: string; id: string; weight: number | null }[] = [
@@ -533,7 +533,7 @@ describe('operator weights (adminSetWeight), kept and withdrawn', () => {
     assert.equal(r.snapshot().get(A.id)?.weight, 5, 'spec changed, weight kept');
     r.configureWeight(A.id, 3);
     assert.equal(r.snapshot().get(A.id)?.weight, 3);
-    assert.equal(r.adminWeightStates().get(A.id)?.weight, null, 'withdrawn, to be shared');
+    assert.equal(r.adminWeightStates().get(A.id)?.value, null, 'withdrawn, to be shared');
     r.adminSetWeight(A.id, null);
     assert.equal(r.snapshot().get(A.id)?.weight, 3, 'the configured weight is the new one');
   });

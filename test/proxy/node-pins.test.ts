@@ -59,7 +59,7 @@ describe('NodePins: set, remove, match', () => {
     advance(5);
     assert.equal(p.remove('^a'), true);
     assert.equal(p.remove('^a'), false);
-    assert.deepEqual(p.states().get('^a'), { nodeId: null, at: T0 + 5, origin: 'local', by: null });
+    assert.deepEqual(p.states().get('^a'), { value: null, at: T0 + 5, origin: 'local', by: null });
     assert.equal(changes(), 2);
   });
 });

@@ -266,7 +266,7 @@ describe('Reloader on a running balancer', () => {
     r.write(['healthCheckInterval=0', 'algorithmClass=wrr', 'nodes=10.0.0.2:5080;weight=3,10.0.0.3:5080;transport=tcp']);
     assert.equal((await r.lb.reload()).ok, true);
     assert.equal(r.lb.cluster().get('10.0.0.2:5080')?.weight, 3);
-    assert.equal(r.lb.registry.adminWeightStates().get('10.0.0.2:5080')?.weight, null);
+    assert.equal(r.lb.registry.adminWeightStates().get('10.0.0.2:5080')?.value, null);
   });
 
   test('a refused change in the file: nothing changes, not even the keys that could have', async (t) => {
