@@ -13,7 +13,7 @@
 // and where RSS then stayed: 122 MiB against 151 MiB with 32, whose last step came at 7 minutes.
 // CPU per call at 2000 calls/s was the same with 16 and 32 (0.215 and 0.213 against 0.210 and
 // 0.215 ms, alternating 45 s runs, 2026-12-01); 8 cost about 20 % more (bench/README.md).
-import { enableCompileCache } from 'node:module';
+import { enableCompileCache, flushCompileCache } from 'node:module';
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
 import { SIP_TRANSPORTS, type Config, type PortSet } from '../config/types.ts';
@@ -83,6 +83,11 @@ async function main(): Promise<void> {
     // Loaded only here: a supervisor never runs a balancer and need not hold its code.
     const { startBalancer } = await import('../wiring/balancer.ts');
     started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file, ...(link === null ? {} : { worker: link.place }) }) };
+    // Node writes the cache at a clean exit only: a balancer killed with SIGKILL (or by the
+    // kernel's OOM killer) would leave none, and its restart would load the type stripper again
+    // (about 35 MB more RSS for the life of the process). Written now, once every module of a
+    // running balancer is loaded.
+    flushCompileCache();
   } catch (err) {
     exitOnError('siplb', err, USAGE);
   }

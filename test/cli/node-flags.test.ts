@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnOwned } from '../e2e/harness/children.ts';
-import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI, SIPLB_LAUNCHER } from '../e2e/harness/siplb.ts';
+import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
+import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI, SIPLB_LAUNCHER, startSiplb } from '../e2e/harness/siplb.ts';
 
 test('the siplb CLI caps the young generation, and npm start passes the same flags', () => {
   const flags = cliNodeFlags();
@@ -70,6 +71,30 @@ test('through the launcher, a second start of siplb loads no type stripper: the 
     // The first start strips (and fills the cache); the second finds every module there.
     assert.deepEqual(loaded, ['true', 'false']);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a balancer killed with SIGKILL once ready has written the compile cache: its restart loads no type stripper', { timeout: 60_000 }, async () => {
+  // Node writes the cache at a clean exit only; siplb writes it once started, so a balancer
+  // killed outright (an operator's kill -9, the OOM killer) does not restart with the stripper.
+  const dir = mkdtempSync(join(tmpdir(), 'siplb-compile-cache-'));
+  const ports = await allocatePorts(2);
+  try {
+    const probe = join(dir, 'probe.cjs');
+    writeFileSync(probe, "process.on('exit', () => process.stderr.write('amaro loaded: ' + process.moduleLoadList.some((m) => m.includes('amaro')) + '\\n'));\n");
+    const props = { host: '127.0.0.1', externalPort: String(ports[0]), internalPort: String(ports[1]) };
+    const opts = { env: { ...process.env, TMPDIR: dir }, nodeFlags: ['--require', probe] };
+    const first = await startSiplb(props, opts);
+    process.kill(first.pid, 'SIGKILL');
+    assert.deepEqual(await first.exit, { code: null, signal: 'SIGKILL' });
+    await first.stop();
+    const second = await startSiplb(props, opts);
+    await second.stop();
+    assert.equal(await second.exitCode, 0);
+    assert.deepEqual(second.logs().filter((l) => l.startsWith('amaro loaded')), ['amaro loaded: false']);
+  } finally {
+    releasePorts(ports);
     rmSync(dir, { recursive: true, force: true });
   }
 });
