@@ -14,7 +14,8 @@
 // reload (the configuration file read again, wiring/reload.ts); it never edits the configuration.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type net from 'node:net';
 import { BindError } from '../core/errors.ts';
 import { isLogLevel, type LogLevel } from '../core/log.ts';
@@ -50,8 +51,8 @@ export interface AdminServerOptions {
 }
 
 interface RequestCtx {
-  readonly req: http.IncomingMessage;
-  readonly res: http.ServerResponse;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
   readonly url: URL;
   /** Path segments after the route's prefix (for /api/v1/nodes/{id}/...). */
   readonly params: readonly string[];
@@ -60,7 +61,7 @@ interface RequestCtx {
 export class AdminServer {
   private readonly target: AdminTarget;
   private readonly opts: AdminServerOptions;
-  private readonly server: http.Server;
+  private readonly server: Server;
   private readonly tokenHash: Buffer | null;
   private readonly nodes: NodeViews;
 
@@ -104,7 +105,7 @@ export class AdminServer {
     });
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://admin');
@@ -139,7 +140,7 @@ export class AdminServer {
   }
 
   /** apiToken as a Bearer token; on Restcomm's endpoints also Restcomm's login/password. */
-  private authorised(req: http.IncomingMessage, url: URL, restcomm: boolean): boolean {
+  private authorised(req: IncomingMessage, url: URL, restcomm: boolean): boolean {
     const cfg = this.target.config;
     if (restcomm && cfg.securityRequired && this.restcommCredentials(url)) return true;
     if (this.tokenHash === null) return !(restcomm && cfg.securityRequired && RESTCOMM_GUARDED.has(url.pathname.toLowerCase()));
@@ -156,7 +157,7 @@ export class AdminServer {
     return l !== null && p !== null && timingSafeEqual(digest(l), digest(login)) && timingSafeEqual(digest(p), digest(password));
   }
 
-  private only(method: string, res: http.ServerResponse, allowed: readonly string[], fn: () => unknown): void {
+  private only(method: string, res: ServerResponse, allowed: readonly string[], fn: () => unknown): void {
     if (!allowed.includes(method)) {
       res.setHeader('Allow', allowed.join(', '));
       return json(res, 405, { error: `${method} not allowed here; use ${allowed.join(' or ')}` });
@@ -173,7 +174,7 @@ export class AdminServer {
     }
   }
 
-  private readyz(res: http.ServerResponse): void {
+  private readyz(res: ServerResponse): void {
     const active = this.target.registry.snapshot().selectable.length;
     if (this.target.isStopping()) return json(res, 503, { ready: false, reason: 'stopping' });
     if (active === 0) return json(res, 503, { ready: false, reason: 'no active node' });
@@ -322,18 +323,18 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
+function json(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-store' });
   res.end(data);
 }
 
-function text(res: http.ServerResponse, status: number, body: string): void {
+function text(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

@@ -6,7 +6,8 @@
 // ("siplb-demo-node stats") on the way out. Exit 2 with one stderr line for a bad command line,
 // 1 when a socket cannot be bound.
 
-import http from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../core/node-http.ts';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { DemoNode } from '../demo-node/demo-node.ts';
@@ -39,7 +40,7 @@ function transportsArg(value: string | undefined): DemoTransport[] {
 }
 
 /** Serves the counters as JSON on GET / (127.0.0.1 only: it is for tests and the dashboard). */
-function serveStats(node: DemoNode, port: number): Promise<http.Server> {
+function serveStats(node: DemoNode, port: number): Promise<Server> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/' && req.url !== '/stats')) {
       res.writeHead(req.method === 'GET' ? 404 : 405, { 'content-type': 'application/json' });
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   const { settings, log, agent } = parsed;
 
   const node = new DemoNode({ ip: settings.ip, port: settings.port, transports: settings.transports, answerDelayMs: settings.answerDelayMs, logger: log });
-  let statsServer: http.Server | null = null;
+  let statsServer: Server | null = null;
   try {
     await node.start();
     if (settings.statsPort !== undefined) statsServer = await serveStats(node, settings.statsPort);

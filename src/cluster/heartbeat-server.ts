@@ -5,7 +5,8 @@
 // with the reason and changes nothing.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { Logger } from 'pino';
 import { BindError } from '../core/errors.ts';
 import { rateLimit, rateLimitPerKey } from '../core/log.ts';
@@ -38,7 +39,7 @@ function digest(text: string): Buffer {
 }
 
 export class HeartbeatServer implements HeartbeatCounters {
-  private readonly server: http.Server;
+  private readonly server: Server;
   private readonly registry: NodeRegistry;
   private readonly log: Logger;
   private readonly badRequestLogGate = rateLimit(10_000);
@@ -96,7 +97,7 @@ export class HeartbeatServer implements HeartbeatCounters {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.url !== '/' && req.url !== '') return this.reply(res, 404, { error: `no such path ${req.url ?? ''}; POST / with a JSON body` });
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
@@ -133,7 +134,7 @@ export class HeartbeatServer implements HeartbeatCounters {
     });
   }
 
-  private dispatch(body: unknown, res: http.ServerResponse): void {
+  private dispatch(body: unknown, res: ServerResponse): void {
     const request = parseRequest(body);
     if (typeof request === 'string') return this.bad(res, request);
     const { kind, fields } = request;
@@ -152,7 +153,7 @@ export class HeartbeatServer implements HeartbeatCounters {
   }
 
   /** Why the request's token is not accepted; null when it is (or none is asked for). */
-  private tokenRefusal(req: http.IncomingMessage): string | null {
+  private tokenRefusal(req: IncomingMessage): string | null {
     const expected = this.tokenHash;
     if (expected === null) return null;
     const presented = bearerToken(req.headers.authorization);
@@ -160,7 +161,7 @@ export class HeartbeatServer implements HeartbeatCounters {
     return timingSafeEqual(digest(presented), expected) ? null : 'wrong heartbeat token';
   }
 
-  private refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: string): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, reason: string): void {
     this.tokenRefusals++;
     const source = req.socket.remoteAddress ?? 'unknown';
     if (this.refusalLogGate(source)) {
@@ -171,13 +172,13 @@ export class HeartbeatServer implements HeartbeatCounters {
     this.reply(res, 401, { error: reason });
   }
 
-  private bad(res: http.ServerResponse, reason: string): void {
+  private bad(res: ServerResponse, reason: string): void {
     this.badRequests++;
     if (this.badRequestLogGate()) this.log.warn({ reason, badRequestsSoFar: this.badRequests }, 'bad heartbeat request (logged at most every 10 s)');
     this.reply(res, 400, { error: reason });
   }
 
-  private reply(res: http.ServerResponse, status: number, body: unknown): void {
+  private reply(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);

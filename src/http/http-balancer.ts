@@ -9,7 +9,8 @@
 // httpMaxHeaderSize is answered 431 by Node's parser before any handler runs; a body over
 // maxContentLength 413 (exchange.ts).
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -68,7 +69,7 @@ export class HttpBalancer {
   private readonly chooser: HttpNodeChooser;
   private readonly ctx: ExchangeContext;
   private readonly upgradeCtx: UpgradeContext;
-  private readonly servers: { server: http.Server; proto: 'http' | 'https'; address: HttpListenerAddress }[] = [];
+  private readonly servers: { server: Server; proto: 'http' | 'https'; address: HttpListenerAddress }[] = [];
   private readonly tunnelled = new Set<Duplex>();
   private readonly bugLogGate = rateLimit(10_000);
 
@@ -115,7 +116,7 @@ export class HttpBalancer {
   async start(): Promise<void> {
     const cfg = this.opts.config;
     const tlsFiles = this.opts.tls;
-    const common: http.ServerOptions = {
+    const common: ServerOptions = {
       maxHeaderSize: cfg.httpMaxHeaderSize,
       // Only WebSocket handshakes become 'upgrade' events; any other Upgrade (h2c) is served as
       // the HTTP/1.1 request it also is, with Upgrade removed towards the node.
@@ -166,7 +167,7 @@ export class HttpBalancer {
     await this.pools.close();
   }
 
-  private listen(server: http.Server, proto: 'http' | 'https', port: number, key: string): Promise<void> {
+  private listen(server: Server, proto: 'http' | 'https', port: number, key: string): Promise<void> {
     const host = this.opts.config.externalHost;
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.request(req, res, proto, false);
     server.on('request', onRequest);

@@ -3,8 +3,10 @@
 // said any more: the connection is cut, which is how a client learns a response is incomplete.
 
 import type { ServerResponse } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { http } from '../core/node-http.ts';
+
+const { STATUS_CODES } = http;
 
 /** Seconds a client is asked to wait before retrying when no node can take its request. */
 export const RETRY_AFTER_S = 5;

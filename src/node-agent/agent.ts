@@ -8,7 +8,8 @@
 // next one is scheduled when the previous one has settled (answered, failed or timed out), at
 // most one interval after the previous one was sent.
 
-import http from 'node:http';
+import type { ClientRequest } from 'node:http';
+import { http } from '../core/node-http.ts';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -413,7 +414,7 @@ export class HeartbeatAgent extends EventEmitter<HeartbeatAgentEvents> {
         clearTimeout(timer);
         resolve(outcome);
       };
-      let req: http.ClientRequest;
+      let req: ClientRequest;
       try {
         req = http.request({
           host: link.host,

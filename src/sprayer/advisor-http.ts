@@ -7,7 +7,8 @@
 // read at scrape time from the numbers the advisor keeps, labels from bounded sets only (the
 // configured balancers, two transports, two results).
 
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -106,7 +107,7 @@ export class AdvisorMetrics {
 }
 
 export class AdvisorHttp {
-  private readonly server: http.Server;
+  private readonly server: Server;
   private readonly advisor: Advisor;
   private readonly metrics: AdvisorMetrics;
   private readonly log: Logger;
@@ -144,7 +145,7 @@ export class AdvisorHttp {
     });
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0];
     const routes: Record<string, () => Promise<void> | void> = {
@@ -171,7 +172,7 @@ export class AdvisorHttp {
   }
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
+function json(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-store' });
   res.end(data);

@@ -12,7 +12,8 @@
 // every wsPingInterval and closed after two pings go unanswered, so a browser that vanished
 // without a close frame does not hold its slot for ever.
 
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import https from 'node:https';
 import type net from 'node:net';
 import { isUtf8 } from 'node:buffer';
@@ -42,7 +43,7 @@ export class WebSocketEndpoint implements MessageTransport {
   private readonly ws: WebSocketSettings;
   private readonly tls: TlsSettings | null;
   private reloaded: TlsFiles | null = null;
-  private readonly server: http.Server | https.Server;
+  private readonly server: Server | https.Server;
   private readonly upgrades: WebSocketServer;
   private readonly limits: SourceLimits;
   private readonly open = new Set<WsConnection>();
@@ -89,7 +90,7 @@ export class WebSocketEndpoint implements MessageTransport {
         this.limits.release(ip);
       });
     });
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
+    this.server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
     // A request that never completes its head (the handshake timeout) or cannot be parsed.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
       if (!socket.writable) return void socket.destroy();
@@ -152,13 +153,13 @@ export class WebSocketEndpoint implements MessageTransport {
   }
 
   /** A plain HTTP request to a SIP WebSocket port: it must be an upgrade. */
-  private notAnUpgrade(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  private notAnUpgrade(_req: IncomingMessage, res: ServerResponse): void {
     this.handshakesRefused++;
     res.writeHead(426, { Upgrade: 'websocket', Connection: 'Upgrade, close', 'Sec-WebSocket-Protocol': SIP_PROTOCOL, 'Content-Type': 'text/plain' });
     res.end('426 Upgrade Required: this port speaks SIP over WebSocket (RFC 7118)\n');
   }
 
-  private upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+  private upgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return this.refuse(socket, req, 400, 'Upgrade must be websocket');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim().toLowerCase());
@@ -171,7 +172,7 @@ export class WebSocketEndpoint implements MessageTransport {
     });
   }
 
-  private refuse(socket: net.Socket, req: http.IncomingMessage, status: 400 | 403, reason: string): void {
+  private refuse(socket: net.Socket, req: IncomingMessage, status: 400 | 403, reason: string): void {
     this.handshakesRefused++;
     if (this.refusalLogGate()) {
       this.opts.log.info({ from: `${socket.remoteAddress}|${socket.remotePort}`, status, reason, origin: req.headers.origin, refusedSoFar: this.handshakesRefused },
