@@ -4,7 +4,7 @@
 // address a request came from, so every message of a call passes here, as through siplb. Not a
 // proxy (nothing is parsed, no Via is added): only for `npm run bench -- --relay-only`.
 //
-//   node --max-semi-space-size=16 bench/udp-relay.ts LISTEN_PORT NODE_PORT
+//   node --max-semi-space-size=8 bench/udp-relay.ts LISTEN_PORT NODE_PORT
 //
 // Loopback only. Prints "relay ready" once both sockets are bound; exits on SIGTERM.
 

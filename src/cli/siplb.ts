@@ -1,18 +1,18 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=8
 // siplb [path/to/lb.properties | path/to/lb-configuration.xml] [--log-level error|warn|info|debug]
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when a socket cannot be bound, 2 for a bad command line
 // or configuration (one line on stderr naming the key, the value and the reason).
 //
-// --max-semi-space-size=16 (the same in package.json's start script and bin/siplb.cjs; the test
+// --max-semi-space-size=8 (the same in package.json's start script and bin/siplb.cjs; the test
 // harness reads it from this line): V8 sizes its young generation by the heap limit, and with the
 // 4 GiB limit of a 24 GB host lets each semi-space grow to 64 MiB, which a balancer under steady
 // load reaches within minutes and then keeps touching: RSS rose for half an hour while the live
 // heap stayed at 20-30 MiB. V8 doubles the young generation each time enough has survived since
-// the last step, so under a steady load each cap is reached in steps, and a later step can come
-// after minutes. 16 is the cap whose last step came within the first 4 minutes at 500 calls/s,
-// and where RSS then stayed: 122 MiB against 151 MiB with 32, whose last step came at 7 minutes.
-// CPU per call at 2000 calls/s was the same with 16 and 32 (0.215 and 0.213 against 0.210 and
-// 0.215 ms, alternating 45 s runs, 2026-12-01); 8 cost about 20 % more (bench/README.md).
+// the last step, so under a steady load each cap is reached in steps; a lower cap is reached
+// sooner. With 100 000 calls held, RSS was 120 MiB with 8 against 129-132 MiB with 16. CPU per
+// call was the same (2000 calls/s, 4 alternating rounds: median 0.198 ms with 8, 0.212 with 16;
+// 1000 calls/s: 0.274 both). Before the data path allocated a quarter less per call, 8 cost
+// 20 % more than 32 (bench/README.md, "The young generation's cap").
 import { enableCompileCache, flushCompileCache } from 'node:module';
 import { defaultConfig, loadConfigFile } from '../config/load.ts';
 import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
