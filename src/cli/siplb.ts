@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     started = { cfg: loaded.config, balancer: await startBalancer(loaded.config, log, { configPath: file, ...(link === null ? {} : { worker: link.place }) }) };
     // Node writes the cache at a clean exit only: a balancer killed with SIGKILL (or by the
     // kernel's OOM killer) would leave none, and its restart would load the type stripper again
-    // (about 35 MB more RSS for the life of the process). Written now, once every module of a
+    // (about 33 MiB more RSS for the life of the process). Written now, once every module of a
     // running balancer is loaded.
     flushCompileCache();
   } catch (err) {
