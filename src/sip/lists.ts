@@ -17,10 +17,8 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
     let first = s.indexOf(',', from);
     if (first === -1 || first > to) first = to;
     if (first === to || limit === 1) {
-      let a = from;
-      let b = first;
-      while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
-      while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
+      const a = blanksSkipped(s, from, first);
+      const b = blanksDropped(s, a, first);
       if (b > a) return [a, b];
       if (first === to) return out;
     }
@@ -55,9 +53,9 @@ export function splitCommaRanges(s: string, from: number, to: number, limit = Nu
   return out;
 }
 
-function pushTrimmed(s: string, a: number, b: number, out: number[]): void {
-  while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
-  while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
+function pushTrimmed(s: string, from: number, to: number, out: number[]): void {
+  const a = blanksSkipped(s, from, to);
+  const b = blanksDropped(s, a, to);
   if (b > a) out.push(a, b);
 }
 
@@ -72,11 +70,21 @@ export function unfold(s: string): string {
  * such as "à" (C3 A0), and would cut a UTF-8 value in the middle of a character.
  */
 export function trimAsciiSpace(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
-  while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
+  const a = blanksSkipped(s, 0, s.length);
+  const b = blanksDropped(s, a, s.length);
   return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** The first index in s[from, to) that is not an ASCII blank, or `to`. */
+function blanksSkipped(s: string, from: number, to: number): number {
+  while (from < to && isAsciiSpace(s.charCodeAt(from))) from++;
+  return from;
+}
+
+/** `to` with the ASCII blanks before it, down to `from`, taken off. */
+function blanksDropped(s: string, from: number, to: number): number {
+  while (to > from && isAsciiSpace(s.charCodeAt(to - 1))) to--;
+  return to;
 }
 
 /** Space, HTAB, LF, VT, FF, CR: what trim takes off among ASCII characters. */
