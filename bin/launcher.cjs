@@ -2,9 +2,9 @@
 // syntax every Node.js release parses (var, function, no arrows, no template strings, no
 // import declarations), so that an old Node gets as far as checking its own version instead of
 // dying on syntax: it prints one line naming the Node.js the package needs and the one it found,
-// and exits 2. On a supported Node it starts the command: src/cli/<command>.ts in a development
-// checkout (Node strips the types), else the built dist/cli/<command>.js of an installed package
-// (Node does not strip types under node_modules).
+// and exits 2. On a supported Node it starts the command: the built dist/cli/<command>.js of an
+// installed package, or of a checkout whose dist/ matches its src/, else src/cli/<command>.ts
+// (entryPoint below).
 'use strict';
 
 var fs = require('fs');
@@ -66,15 +66,59 @@ function nodeProblem(found, range) {
 }
 
 /**
- * The file a command runs: the TypeScript source in a checkout, else the built JavaScript. Never
- * the source under node_modules, where Node does not strip types (a package that brought src/
- * along anyway).
+ * What the build depends on, as one string: the path, size and modification time of every file
+ * under src/ and of the two tsconfig files. The build records it next to dist/ (.dist-stamp) and
+ * the launcher compares: any edit, checkout or added or removed file changes it. Only stat()
+ * calls (about 4 ms for src/), no reading or hashing.
  */
-function entryPoint(root, command) {
+function sourceStamp(root) {
+  var lines = [];
+  function add(rel) {
+    var st = fs.statSync(path.join(root, rel));
+    if (st.isDirectory()) {
+      var names = fs.readdirSync(path.join(root, rel)).sort();
+      for (var i = 0; i < names.length; i++) add(rel + '/' + names[i]);
+    } else {
+      lines.push(rel + ' ' + st.size + ' ' + st.mtimeMs);
+    }
+  }
+  var inputs = ['tsconfig.json', 'tsconfig.build.json', 'src'];
+  for (var i = 0; i < inputs.length; i++) {
+    if (fs.existsSync(path.join(root, inputs[i]))) add(inputs[i]);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The stamp file the build writes (outside dist/, so that it stays out of the package). */
+function stampPath(root) {
+  return path.join(root, '.dist-stamp');
+}
+
+/** Whether dist/ was built from src/ exactly as it is now. */
+function builtFromCurrentSource(root) {
+  var recorded;
+  try {
+    recorded = fs.readFileSync(stampPath(root), 'utf8');
+  } catch (err) {
+    return false;
+  }
+  return recorded === sourceStamp(root);
+}
+
+/**
+ * The file a command runs. An installed package (under node_modules, or without src/): the built
+ * dist/cli/<command>.js; Node does not strip types under node_modules. A checkout: the same built
+ * file when dist/ was built from src/ as it is now (npm ci builds it, through prepare), since
+ * JavaScript needs no type stripper: Node's stripper keeps about 30 MB for the life of the process
+ * once loaded. Otherwise, or with SIPLB_FROM_SOURCE=1 in `env`, src/cli/<command>.ts.
+ */
+function entryPoint(root, command, env) {
   var source = path.join(root, 'src', 'cli', command + '.ts');
+  var built = path.join(root, 'dist', 'cli', command + '.js');
   var installed = path.resolve(root).split(path.sep).indexOf('node_modules') !== -1;
-  if (!installed && fs.existsSync(source)) return source;
-  return path.join(root, 'dist', 'cli', command + '.js');
+  if (installed || !fs.existsSync(source)) return built;
+  if (env && env.SIPLB_FROM_SOURCE === '1') return source;
+  return fs.existsSync(built) && builtFromCurrentSource(root) ? built : source;
 }
 
 /** Checks the running Node against package.json's engines.node, then runs the command's module. */
@@ -87,15 +131,15 @@ function launch(command) {
     process.stderr.write(command + ': ' + problem + '\n');
     process.exit(2);
   }
-  var entry = entryPoint(root, command);
+  var entry = entryPoint(root, command, process.env);
   if (!fs.existsSync(entry)) {
     process.stderr.write(command + ': ' + entry + ' is missing: run npm run build, or reinstall the package\n');
     process.exit(2);
   }
-  // In a checkout Node strips the types of each module as it loads it, and the stripper (swc built
-  // to WebAssembly) keeps about 30 MB of memory for the life of the process once loaded. Node's
-  // compile cache keeps the stripped code as well, so with it on from here, before the first
-  // TypeScript module, every start after the first loads no stripper at all (RSS of an idle
+  // Running src/*.ts, Node strips the types of each module as it loads it, and the stripper (swc
+  // built to WebAssembly) keeps about 30 MB of memory for the life of the process once loaded.
+  // Node's compile cache keeps the stripped code as well, so with it on from here, before the
+  // first TypeScript module, every start after the first loads no stripper at all (RSS of an idle
   // balancer 125 -> 92 MB). The cache lives in the system's temporary directory; a start that
   // cannot use it strips the types as before.
   var nodeModule = require('module');
@@ -109,4 +153,7 @@ function launch(command) {
   });
 }
 
-module.exports = { parseVersion: parseVersion, satisfies: satisfies, nodeProblem: nodeProblem, entryPoint: entryPoint, launch: launch };
+module.exports = {
+  parseVersion: parseVersion, satisfies: satisfies, nodeProblem: nodeProblem, sourceStamp: sourceStamp, stampPath: stampPath,
+  builtFromCurrentSource: builtFromCurrentSource, entryPoint: entryPoint, launch: launch,
+};

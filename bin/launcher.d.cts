@@ -6,7 +6,16 @@ export function parseVersion(text: string): [number, number, number] | null;
 export function satisfies(version: string, range: string): boolean;
 /** null when `found` satisfies `range`, else "needs Node.js <range> (found <found>)". */
 export function nodeProblem(found: string, range: string): string | null;
-/** src/cli/<command>.ts under root when it exists, else dist/cli/<command>.js. */
-export function entryPoint(root: string, command: string): string;
+/** The path, size and mtime of every file dist/ is built from (src/, the tsconfig files), one per line. */
+export function sourceStamp(root: string): string;
+/** Where the build records sourceStamp (root/.dist-stamp). */
+export function stampPath(root: string): string;
+/** Whether the recorded stamp is today's sourceStamp. */
+export function builtFromCurrentSource(root: string): boolean;
+/**
+ * dist/cli/<command>.js for an installed package, or a checkout whose dist/ was built from its
+ * src/ as it is now (unless env.SIPLB_FROM_SOURCE is "1"); else src/cli/<command>.ts.
+ */
+export function entryPoint(root: string, command: string, env?: Record<string, string | undefined>): string;
 /** Checks the running Node, then runs the command's module. */
 export function launch(command: string): void;

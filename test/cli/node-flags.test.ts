@@ -60,7 +60,8 @@ test('through the launcher, a second start of siplb loads no type stripper: the 
     const loaded: string[] = [];
     for (let run = 0; run < 2; run++) {
       const owned = spawnOwned(nodeBinary(), [...cliNodeFlags(), '--require', probe, SIPLB_LAUNCHER, '--help'], {
-        stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TMPDIR: dir },
+        // SIPLB_FROM_SOURCE: the TypeScript even where dist/ is built (npm ci builds it), which needs no stripper at all.
+        stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TMPDIR: dir, SIPLB_FROM_SOURCE: '1' },
       });
       let err = '';
       owned.process.stdout?.resume();
@@ -84,7 +85,7 @@ test('a balancer killed with SIGKILL once ready has written the compile cache: i
     const probe = join(dir, 'probe.cjs');
     writeFileSync(probe, "process.on('exit', () => process.stderr.write('amaro loaded: ' + process.moduleLoadList.some((m) => m.includes('amaro')) + '\\n'));\n");
     const props = { host: '127.0.0.1', externalPort: String(ports[0]), internalPort: String(ports[1]) };
-    const opts = { env: { ...process.env, TMPDIR: dir }, nodeFlags: ['--require', probe] };
+    const opts = { env: { ...process.env, TMPDIR: dir, SIPLB_FROM_SOURCE: '1' }, nodeFlags: ['--require', probe] };
     const first = await startSiplb(props, opts);
     process.kill(first.pid, 'SIGKILL');
     assert.deepEqual(await first.exit, { code: null, signal: 'SIGKILL' });

@@ -4,11 +4,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { entryPoint, nodeProblem, parseVersion, satisfies } from '../../bin/launcher.cjs';
-import { cliNodeFlags, REPO_ROOT } from '../e2e/harness/siplb.ts';
+import { builtFromCurrentSource, entryPoint, nodeProblem, parseVersion, satisfies, sourceStamp, stampPath } from '../../bin/launcher.cjs';
+import { spawnOwned } from '../e2e/harness/children.ts';
+import { cliNodeFlags, nodeBinary, REPO_ROOT } from '../e2e/harness/siplb.ts';
 import { assertRefusedBySystemNode, COMMANDS, noOlderSystemNode, PKG } from './package-helpers.ts';
 
 
@@ -49,7 +50,10 @@ test('package.json: every command is a launcher with a source and a build target
   assert.deepEqual(Object.keys(PKG.bin).sort(), [...COMMANDS].sort());
   for (const command of COMMANDS) {
     assert.equal(PKG.bin[command], `bin/${command}.cjs`);
-    assert.equal(entryPoint(REPO_ROOT, command), join(REPO_ROOT, 'src', 'cli', `${command}.ts`));
+    assert.equal(entryPoint(REPO_ROOT, command, { SIPLB_FROM_SOURCE: '1' }), join(REPO_ROOT, 'src', 'cli', `${command}.ts`));
+    // Whichever the checkout runs now, it is one of the two, and dist/ only when built from this src/.
+    const now = entryPoint(REPO_ROOT, command);
+    assert.equal(now, builtFromCurrentSource(REPO_ROOT) ? join(REPO_ROOT, 'dist', 'cli', `${command}.js`) : join(REPO_ROOT, 'src', 'cli', `${command}.ts`));
     assert.equal(entryPoint('/nonexistent', command), join('/nonexistent', 'dist', 'cli', `${command}.js`));
   }
   // A package under node_modules that brought src/ along still runs dist/: Node refuses to strip
@@ -88,5 +92,70 @@ test('the launchers stay parseable by old Node: no syntax newer than ES5 besides
       [/^\s*import\s/m, 'import declaration'], [/\?\.|\?\?/, 'optional chaining / nullish'], [/\.\.\.\w/, 'spread']] as const) {
       assert.ok(!pattern.test(code), `bin/${file}: ${what}`);
     }
+  }
+});
+
+/** A checkout of its own: the launchers and package.json, a src/cli/siplb.ts and a dist/cli/siplb.js that say which ran. */
+function miniCheckout(): string {
+  const root = mkdtempSync(join(tmpdir(), 'siplb-checkout-'));
+  mkdirSync(join(root, 'bin'));
+  for (const f of ['launcher.cjs', 'siplb.cjs']) copyFileSync(join(REPO_ROOT, 'bin', f), join(root, 'bin', f));
+  copyFileSync(join(REPO_ROOT, 'package.json'), join(root, 'package.json'));
+  writeFileSync(join(root, 'tsconfig.json'), '{}\n');
+  mkdirSync(join(root, 'src', 'cli'), { recursive: true });
+  // Types to strip, so that running it needs Node's stripper.
+  writeFileSync(join(root, 'src', 'cli', 'siplb.ts'), "const from: string = 'src';\nprocess.stdout.write(from + '\\n');\n");
+  mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
+  writeFileSync(join(root, 'dist', 'cli', 'siplb.js'), "process.stdout.write('dist\\n');\n");
+  // Reports at exit whether Node loaded its type stripper (amaro).
+  writeFileSync(join(root, 'probe.cjs'), "process.on('exit', () => process.stdout.write('amaro ' + process.moduleLoadList.some((m) => m.includes('amaro')) + '\\n'));\n");
+  return root;
+}
+
+async function runLauncher(root: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const owned = spawnOwned(nodeBinary(), [...cliNodeFlags(), '--require', join(root, 'probe.cjs'), join(root, 'bin', 'siplb.cjs')], {
+    stdio: ['ignore', 'pipe', 'pipe'], cwd: root,
+    // A compile cache of its own for each run: a warm one would hide the stripper.
+    env: { ...process.env, TMPDIR: mkdtempSync(join(root, 'tmp-')), SIPLB_FROM_SOURCE: undefined, ...env },
+  });
+  let out = '';
+  owned.process.stdout?.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+  owned.process.stderr?.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+  assert.deepEqual(await owned.exited, { code: 0, signal: null }, out);
+  return out.trim().split('\n').join(' ');
+}
+
+test('a checkout runs dist/ (no type stripper) only while dist/ is built from src/ as it is', { timeout: 60_000 }, async () => {
+  const root = miniCheckout();
+  try {
+    // Never built: the source.
+    assert.equal(builtFromCurrentSource(root), false);
+    assert.equal(await runLauncher(root), 'src amaro true');
+    // Built (the stamp the build records): the JavaScript, and Node's stripper stays unloaded.
+    writeFileSync(stampPath(root), sourceStamp(root));
+    assert.equal(builtFromCurrentSource(root), true);
+    assert.equal(await runLauncher(root), 'dist amaro false');
+    // SIPLB_FROM_SOURCE=1 asks for the source anyway.
+    assert.equal(await runLauncher(root, { SIPLB_FROM_SOURCE: '1' }), 'src amaro true');
+    // Any edit since the build: the source. A touch alone is an edit (the stamp holds mtimes)...
+    const file = join(root, 'src', 'cli', 'siplb.ts');
+    const later = new Date(Date.now() + 5000);
+    utimesSync(file, later, later);
+    assert.equal(entryPoint(root, 'siplb'), file);
+    // ...and so is a file added under src/ or a tsconfig changed.
+    writeFileSync(stampPath(root), sourceStamp(root));
+    assert.equal(entryPoint(root, 'siplb'), join(root, 'dist', 'cli', 'siplb.js'));
+    writeFileSync(join(root, 'src', 'extra.ts'), 'export {};\n');
+    assert.equal(entryPoint(root, 'siplb'), file);
+    writeFileSync(stampPath(root), sourceStamp(root));
+    writeFileSync(join(root, 'tsconfig.json'), '{ "compilerOptions": {} }\n');
+    assert.equal(entryPoint(root, 'siplb'), file);
+    writeFileSync(stampPath(root), sourceStamp(root));
+    // A stamp without the built file: the source.
+    rmSync(join(root, 'dist'), { recursive: true });
+    assert.equal(entryPoint(root, 'siplb'), file);
+    assert.equal(await runLauncher(root), 'src amaro true');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

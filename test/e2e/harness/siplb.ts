@@ -17,9 +17,10 @@ export type SiplbLogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SIPLB_CLI = join(REPO_ROOT, 'src', 'cli', 'siplb.ts');
 /**
- * What npm start and npx siplb run: the version check, Node's compile cache (so that from the
- * second start on no type stripper is loaded, about 30 MB less RSS), then SIPLB_CLI. The harness
- * starts siplb this way, so that tests and benchmarks see what operators run.
+ * What npm start and npx siplb run: the version check, then dist/cli/siplb.js when dist/ is built
+ * from src/ as it is (npm ci builds it), else SIPLB_CLI with Node's compile cache on (so that from
+ * the second start on no type stripper is loaded, about 30 MB less RSS). The harness starts siplb
+ * this way, so that tests and benchmarks see what operators run.
  */
 export const SIPLB_LAUNCHER = join(REPO_ROOT, 'bin', 'siplb.cjs');
 
