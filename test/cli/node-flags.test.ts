@@ -11,9 +11,10 @@ import { spawnOwned } from '../e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../e2e/harness/ports.ts';
 import { cliNodeFlags, nodeBinary, REPO_ROOT, SIPLB_CLI, SIPLB_LAUNCHER, startSiplb } from '../e2e/harness/siplb.ts';
 
-test('the siplb CLI caps the young generation, and npm start passes the same flags', () => {
+test('the siplb CLI caps the young generation and turns Maglev off, and npm start passes the same flags', () => {
   const flags = cliNodeFlags();
   assert.ok(flags.includes('--max-semi-space-size=8'), `shebang flags: ${flags.join(' ')}`);
+  assert.ok(flags.includes('--no-maglev'), `shebang flags: ${flags.join(' ')}`);
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   // Through the launcher, as npx siplb: it checks the Node version and turns the compile cache on first.
   assert.equal(pkg.scripts['start'], ['node', ...flags, 'bin/siplb.cjs'].join(' '));
