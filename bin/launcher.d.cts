@@ -6,7 +6,7 @@ export function parseVersion(text: string): [number, number, number] | null;
 export function satisfies(version: string, range: string): boolean;
 /** null when `found` satisfies `range`, else "needs Node.js <range> (found <found>)". */
 export function nodeProblem(found: string, range: string): string | null;
-/** The path, size and mtime of every file dist/ is built from (src/, the tsconfig files), one per line. */
+/** A digest of the paths and contents of every file dist/ is built from (src/, the tsconfig files). */
 export function sourceStamp(root: string): string;
 /** Where the build records sourceStamp (root/.dist-stamp). */
 export function stampPath(root: string): string;

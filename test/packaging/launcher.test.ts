@@ -137,14 +137,16 @@ test('a checkout runs dist/ (no type stripper) only while dist/ is built from sr
     assert.equal(await runLauncher(root), 'dist amaro false');
     // SIPLB_FROM_SOURCE=1 asks for the source anyway.
     assert.equal(await runLauncher(root, { SIPLB_FROM_SOURCE: '1' }), 'src amaro true');
-    // Any edit since the build: the source. A touch alone is an edit (the stamp holds mtimes)...
+    // A touch is not an edit (the stamp is of contents)...
     const file = join(root, 'src', 'cli', 'siplb.ts');
     const later = new Date(Date.now() + 5000);
     utimesSync(file, later, later);
-    assert.equal(entryPoint(root, 'siplb'), file);
-    // ...and so is a file added under src/ or a tsconfig changed.
-    writeFileSync(stampPath(root), sourceStamp(root));
     assert.equal(entryPoint(root, 'siplb'), join(root, 'dist', 'cli', 'siplb.js'));
+    // ...an edit is, even of the same size, and so are a file added under src/ and a tsconfig changed.
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'src'", "'SRC'"));
+    assert.equal(entryPoint(root, 'siplb'), file);
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'SRC'", "'src'"));
+    assert.equal(entryPoint(root, 'siplb'), join(root, 'dist', 'cli', 'siplb.js'), 'the edit undone');
     writeFileSync(join(root, 'src', 'extra.ts'), 'export {};\n');
     assert.equal(entryPoint(root, 'siplb'), file);
     writeFileSync(stampPath(root), sourceStamp(root));
