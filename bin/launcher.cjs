@@ -75,11 +75,12 @@ function sourceStamp(root) {
   var hash = require('crypto').createHash('sha256');
   function add(rel) {
     var full = path.join(root, rel);
-    if (fs.statSync(full).isDirectory()) {
+    var st = fs.statSync(full);
+    if (st.isDirectory()) {
       var names = fs.readdirSync(full).sort();
       for (var i = 0; i < names.length; i++) add(rel + '/' + names[i]);
     } else {
-      hash.update(rel + '\0' + fs.statSync(full).size + '\0');
+      hash.update(rel + '\0' + st.size + '\0');
       hash.update(fs.readFileSync(full));
     }
   }

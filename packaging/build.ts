@@ -14,12 +14,12 @@
 // npm pack and npm publish it does nothing: prepack builds, and fails on any error.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { installTree, writeAtomically } from './install-tree.ts';
+import { filesUnder, installTree, writeAtomically } from './install-tree.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SRC = join(ROOT, 'src');
@@ -38,16 +38,6 @@ function fail(message: string): never {
   }
   process.stderr.write(`build: ${message}\n`);
   process.exit(1);
-}
-
-function assets(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...assets(path));
-    else if (!entry.name.endsWith('.ts')) out.push(path);
-  }
-  return out;
 }
 
 if (ifPossible && (process.env['npm_command'] === 'pack' || process.env['npm_command'] === 'publish')) process.exit(0);
@@ -76,8 +66,9 @@ stage = mkdtempSync(join(tmpdir(), 'siplb-build-'));
 try {
   const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', stage], { stdio: 'inherit' });
   if (r.status !== 0) fail(`tsc -p tsconfig.build.json failed (exit ${r.status ?? r.signal})`);
-  const copied = assets(SRC);
-  for (const file of copied) cpSync(file, join(stage, relative(SRC, file)));
+  // The files of src/ that are not TypeScript (the dashboard's page, style and script).
+  const copied = filesUnder(SRC).filter((rel) => !rel.endsWith('.ts'));
+  for (const rel of copied) cpSync(join(SRC, rel), join(stage, rel));
   const counts = installTree(stage, DIST);
   writeAtomically(launcher.stampPath(ROOT), stamp);
   process.stdout.write(`build: dist/ from src/ (${copied.length} non-TypeScript files copied; ${counts.written} files written, ${counts.unchanged} unchanged, ${counts.removed} removed)\n`);
