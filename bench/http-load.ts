@@ -27,6 +27,7 @@ import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } fro
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
+import { nodeFlagsOption } from './options.ts';
 import type { SiplbLogLevel } from '../test/e2e/harness/siplb.ts';
 
 type Target = 'siplb' | 'nginx';
@@ -42,6 +43,8 @@ interface Options {
   threads: number;
   warmupS: number;
   logLevel: SiplbLogLevel;
+  /** --node-flags: Node/V8 flags for siplb after its own. */
+  nodeFlags: string[];
 }
 
 interface WrkResult {
@@ -95,6 +98,7 @@ function parseOptions(argv: string[]): Options {
       threads: { type: 'string' },
       warmup: { type: 'string' },
       'log-level': { type: 'string' },
+      'node-flags': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -113,6 +117,7 @@ function parseOptions(argv: string[]): Options {
     connections,
     threads,
     warmupS: int(values.warmup, 2, 'warmup', 0, 60),
+    nodeFlags: nodeFlagsOption(values['node-flags'], usage),
     logLevel,
   };
 }
@@ -314,7 +319,7 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 // ---- siplb ------------------------------------------------------------------------------------
 
 async function startSiplbHttp(httpPort: number, sipPort: number, fakeSipPorts: number[], backendPorts: number[],
-  logLevel: SiplbLogLevel): Promise<Running> {
+  logLevel: SiplbLogLevel, nodeFlags: string[]): Promise<Running> {
   const handle = await startSiplb({
     host: '127.0.0.1',
     // SIP has to bind somewhere; nothing sends SIP in this benchmark.
@@ -323,7 +328,7 @@ async function startSiplbHttp(httpPort: number, sipPort: number, fakeSipPorts: n
     // The SIP ports of the nodes need not listen: no SIP is sent and no OPTIONS probe either.
     nodes: backendPorts.map((p, i) => `127.0.0.1:${fakeSipPorts[i]};http=${p}`).join(','),
     healthCheckInterval: '0',
-  }, { logLevel });
+  }, { logLevel, nodeFlags });
   // "siplb ready" is logged once its sockets are bound; two seconds' grace in case the HTTP
   // listener is bound after that line.
   const deadline = Date.now() + 2_000;
@@ -561,7 +566,7 @@ export async function runHttpBench(argv: string[]): Promise<number> {
     const balancers = new Map<Target, { running: Running; port: number }>();
     for (const target of o.targets) {
       if (target === 'siplb') {
-        const siplb = await startSiplbHttp(siplbHttpPort, siplbSipPort, [fakeSipA, fakeSipB], backendPorts, o.logLevel);
+        const siplb = await startSiplbHttp(siplbHttpPort, siplbSipPort, [fakeSipA, fakeSipB], backendPorts, o.logLevel, o.nodeFlags);
         running.push(siplb);
         balancers.set(target, { running: siplb, port: siplbHttpPort });
       } else {
