@@ -1,6 +1,7 @@
 // maxContentLength for request bodies of unknown length (chunked): a pass-through stream that
-// counts, and fails once the count passes the limit, which makes undici abort the request to the
-// node. Bodies with a Content-Length are checked before anything is sent and need no stream.
+// counts, and fails once the count passes the limit, which makes the node client abort the
+// request to the node. Bodies with a Content-Length are checked before anything is sent and need
+// no stream.
 
 import { Transform, type TransformCallback } from 'node:stream';
 

@@ -1,10 +1,10 @@
 // One HTTP request forwarded to a node and its response forwarded back: the request's routing
-// view for the chooser, and the undici dispatch handler of its node request, in one object, so a
+// view for the chooser, and the handler of its node request (node-client.ts), in one object, so a
 // request allocates this and its header list and little else (no closures: the client-side
 // events reach the exchange through a symbol on the response).
 //
 // Bodies stream both ways with backpressure: the client's request stream is the node request's
-// body (undici reads it as it writes), and each response chunk is written to the client as it
+// body (the node client reads it as it writes), and each response chunk is written to the client as it
 // comes, pausing the node connection while the client's socket is full. Nothing is buffered
 // whole.
 //
@@ -15,7 +15,7 @@
 //     written: for an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose body has
 //     not begun to be read, sent once more to another node; else 502. A POST is never replayed;
 //   - no response head within httpResponseTimeout: 504;
-//   - any other failure (a reset after the request was written, a response undici cannot parse):
+//   - any other failure (a reset after the request was written, a response siplb cannot frame):
 //     502.
 // After the head went out, a failure cuts the client connection: that is how HTTP/1.1 tells a
 // client its response is incomplete.
@@ -23,14 +23,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import type { SipNode } from '../cluster/node.ts';
 import type { ClusterSnapshot } from '../cluster/snapshot.ts';
 import { BodyLimit, BodyTooLargeError } from './body-limit.ts';
-import { upstreamHeaders, type ClientSide, type ParsedHeaders, downstreamHeaders } from './forward-headers.ts';
+import { upstreamHeaders, type ClientSide, downstreamHeaders } from './forward-headers.ts';
 import { isNodeFailureStatus, type HttpHealth } from './http-health.ts';
 import { answer, answerUnavailable, unavailableLocation } from './local-answer.ts';
 import type { HttpNodeChooser, RoutedRequest } from './node-choice.ts';
+import { NODE_HTTP_ERRORS, type BodyFraming, type NodeRequestController, type NodeResponseHandler } from './node-client.ts';
 import type { NodePools } from './node-pools.ts';
 import type { HttpStats, NodeHttpCounters } from './stats.ts';
 
@@ -52,10 +52,10 @@ export interface ExchangeContext {
 /** Methods that may be sent again after a failed connection (RFC 9110 §9.2.2), QUERY aside. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Error codes of a connection that could not be made or broke (undici's and the socket's). */
+/** Error codes of a connection that could not be made or broke (the node client's and the socket's). */
 const CONNECTION_FAILURES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL', 'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  NODE_HTTP_ERRORS.connectTimeout, NODE_HTTP_ERRORS.closed, NODE_HTTP_ERRORS.clientClosed,
 ]);
 
 const kExchange = Symbol('siplb.http.exchange');
@@ -80,7 +80,7 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : '';
 }
 
-export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchHandler {
+export class Exchange implements RoutedRequest, ClientSide, NodeResponseHandler {
   readonly method: string;
   readonly url: string;
   readonly cookie: string | undefined;
@@ -95,7 +95,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
   private readonly ctx: ExchangeContext;
   private node: SipNode | null = null;
   private counters: NodeHttpCounters | null = null;
-  private controller: Dispatcher.DispatchController | null = null;
+  private controller: NodeRequestController | null = null;
   private headers: string[] = [];
   private body: Readable | null = null;
   /** Some byte of the request went to the node. */
@@ -201,12 +201,15 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     counters.requests++;
     this.written = false;
     this.controller = null;
-    this.ctx.pools.get(node).dispatch({ path: this.url, method: this.method, headers: this.headers, body: this.body }, this);
+    const framing: BodyFraming = this.body === null ? 'none' : this.chunked ? 'chunked' : 'length';
+    this.ctx.pools.get(node).dispatch({
+      path: this.url, method: this.method, headers: this.headers, body: this.body, framing, idempotent: IDEMPOTENT.has(this.method),
+    }, this);
   }
 
-  // --- undici's side: the node request ---------------------------------------------------------
+  // --- the node's side -------------------------------------------------------------------------
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: NodeRequestController): void {
     this.controller = controller;
     if (this.finished) controller.abort(CLIENT_GONE);
   }
@@ -215,11 +218,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     this.written = true;
   }
 
-  onBodySent(): void {
-    this.written = true;
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: ParsedHeaders, statusMessage?: string): void {
+  onResponseStart(controller: NodeRequestController, status: number, headers: string[], statusMessage: string): void {
     // 1xx interim responses are not passed on: Node's server answered Expect itself.
     if (status < 200 || this.finished) return;
     this.controller = controller;
@@ -237,7 +236,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     try {
       this.res.writeHead(status, statusMessage === '' ? undefined : statusMessage, downstreamHeaders(headers));
     } catch (err) {
-      // A header Node will not write (the node sent something undici took and Node refuses).
+      // A header Node will not write (the node sent a field value Node's server refuses).
       c.broken++;
       this.finished = true;
       controller.abort(err as Error);
@@ -249,7 +248,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     this.responded = true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: NodeRequestController, chunk: Buffer): void {
     if (this.finished) return;
     if (!this.res.write(chunk)) {
       controller.pause();
@@ -263,12 +262,12 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     this.res.end();
   }
 
-  onResponseError(controller: Dispatcher.DispatchController | null, err: Error): void {
+  onResponseError(_controller: NodeRequestController | null, err: Error): void {
     if (this.finished) return;
     try {
-      this.failed(controller, err);
+      this.failed(err);
     } catch (bug) {
-      // Never let a bug here reach undici (whose handlers must not throw) or the process.
+      // Never let a bug here reach the node client (whose handlers must not throw) or the process.
       this.finished = true;
       this.ctx.stats.local.internalErrors++;
       this.ctx.log.error({ err: bug }, 'HTTP exchange failed while handling a node error');
@@ -298,7 +297,7 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     answer(this.res, 413, true);
   }
 
-  private failed(controller: Dispatcher.DispatchController | null, err: Error): void {
+  private failed(err: Error): void {
     const node = this.node as SipNode;
     const c = this.counters as NodeHttpCounters;
     const socket = this.res.socket;
@@ -319,21 +318,21 @@ export class Exchange implements RoutedRequest, ClientSide, Dispatcher.DispatchH
     if (this.responded) {
       // The response was under way: count, and cut the client connection.
       this.finished = true;
-      if (code === 'UND_ERR_BODY_TIMEOUT') c.timeout++;
+      if (code === NODE_HTTP_ERRORS.bodyTimeout) c.timeout++;
       else c.broken++;
       this.ctx.health.failure(node.id, code || err.message);
       this.res.destroy();
       return;
     }
-    if (controller === null && code === 'UND_ERR_INVALID_ARG') {
-      // undici refused the request before sending it (e.g. an `OPTIONS *` target).
+    if (code === NODE_HTTP_ERRORS.badRequest) {
+      // The request cannot be written to the node as it is (a CONNECT, a target with blanks).
       this.finished = true;
       this.ctx.stats.local.badRequests++;
       this.ctx.log.debug({ method: this.method, url: this.url, err: err.message }, 'HTTP request cannot be forwarded');
       answer(this.res, 400);
       return;
     }
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    if (code === NODE_HTTP_ERRORS.headersTimeout) {
       this.finished = true;
       c.timeout++;
       this.ctx.health.failure(node.id, 'no response head in time');

@@ -142,28 +142,20 @@ export function headerRecord(flat: readonly string[]): Record<string, string | s
   return out;
 }
 
-/** A parsed response header block: lower-case names, repeated fields as arrays. */
-export type ParsedHeaders = Record<string, string | string[] | undefined>;
-
 /**
- * The node's response header fields for the client, as a flat list for `res.writeHead`, without
- * hop-by-hop fields (Node's server adds its own Connection, Keep-Alive and Transfer-Encoding).
+ * The node's response header fields for the client, as a flat [name, value, ...] list for
+ * `res.writeHead` in the node's order and spelling, without hop-by-hop fields (Node's server
+ * adds its own Connection, Keep-Alive and Transfer-Encoding).
  */
-export function downstreamHeaders(headers: ParsedHeaders): (string | string[])[] {
-  const out: (string | string[])[] = [];
-  const connection = headers['connection'];
-  let listed: string[] | null = null;
-  if (connection !== undefined) {
-    for (const part of (typeof connection === 'string' ? connection : connection.join(',')).split(',')) {
-      const token = part.trim().toLowerCase();
-      if (token !== '' && !RESPONSE_DROPPED.has(token)) (listed ??= []).push(token);
-    }
-  }
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || RESPONSE_DROPPED.has(name)) continue;
-    if (listed !== null && listed.includes(name)) continue;
-    out.push(name, value);
+export function downstreamHeaders(raw: readonly string[]): string[] {
+  const listed = connectionListed(raw, RESPONSE_DROPPED);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (RESPONSE_DROPPED.has(lower)) continue;
+    if (listed !== null && listed.includes(lower)) continue;
+    out.push(name, raw[i + 1]);
   }
   return out;
 }

@@ -220,12 +220,7 @@ export class HttpBalancer {
     if (target === undefined) return false;
     const timeout = this.opts.config.healthCheckTimeout;
     try {
-      const res = await this.pools.get(node).request({
-        method: 'OPTIONS', path: '/', headersTimeout: timeout, bodyTimeout: timeout,
-        headers: { 'user-agent': 'siplb-http-probe' },
-      });
-      await res.body.dump();
-      return res.statusCode < 500;
+      return (await this.pools.get(node).probe(timeout)) < 500;
     } catch {
       return false;
     }

@@ -1,11 +1,11 @@
-// One undici Pool per node's HTTP side: keep-alive connections reused across requests, so a
-// request costs no TCP handshake. Idle connections are closed after 15 s, before the usual
-// application servers close theirs (Tomcat's keepAliveTimeout defaults to 20 s): a request must
-// never be written on a connection the node is closing at that moment.
+// One NodeClient per node's HTTP side: keep-alive connections reused across requests, so a
+// request costs no TCP handshake. Idle connections are closed after 15 s (sooner when the node's
+// Keep-Alive field says it closes sooner), before the usual application servers close theirs
+// (Tomcat's keepAliveTimeout defaults to 20 s): a request must never be written on a connection
+// the node is closing at that moment.
 
-import { Pool } from 'undici';
 import type { SipNode } from '../cluster/node.ts';
-import { formatHost } from '../sip/uri.ts';
+import { NodeClient } from './node-client.ts';
 
 /** Idle keep-alive connections to a node close after this long. */
 export const NODE_KEEP_ALIVE_MS = 15_000;
@@ -19,12 +19,9 @@ export interface NodePoolOptions {
 
 interface Entry {
   readonly node: SipNode;
-  readonly origin: string;
-  readonly pool: Pool;
-}
-
-export function nodeOrigin(node: SipNode): string | null {
-  return node.http === undefined ? null : `http://${formatHost(node.ip)}:${node.http.port}`;
+  readonly ip: string;
+  readonly port: number;
+  readonly client: NodeClient;
 }
 
 export class NodePools {
@@ -35,34 +32,24 @@ export class NodePools {
     this.opts = opts;
   }
 
-  /** The pool of a node with an HTTP side (the caller has checked). */
-  get(node: SipNode): Pool {
+  /** The client of a node with an HTTP side (the caller has checked). */
+  get(node: SipNode): NodeClient {
     const e = this.entries.get(node.id);
     // The same node object: the common case, one Map lookup.
-    if (e !== undefined && e.node === node) return e.pool;
-    const origin = nodeOrigin(node) as string;
-    if (e !== undefined && e.origin === origin) {
-      this.entries.set(node.id, { node, origin, pool: e.pool });
-      return e.pool;
+    if (e !== undefined && e.node === node) return e.client;
+    const port = (node.http as { port: number }).port;
+    if (e !== undefined && e.ip === node.ip && e.port === port) {
+      this.entries.set(node.id, { node, ip: e.ip, port, client: e.client });
+      return e.client;
     }
-    // A node that re-registered with another HTTP port: requests in flight on the old pool finish.
-    if (e !== undefined) void e.pool.close().catch(() => undefined);
+    // A node that re-registered with another HTTP port: requests in flight on the old client finish.
+    if (e !== undefined) void e.client.close();
     const t = this.opts.responseTimeoutMs;
-    const pool = new Pool(origin, {
-      connections: null,
-      pipelining: 1,
-      keepAliveTimeout: NODE_KEEP_ALIVE_MS,
-      keepAliveMaxTimeout: NODE_KEEP_ALIVE_MS,
-      headersTimeout: t,
-      bodyTimeout: t,
-      connect: { timeout: Math.min(MAX_CONNECT_MS, t) },
+    const client = new NodeClient({
+      host: node.ip, port, responseTimeoutMs: t, connectTimeoutMs: Math.min(MAX_CONNECT_MS, t), keepAliveMs: NODE_KEEP_ALIVE_MS,
     });
-    // A pool emits 'connectionError' and 'disconnect' for every failed or closed connection; the
-    // requests on them fail through their handlers, which is where siplb counts and answers.
-    pool.on('connectionError', noop);
-    pool.on('disconnect', noop);
-    this.entries.set(node.id, { node, origin, pool });
-    return pool;
+    this.entries.set(node.id, { node, ip: node.ip, port, client });
+    return client;
   }
 
   /** The node left the cluster: its idle connections close, requests in flight finish. */
@@ -70,17 +57,13 @@ export class NodePools {
     const e = this.entries.get(nodeId);
     if (e === undefined) return;
     this.entries.delete(nodeId);
-    void e.pool.close().catch(() => undefined);
+    void e.client.close();
   }
 
   /** Shutdown: every connection closes now. */
   async close(): Promise<void> {
-    const pools = [...this.entries.values()].map((e) => e.pool);
+    const clients = [...this.entries.values()].map((e) => e.client);
     this.entries.clear();
-    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    await Promise.all(clients.map((c) => c.destroy()));
   }
-}
-
-function noop(): void {
-  // Handled per request.
 }

@@ -49,7 +49,7 @@ export class LocalHttpCounters {
   retries = 0;
   /** Session routes that named no node this balancer knows. */
   unknownRoutes = 0;
-  /** Requests siplb could not forward as received (e.g. a target undici cannot send): 400. */
+  /** Requests siplb could not forward as received (e.g. a CONNECT): 400. */
   badRequests = 0;
   /** Bugs caught at the request handler's guard: 500. */
   internalErrors = 0;

@@ -343,7 +343,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   for (const l of listeners(cfg)) await transports.listen(l);
 
   // The HTTP balancer beside the SIP proxy, on the same cluster view and algorithm. Loaded only
-  // when it has a listener to open: undici and the servers cost a SIP-only balancer nothing.
+  // when it has a listener to open: the HTTP modules and the servers cost a SIP-only balancer nothing.
   let httpBalancer: HttpBalancer | null = null;
   if (!follower && (cfg.httpPort !== null || (cfg.httpsPort !== null && tls !== null))) {
     const { HttpBalancer: Balancer } = await import('../http/http-balancer.ts');
