@@ -4,9 +4,9 @@
 // events reach the exchange through a symbol on the response).
 //
 // Bodies stream both ways with backpressure: the client's request stream is the node request's
-// body (the node client reads it as it writes), and each response chunk is written to the client as it
-// comes, pausing the node connection while the client's socket is full. Nothing is buffered
-// whole.
+// body (the node client reads it as it writes), and each response chunk is written to the client
+// as it comes, pausing the node connection while the client's socket is full. Nothing is
+// buffered whole.
 //
 // Failures, before the response head went to the client:
 //   - body over maxContentLength: 413 (a Content-Length over it before anything is sent; a

@@ -114,6 +114,14 @@ const PAYLOAD_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'Q
 
 const CRLF = 0x0a0d; // '\r\n' read as a little-endian 16-bit number
 
+/**
+ * Every node connection reads into this one buffer (Node's `onread`), one read at a time: the
+ * response is parsed in place and only what outlives the read (body chunks handed to the client's
+ * socket, an incomplete head) is copied. Reading through the socket's stream instead costs a
+ * 64 KiB allocation, a stream push and a deferred read-more per response.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 // Where the response parser is (numbers, not an enum: the sources run with type stripping only).
 const Body = {
   /** Waiting for (more of) the response head. */
@@ -200,6 +208,8 @@ class Connection {
   private remaining = 0;
   /** Bytes kept from an earlier read: an incomplete head, chunk line or trailer section. */
   private pending: Buffer | null = null;
+  /** The bytes being parsed are READ_BUFFER's (see data()). */
+  private shared = false;
   private body: Readable | null = null;
   private readonly onBodyData: (chunk: Buffer) => void;
   private readonly onBodyEnd: () => void;
@@ -214,10 +224,19 @@ class Connection {
     // Listeners are closures made once per connection, not properties added to Node's objects:
     // a property added to a socket or a request stream gives their classes a second shape in
     // Node's own hot code.
-    const socket = connect({ host: o.host, port: o.port, noDelay: true });
+    const socket = connect({
+      host: o.host, port: o.port, noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        // true: keep reading (a full client socket pauses this one through pause()).
+        callback: (n: number): boolean => {
+          this.safely(this.read, n);
+          return true;
+        },
+      },
+    });
     socket.setTimeout(o.connectTimeoutMs);
     socket.on('connect', () => this.safely(this.connected, undefined));
-    socket.on('data', (chunk: Buffer) => this.safely(this.data, chunk));
     socket.on('end', () => this.safely(this.ended, null));
     socket.on('error', (err: Error) => this.safely(this.ended, err));
     socket.on('close', () => this.safely(this.ended, null));
@@ -333,7 +352,12 @@ class Connection {
 
   // --- the response ----------------------------------------------------------------------------
 
-  private data(chunk: Buffer): void {
+  private read(n: number): void {
+    this.data(READ_BUFFER.subarray(0, n), true);
+  }
+
+  /** Bytes from the node; `shared`: they are READ_BUFFER's, overwritten by the next read. */
+  private data(chunk: Buffer, shared: boolean): void {
     const ex = this.ex;
     if (ex === null) {
       // Bytes on an idle connection: nothing asked for them, so nothing after them can be trusted.
@@ -343,16 +367,18 @@ class Connection {
     this.received += chunk.length;
     let buf = chunk;
     let at = 0;
+    this.shared = shared;
     if (this.pending !== null) {
       buf = Buffer.concat([this.pending, chunk]);
       this.pending = null;
+      this.shared = false;
     }
     while (at < buf.length && this.ex === ex && !ex.done) {
       switch (this.state) {
         case Body.Head: at = this.head(ex, buf, at); break;
         case Body.Length: at = this.lengthBody(ex, buf, at); break;
         case Body.UntilClose:
-          ex.handler.onResponseData(ex, at === 0 ? buf : buf.subarray(at));
+          ex.handler.onResponseData(ex, this.slice(buf, at, buf.length));
           at = buf.length;
           break;
         case Body.ChunkSize: at = this.chunkSize(ex, buf, at); break;
@@ -360,7 +386,7 @@ class Connection {
           const n = Math.min(this.remaining, buf.length - at);
           this.remaining -= n;
           if (this.remaining === 0) this.state = Body.ChunkEnd;
-          ex.handler.onResponseData(ex, buf.subarray(at, at + n));
+          ex.handler.onResponseData(ex, this.slice(buf, at, at + n));
           at += n;
           break;
         }
@@ -379,7 +405,7 @@ class Connection {
     const end = buf.indexOf('\r\n\r\n', at, 'latin1');
     if (end < 0) {
       if (buf.length - at > MAX_HEAD_BYTES) return this.bad(ex, `response head over ${MAX_HEAD_BYTES} bytes`);
-      this.pending = at === 0 ? buf : buf.subarray(at);
+      this.pending = this.keep(buf, at);
       return -1;
     }
     if (end - at > MAX_HEAD_BYTES) return this.bad(ex, `response head over ${MAX_HEAD_BYTES} bytes`);
@@ -477,11 +503,21 @@ class Connection {
     return next;
   }
 
+  /** Bytes [start, end) of `buf` as a buffer the handler may keep. */
+  private slice(buf: Buffer, start: number, end: number): Buffer {
+    if (this.shared) return Buffer.from(buf.subarray(start, end));
+    return start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+  }
+
+  /** The rest of `buf` from `at`, kept for the next read. */
+  private keep(buf: Buffer, at: number): Buffer {
+    return this.shared ? Buffer.from(buf.subarray(at)) : at === 0 ? buf : buf.subarray(at);
+  }
+
   private lengthBody(ex: InFlight, buf: Buffer, at: number): number {
     const n = Math.min(this.remaining, buf.length - at);
     this.remaining -= n;
-    const slice = at === 0 && n === buf.length ? buf : buf.subarray(at, at + n);
-    ex.handler.onResponseData(ex, slice);
+    ex.handler.onResponseData(ex, this.slice(buf, at, at + n));
     if (this.remaining === 0 && this.ex === ex && !ex.done) this.finish(ex);
     return at + n;
   }
@@ -490,7 +526,7 @@ class Connection {
     const eol = buf.indexOf(CRLF_TEXT, at, 'latin1');
     if (eol < 0) {
       if (buf.length - at > MAX_CHUNK_LINE) return this.bad(ex, 'chunk-size line too long');
-      this.pending = at === 0 ? buf : buf.subarray(at);
+      this.pending = this.keep(buf, at);
       return -1;
     }
     let size = 0;
@@ -516,7 +552,7 @@ class Connection {
 
   private chunkEnd(ex: InFlight, buf: Buffer, at: number): number {
     if (buf.length - at < 2) {
-      this.pending = buf.subarray(at);
+      this.pending = this.keep(buf, at);
       return -1;
     }
     if (buf.readUInt16LE(at) !== CRLF) return this.bad(ex, 'chunk data not followed by CRLF');
@@ -533,7 +569,7 @@ class Connection {
     const end = buf.indexOf('\r\n\r\n', at, 'latin1');
     if (end < 0) {
       if (buf.length - at > MAX_TRAILER_BYTES) return this.bad(ex, 'trailer section too long');
-      this.pending = at === 0 ? buf : buf.subarray(at);
+      this.pending = this.keep(buf, at);
       return -1;
     }
     this.finish(ex);
