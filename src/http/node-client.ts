@@ -221,9 +221,8 @@ class Connection {
   constructor(client: NodeClient) {
     this.client = client;
     const o = client.opts;
-    // Listeners are closures made once per connection, not properties added to Node's objects:
-    // a property added to a socket or a request stream gives their classes a second shape in
-    // Node's own hot code.
+    // Listeners are closures made once per connection, so Node's sockets and request streams
+    // carry no property of siplb's.
     const socket = connect({
       host: o.host, port: o.port, noDelay: true,
       onread: {
