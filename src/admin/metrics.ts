@@ -19,6 +19,7 @@
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { processMetrics } from '../core/process-metrics.ts';
+import { NodeHistogram } from './node-histogram.ts';
 import type { PassiveCause } from '../cluster/node-registry.ts';
 import type { NodeState } from '../cluster/snapshot.ts';
 import { SIP_TRANSPORTS } from '../config/types.ts';
@@ -88,7 +89,7 @@ export class Metrics {
   private readonly target: AdminTarget;
   private readonly observeHandling: (seconds: number) => void;
   /** The HTTP response-head histogram and its observer, when the HTTP balancer runs. */
-  private httpResponses: Histogram<'node'> | null = null;
+  private httpResponses: NodeHistogram | null = null;
   private observeHttpResponse: ((nodeId: string, seconds: number) => void) | null = null;
   private closed = false;
   private readonly bugLogGate = rateLimit(60_000);
@@ -128,7 +129,7 @@ export class Metrics {
       else if (e.type === 'removed') {
         this.membership.add({ change: 'removed' });
         this.flags.delete(e.nodeId);
-        this.httpResponses?.remove({ node: e.nodeId });
+        this.httpResponses?.remove(e.nodeId);
         for (const t of [this.takeouts, this.returns, this.transitions]) t.forgetNode(e.nodeId);
         this.diffNodes();
       } else {
@@ -368,15 +369,15 @@ export class Metrics {
     const t = this.target;
     const http = t.http;
     if (http === null) return;
-    const responses = new Histogram({
+    const responses = new NodeHistogram({
       name: `${PREFIX}http_response_head_seconds`,
       help: 'Time from an HTTP request\'s arrival at siplb to its node\'s response head, per node (connecting to the node included, a retry on another node counted on that node; the body not included).',
-      labelNames: ['node'],
+      labelName: 'node',
       buckets: HTTP_RESPONSE_BUCKETS,
       registers: [this.registry],
     });
     this.httpResponses = responses;
-    this.observeHttpResponse = (node, seconds) => responses.observe({ node }, seconds);
+    this.observeHttpResponse = (node, seconds) => responses.observe(node, seconds);
     http.stats.observeResponse = this.observeHttpResponse;
     const perNode = (each: (id: string, c: NodeHttpCounters, emit: Emit) => void) => (emit: Emit): void => {
       for (const e of t.registry.list()) {
