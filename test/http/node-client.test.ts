@@ -450,3 +450,24 @@ test('probe(): the status of OPTIONS /, or a rejection in time', async (t) => {
   const silent = await scriptedNode(t, () => undefined);
   await assert.rejects(client(t, silent.port).probe(200), { code: NODE_HTTP_ERRORS.headersTimeout });
 });
+
+test('a node on IPv6 loopback: Host carries the bracketed address when the client sent none', async (t) => {
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    socket.on('data', (d) => {
+      seen.push(d.toString('latin1'));
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '::1', resolve);
+  });
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const nc = new NodeClient({ host: '::1', port, responseTimeoutMs: 2_000, connectTimeoutMs: 1_000, keepAliveMs: 15_000 });
+  t.after(() => nc.destroy());
+  const out = await send(nc, { headers: [] });
+  assert.equal(out.body, 'v6');
+  assert.equal(seen[0], `GET / HTTP/1.1\r\nhost: [::1]:${port}\r\n\r\n`);
+});
