@@ -21,13 +21,12 @@ import { request } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { intOption, usageExit } from './options.ts';
+import { intOption, nodeFlagsOption, usageExit } from './options.ts';
 import { busyPercent, CLK_TCK, cpuTicks, machineTicks, statFields, sumTicks } from './proc.ts';
 import { captureOutput, LineBuffer, registerCleanup, spawnOwned, terminate } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { allBound } from '../test/e2e/harness/procnet.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
-import { nodeFlagsOption } from './options.ts';
 import type { SiplbLogLevel } from '../test/e2e/harness/siplb.ts';
 
 type Target = 'siplb' | 'nginx';
@@ -35,8 +34,10 @@ type Target = 'siplb' | 'nginx';
 /** The claim of issue 10: siplb's CPU per request at most this many times nginx's. */
 const CPU_RATIO_TARGET = 2.5;
 
-interface Options {
+export interface Options {
   targets: Target[];
+  /** --against DIR: another siplb checkout, measured side by side with this one (http-pair.ts). */
+  against: string | null;
   rounds: number;
   durationS: number;
   connections: number;
@@ -75,7 +76,8 @@ interface RunResult extends WrkResult {
 
 const USAGE =
   'usage: npm run bench -- --http [--compare nginx | --nginx-only] [--rounds 3] [--duration 10]\n' +
-  '                               [--connections 50] [--threads 2] [--warmup 2] [--log-level warn]\n';
+  '                               [--connections 50] [--threads 2] [--warmup 2] [--log-level warn]\n' +
+  '                               [--node-flags=\'--a-v8-flag\'] [--against DIR]\n';
 
 function usage(message: string): never {
   return usageExit('http-load', USAGE, message);
@@ -99,6 +101,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string' },
       'log-level': { type: 'string' },
       'node-flags': { type: 'string' },
+      against: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -107,11 +110,16 @@ function parseOptions(argv: string[]): Options {
   if (values.compare !== undefined && values['nginx-only'] === true) usage('--compare nginx and --nginx-only exclude each other');
   const logLevel = values['log-level'] ?? 'warn';
   if (logLevel !== 'error' && logLevel !== 'warn' && logLevel !== 'info' && logLevel !== 'debug') usage(`bad --log-level ${logLevel}`);
-  const connections = int(values.connections, 50, 'connections', 1, 10_000);
-  const threads = int(values.threads, 2, 'threads', 1, 64);
+  const against = values.against ?? null;
+  if (against !== null && (values.compare !== undefined || values['nginx-only'] === true)) usage('--against measures two siplb checkouts; it takes no --compare or --nginx-only');
+  if (against !== null && !existsSync(join(against, 'bin', 'siplb.cjs'))) usage(`--against ${against}: no bin/siplb.cjs there (a siplb checkout, with npm ci run in it)`);
+  // Side by side, each siplb gets its own wrk: half the usual load each.
+  const connections = int(values.connections, against === null ? 50 : 25, 'connections', 1, 10_000);
+  const threads = int(values.threads, against === null ? 2 : 1, 'threads', 1, 64);
   if (threads > connections) usage(`--threads (${threads}) must not exceed --connections (${connections}): wrk needs a connection per thread`);
   return {
     targets: values['nginx-only'] === true ? ['nginx'] : values.compare === 'nginx' ? ['siplb', 'nginx'] : ['siplb'],
+    against,
     rounds: int(values.rounds, 3, 'rounds', 1, 50),
     durationS: int(values.duration, 10, 'duration', 1, 600),
     connections,
@@ -152,7 +160,7 @@ function findBinary(name: string, candidates: string[]): string | null {
 }
 
 /** Finds `name`, or installs Debian's `pkg` when root (apt-get update only if the first try fails). */
-function ensureBinary(name: string, pkg: string, candidates: string[]): string {
+export function ensureBinary(name: string, pkg: string, candidates: string[]): string {
   const found = findBinary(name, candidates);
   if (found !== null) return found;
   if (process.getuid?.() !== 0) throw new Error(`${name} is not installed and this is not root: apt-get install -y ${pkg}`);
@@ -171,7 +179,7 @@ function ensureBinary(name: string, pkg: string, candidates: string[]): string {
 
 // ---- nginx (backends and balancer) ------------------------------------------------------------
 
-interface Running {
+export interface Running {
   /** Every process whose CPU counts (for nginx: master and worker). */
   pids(): number[];
   stop(): Promise<void>;
@@ -202,7 +210,7 @@ function nginxTempPaths(dir: string): string {
  * its worker is found (and killed on exit) by group even if the master dies first. Resolves once
  * the group has bound every TCP port in `ports`.
  */
-async function startNginx(label: string, dir: string, config: string, ports: number[]): Promise<Running> {
+export async function startNginx(label: string, dir: string, config: string, ports: number[]): Promise<Running> {
   const binary = ensureBinary('nginx', 'nginx-light', ['/usr/sbin/nginx']);
   const confPath = join(dir, 'nginx.conf');
   writeFileSync(confPath, config);
@@ -263,7 +271,7 @@ async function startNginx(label: string, dir: string, config: string, ports: num
 }
 
 /** Two backends in one nginx (one worker): fixed 200 bodies, keep-alive without a request cap. */
-function backendConfig(dir: string, ports: number[]): string {
+export function backendConfig(dir: string, ports: number[]): string {
   const servers = ports.map((port, i) => {
     const name = String.fromCharCode(65 + i);
     return `  server {
@@ -318,8 +326,9 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 
 // ---- siplb ------------------------------------------------------------------------------------
 
-async function startSiplbHttp(httpPort: number, sipPort: number, fakeSipPorts: number[], backendPorts: number[],
-  logLevel: SiplbLogLevel, nodeFlags: string[]): Promise<Running> {
+/** `executable`: another checkout's bin/siplb.cjs (its shebang's Node flags); else this checkout's. */
+export async function startSiplbHttp(httpPort: number, sipPort: number, fakeSipPorts: number[], backendPorts: number[],
+  logLevel: SiplbLogLevel, nodeFlags: string[], executable?: string): Promise<Running> {
   const handle = await startSiplb({
     host: '127.0.0.1',
     // SIP has to bind somewhere; nothing sends SIP in this benchmark.
@@ -328,7 +337,7 @@ async function startSiplbHttp(httpPort: number, sipPort: number, fakeSipPorts: n
     // The SIP ports of the nodes need not listen: no SIP is sent and no OPTIONS probe either.
     nodes: backendPorts.map((p, i) => `127.0.0.1:${fakeSipPorts[i]};http=${p}`).join(','),
     healthCheckInterval: '0',
-  }, { logLevel, nodeFlags });
+  }, { logLevel, nodeFlags, executable });
   // "siplb ready" is logged once its sockets are bound; two seconds' grace in case the HTTP
   // listener is bound after that line.
   const deadline = Date.now() + 2_000;
@@ -394,7 +403,7 @@ interface WrkRun {
   cpuTicks: number;
 }
 
-async function runWrk(binary: string, port: number, o: Options, durationS: number): Promise<WrkRun> {
+export async function runWrk(binary: string, port: number, o: Options, durationS: number): Promise<WrkRun> {
   const args = ['-t', String(o.threads), '-c', String(o.connections), '-d', `${durationS}s`, '--latency', `http://127.0.0.1:${port}/`];
   const owned = spawnOwned(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -443,7 +452,7 @@ function getOnce(port: number): Promise<{ status: number; body: string }> {
 }
 
 /** 20 sequential requests: all 200, and both backends answer (the balancer balances). */
-async function sanityCheck(target: Target, port: number): Promise<string> {
+export async function sanityCheck(target: Target, port: number): Promise<string> {
   const seen = new Map<string, number>();
   for (let i = 0; i < 20; i++) {
     const { status, body } = await getOnce(port);
@@ -538,6 +547,7 @@ export async function runHttpBench(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
   const wrk = ensureBinary('wrk', 'wrk', ['/usr/bin/wrk']);
   ensureBinary('nginx', 'nginx-light', ['/usr/sbin/nginx']);
+  if (o.against !== null) return (await import('./http-pair.ts')).runPaired(o, wrk);
   console.log(`http-load: ${o.targets.join(' vs ')}, ${o.rounds} round(s) of wrk -t${o.threads} -c${o.connections} -d${o.durationS}s --latency,` +
     ` ${o.warmupS} s warm-up each, CLK_TCK ${CLK_TCK}`);
 
