@@ -469,7 +469,7 @@ export async function sanityCheck(target: Target, port: number): Promise<string>
 
 // ---- the run ----------------------------------------------------------------------------------
 
-const median = (values: number[]): number => {
+export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;

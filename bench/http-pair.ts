@@ -13,7 +13,7 @@ import { registerCleanup } from '../test/e2e/harness/children.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { CLK_TCK, sumTicks } from './proc.ts';
 import {
-  backendConfig, parseWrk, runWrk, sanityCheck, startNginx, startSiplbHttp,
+  backendConfig, median, parseWrk, runWrk, sanityCheck, startNginx, startSiplbHttp,
   type Options, type Running,
 } from './http-load.ts';
 
@@ -29,12 +29,6 @@ interface PairRound {
   there: { requests: number; cpuUsPerRequest: number; requestsPerSec: number; errors: number };
   ratio: number;
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 /** One round: both wrk runs at once, each balancer's CPU over the same seconds. */
 async function pairRound(round: number, here: Side, there: Side, wrk: string, o: Options): Promise<PairRound> {

@@ -47,12 +47,12 @@ export function clientAddress(remote: string | undefined): string {
   return remote;
 }
 
-// RFC 9110 token characters: a Forwarded value made only of them needs no quotes.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** An RFC 9110 token (a method, a field name; a Forwarded value made only of it needs no quotes). */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** A Forwarded parameter value: a token as is, anything else as a quoted string. */
 export function forwardedValue(value: string): string {
-  if (TOKEN.test(value)) return value;
+  if (HTTP_TOKEN.test(value)) return value;
   return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 

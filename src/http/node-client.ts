@@ -22,6 +22,8 @@
 
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { formatHost } from '../sip/uri.ts';
+import { HTTP_TOKEN } from './forward-headers.ts';
 
 /** Stable codes of the errors a request to a node fails with (system codes pass as they are). */
 export const NODE_HTTP_ERRORS = {
@@ -107,7 +109,6 @@ const MAX_TRAILER_BYTES = 16 * 1024;
 /** The idle sweep's period: keep-alive limits are honoured to within this. */
 const SWEEP_MS = 1_000;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A request target HTTP/1.1 can carry: visible ASCII and obs-text, no blanks or controls. */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** Methods whose request means "a body follows" even when empty (the node needs Content-Length: 0). */
@@ -440,7 +441,7 @@ class Connection {
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon > eol) return this.bad(ex, 'header line without a name and a colon');
       const name = text.slice(pos, colon);
-      if (!TOKEN.test(name)) return this.bad(ex, 'header name is not a token');
+      if (!HTTP_TOKEN.test(name)) return this.bad(ex, 'header name is not a token');
       let vs = colon + 1;
       let ve = eol;
       while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
@@ -693,7 +694,7 @@ export class NodeClient {
 
   constructor(opts: NodeClientOptions) {
     this.opts = opts;
-    this.authority = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+    this.authority = `${formatHost(opts.host)}:${opts.port}`;
   }
 
   /** Connections open (idle and busy). */
@@ -711,7 +712,7 @@ export class NodeClient {
       ex.fail(new NodeHttpError(NODE_HTTP_ERRORS.clientClosed, 'the node is no longer in the cluster'), false);
       return;
     }
-    if (req.method === 'CONNECT' || !TOKEN.test(req.method) || !TARGET.test(req.path)) {
+    if (req.method === 'CONNECT' || !HTTP_TOKEN.test(req.method) || !TARGET.test(req.path)) {
       ex.fail(new NodeHttpError(NODE_HTTP_ERRORS.badRequest, `${req.method} ${req.path} cannot be forwarded`), false);
       return;
     }

@@ -9,6 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { rateLimit } from '../core/log.ts';
+import { HTTP_TOKEN } from './forward-headers.ts';
 
 export interface TunnelTarget { host: string; port: number }
 
@@ -33,8 +34,6 @@ const KEEPALIVE_DELAY_MS = 30_000;
  */
 const LINGER_MS = 5_000;
 
-/** RFC 9110 token: anything else in a header name would let a value start a new header line. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** The characters node:http itself refuses in an outgoing header value (CR and LF among them). */
 const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
@@ -232,7 +231,7 @@ function tuneSocket(s: Duplex): void {
 function requestHead(req: IncomingMessage, headers: Record<string, string | string[]>, log: Logger): Buffer {
   let text = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`;
   for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(name)) {
+    if (!HTTP_TOKEN.test(name)) {
       log.debug({ header: name }, 'WebSocket tunnel: header with an invalid name dropped');
       continue;
     }
