@@ -770,7 +770,6 @@ export class NodeClient {
   release(conn: Connection): void {
     if (this.closing || conn.idleTicks <= 0) {
       conn.drop();
-      if (this.closing) this.maybeClosed();
       return;
     }
     conn.idleSince = this.tick;
@@ -790,13 +789,8 @@ export class NodeClient {
 
   private sweep(): void {
     this.tick++;
-    // The oldest first: once one is young enough, all after it are.
-    while (this.idle.length > 0) {
-      const c = this.idle[0];
-      if (c.alive && this.tick - c.idleSince < c.idleTicks) break;
-      this.idle.shift();
-      c.drop();
-    }
+    // Every idle connection is checked: their limits differ when a node's Keep-Alive hint changed.
+    for (const c of this.idle.filter((c) => !c.alive || this.tick - c.idleSince >= c.idleTicks)) c.drop();
     if (this.idle.length === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
