@@ -471,3 +471,19 @@ test('a node on IPv6 loopback: Host carries the bracketed address when the clien
   assert.equal(out.body, 'v6');
   assert.equal(seen[0], `GET / HTTP/1.1\r\nhost: [::1]:${port}\r\n\r\n`);
 });
+
+test('idle connections each keep their own limit: a short Keep-Alive hint closes its connection behind an older, longer-lived one', async (t) => {
+  let n = 0;
+  const node = await scriptedNode(t, (seen) => {
+    const first = n++ === 0;
+    // The first answers at once without a hint (15 s here); the second later, with timeout=2 (1 s).
+    if (first) seen.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    else setTimeout(() => seen.socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 0\r\n\r\n'), 50);
+  });
+  const nc = client(t, node.port);
+  await Promise.all([send(nc), send(nc)]);
+  assert.equal(nc.idleConnections, 2);
+  await tick(2_600);
+  assert.equal(nc.idleConnections, 1);
+  assert.equal(nc.connections, 1);
+});
