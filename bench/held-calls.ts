@@ -2,7 +2,7 @@
 // with 100,000 calls in the affinity table).
 //
 //   npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio]
-//                    [--node-flags='--max-semi-space-size=8']
+//                    [--node-flags='--max-semi-space-size=8'] [--set key=value]...
 //
 // sipp UAC (bench/scenarios/uac-held.xml: INVITE / 200 / ACK, a pause of N/rate + margin
 // seconds, BYE / 200) -> the balancer -> two sipp UAS, UDP, on loopback. Every call is still
@@ -12,7 +12,8 @@
 // table's linger (32 s after BYE) has expired; then its peak (VmHWM). --compare kamailio runs the
 // same for Kamailio's dispatcher (RSS summed over its processes, which counts the shared memory
 // segment once per process: an upper bound). --node-flags adds Node flags after the CLI's own
-// (a later --max-semi-space-size wins), to try heap settings without editing the CLI.
+// (a later --max-semi-space-size wins), to try heap settings without editing the CLI; --set
+// adds lb.properties keys (--set memoryTrimInterval=0: without the memory trim).
 // Ends with one JSON line (starts with {"bench":"held-calls"). Bounded: sipp has a hard timeout
 // of ramp + hold + 60 s, and every process started here is stopped by pid.
 
@@ -20,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { statusKiB } from './proc.ts';
-import { nodeFlagsOption } from './options.ts';
+import { nodeFlagsOption, settingsOption } from './options.ts';
 import { startKamailio, type RunningTarget } from './targets.ts';
 import { allocatePorts, releasePorts } from '../test/e2e/harness/ports.ts';
 import { startSiplb } from '../test/e2e/harness/siplb.ts';
@@ -37,6 +38,8 @@ interface Options {
   marginS: number;
   compareKamailio: boolean;
   nodeFlags: string[];
+  /** lb.properties keys set on siplb (--set key=value, repeatable). */
+  settings: Record<string, string>;
 }
 
 interface Sample {
@@ -68,11 +71,12 @@ interface HeldResult {
   /** (RSS held - RSS idle) / calls held, bytes. */
   bytesPerCall: number | null;
   nodeFlags: string[];
+  settings: Record<string, string>;
 }
 
 function usage(message: string): never {
   process.stderr.write(`held-calls: ${message}\n` +
-    "usage: npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio] [--node-flags='--max-semi-space-size=8']\n");
+    "usage: npm run bench -- --held 100000 [--rate 1000] [--margin 15] [--compare kamailio] [--node-flags='--max-semi-space-size=8'] [--set key=value]...\n");
   process.exit(2);
 }
 
@@ -81,7 +85,7 @@ function parse(argv: string[]): Options {
     args: argv, strict: true, allowPositionals: false,
     options: {
       held: { type: 'string' }, rate: { type: 'string' }, margin: { type: 'string' },
-      compare: { type: 'string' }, 'node-flags': { type: 'string' },
+      compare: { type: 'string' }, 'node-flags': { type: 'string' }, set: { type: 'string', multiple: true },
     },
   });
   const held = Number(values.held ?? 100_000);
@@ -92,7 +96,7 @@ function parse(argv: string[]): Options {
   if (!Number.isInteger(marginS) || marginS < 5 || marginS > 600) usage(`--margin must be 5..600 seconds, got ${values.margin}`);
   if (values.compare !== undefined && values.compare !== 'kamailio') usage(`--compare knows kamailio, got ${values.compare}`);
   const nodeFlags = nodeFlagsOption(values['node-flags'], usage);
-  return { held, rate, marginS, compareKamailio: values.compare === 'kamailio', nodeFlags };
+  return { held, rate, marginS, compareKamailio: values.compare === 'kamailio', nodeFlags, settings: settingsOption(values.set, usage) };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -124,11 +128,11 @@ async function sample(t: RunningTarget, uases: SippUas[], apiPort: number | null
 }
 
 /** siplb as bench/targets.ts starts it (in-memory state, no 100 Trying), plus its admin API and extra Node flags. */
-async function startSiplbHeld(lbPort: number, apiPort: number, uasPorts: number[], nodeFlags: string[]): Promise<RunningTarget> {
+async function startSiplbHeld(lbPort: number, apiPort: number, uasPorts: number[], nodeFlags: string[], settings: Record<string, string>): Promise<RunningTarget> {
   const handle = await startSiplb({
     host: '127.0.0.1', externalPort: String(lbPort), externalTransport: 'udp,tcp', apiPort: String(apiPort),
     nodes: uasPorts.map((p) => `127.0.0.1:${p};transport=udp`).join(','),
-    isSendTrying: 'false', overloadControl: 'false',
+    isSendTrying: 'false', overloadControl: 'false', ...settings,
   }, { logLevel: 'warn', nodeFlags });
   return { pids: () => [handle.pid], peakRssKiB: () => statusKiB(handle.pid, 'VmHWM'), stop: () => handle.stop() };
 }
@@ -148,7 +152,7 @@ async function runTarget(target: 'siplb' | 'kamailio', o: Options): Promise<Held
       }));
     }
     running = target === 'siplb'
-      ? await startSiplbHeld(lbPort, apiPort, [uasA, uasB], o.nodeFlags)
+      ? await startSiplbHeld(lbPort, apiPort, [uasA, uasB], o.nodeFlags, o.settings)
       : await startKamailio(lbPort, [`sip:127.0.0.1:${uasA};transport=udp`, `sip:127.0.0.1:${uasB};transport=udp`]);
     const api = target === 'siplb' ? apiPort : null;
     await sleep(2000);
@@ -193,6 +197,7 @@ async function runTarget(target: 'siplb' | 'kamailio', o: Options): Promise<Held
       successful: result.stats.successful, failed: result.stats.failed,
       bytesPerCall: loaded.rssKiB === null || idle.rssKiB === null || heldCalls <= 0 ? null : ((loaded.rssKiB - idle.rssKiB) * 1024) / heldCalls,
       nodeFlags: target === 'siplb' ? o.nodeFlags : [],
+      settings: target === 'siplb' ? o.settings : {},
     };
   } finally {
     await Promise.allSettled(uases.map((u) => u.stop(2000)));
@@ -211,7 +216,7 @@ function rssText(s: Sample): string {
 }
 
 function printResult(r: HeldResult): void {
-  const label = r.target === 'kamailio' ? 'kamailio (sum over processes)' : `siplb${r.nodeFlags.length > 0 ? ` ${r.nodeFlags.join(' ')}` : ''}`;
+  const label = r.target === 'kamailio' ? 'kamailio (sum over processes)' : `siplb${r.nodeFlags.length > 0 ? ` ${r.nodeFlags.join(' ')}` : ''}${Object.entries(r.settings).map(([k, v]) => ` ${k}=${v}`).join('')}`;
   console.log(`\n== ${label}: ${r.held} calls held (${r.rate}/s, hold ${r.holdS} s)`);
   console.log(`  calls held             ${r.loaded.uasOpen} at the UASes${r.loaded.tracked === null ? '' : `, ${r.loaded.tracked} tracked by siplb`}`);
   console.log(`  RSS idle               ${rssText(r.idle)}`);
