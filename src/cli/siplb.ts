@@ -26,6 +26,7 @@ import { isOnePortMode, sidePorts, sidePortsV6 } from '../config/ports.ts';
 import { SIP_TRANSPORTS, type Config, type PortSet } from '../config/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { createLifecycleLogger, createLogger, setLogFormat, type LogFormat, type LogLevel } from '../core/log.ts';
+import { startMemoryTrim } from '../core/memory-trim.ts';
 import type { HttpListenerAddress } from '../http/http-balancer.ts';
 import { formatHost } from '../sip/uri.ts';
 import { joinSupervisor, superviseWorkers, workerIndexFromEnv, type WorkerLink } from '../wiring/workers.ts';
@@ -75,6 +76,8 @@ async function main(): Promise<void> {
       for (const line of loaded.warnings) log.warn(line);
     }
     if (place === null && loaded.config.workers > 1) {
+      // The supervisor lives as long as its workers: its start-up pages go too.
+      startMemoryTrim(loaded.config.memoryTrimInterval, log);
       const code = await superviseWorkers({
         count: loaded.config.workers, script: process.argv[1], args: process.argv.slice(2), execArgv: process.execArgv,
         shutdownTimeoutMs: loaded.config.shutdownTimeout, log, lifecycle: createLifecycleLogger(),

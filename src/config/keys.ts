@@ -1021,6 +1021,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'Synthetic calls run through a private copy of the SIP path at start, before the listeners open, so the first real calls meet compiled code instead of the interpreter (a cold process pays about twice the CPU per call for its first few thousand calls, when UDP buffers overflow first). Costs about 0.3 s of CPU at start for 1000 (measured: a start takes 1.05 s of CPU without it, 1.34 s with 1000, 1.56 s with 3000); nothing is sent anywhere. 0: off (siplb key).',
     parse: (raw, key) => integerIn(raw, 0, 100_000, rejecter(key, raw), 'must be an integer from 0 (off) to 100000 (calls)'),
   },
+  memoryTrimInterval: {
+    key: 'memoryTrimInterval', field: 'memoryTrimInterval', shownDefault: '5', defaultValue: 5,
+    description: 'Seconds between two memory trims: the pages of the node executable that siplb touched once and no longer runs are unmapped from it (they stay in the page cache; what runs is mapped again at once), and malloc gives its free pages back. Start-up alone leaves about 45 MiB of the executable counted in RSS. Needs native/build/memory.node, built at install with a C compiler; without it siplb says so at start and runs untrimmed. 0: off (siplb key).',
+    parse: (raw, key) => integerIn(raw, 0, 3600, rejecter(key, raw), 'must be an integer from 0 (off) to 3600 (seconds)'),
+  },
   pikeAllow: {
     key: 'pikeAllow', field: 'pikeAllow', shownDefault: 'none (the cluster\'s addresses only)', defaultValue: [],
     description: 'Comma list of addresses and networks (10.0.0.0/8, 192.0.2.7, fd00::/8) pikeRequests never limits: an IP sprayer, trunks, SBCs, load generators. Nodes and extraServerNodes addresses are never limited anyway (siplb key).',

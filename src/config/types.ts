@@ -168,6 +168,7 @@ export interface Config extends AllPortKeys {
   overloadControl: boolean;             // shed new calls when the balancer falls behind; default false
   connectedNodeSockets: boolean;        // UDP to nodes on a connected socket per node (ICMP unreachable takes the node down); default true
   warmUpCalls: number;                  // synthetic calls through a private proxy at start (JIT warm-up); 0 = off; default 1000
+  memoryTrimInterval: number;           // seconds between memory trims (core/memory-trim.ts); 0 = off; default 5
   pikeAllow: string[];                  // canonical CIDRs (address/prefix) never limited; the cluster's addresses always are not
   tlsHandshakeTimeout: number;          // ms a TLS (or WebSocket) handshake may take; default 10000
   wsAllowedOrigins: string[];           // Origin values a SIP WebSocket handshake may carry; [] = any

@@ -26,6 +26,7 @@ import { readTlsFiles, type TlsFiles } from '../transport/tls-files.ts';
 import type { AdminTarget } from '../admin/target.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
+import { startMemoryTrim } from '../core/memory-trim.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import type { NodePins } from '../proxy/node-pins.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
@@ -505,6 +506,10 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const admin = follower ? null : await startAdmin(cfg, adminTarget, proxy, log);
   if (admin !== null) closers.add(() => admin.close());
 
+  // The first trim comes a second after start-up, so what starting alone touched goes at once
+  // (core/memory-trim.ts).
+  const trim = startMemoryTrim(cfg.memoryTrimInterval, log);
+  if (trim !== null) closers.add(() => trim.close());
   return {
     get config() {
       return reloader.config;

@@ -141,6 +141,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   shutdownAnnounceTime: { apply: 'read' },
   // Read once, at start.
   warmUpCalls: { apply: 'read' },
+  memoryTrimInterval: { refuse: `the memory trim's timer starts with siplb: ${RESTART}` },
   connectedNodeSockets: { refuse: `decides at start how the transports send to nodes: ${RESTART}` },
   // HTTP balancer.
   maxContentLength: HTTP, unavailableHost: HTTP, requestCheckPattern: HTTP, httpResponseTimeout: HTTP,

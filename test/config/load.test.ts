@@ -127,6 +127,7 @@ const DEFAULTS: Config = {
   tcpMessageTimeout: 20_000,
   tcpIdleTimeout: 600_000,
   warmUpCalls: 1000,
+  memoryTrimInterval: 5,
   tlsHandshakeTimeout: 10_000,
   wsAllowedOrigins: [],
   wsPingInterval: 30_000,

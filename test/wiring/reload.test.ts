@@ -105,12 +105,12 @@ describe('reloadPlan: what each change does', () => {
       'httpPort', 'httpResponseTimeout', 'httpWebSocketIdleTimeout', 'httpsPort', 'internalHost', 'internalIpLoadBalancerAddress',
       'internalIpLoadBalancerPort', 'internalIpv6Host', 'internalIpv6LoadBalancerAddress', 'internalPort', 'internalTransport',
       'ipv6Host', 'isFilterSubdomain', 'isSendTrying', 'matchingHostnameForRoute', 'maxConnectionsPerSource', 'maxContentLength',
-      'maxMessageSize', 'maxTcpConnections', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
+      'maxMessageSize', 'maxTcpConnections', 'memoryTrimInterval', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
       'redisUrl', 'requestCheckPattern', 'sipHeaderAffinityExclusionPattern', 'sipHeaderAffinityFallbackKey', 'sipHeaderAffinityKey',
       'stateStore', 'tcpFirstMessageTimeout', 'tcpIdleTimeout', 'tcpMessageTimeout', 'tlsClientAuth', 'tlsHandshakeTimeout', 'udpReceiveBuffer', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
       'viaSecret', 'workers', 'wsAllowedOrigins', 'wsPingInterval',
     ]);
-    assert.equal(names.length, 62 + 40);
+    assert.equal(names.length, 63 + 40);
   });
 });
 

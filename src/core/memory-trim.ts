@@ -1,0 +1,203 @@
+// Memory the kernel counts against siplb although siplb no longer uses it, given back on a timer:
+//
+// - The `node` executable's pages. Linux maps a page of a program into the process (and counts
+//   it in RSS) the first time it is touched, and 64 KiB around it; nothing unmaps it afterwards
+//   while memory is plentiful. Start-up alone touches about 45 MiB of the 126 MB binary (V8's
+//   compilers, the snapshot, code run once), which was half of an idle balancer's RSS. Every
+//   `memoryTrimInterval` seconds the executable's read-only mappings lose their page-table
+//   entries (madvise MADV_DONTNEED); what the next seconds run is mapped again from the page
+//   cache by a minor fault, so RSS counts the code siplb really runs. The file's pages stay in
+//   the page cache, shared with every other Node.js process: this changes what is counted
+//   against siplb and what the kernel must unmap before it can reclaim them, not the page cache.
+// - malloc's free pages. glibc keeps memory freed by Node and V8's threads in its arenas;
+//   malloc_trim(0) hands the free pages back.
+//
+// MADV_DONTNEED discards the content of anonymous or written memory, so a mapping qualifies only
+// if /proc/self/smaps, read just before, shows it private, without write permission, of the
+// executable's file, and with no page of its own ("Anonymous: 0 kB": the relocated read-only
+// data, written once at load, has such pages and is left alone). Such a mapping cannot gain a
+// page of its own without first becoming writable, which its permissions would show.
+// madvise is not in Node.js: native/memory.c, built at install (native/build.cjs). Without it
+// (no C compiler, not Linux), siplb runs the same and says at start that it cannot trim.
+
+import { readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+
+/** native/build/memory.node. */
+export interface MemoryAddon {
+  /** madvise(MADV_DONTNEED): 0, or the errno. */
+  dropPages(start: number, length: number): number;
+  /** malloc_trim(0): 1 if memory was returned, 0 if none, -1 when not glibc. */
+  mallocTrim(): number;
+}
+
+/** A mapping of /proc/self/smaps, with the fields the trim reads (KiB). */
+export interface Mapping {
+  start: number;
+  end: number;
+  perms: string;
+  path: string;
+  rssKiB: number;
+  /** -1 when smaps had no Anonymous line for it. */
+  anonymousKiB: number;
+}
+
+const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+ *(.*)$/;
+const FIELD = /^(Rss|Anonymous): +(\d+) kB$/;
+
+/** The mappings of an smaps text, in order. Lines it does not know are skipped. */
+export function parseSmaps(text: string): Mapping[] {
+  const out: Mapping[] = [];
+  let current: Mapping | null = null;
+  for (const line of text.split('\n')) {
+    const h = HEADER.exec(line);
+    if (h !== null) {
+      current = { start: parseInt(h[1], 16), end: parseInt(h[2], 16), perms: h[3], path: h[4], rssKiB: 0, anonymousKiB: -1 };
+      out.push(current);
+      continue;
+    }
+    const f = current === null ? null : FIELD.exec(line);
+    if (f !== null && current !== null) {
+      if (f[1] === 'Rss') current.rssKiB = Number(f[2]);
+      else current.anonymousKiB = Number(f[2]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The mappings of `executable` whose page-table entries may be dropped: read-only (no 'w'),
+ * private, with no page of their own, and something resident to drop.
+ */
+export function droppableMappings(mappings: readonly Mapping[], executable: string): Mapping[] {
+  return mappings.filter((m) => m.path === executable && m.perms[1] === '-' && m.perms[3] === 'p'
+    && m.anonymousKiB === 0 && m.rssKiB > 0 && m.end > m.start);
+}
+
+/** What one trim did. */
+export interface TrimResult {
+  /** Resident KiB of the executable's mappings whose entries were dropped. */
+  droppedKiB: number;
+  /** Mappings madvise refused (errno), which are left alone. */
+  refused: number;
+  /** malloc_trim: 1 returned memory, 0 none, -1 not available. */
+  malloc: number;
+  /** Time the trim took, ms (reading smaps is most of it). */
+  ms: number;
+}
+
+export type AddonResult = { addon: MemoryAddon; problem: null } | { addon: null; problem: string };
+
+/** native/build/memory.node next to src/ or dist/ (both are one level below the package root). */
+export function loadMemoryAddon(): AddonResult {
+  if (process.platform !== 'linux') return { addon: null, problem: `not on Linux (${process.platform})` };
+  const require = createRequire(import.meta.url);
+  try {
+    const addon = require('../../native/build/memory.node') as Partial<MemoryAddon>;
+    if (typeof addon.dropPages !== 'function' || typeof addon.mallocTrim !== 'function') {
+      return { addon: null, problem: 'native/build/memory.node lacks dropPages or mallocTrim: rebuild it with node native/build.cjs' };
+    }
+    return { addon: addon as MemoryAddon, problem: null };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return {
+      addon: null,
+      problem: code === 'MODULE_NOT_FOUND'
+        ? 'native/build/memory.node is not built (node native/build.cjs builds it; it needs a C compiler)'
+        : `native/build/memory.node does not load: ${(err as Error).message}`,
+    };
+  }
+}
+
+export interface MemoryTrimOptions {
+  addon: MemoryAddon;
+  /** Between two trims. */
+  intervalMs: number;
+  log: Logger;
+  /** The executable's path as smaps names it; default realpath(process.execPath). */
+  executable?: string;
+  /** /proc/self/smaps; replaceable in tests. */
+  readSmaps?: () => string;
+}
+
+export class MemoryTrim {
+  private readonly opts: MemoryTrimOptions;
+  private readonly executable: string;
+  private readonly readSmaps: () => string;
+  private timer: NodeJS.Timeout | null = null;
+  private first: NodeJS.Timeout | null = null;
+  /** Trims done, and KiB dropped over all of them. */
+  trims = 0;
+  droppedKiB = 0;
+
+  constructor(opts: MemoryTrimOptions) {
+    this.opts = opts;
+    this.executable = opts.executable ?? realpathSync(process.execPath);
+    this.readSmaps = opts.readSmaps ?? (() => readFileSync('/proc/self/smaps', 'latin1'));
+  }
+
+  /** The first trim after `firstMs` (at most the interval), then one every interval. */
+  start(firstMs = 1000): void {
+    if (this.timer !== null || this.first !== null) return;
+    this.first = setTimeout(() => {
+      this.first = null;
+      this.trimLogged();
+      this.timer = setInterval(() => this.trimLogged(), this.opts.intervalMs);
+      this.timer.unref();
+    }, Math.min(firstMs, this.opts.intervalMs));
+    this.first.unref();
+  }
+
+  /** One trim now. Never throws: a failure to read smaps is reported as nothing dropped. */
+  trim(): TrimResult {
+    const t0 = performance.now();
+    let droppedKiB = 0;
+    let refused = 0;
+    let mappings: Mapping[] = [];
+    try {
+      mappings = droppableMappings(parseSmaps(this.readSmaps()), this.executable);
+    } catch {
+      mappings = [];
+    }
+    for (const m of mappings) {
+      if (this.opts.addon.dropPages(m.start, m.end - m.start) === 0) droppedKiB += m.rssKiB;
+      else refused++;
+    }
+    const malloc = this.opts.addon.mallocTrim();
+    this.trims++;
+    this.droppedKiB += droppedKiB;
+    return { droppedKiB, refused, malloc, ms: performance.now() - t0 };
+  }
+
+  private trimLogged(): void {
+    const r = this.trim();
+    const fields = { droppedKiB: r.droppedKiB, refused: r.refused, mallocTrim: r.malloc, ms: Math.round(r.ms * 100) / 100 };
+    if (r.refused > 0) this.opts.log.warn(fields, 'memory trim: madvise refused some of the executable\'s mappings');
+    else this.opts.log.debug(fields, 'memory trim');
+  }
+
+  close(): void {
+    if (this.first !== null) clearTimeout(this.first);
+    if (this.timer !== null) clearInterval(this.timer);
+    this.first = null;
+    this.timer = null;
+  }
+}
+
+/**
+ * A running trim every `intervalS` seconds (the first a second from now), or null when it is off
+ * (0) or cannot run, which is logged with the reason. Every siplb process that lives long calls
+ * it: a balancer, and the supervisor of workers.
+ */
+export function startMemoryTrim(intervalS: number, log: Logger): MemoryTrim | null {
+  if (intervalS <= 0) return null;
+  const loaded = loadMemoryAddon();
+  if (loaded.addon === null) {
+    log.info({ memoryTrimInterval: intervalS }, `memory trim off: ${loaded.problem}`);
+    return null;
+  }
+  const trim = new MemoryTrim({ addon: loaded.addon, intervalMs: intervalS * 1000, log });
+  trim.start();
+  return trim;
+}
