@@ -43,36 +43,51 @@ export interface Mapping {
   anonymousKiB: number;
 }
 
-const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+ *(.*)$/;
-const FIELD = /^(Rss|Anonymous): +(\d+) kB$/;
+const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+ +(.*)$/;
 
-/** The mappings of an smaps text, in order. Lines it does not know are skipped. */
-export function parseSmaps(text: string): Mapping[] {
+/** The number of a "Name:   123 kB" line of the block, or -1 when the block has none. */
+function fieldKiB(text: string, blockStart: number, blockEnd: number, name: string): number {
+  const at = text.indexOf(`\n${name}:`, blockStart);
+  if (at === -1 || at >= blockEnd) return -1;
+  const m = /^ +(\d+) kB/.exec(text.slice(at + name.length + 2, text.indexOf('\n', at + 1)));
+  return m === null ? -1 : Number(m[1]);
+}
+
+/**
+ * The mappings of `executable` in an smaps text, found by its path rather than by reading every
+ * line: a trim runs every few seconds, and parsing the ~3000 lines of a Node process's smaps in
+ * JavaScript would itself run (and map back) code the trim has just unmapped.
+ */
+export function executableMappings(text: string, executable: string): Mapping[] {
   const out: Mapping[] = [];
-  let current: Mapping | null = null;
-  for (const line of text.split('\n')) {
-    const h = HEADER.exec(line);
-    if (h !== null) {
-      current = { start: parseInt(h[1], 16), end: parseInt(h[2], 16), perms: h[3], path: h[4], rssKiB: 0, anonymousKiB: -1 };
-      out.push(current);
-      continue;
-    }
-    const f = current === null ? null : FIELD.exec(line);
-    if (f !== null && current !== null) {
-      if (f[1] === 'Rss') current.rssKiB = Number(f[2]);
-      else current.anonymousKiB = Number(f[2]);
-    }
+  for (let at = text.indexOf(executable); at !== -1; at = text.indexOf(executable, at + executable.length)) {
+    const lineStart = text.lastIndexOf('\n', at) + 1;
+    let lineEnd = text.indexOf('\n', at);
+    if (lineEnd === -1) lineEnd = text.length;
+    // The path ends the header line: "/x/node (deleted)" or a longer path is another file.
+    if (at + executable.length !== lineEnd) continue;
+    const h = HEADER.exec(text.slice(lineStart, lineEnd));
+    if (h === null || h[4] !== executable) continue;
+    // The mapping's lines run to the next header, i.e. to the next line starting with an address.
+    let blockEnd = text.length;
+    const next = /\n[0-9a-f]+-[0-9a-f]+ /g;
+    next.lastIndex = lineEnd;
+    const n = next.exec(text);
+    if (n !== null) blockEnd = n.index;
+    out.push({
+      start: parseInt(h[1], 16), end: parseInt(h[2], 16), perms: h[3], path: h[4],
+      rssKiB: Math.max(0, fieldKiB(text, lineEnd, blockEnd, 'Rss')), anonymousKiB: fieldKiB(text, lineEnd, blockEnd, 'Anonymous'),
+    });
   }
   return out;
 }
 
 /**
- * The mappings of `executable` whose page-table entries may be dropped: read-only (no 'w'),
- * private, with no page of their own, and something resident to drop.
+ * The mappings whose page-table entries may be dropped: read-only (no 'w'), private, with no page
+ * of their own, and something resident to drop.
  */
-export function droppableMappings(mappings: readonly Mapping[], executable: string): Mapping[] {
-  return mappings.filter((m) => m.path === executable && m.perms[1] === '-' && m.perms[3] === 'p'
-    && m.anonymousKiB === 0 && m.rssKiB > 0 && m.end > m.start);
+export function droppableMappings(mappings: readonly Mapping[]): Mapping[] {
+  return mappings.filter((m) => m.perms[1] === '-' && m.perms[3] === 'p' && m.anonymousKiB === 0 && m.rssKiB > 0 && m.end > m.start);
 }
 
 /** What one trim did. */
@@ -156,7 +171,7 @@ export class MemoryTrim {
     let refused = 0;
     let mappings: Mapping[] = [];
     try {
-      mappings = droppableMappings(parseSmaps(this.readSmaps()), this.executable);
+      mappings = droppableMappings(executableMappings(this.readSmaps(), this.executable));
     } catch {
       mappings = [];
     }

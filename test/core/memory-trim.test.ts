@@ -4,10 +4,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { droppableMappings, loadMemoryAddon, MemoryTrim, parseSmaps, type MemoryAddon } from '../../src/core/memory-trim.ts';
+import { droppableMappings, executableMappings, loadMemoryAddon, MemoryTrim, type MemoryAddon } from '../../src/core/memory-trim.ts';
 
 const EXE = '/opt/node/bin/node';
 const ADDON = fileURLToPath(new URL('../../native/build/memory.node', import.meta.url));
@@ -40,23 +40,43 @@ describe('which mappings may be dropped', () => {
   ];
   for (const c of cases) {
     test(`${c.name}: ${c.droppable ? 'dropped' : 'left alone'}`, () => {
-      const mappings = parseSmaps(`${entry('00400000-00800000', c.perms, c.path, c.rss, c.anonymous)}\n`);
-      assert.equal(mappings.length, 1);
-      assert.deepEqual(droppableMappings(mappings, EXE).length, c.droppable ? 1 : 0);
+      // Between two other mappings, as in a real smaps.
+      const text = [
+        entry('00200000-00300000', 'r--p', '/usr/lib/x86_64-linux-gnu/libm.so.6', 8, 0),
+        entry('00400000-00800000', c.perms, c.path, c.rss, c.anonymous),
+        entry('00900000-00a00000', 'rw-p', '', 16, 16),
+      ].join('\n');
+      assert.deepEqual(droppableMappings(executableMappings(text, EXE)).map((m) => m.start), c.droppable ? [0x400000] : []);
     });
   }
 
-  test('parseSmaps reads addresses, permissions, path and the two fields of every entry', () => {
+  test('executableMappings reads the addresses, permissions and the two fields of each of the executable\'s mappings', () => {
     const text = [
       entry('00400000-00746000', 'r--p', EXE, 384, 0),
+      entry('7f397e000000-7f397e100000', 'rw-p', '', 12, 12),
       entry('7f397e580000-7f397e785000', 'r-xp', EXE, 1344, 0),
-      entry('7f399d499000-7f399d59a000', 'rw-p', '', 12, 12),
+      entry('7f399d499000-7f399d59a000', 'rw-p', EXE, 12, 12),
+      entry('7f399d600000-7f399d700000', 'r-xp', '/usr/lib/libc.so.6', 320, 0),
     ].join('\n');
-    assert.deepEqual(parseSmaps(text), [
+    assert.deepEqual(executableMappings(text, EXE), [
       { start: 0x400000, end: 0x746000, perms: 'r--p', path: EXE, rssKiB: 384, anonymousKiB: 0 },
       { start: 0x7f397e580000, end: 0x7f397e785000, perms: 'r-xp', path: EXE, rssKiB: 1344, anonymousKiB: 0 },
-      { start: 0x7f399d499000, end: 0x7f399d59a000, perms: 'rw-p', path: '', rssKiB: 12, anonymousKiB: 12 },
+      { start: 0x7f399d499000, end: 0x7f399d59a000, perms: 'rw-p', path: EXE, rssKiB: 12, anonymousKiB: 12 },
     ]);
+  });
+
+  test('a field is read from its own mapping\'s lines, never from the next mapping\'s', () => {
+    const noAnonymousLine = entry('00400000-00746000', 'r-xp', EXE, 384, null);
+    const text = [noAnonymousLine, entry('00800000-00900000', 'rw-p', '', 64, 0)].join('\n');
+    assert.deepEqual(executableMappings(text, EXE).map((m) => m.anonymousKiB), [-1]);
+  });
+
+  test('the real smaps of this process names its executable', () => {
+    const text = readFileSync('/proc/self/smaps', 'latin1');
+    const mine = executableMappings(text, realpathSync(process.execPath));
+    assert.ok(mine.length >= 2, `${mine.length} mappings of ${process.execPath}`);
+    assert.ok(mine.every((m) => m.anonymousKiB >= 0 && m.rssKiB >= 0 && m.end > m.start));
+    assert.ok(droppableMappings(mine).some((m) => m.perms === 'r-xp'), 'the code is droppable');
   });
 });
 
