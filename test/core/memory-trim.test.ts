@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { droppableMappings, executableMappings, loadMemoryAddon, MemoryTrim, type MemoryAddon } from '../../src/core/memory-trim.ts';
+import { BUSY_SHARE, droppableMappings, executableMappings, FORCED_TRIM_MS, loadMemoryAddon, MemoryTrim, type MemoryAddon } from '../../src/core/memory-trim.ts';
 
 const EXE = '/opt/node/bin/node';
 const ADDON = fileURLToPath(new URL('../../native/build/memory.node', import.meta.url));
@@ -118,7 +118,7 @@ describe('MemoryTrim with a recording addon', () => {
   test('the timer trims on its interval until closed', async () => {
     let trims = 0;
     const addon: MemoryAddon = { dropPages: () => 0, mallocTrim: () => { trims++; return 0; } };
-    const trim = new MemoryTrim({ addon, intervalMs: 20, log, executable: EXE, readSmaps: () => smaps });
+    const trim = new MemoryTrim({ addon, intervalMs: 20, log, executable: EXE, readSmaps: () => smaps, busyShare: () => 0 });
     trim.start();
     await new Promise((r) => setTimeout(r, 150));
     trim.close();
@@ -127,6 +127,37 @@ describe('MemoryTrim with a recording addon', () => {
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(trims, seen, 'no trim after close()');
   });
+});
+
+describe('MemoryTrim waits while the event loop is busy', () => {
+  const log = pino({ level: 'silent' });
+  const smaps = entry('0074a000-03044000', 'r-xp', EXE, 27000, 0);
+  // Each tick: the loop's busy share since the last one, and the clock (ms).
+  const cases: { name: string; ticks: [number, number][]; trimmed: boolean[] }[] = [
+    { name: 'a quiet loop trims at every tick', ticks: [[0.01, 5_000], [0.0, 10_000], [0.049, 15_000]], trimmed: [true, true, true] },
+    { name: 'a busy loop skips', ticks: [[0.3, 5_000], [0.05, 10_000]], trimmed: [false, false] },
+    {
+      name: 'a busy loop still trims once FORCED_TRIM_MS has passed since the last trim',
+      ticks: [[0.5, 5_000], [0.5, FORCED_TRIM_MS - 1], [0.5, FORCED_TRIM_MS], [0.5, FORCED_TRIM_MS + 5_000], [0.01, FORCED_TRIM_MS + 10_000]],
+      trimmed: [false, false, true, false, true],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      let i = 0;
+      const addon: MemoryAddon = { dropPages: () => 0, mallocTrim: () => 0 };
+      const trim = new MemoryTrim({
+        addon, intervalMs: 5_000, log, executable: EXE, readSmaps: () => smaps,
+        busyShare: () => c.ticks[i][0], now: () => c.ticks[i][1],
+      });
+      const seen: boolean[] = [];
+      for (; i < c.ticks.length; i++) seen.push(trim.tick());
+      assert.deepEqual(seen, c.trimmed);
+      assert.equal(trim.trims, c.trimmed.filter(Boolean).length);
+      assert.equal(trim.skipped, c.trimmed.filter((t) => !t).length);
+    });
+  }
+  test('BUSY_SHARE is 5 % of the loop', () => assert.equal(BUSY_SHARE, 0.05));
 });
 
 describe('the addon (native/build/memory.node)', { skip: process.platform !== 'linux' ? 'Linux only' : false }, () => {
