@@ -173,15 +173,20 @@ async function runTarget(target: 'siplb' | 'kamailio', o: Options): Promise<Held
     let nextLog = 10;
     while (!done && Date.now() - started < (holdS - 2) * 1000) {
       await sleep(1000);
-      const s = await sample(running, uases, api);
+      // siplb's own count (/metrics) only at the 10 s log lines: rendering /metrics runs code
+      // that a memory trim would otherwise have unmapped, and a scrape every second kept
+      // 10-15 MiB of the node binary mapped (bench/README.md, "The memory trim").
+      const elapsed = Math.floor((Date.now() - started) / 1000);
+      const s = await sample(running, uases, elapsed >= nextLog ? api : null);
       if (s.uasOpen >= loaded.uasOpen) loaded = s;
       if (s.rssKiB !== null && s.rssKiB > (loadedMaxRssKiB ?? 0)) loadedMaxRssKiB = s.rssKiB;
-      const elapsed = Math.floor((Date.now() - started) / 1000);
       if (elapsed >= nextLog) {
         nextLog += 10;
         console.log(`    ${elapsed}s: ${s.uasOpen} calls open at the UASes${s.tracked === null ? '' : `, ${s.tracked} tracked by siplb`}, RSS ${mib(s.rssKiB)}`);
       }
     }
+    // Read after the RSS sample, as in every sample.
+    if (loaded.tracked === null) loaded = { ...loaded, tracked: await tracked(api) };
     console.log(`  ${target}: ${loaded.uasOpen} calls held${loaded.tracked === null ? '' : ` (siplb tracks ${loaded.tracked})`}, RSS ${mib(loaded.rssKiB)}`);
     const result = await uac.done;
     const ended = await sample(running, uases, api);

@@ -36,8 +36,8 @@ export function sumTicks(pids: readonly number[]): number {
   return pids.reduce((acc, pid) => acc + (cpuTicks(pid) ?? 0), 0);
 }
 
-/** A /proc/PID/status memory figure in KiB (VmHWM: peak RSS), or null if gone. */
-export function statusKiB(pid: number, key: 'VmHWM' | 'VmRSS'): number | null {
+/** A /proc/PID/status memory figure in KiB (VmHWM: peak RSS; RssAnon, RssFile: RSS's private and file-backed parts), or null if gone. */
+export function statusKiB(pid: number, key: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number | null {
   try {
     const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m === null ? null : Number(m[1]);

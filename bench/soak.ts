@@ -85,7 +85,9 @@ export async function runSoak(argv: string[]): Promise<number> {
       // The baseline: RSS after 5 minutes, or after the first third of a shorter run.
       const baselineAt = Math.min(300, Math.floor(o.seconds / 3));
       let baselineKiB: number | null = null;
+      let baselineAnonKiB: number | null = null;
       let lastKiB: number | null = null;
+      let lastAnonKiB: number | null = null;
       let worstP99 = 0;
       let worstMax = 0;
       const start = Date.now();
@@ -96,7 +98,11 @@ export async function runSoak(argv: string[]): Promise<number> {
         await sleep(1000);
         const elapsed = Math.floor((Date.now() - start) / 1000);
         lastKiB = statusKiB(siplb.pid, 'VmRSS') ?? lastKiB;
-        if (baselineKiB === null && elapsed >= baselineAt) baselineKiB = lastKiB;
+        lastAnonKiB = statusKiB(siplb.pid, 'RssAnon') ?? lastAnonKiB;
+        if (baselineKiB === null && elapsed >= baselineAt) {
+          baselineKiB = lastKiB;
+          baselineAnonKiB = lastAnonKiB;
+        }
         if (elapsed >= nextReport || done) {
           nextReport += 60;
           const text = await fetch(`http://127.0.0.1:${apiPort}/metrics`).then((r) => r.text()).catch(() => '');
@@ -105,20 +111,22 @@ export async function runSoak(argv: string[]): Promise<number> {
           if (p99 !== null) worstP99 = Math.max(worstP99, p99);
           if (max !== null) worstMax = Math.max(worstMax, max);
           const started = gauge(text, 'siplb_calls_started_total');
-          console.log(`  ${elapsed}s: calls started ${started ?? '?'}, RSS ${((lastKiB ?? 0) / 1024).toFixed(1)} MiB, ` +
+          console.log(`  ${elapsed}s: calls started ${started ?? '?'}, RSS ${((lastKiB ?? 0) / 1024).toFixed(1)} MiB (private ${((lastAnonKiB ?? 0) / 1024).toFixed(1)}), ` +
             `event-loop lag p99 ${p99 === null ? '?' : (p99 * 1000).toFixed(2)} ms, max ${max === null ? '?' : (max * 1000).toFixed(2)} ms`);
         }
       }
       const result = await uac.done;
       const endKiB = statusKiB(siplb.pid, 'VmRSS') ?? lastKiB;
+      const endAnonKiB = statusKiB(siplb.pid, 'RssAnon') ?? lastAnonKiB;
       const growth = baselineKiB !== null && endKiB !== null ? (endKiB - baselineKiB) / baselineKiB : null;
       console.log(describeResult('soak UAC', result).split('\n')[0]);
       console.log(`soak: ${result.stats.successful} completed, ${result.stats.failed} failed; RSS ${((baselineKiB ?? 0) / 1024).toFixed(1)} MiB at ${baselineAt} s, ` +
-        `${((endKiB ?? 0) / 1024).toFixed(1)} MiB at the end (${growth === null ? '?' : `${(growth * 100).toFixed(1)} %`}); ` +
+        `${((endKiB ?? 0) / 1024).toFixed(1)} MiB at the end (${growth === null ? '?' : `${(growth * 100).toFixed(1)} %`}; private ` +
+        `${((baselineAnonKiB ?? 0) / 1024).toFixed(1)} -> ${((endAnonKiB ?? 0) / 1024).toFixed(1)} MiB); ` +
         `event-loop lag p99 (worst minute) ${(worstP99 * 1000).toFixed(2)} ms, max ${(worstMax * 1000).toFixed(2)} ms`);
       console.log(JSON.stringify({
         bench: 'soak', rate: o.rate, seconds: o.seconds, calls, successful: result.stats.successful, failed: result.stats.failed,
-        baselineRssKiB: baselineKiB, endRssKiB: endKiB, rssGrowth: growth, lagP99Ms: worstP99 * 1000, lagMaxMs: worstMax * 1000,
+        baselineRssKiB: baselineKiB, endRssKiB: endKiB, rssGrowth: growth, baselineAnonKiB, endAnonKiB, lagP99Ms: worstP99 * 1000, lagMaxMs: worstMax * 1000,
       }));
       const ok = result.stats.failed === 0 && result.stats.successful === calls && growth !== null && growth <= 0.10;
       return ok ? 0 : 1;
