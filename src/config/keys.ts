@@ -1023,7 +1023,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   memoryTrimInterval: {
     key: 'memoryTrimInterval', field: 'memoryTrimInterval', shownDefault: '5', defaultValue: 5,
-    description: 'Seconds between two memory trims: the pages of the node executable that siplb touched once and no longer runs are unmapped from it (they stay in the page cache; what runs is mapped again at once), and malloc gives its free pages back. Start-up alone leaves about 45 MiB of the executable counted in RSS. Needs native/build/memory.node, built at install with a C compiler; without it siplb says so at start and runs untrimmed. 0: off (siplb key).',
+    description: 'Seconds between two memory trims: the pages of the node executable that siplb touched once and no longer runs are unmapped from it (they stay in the page cache; what runs is mapped again at once), and malloc gives its free pages back. Start-up alone leaves about 45 MiB of the executable counted in RSS. While calls keep the event loop over 5 % busy, trims wait for a quieter interval (at most a minute): the code in use would come straight back. Needs native/build/memory.node, built at install with a C compiler; without it siplb says so at start and runs untrimmed. 0: off (siplb key).',
     parse: (raw, key) => integerIn(raw, 0, 3600, rejecter(key, raw), 'must be an integer from 0 (off) to 3600 (seconds)'),
   },
   pikeAllow: {

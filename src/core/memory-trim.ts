@@ -163,6 +163,15 @@ function loopBusyShare(): () => number {
   };
 }
 
+/** The executable as smaps names it: its real path (or execPath itself if that cannot be resolved, e.g. deleted). */
+function executablePath(): string {
+  try {
+    return realpathSync(process.execPath);
+  } catch {
+    return process.execPath;
+  }
+}
+
 export class MemoryTrim {
   private readonly opts: MemoryTrimOptions;
   private readonly executable: string;
@@ -179,7 +188,7 @@ export class MemoryTrim {
 
   constructor(opts: MemoryTrimOptions) {
     this.opts = opts;
-    this.executable = opts.executable ?? realpathSync(process.execPath);
+    this.executable = opts.executable ?? executablePath();
     this.readSmaps = opts.readSmaps ?? (() => readFileSync('/proc/self/smaps', 'latin1'));
     this.busyShare = opts.busyShare ?? loopBusyShare();
     this.now = opts.now ?? Date.now;
