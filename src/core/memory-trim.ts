@@ -20,7 +20,11 @@
 // if /proc/self/smaps, read just before, shows it private, without write permission, of the
 // executable's file, and with no page of its own ("Anonymous: 0 kB": the relocated read-only
 // data, written once at load, has such pages and is left alone). Such a mapping cannot gain a
-// page of its own without first becoming writable, which its permissions would show.
+// page of its own without first becoming writable, which its permissions would show. Only the
+// executable is trimmed, never a shared library: a library could be unmapped, and its range
+// reused, between reading smaps and the madvise; the executable never is. A binary overwritten
+// in place (package managers replace it by a rename) would be mapped back from the new file; the
+// kernel's own reclaim of clean pages does the same, trimming only makes it sooner.
 // madvise is not in Node.js: native/memory.c, built at install (native/build.cjs). Without it
 // (no C compiler, not Linux), siplb runs the same and says at start that it cannot trim.
 
