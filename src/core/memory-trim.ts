@@ -22,7 +22,9 @@
 // data, written once at load, has such pages and is left alone). Such a mapping cannot gain a
 // page of its own without first becoming writable, which its permissions would show. Only the
 // executable is trimmed, never a shared library: a library could be unmapped, and its range
-// reused, between reading smaps and the madvise; the executable never is. A binary overwritten
+// reused, between reading smaps and the madvise; the executable's mappings live as long as the
+// process (V8's copy of its builtins, mapped from the executable too, as long as the process's
+// one isolate: siplb runs no worker_threads, whose isolates would end earlier). A binary overwritten
 // in place (package managers replace it by a rename) would be mapped back from the new file; the
 // kernel's own reclaim of clean pages does the same, trimming only makes it sooner.
 // madvise is not in Node.js: native/memory.c, built at install (native/build.cjs). Without it
