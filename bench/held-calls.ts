@@ -17,7 +17,6 @@
 // Ends with one JSON line (starts with {"bench":"held-calls"). Bounded: sipp has a hard timeout
 // of ramp + hold + 60 s, and every process started here is stopped by pid.
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { statusKiB } from './proc.ts';
@@ -105,12 +104,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function statusSum(t: RunningTarget, key: 'VmRSS' | 'RssAnon' | 'RssFile'): number | null {
   let sum: number | null = null;
   for (const pid of t.pids()) {
-    try {
-      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m !== null) sum = (sum ?? 0) + Number(m[1]);
-    } catch {
-      // Gone.
-    }
+    const kib = statusKiB(pid, key);
+    if (kib !== null) sum = (sum ?? 0) + kib;
   }
   return sum;
 }
