@@ -34,6 +34,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { rateLimit } from './log.ts';
 
 /** native/build/memory.node. */
 export interface MemoryAddon {
@@ -56,11 +57,17 @@ export interface Mapping {
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+ +(.*)$/;
 
+/** Where the line holding `at` ends: its newline, or the end of the text. */
+function lineEndAt(text: string, at: number): number {
+  const end = text.indexOf('\n', at);
+  return end === -1 ? text.length : end;
+}
+
 /** The number of a "Name:   123 kB" line of the block, or -1 when the block has none. */
 function fieldKiB(text: string, blockStart: number, blockEnd: number, name: string): number {
   const at = text.indexOf(`\n${name}:`, blockStart);
   if (at === -1 || at >= blockEnd) return -1;
-  const m = /^ +(\d+) kB/.exec(text.slice(at + name.length + 2, text.indexOf('\n', at + 1)));
+  const m = /^ +(\d+) kB/.exec(text.slice(at + name.length + 2, lineEndAt(text, at + 1)));
   return m === null ? -1 : Number(m[1]);
 }
 
@@ -73,8 +80,7 @@ export function executableMappings(text: string, executable: string): Mapping[] 
   const out: Mapping[] = [];
   for (let at = text.indexOf(executable); at !== -1; at = text.indexOf(executable, at + executable.length)) {
     const lineStart = text.lastIndexOf('\n', at) + 1;
-    let lineEnd = text.indexOf('\n', at);
-    if (lineEnd === -1) lineEnd = text.length;
+    const lineEnd = lineEndAt(text, at);
     // The path ends the header line: "/x/node (deleted)" or a longer path is another file.
     if (at + executable.length !== lineEnd) continue;
     const h = HEADER.exec(text.slice(lineStart, lineEnd));
@@ -109,7 +115,7 @@ export interface TrimResult {
   refused: number;
   /** malloc_trim: 1 returned memory, 0 none, -1 not available. */
   malloc: number;
-  /** Time the trim took, ms (reading smaps is most of it). */
+  /** Time the trim took, ms (reading smaps, the madvise calls and malloc_trim). */
   ms: number;
 }
 
@@ -163,9 +169,10 @@ export const FORCED_TRIM_MS = 60_000;
 function loopBusyShare(): () => number {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   return () => {
-    const delta = performance.eventLoopUtilization(last);
-    last = performance.eventLoopUtilization();
-    return delta.utilization;
+    const now = performance.eventLoopUtilization();
+    const since = performance.eventLoopUtilization(now, last);
+    last = now;
+    return since.utilization;
   };
 }
 
@@ -187,6 +194,8 @@ export class MemoryTrim {
   private readonly busyShare: () => number;
   private readonly now: () => number;
   private lastTrimAt = 0;
+  /** A refusal repeats at every trim: warned about once a minute, logged at debug otherwise. */
+  private readonly refusedLogGate = rateLimit(60_000);
   /** Trims done, ticks skipped because the loop was busy, and KiB dropped over all trims. */
   trims = 0;
   skipped = 0;
@@ -251,7 +260,7 @@ export class MemoryTrim {
   private trimLogged(): void {
     const r = this.trim();
     const fields = { droppedKiB: r.droppedKiB, refused: r.refused, mallocTrim: r.malloc, ms: Math.round(r.ms * 100) / 100, skippedBusy: this.skipped };
-    if (r.refused > 0) this.opts.log.warn(fields, 'memory trim: madvise refused some of the executable\'s mappings');
+    if (r.refused > 0 && this.refusedLogGate()) this.opts.log.warn(fields, 'memory trim: madvise refused some of the executable\'s mappings');
     else this.opts.log.debug(fields, 'memory trim');
   }
 

@@ -71,6 +71,11 @@ describe('which mappings may be dropped', () => {
     assert.deepEqual(executableMappings(text, EXE).map((m) => m.anonymousKiB), [-1]);
   });
 
+  test('a field on the text\'s last line, with no newline after it, is read whole', () => {
+    const text = `00400000-00746000 r-xp 00000000 fe:00 5317189 ${EXE}\nRss:                 384 kB\nAnonymous:            0 kB`;
+    assert.deepEqual(executableMappings(text, EXE).map((m) => [m.rssKiB, m.anonymousKiB]), [[384, 0]]);
+  });
+
   test('the real smaps of this process names its executable', () => {
     const text = readFileSync('/proc/self/smaps', 'latin1');
     const mine = executableMappings(text, realpathSync(process.execPath));
@@ -103,6 +108,20 @@ describe('MemoryTrim with a recording addon', () => {
     assert.equal(r.malloc, 1);
     assert.equal(trim.trims, 1);
     assert.equal(trim.droppedKiB, 384);
+  });
+
+  test('a refusal that repeats at every trim is warned about once a minute, logged at debug otherwise', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const recording = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as { level: number; msg: string }); } });
+    const addon: MemoryAddon = { dropPages: () => 22, mallocTrim: () => 0 };
+    const trim = new MemoryTrim({ addon, intervalMs: 10, log: recording, executable: EXE, readSmaps: () => smaps, busyShare: () => 0 });
+    trim.start(0);
+    await new Promise((r) => setTimeout(r, 100));
+    trim.close();
+    const warned = lines.filter((l) => l.level === 40);
+    assert.equal(warned.length, 1, JSON.stringify(lines));
+    assert.match(warned[0].msg, /madvise refused/);
+    assert.ok(lines.filter((l) => l.level === 20 && l.msg === 'memory trim').length >= 2, `${lines.length} lines`);
   });
 
   test('an unreadable smaps drops nothing and does not throw', () => {
