@@ -15,17 +15,14 @@ var OUT_DIR = path.join(HERE, 'build');
 var OUT = path.join(OUT_DIR, 'memory.node');
 var strict = process.argv.indexOf('--strict') !== -1;
 
-function finish(message, ok) {
-  var line = 'native: ' + message + '\n';
-  if (ok) {
-    process.stdout.write(line);
-    process.exit(0);
-  }
-  process.stdout.write(line.replace(/\n$/, strict ? '\n' : '; siplb runs without it (it keeps the memory it could give back)\n'));
-  process.exit(strict ? 1 : 0);
+/** Prints one line and exits: 0 when built; when not, 0 (the install goes on) or 1 with --strict. */
+function finish(message, built) {
+  var consequence = built || strict ? '' : '; siplb runs without it (it keeps the memory it could give back)';
+  process.stdout.write('native: ' + message + consequence + '\n');
+  process.exit(built || !strict ? 0 : 1);
 }
 
-if (process.platform !== 'linux') finish('memory.node is for Linux only (this is ' + process.platform + ')', !strict);
+if (process.platform !== 'linux') finish('memory.node is for Linux only (this is ' + process.platform + ')', false);
 
 var compiler = process.env.CC || 'cc';
 var temp = path.join(OUT_DIR, 'memory.' + process.pid + '.tmp.node');
@@ -34,7 +31,7 @@ var r = childProcess.spawnSync(compiler, ['-O2', '-Wall', '-Werror', '-shared', 
 if (r.error || r.status !== 0) {
   try { fs.rmSync(temp, { force: true }); } catch (e) { /* nothing to remove */ }
   var why = r.error ? r.error.code === 'ENOENT' ? 'no C compiler (' + compiler + ' not found; apt-get install gcc)' : r.error.message
-    : compiler + ' failed (exit ' + (r.status === null ? r.signal : r.status) + '): ' + String(r.stderr).trim().split('\n').slice(0, 3).join(' | ');
+    : compiler + ' failed (exit ' + (r.status === null ? r.signal : r.status) + ')' + (String(r.stderr).trim() === '' ? '' : ': ' + String(r.stderr).trim().split('\n').slice(0, 3).join(' | '));
   finish('native/build/memory.node not built: ' + why, false);
 }
 // Loaded once here, so a broken build fails the install step rather than siplb's start.
