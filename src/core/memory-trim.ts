@@ -31,10 +31,10 @@
 // (no C compiler, not Linux), siplb runs the same and says at start that it cannot trim.
 
 import { readFileSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { rateLimit } from './log.ts';
+import { loadNativeAddon, type AddonResult } from './native-addon.ts';
 
 /** native/build/memory.node. */
 export interface MemoryAddon {
@@ -119,27 +119,9 @@ export interface TrimResult {
   ms: number;
 }
 
-export type AddonResult = { addon: MemoryAddon; problem: null } | { addon: null; problem: string };
-
-/** native/build/memory.node next to src/ or dist/ (both are one level below the package root). */
-export function loadMemoryAddon(): AddonResult {
-  if (process.platform !== 'linux') return { addon: null, problem: `not on Linux (${process.platform})` };
-  const require = createRequire(import.meta.url);
-  try {
-    const addon = require('../../native/build/memory.node') as Partial<MemoryAddon>;
-    if (typeof addon.dropPages !== 'function' || typeof addon.mallocTrim !== 'function') {
-      return { addon: null, problem: 'native/build/memory.node lacks dropPages or mallocTrim: rebuild it with node native/build.cjs' };
-    }
-    return { addon: addon as MemoryAddon, problem: null };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      addon: null,
-      problem: code === 'MODULE_NOT_FOUND'
-        ? 'native/build/memory.node is not built (node native/build.cjs builds it; it needs a C compiler)'
-        : `native/build/memory.node does not load: ${(err as Error).message}`,
-    };
-  }
+/** native/build/memory.node. */
+export function loadMemoryAddon(): AddonResult<MemoryAddon> {
+  return loadNativeAddon<MemoryAddon>('memory', ['dropPages', 'mallocTrim']);
 }
 
 export interface MemoryTrimOptions {

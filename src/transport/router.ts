@@ -20,6 +20,8 @@ export interface RouterOptions {
   readonly maxMessageSize: number;
   /** UDP sockets: bytes asked for each receive queue (default DEFAULT_UDP_RECEIVE_BUFFER). */
   readonly udpReceiveBuffer?: number;
+  /** UDP sockets: read and send through native/udp.c where it can (default true). */
+  readonly udpNativeIo?: boolean;
   /** Stream endpoints: connections one address may open to each (default 1000). */
   readonly maxConnectionsPerSource?: number;
   /** TCP and TLS endpoints: connections each holds in all, and the deadlines of a connection (socket-connection.ts). */
@@ -71,7 +73,7 @@ export class TransportRouter implements Outbound {
     const n = opts.nodeSockets;
     this.peers = n === undefined ? null : new UdpPeers({
       log: opts.log, onMessage: opts.onMessage, maxMessageSize: opts.maxMessageSize, receiveBufferBytes: opts.udpReceiveBuffer,
-      isPeer: (ip, port) => n.isNode(ip, port), onUnreachable: (ip, port) => n.onUnreachable(ip, port),
+      nativeIo: opts.udpNativeIo, isPeer: (ip, port) => n.isNode(ip, port), onUnreachable: (ip, port) => n.onUnreachable(ip, port),
     });
   }
 
@@ -79,7 +81,7 @@ export class TransportRouter implements Outbound {
   async listen(l: Listener): Promise<MessageTransport> {
     const ep = ENDPOINT_FACTORIES[l.transport]({
       side: l.side, host: l.host, port: l.port, maxMessageSize: this.opts.maxMessageSize,
-      receiveBufferBytes: this.opts.udpReceiveBuffer,
+      receiveBufferBytes: this.opts.udpReceiveBuffer, udpNativeIo: this.opts.udpNativeIo,
       maxConnectionsPerSource: this.opts.maxConnectionsPerSource,
       ...this.opts.streams,
       log: this.opts.log, onMessage: this.opts.onMessage, connections: this.connections,

@@ -67,6 +67,8 @@ export interface EndpointOptions {
   readonly maxMessageSize: number;
   /** UDP: bytes asked for the socket's receive queue (default DEFAULT_UDP_RECEIVE_BUFFER, udp.ts). */
   readonly receiveBufferBytes?: number;
+  /** UDP: read and send through native/udp.c where it can (default true; IPv4 sockets only). */
+  readonly udpNativeIo?: boolean;
   readonly log: Logger;
   /** Called for every complete message received; the transport does not interpret it. */
   readonly onMessage: MessageHandler;

@@ -26,6 +26,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { rateLimit } from '../core/log.ts';
 import { DEFAULT_UDP_RECEIVE_BUFFER, SEND_BUFFER_BYTES } from './udp.ts';
+import { EAGAIN, ECONNREFUSED, NativeUdpSocket } from './udp-native.ts';
 import type { MessageHandler, Side } from './types.ts';
 
 export interface UdpPeersOptions {
@@ -34,6 +35,8 @@ export interface UdpPeersOptions {
   readonly maxMessageSize: number;
   /** Bytes asked for each socket's receive queue, as for the listeners (default DEFAULT_UDP_RECEIVE_BUFFER). */
   readonly receiveBufferBytes?: number;
+  /** Read and send through native/udp.c where it can (default true; IPv4 only). */
+  readonly nativeIo?: boolean;
   /** Whether ip:port is a node's SIP address (only those get a socket of their own). */
   readonly isPeer: (ip: string, port: number) => boolean;
   /** ICMP port unreachable came back for what was sent to ip:port (at most once a second per peer). */
@@ -56,6 +59,8 @@ export interface ListenerInfo {
 
 class Peer {
   readonly socket: dgram.Socket;
+  /** Once connected, when native/udp.c reads and sends for it. */
+  native: NativeUdpSocket | null = null;
   connected = false;
   closed = false;
   lastUse: number;
@@ -116,6 +121,24 @@ export class UdpPeers {
     }
     if (!peer.connected) return false;
     peer.lastUse = Date.now();
+    const native = peer.native;
+    if (native !== null) {
+      const errno = native.send(data);
+      if (errno === 0) {
+        this.sent++;
+        return true;
+      }
+      if (errno === ECONNREFUSED) {
+        // An earlier datagram met a closed port; this one was not sent either.
+        this.unreachableFrom(peer, ip, port);
+        return true;
+      }
+      if (errno !== EAGAIN) {
+        this.failed(peer, ip, port, `errno ${errno}`);
+        return false;
+      }
+      // Would block: dgram queues it.
+    }
     try {
       peer.socket.send(data);
       this.sent++;
@@ -191,21 +214,18 @@ export class UdpPeers {
       onMessage(data, { transport: 'udp', side, ip, port: rinfo.port, connectionId: 0 });
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') {
-        this.unreachable++;
-        if (peer.unreachableGate()) this.opts.onUnreachable(ip, port);
-        return;
-      }
-      this.errors++;
-      if (this.errorLogGate()) this.opts.log.warn({ err: err.message, peer: `${ip}:${port}` }, 'UDP socket towards a node failed (logged at most every 10 s)');
-      if (!peer.connected) this.drop(ip, port, peer);
+      if (err.code === 'ECONNREFUSED') this.unreachableFrom(peer, ip, port);
+      else this.failed(peer, ip, port, err.message);
     });
     try {
       socket.bind(0, listener.host, () => {
         if (peer.closed) return;
         socket.connect(port, ip, (err?: Error) => {
           if (err !== undefined && err !== null) this.drop(ip, port, peer);
-          else if (!peer.closed) peer.connected = true;
+          else if (!peer.closed) {
+            if (this.opts.nativeIo ?? true) this.attachNative(peer, side, ip, port);
+            peer.connected = true;
+          }
         });
       });
     } catch {
@@ -215,10 +235,38 @@ export class UdpPeers {
     return peer;
   }
 
+  /** native/udp.c takes over the connected socket, when it can (IPv4); dgram goes on otherwise. */
+  private attachNative(peer: Peer, side: Side, ip: string, port: number): void {
+    if (isIP(ip) !== 4) return;
+    const { maxMessageSize, onMessage } = this.opts;
+    peer.native = NativeUdpSocket.attach(peer.socket, maxMessageSize, {
+      // Connected: only ip:port's datagrams arrive here.
+      message: (data, _ip, fromPort) => onMessage(data, { transport: 'udp', side, ip, port: fromPort, connectionId: 0 }),
+      oversized: () => {},
+      error: (errno) => {
+        if (errno === ECONNREFUSED) this.unreachableFrom(peer, ip, port);
+        else this.failed(peer, ip, port, `errno ${errno}`);
+      },
+    }).socket;
+  }
+
+  private unreachableFrom(peer: Peer, ip: string, port: number): void {
+    this.unreachable++;
+    if (peer.unreachableGate()) this.opts.onUnreachable(ip, port);
+  }
+
+  private failed(peer: Peer, ip: string, port: number, why: string): void {
+    this.errors++;
+    if (this.errorLogGate()) this.opts.log.warn({ err: why, peer: `${ip}:${port}` }, 'UDP socket towards a node failed (logged at most every 10 s)');
+    if (!peer.connected) this.drop(ip, port, peer);
+  }
+
   private closePeer(peer: Peer): void {
     if (peer.closed) return;
     peer.closed = true;
     peer.connected = false;
+    peer.native?.close();
+    peer.native = null;
     try {
       peer.socket.close();
     } catch {

@@ -9,6 +9,7 @@ import { BindError } from '../core/errors.ts';
 import { rateLimit } from '../core/log.ts';
 import { ipFamily, normaliseIp } from './ip.ts';
 import { reusePortFor } from './port-sharing.ts';
+import { EAGAIN, EINVAL, NativeUdpSocket, type NativeReceiver } from './udp-native.ts';
 import type { EndpointOptions, MessageTransport, Side } from './types.ts';
 
 /** SO_SNDBUF asked for every UDP socket (the kernel caps it at net.core.wmem_max). */
@@ -28,6 +29,8 @@ function literalLookup(address: string, _family: unknown, callback: (err: Error 
   else callback(null, address, f);
 }
 
+let nativeOffLogged = false;
+
 export class UdpEndpoint implements MessageTransport {
   readonly transport = 'udp';
   readonly side: Side;
@@ -37,6 +40,12 @@ export class UdpEndpoint implements MessageTransport {
   private readonly log: Logger;
   private readonly v6: boolean;
   private readonly oversizeLogGate = rateLimit(10_000);
+  private readonly errorLogGate = rateLimit(10_000);
+  private readonly maxSize: number;
+  private readonly onMessage: EndpointOptions['onMessage'];
+  private readonly nativeIo: boolean;
+  /** Reads and sends once bound, when native/udp.c can (IPv4 sockets); null: dgram does. */
+  private native: NativeUdpSocket | null = null;
   sendErrors = 0;
   oversized = 0;
 
@@ -47,6 +56,9 @@ export class UdpEndpoint implements MessageTransport {
     this.port = opts.port;
     this.log = opts.log;
     this.v6 = isIPv6(host) || host === '::';
+    this.maxSize = maxSize;
+    this.onMessage = onMessage;
+    this.nativeIo = opts.udpNativeIo ?? true;
     this.socket = dgram.createSocket({
       type: this.v6 ? 'udp6' : 'udp4',
       recvBufferSize: opts.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER,
@@ -60,11 +72,7 @@ export class UdpEndpoint implements MessageTransport {
     });
     this.socket.on('message', (data, rinfo) => {
       if (data.length > maxSize) {
-        this.oversized++;
-        // Logged, but at most every 10 s: a flood of large datagrams must not flood the log.
-        if (this.oversizeLogGate()) {
-          this.log.warn({ from: `${rinfo.address}:${rinfo.port}`, bytes: data.length, maxMessageSize: maxSize, refusedSoFar: this.oversized }, 'UDP datagram larger than maxMessageSize refused');
-        }
+        this.refuseOversized(data.length, rinfo.address, rinfo.port);
         return;
       }
       onMessage(data, { transport: 'udp', side, ip: normaliseIp(rinfo.address), port: rinfo.port, connectionId: 0 });
@@ -82,9 +90,41 @@ export class UdpEndpoint implements MessageTransport {
       this.socket.once('error', onError);
       this.socket.bind(port, host, () => {
         this.socket.off('error', onError);
+        if (this.nativeIo && !this.v6) this.attachNative();
         resolve();
       });
     });
+  }
+
+  /** Whether native/udp.c reads and sends for this socket. */
+  get nativeReading(): boolean {
+    return this.native !== null;
+  }
+
+  private refuseOversized(bytes: number, ip: string, port: number): void {
+    this.oversized++;
+    // Logged, but at most every 10 s: a flood of large datagrams must not flood the log.
+    if (this.oversizeLogGate()) {
+      this.log.warn({ from: `${ip}:${port}`, bytes, maxMessageSize: this.maxSize, refusedSoFar: this.oversized }, 'UDP datagram larger than maxMessageSize refused');
+    }
+  }
+
+  private attachNative(): void {
+    const { side, onMessage } = this;
+    const receiver: NativeReceiver = {
+      message: (data, ip, port) => onMessage(data, { transport: 'udp', side, ip, port, connectionId: 0 }),
+      oversized: (bytes, ip, port) => this.refuseOversized(bytes, ip, port),
+      error: (errno) => {
+        this.sendErrors++;
+        if (this.errorLogGate()) this.log.warn({ errno, side }, 'UDP socket error (logged at most every 10 s)');
+      },
+    };
+    const attached = NativeUdpSocket.attach(this.socket, this.maxSize, receiver);
+    this.native = attached.socket;
+    if (attached.socket === null && !nativeOffLogged) {
+      nativeOffLogged = true;
+      this.log.info({ reason: attached.why }, 'UDP through dgram (native UDP I/O off)');
+    }
   }
 
   address(): { address: string; port: number } {
@@ -101,6 +141,17 @@ export class UdpEndpoint implements MessageTransport {
   }
 
   send(ip: string, port: number, data: Buffer): void {
+    const native = this.native;
+    if (native !== null) {
+      const errno = native.sendTo(ip, port, data);
+      if (errno === 0) return;
+      // Would block (dgram queues it) or not an IPv4 literal (dgram says why): dgram's way.
+      if (errno !== EAGAIN && errno !== EINVAL) {
+        this.sendErrors++;
+        if (this.errorLogGate()) this.log.warn({ errno, to: `${ip}:${port}`, side: this.side }, 'UDP send failed (logged at most every 10 s)');
+        return;
+      }
+    }
     try {
       // No callback: a failed send surfaces as the socket's 'error' event, counted there.
       // A dual-stack (::) socket reaches IPv4 peers through their v4-mapped form.
@@ -113,6 +164,8 @@ export class UdpEndpoint implements MessageTransport {
   }
 
   close(): Promise<void> {
+    this.native?.close();
+    this.native = null;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }

@@ -286,7 +286,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const secret = cfg.viaSecret ?? await store.sharedSecret(opts.worker?.secret ?? randomBytes(18).toString('base64url'));
   const cluster = (): ClusterSnapshot => registry.snapshot();
   const transports = new TransportRouter({
-    log, maxMessageSize: cfg.maxMessageSize, udpReceiveBuffer: cfg.udpReceiveBuffer, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
+    log, maxMessageSize: cfg.maxMessageSize, udpReceiveBuffer: cfg.udpReceiveBuffer, udpNativeIo: cfg.udpNativeIo, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
     streams: {
       maxConnections: cfg.maxTcpConnections, firstMessageTimeoutMs: cfg.tcpFirstMessageTimeout,
       slowSenderTimeoutMs: cfg.tcpMessageTimeout, idleTimeoutMs: cfg.tcpIdleTimeout,

@@ -150,7 +150,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   tlsCertFile: { apply: 'tls' }, tlsKeyFile: { apply: 'tls' }, tlsCaFile: { apply: 'tls' },
   tlsClientAuth: TRANSPORTS,
   // Transports.
-  maxMessageSize: TRANSPORTS, udpReceiveBuffer: TRANSPORTS, maxConnectionsPerSource: TRANSPORTS, tlsHandshakeTimeout: TRANSPORTS,
+  maxMessageSize: TRANSPORTS, udpReceiveBuffer: TRANSPORTS, udpNativeIo: TRANSPORTS, maxConnectionsPerSource: TRANSPORTS, tlsHandshakeTimeout: TRANSPORTS,
   maxTcpConnections: TRANSPORTS, tcpFirstMessageTimeout: TRANSPORTS, tcpMessageTimeout: TRANSPORTS, tcpIdleTimeout: TRANSPORTS,
   wsAllowedOrigins: TRANSPORTS, wsPingInterval: TRANSPORTS,
 };

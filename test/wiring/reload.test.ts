@@ -107,10 +107,10 @@ describe('reloadPlan: what each change does', () => {
       'ipv6Host', 'isFilterSubdomain', 'isSendTrying', 'matchingHostnameForRoute', 'maxConnectionsPerSource', 'maxContentLength',
       'maxMessageSize', 'maxTcpConnections', 'memoryTrimInterval', 'performanceTestingMode', 'publicIp', 'publicIpv6', 'redisCluster', 'redisKeyPrefix', 'redisReadTimeout',
       'redisUrl', 'requestCheckPattern', 'sipHeaderAffinityExclusionPattern', 'sipHeaderAffinityFallbackKey', 'sipHeaderAffinityKey',
-      'stateStore', 'tcpFirstMessageTimeout', 'tcpIdleTimeout', 'tcpMessageTimeout', 'tlsClientAuth', 'tlsHandshakeTimeout', 'udpReceiveBuffer', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
+      'stateStore', 'tcpFirstMessageTimeout', 'tcpIdleTimeout', 'tcpMessageTimeout', 'tlsClientAuth', 'tlsHandshakeTimeout', 'udpNativeIo', 'udpReceiveBuffer', 'unavailableHost', 'useIpLoadBalancerAddressInViaHeaders', 'userAffinityMaxTimeInCache',
       'viaSecret', 'workers', 'wsAllowedOrigins', 'wsPingInterval',
     ]);
-    assert.equal(names.length, 63 + 40);
+    assert.equal(names.length, 64 + 40);
   });
 });
 

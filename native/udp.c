@@ -1,0 +1,321 @@
+/*
+ * UDP I/O for src/transport/udp-native.ts: what Node.js's dgram costs per datagram, paid per batch.
+ *
+ * dgram hands JavaScript one datagram at a time: per datagram a callback from C++ into
+ * JavaScript (with its microtask and nextTick checkpoint), a fresh ArrayBuffer, a string for
+ * the address, an object for the sender; and per send a request object and a round through
+ * libuv. At a thousand calls a second that was about a third of siplb's CPU (bench/README.md).
+ * Here a readable socket is drained with recvmmsg(2) into one buffer JavaScript shares, and
+ * JavaScript is called once for all of it; a send is one sendto(2), on the caller's turn.
+ *
+ *   open(fd, rx, meta, slotSize, onBatch) -> handle
+ *     Watches a dup of fd (an IPv4 UDP socket Node.js bound) for reading; Node.js must no longer
+ *     read it. When readable: up to meta.length / 4 datagrams, datagram i at rx[i * slotSize],
+ *     meta[4i..4i+3] = length, sender's port, sender's IPv4 address (network order read as a
+ *     little-endian int32 by the caller), 1 if it was longer than slotSize; then onBatch(n).
+ *     onBatch(-errno) when the socket reports an error (ECONNREFUSED: ICMP port unreachable for
+ *     what a connected socket sent).
+ *   sendTo(handle, buf, address, port) -> 0 or errno     (address: dotted IPv4 text)
+ *   send(handle, buf) -> 0 or errno                      (a connected socket)
+ *   close(handle)                                         (stops watching, closes the dup)
+ *
+ * A send that would block returns EAGAIN: the caller queues it through dgram instead.
+ *
+ * No Node.js headers are needed: the Node-API and libuv functions used are declared below
+ * (both C ABIs are stable within their major versions; Node-API's across Node.js releases).
+ * Only uv_poll_t's first field, `data`, is touched; its size comes from uv_handle_size().
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_ref__ *napi_ref;
+typedef struct napi_handle_scope__ *napi_handle_scope;
+typedef struct napi_async_context__ *napi_async_context;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
+
+napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+napi_status napi_get_buffer_info(napi_env, napi_value, void **, size_t *);
+napi_status napi_get_typedarray_info(napi_env, napi_value, int *, size_t *, void **, napi_value *, size_t *);
+napi_status napi_get_value_string_latin1(napi_env, napi_value, char *, size_t, size_t *);
+napi_status napi_create_external(napi_env, void *, napi_finalize, void *, napi_value *);
+napi_status napi_get_value_external(napi_env, napi_value, void **);
+napi_status napi_create_reference(napi_env, napi_value, uint32_t, napi_ref *);
+napi_status napi_delete_reference(napi_env, napi_ref);
+napi_status napi_get_reference_value(napi_env, napi_ref, napi_value *);
+napi_status napi_open_handle_scope(napi_env, napi_handle_scope *);
+napi_status napi_close_handle_scope(napi_env, napi_handle_scope);
+napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
+napi_status napi_async_init(napi_env, napi_value, napi_value, napi_async_context *);
+napi_status napi_async_destroy(napi_env, napi_async_context);
+napi_status napi_make_callback(napi_env, napi_async_context, napi_value, napi_value, size_t, const napi_value *, napi_value *);
+napi_status napi_get_global(napi_env, napi_value *);
+napi_status napi_is_exception_pending(napi_env, int *);
+napi_status napi_get_and_clear_last_exception(napi_env, napi_value *);
+napi_status napi_fatal_exception(napi_env, napi_value);
+napi_status napi_get_uv_event_loop(napi_env, void **);
+
+typedef void uv_loop_t;
+typedef void uv_handle_t;
+typedef struct { void *data; } uv_poll_t; /* the real struct is larger: allocated by uv_handle_size */
+typedef void (*uv_poll_cb)(uv_poll_t *handle, int status, int events);
+typedef void (*uv_close_cb)(uv_handle_t *handle);
+int uv_poll_init(uv_loop_t *loop, uv_poll_t *handle, int fd);
+int uv_poll_start(uv_poll_t *handle, int events, uv_poll_cb cb);
+int uv_poll_stop(uv_poll_t *handle);
+void uv_close(uv_handle_t *handle, uv_close_cb close_cb);
+size_t uv_handle_size(int type);
+#define UV_POLL_TYPE 8 /* uv_handle_type UV_POLL */
+#define UV_READABLE_EVENT 1
+
+#define NAPI_INT32_ARRAY 5 /* napi_typedarray_type napi_int32_array */
+#define MAX_BATCH 64
+
+typedef struct {
+  napi_env env;
+  int fd;               /* the dup; -1 once closed */
+  uv_poll_t *poll;      /* NULL once closed */
+  napi_ref on_batch;
+  napi_ref rx_ref;
+  napi_ref meta_ref;
+  napi_async_context async;
+  uint8_t *rx;
+  int32_t *meta;
+  size_t slot_size;
+  unsigned slots;
+  struct mmsghdr msgs[MAX_BATCH];
+  struct iovec iov[MAX_BATCH];
+  struct sockaddr_in from[MAX_BATCH];
+} udp_handle;
+
+static napi_value int32_value(napi_env env, int32_t n) {
+  napi_value result = NULL;
+  napi_create_int32(env, n, &result);
+  return result;
+}
+
+static void call_on_batch(udp_handle *h, int32_t n) {
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != 0) return;
+  napi_value fn, recv, arg = int32_value(env, n), result;
+  if (napi_get_reference_value(env, h->on_batch, &fn) == 0 && fn != NULL && napi_get_global(env, &recv) == 0 /* make_callback wants an object */) {
+    if (napi_make_callback(env, h->async, recv, fn, 1, &arg, &result) != 0) {
+      /* A throwing handler is reported like one on an event emitter: as an uncaught exception. */
+      int pending = 0;
+      napi_value err;
+      if (napi_is_exception_pending(env, &pending) == 0 && pending && napi_get_and_clear_last_exception(env, &err) == 0) {
+        napi_fatal_exception(env, err);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  udp_handle *h = (udp_handle *)poll->data;
+  if (h == NULL || h->fd < 0) return;
+  if (status < 0) {
+    call_on_batch(h, status); /* libuv's status is already -errno */
+    return;
+  }
+  for (unsigned i = 0; i < h->slots; i++) {
+    h->iov[i].iov_base = h->rx + (size_t)i * h->slot_size;
+    h->iov[i].iov_len = h->slot_size;
+    memset(&h->msgs[i].msg_hdr, 0, sizeof h->msgs[i].msg_hdr);
+    h->msgs[i].msg_hdr.msg_iov = &h->iov[i];
+    h->msgs[i].msg_hdr.msg_iovlen = 1;
+    h->msgs[i].msg_hdr.msg_name = &h->from[i];
+    h->msgs[i].msg_hdr.msg_namelen = sizeof h->from[i];
+  }
+  int n = recvmmsg(h->fd, h->msgs, h->slots, MSG_DONTWAIT, NULL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    call_on_batch(h, -errno);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    int32_t *m = h->meta + 4 * i;
+    m[0] = (int32_t)h->msgs[i].msg_len;
+    m[1] = ntohs(h->from[i].sin_port);
+    memcpy(&m[2], &h->from[i].sin_addr.s_addr, 4);
+    m[3] = (h->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+  }
+  if (n > 0) call_on_batch(h, n);
+}
+
+static void free_poll(uv_handle_t *handle) { free(handle); }
+
+static void close_handle(udp_handle *h) {
+  if (h->poll != NULL) {
+    uv_poll_stop(h->poll);
+    h->poll->data = NULL;
+    uv_close((uv_handle_t *)h->poll, free_poll);
+    h->poll = NULL;
+  }
+  if (h->fd >= 0) {
+    close(h->fd);
+    h->fd = -1;
+  }
+  if (h->on_batch != NULL) { napi_delete_reference(h->env, h->on_batch); h->on_batch = NULL; }
+  if (h->rx_ref != NULL) { napi_delete_reference(h->env, h->rx_ref); h->rx_ref = NULL; }
+  if (h->meta_ref != NULL) { napi_delete_reference(h->env, h->meta_ref); h->meta_ref = NULL; }
+  if (h->async != NULL) { napi_async_destroy(h->env, h->async); h->async = NULL; }
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  udp_handle *h = (udp_handle *)data;
+  close_handle(h);
+  free(h);
+}
+
+static udp_handle *handle_of(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != 0) return NULL;
+  return (udp_handle *)p;
+}
+
+/* open(fd, rx, meta, slotSize, onBatch) */
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t fd = -1, slot_size = 0;
+  void *rx = NULL, *meta = NULL;
+  size_t rx_len = 0, meta_len = 0, meta_offset = 0;
+  int meta_type = -1;
+  napi_value meta_ab;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 5 ||
+      napi_get_value_int32(env, argv[0], &fd) != 0 || fd < 0 ||
+      napi_get_buffer_info(env, argv[1], &rx, &rx_len) != 0 ||
+      napi_get_typedarray_info(env, argv[2], &meta_type, &meta_len, &meta, &meta_ab, &meta_offset) != 0 ||
+      meta_type != NAPI_INT32_ARRAY || napi_get_value_int32(env, argv[3], &slot_size) != 0 || slot_size <= 0) {
+    return int32_value(env, -EINVAL);
+  }
+  size_t slots = meta_len / 4;
+  if (slots > MAX_BATCH) slots = MAX_BATCH;
+  if (slots == 0 || (size_t)slot_size * slots > rx_len) return int32_value(env, -EINVAL);
+  udp_handle *h = calloc(1, sizeof *h);
+  if (h == NULL) return int32_value(env, -ENOMEM);
+  h->env = env;
+  h->fd = -1;
+  h->rx = rx;
+  h->meta = meta;
+  h->slot_size = (size_t)slot_size;
+  h->slots = (unsigned)slots;
+  int err = 0;
+  void *loop = NULL;
+  napi_value name;
+  if (napi_create_reference(env, argv[4], 1, &h->on_batch) != 0 || napi_create_reference(env, argv[1], 1, &h->rx_ref) != 0 ||
+      napi_create_reference(env, argv[2], 1, &h->meta_ref) != 0 || napi_create_string_utf8(env, "siplb:udp", 9, &name) != 0 ||
+      napi_async_init(env, NULL, name, &h->async) != 0 || napi_get_uv_event_loop(env, &loop) != 0) {
+    err = EINVAL;
+  } else if ((h->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    err = errno;
+  } else if (fcntl(h->fd, F_SETFL, fcntl(h->fd, F_GETFL) | O_NONBLOCK) != 0) {
+    err = errno;
+  } else if ((h->poll = calloc(1, uv_handle_size(UV_POLL_TYPE))) == NULL) {
+    err = ENOMEM;
+  } else if (uv_poll_init(loop, h->poll, h->fd) != 0) {
+    free(h->poll);
+    h->poll = NULL;
+    err = EINVAL;
+  } else {
+    h->poll->data = h;
+    if (uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable) != 0) err = EINVAL;
+  }
+  napi_value external;
+  if (err != 0 || napi_create_external(env, h, finalize_handle, NULL, &external) != 0) {
+    close_handle(h);
+    free(h);
+    return int32_value(env, -(err != 0 ? err : EINVAL));
+  }
+  return external;
+}
+
+/* Reads an IPv4 literal into addr; 0 when it is not one. */
+static int ipv4_of(napi_env env, napi_value v, struct sockaddr_in *addr) {
+  char text[INET_ADDRSTRLEN + 1];
+  size_t len = 0;
+  if (napi_get_value_string_latin1(env, v, text, sizeof text, &len) != 0 || len >= INET_ADDRSTRLEN) return 0;
+  if (memchr(text, 0, len) != NULL) return 0; /* "127.0.0.1\0junk" is not an address */
+  return inet_pton(AF_INET, text, &addr->sin_addr) == 1;
+}
+
+/* sendTo(handle, buf, address, port) */
+static napi_value udp_send_to(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *data = NULL;
+  size_t len = 0;
+  int32_t port = -1;
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 4) return int32_value(env, EINVAL);
+  udp_handle *h = handle_of(env, argv[0]);
+  if (h == NULL || napi_get_buffer_info(env, argv[1], &data, &len) != 0 || !ipv4_of(env, argv[2], &to) ||
+      napi_get_value_int32(env, argv[3], &port) != 0 || port <= 0 || port > 65535) {
+    return int32_value(env, EINVAL);
+  }
+  if (h->fd < 0) return int32_value(env, EBADF);
+  to.sin_family = AF_INET;
+  to.sin_port = htons((uint16_t)port);
+  if (sendto(h->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to) < 0) return int32_value(env, errno);
+  return int32_value(env, 0);
+}
+
+/* send(handle, buf): on a connected socket */
+static napi_value udp_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 2) return int32_value(env, EINVAL);
+  udp_handle *h = handle_of(env, argv[0]);
+  if (h == NULL || napi_get_buffer_info(env, argv[1], &data, &len) != 0) return int32_value(env, EINVAL);
+  if (h->fd < 0) return int32_value(env, EBADF);
+  if (send(h->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) return int32_value(env, errno);
+  return int32_value(env, 0);
+}
+
+static napi_value udp_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1) return int32_value(env, EINVAL);
+  udp_handle *h = handle_of(env, argv[0]);
+  if (h == NULL) return int32_value(env, EINVAL);
+  close_handle(h);
+  return int32_value(env, 0);
+}
+
+static void export_function(napi_env env, napi_value exports, const char *name, size_t length, napi_callback cb) {
+  napi_value fn = NULL;
+  if (napi_create_function(env, name, length, cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
+}
+
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  export_function(env, exports, "open", 4, udp_open);
+  export_function(env, exports, "sendTo", 6, udp_send_to);
+  export_function(env, exports, "send", 4, udp_send);
+  export_function(env, exports, "close", 5, udp_close);
+  return exports;
+}
