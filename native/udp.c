@@ -95,6 +95,9 @@ typedef struct {
   napi_ref on_batch;
   napi_ref rx_ref;
   napi_ref meta_ref;
+  /* The handle's own JavaScript value, held while it is open: a socket being read is never
+   * collected (and finalized) under a callback; close() lets it go. */
+  napi_ref self_ref;
   napi_async_context async;
   uint8_t *rx;
   int32_t *meta;
@@ -103,7 +106,19 @@ typedef struct {
   struct mmsghdr msgs[MAX_BATCH];
   struct iovec iov[MAX_BATCH];
   struct sockaddr_in from[MAX_BATCH];
+  /* Inside onBatch: a close() from there (a node forgotten on ICMP unreachable) stops reading at
+   * once but leaves the callback's references and async context alive until it returns. */
+  int in_callback;
+  int release_pending;
 } udp_handle;
+
+static void release_references(udp_handle *h) {
+  if (h->on_batch != NULL) { napi_delete_reference(h->env, h->on_batch); h->on_batch = NULL; }
+  if (h->rx_ref != NULL) { napi_delete_reference(h->env, h->rx_ref); h->rx_ref = NULL; }
+  if (h->meta_ref != NULL) { napi_delete_reference(h->env, h->meta_ref); h->meta_ref = NULL; }
+  if (h->async != NULL) { napi_async_destroy(h->env, h->async); h->async = NULL; }
+  if (h->self_ref != NULL) { napi_delete_reference(h->env, h->self_ref); h->self_ref = NULL; }
+}
 
 static napi_value int32_value(napi_env env, int32_t n) {
   napi_value result = NULL;
@@ -115,6 +130,7 @@ static void call_on_batch(udp_handle *h, int32_t n) {
   napi_env env = h->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != 0) return;
+  h->in_callback = 1;
   napi_value fn, recv, arg = int32_value(env, n), result;
   if (napi_get_reference_value(env, h->on_batch, &fn) == 0 && fn != NULL && napi_get_global(env, &recv) == 0 /* make_callback wants an object */) {
     if (napi_make_callback(env, h->async, recv, fn, 1, &arg, &result) != 0) {
@@ -125,6 +141,11 @@ static void call_on_batch(udp_handle *h, int32_t n) {
         napi_fatal_exception(env, err);
       }
     }
+  }
+  h->in_callback = 0;
+  if (h->release_pending) {
+    h->release_pending = 0;
+    release_references(h);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -175,10 +196,8 @@ static void close_handle(udp_handle *h) {
     close(h->fd);
     h->fd = -1;
   }
-  if (h->on_batch != NULL) { napi_delete_reference(h->env, h->on_batch); h->on_batch = NULL; }
-  if (h->rx_ref != NULL) { napi_delete_reference(h->env, h->rx_ref); h->rx_ref = NULL; }
-  if (h->meta_ref != NULL) { napi_delete_reference(h->env, h->meta_ref); h->meta_ref = NULL; }
-  if (h->async != NULL) { napi_async_destroy(h->env, h->async); h->async = NULL; }
+  if (h->in_callback) h->release_pending = 1;
+  else release_references(h);
 }
 
 static void finalize_handle(napi_env env, void *data, void *hint) {
@@ -248,6 +267,11 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     close_handle(h);
     free(h);
     return int32_value(env, -(err != 0 ? err : EINVAL));
+  }
+  if (napi_create_reference(env, external, 1, &h->self_ref) != 0) {
+    /* The external owns h now: closed here, freed by its finalizer. */
+    close_handle(h);
+    return int32_value(env, -EINVAL);
   }
   return external;
 }

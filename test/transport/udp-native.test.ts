@@ -164,6 +164,56 @@ describe('native/build/udp.node', linuxOnly, () => {
     assert.equal(r.messages.length, 1);
   });
 
+  test('closed from inside its own callback: no further callback, later sends refused, collected without harm', async (t) => {
+    const server = await bound(t);
+    const client = await bound(t);
+    let calls = 0;
+    let native: NativeUdpSocket | null = null;
+    native = NativeUdpSocket.attach(server, 4096, {
+      message: () => { calls++; native!.close(); },
+      oversized: () => {},
+      error: () => {},
+    }).socket!;
+    for (let i = 0; i < 5; i++) await send(client, `m${i}`, server);
+    await eventually('the first callback', 5_000, () => calls > 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The batch in hand is delivered whole (copied before the first callback); nothing after it.
+    const seen = calls;
+    await send(client, 'after', server);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(calls, seen);
+    assert.equal(native.sendTo('127.0.0.1', client.address().port, Buffer.from('x')), EINVAL);
+    // The same in a child with the collector forced between rounds: the process must live on.
+    const script = `
+      const dgram = require('node:dgram');
+      const addon = require(${JSON.stringify(new URL('../../native/build/udp.node', import.meta.url).pathname)});
+      const sym = (s) => Object.getOwnPropertySymbols(s).find((x) => x.description === 'state symbol');
+      (async () => {
+        for (let round = 0; round < 50; round++) {
+          const s = dgram.createSocket('udp4');
+          await new Promise((r) => s.bind(0, '127.0.0.1', r));
+          const h = s[sym(s)].handle;
+          let handle;
+          const done = new Promise((resolve) => {
+            handle = addon.open(h.fd, Buffer.alloc(4096), new Int32Array(8), 1024, () => { addon.close(handle); handle = null; resolve(); });
+          });
+          h.recvStop();
+          const c = dgram.createSocket('udp4');
+          c.send('x', s.address().port, '127.0.0.1');
+          await done;
+          global.gc();
+          c.close();
+          s.close();
+        }
+        global.gc();
+        process.stdout.write('ok');
+      })();`;
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'ok');
+  });
+
   test('a connected socket: send reaches the peer; a closed port comes back as ECONNREFUSED', async (t) => {
     const peer = await bound(t);
     const got: string[] = [];
