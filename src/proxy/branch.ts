@@ -52,69 +52,7 @@ export function loopPart(parts: readonly string[], cseqNum: number, outbound: bo
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 export function macPart(secret: string, prevViaKey: string, callId: string, cseqNum: number): string {
-  return macOfInput(secret, macInput(prevViaKey, callId, cseqNum));
-}
-
-function macInput(prevViaKey: string, callId: string, cseqNum: number): string {
-  return `${prevViaKey}\n${callId}\n${cseqNum}`;
-}
-
-function macOfInput(secret: string, input: string): string {
-  return hash('sha256', `${secret}\n${input}`, 'base64url').slice(0, MAC_LEN);
-}
-
-/** MACs remembered by BranchMacs: at 1000 calls/s, about the last third of a second's requests. */
-export const RECENT_MACS = 1024;
-
-/**
- * The branch MACs of one proxy, made for requests and checked on their responses. Most responses
- * (100, 180, the 200 to a BYE) come back within a fraction of a second of their request: the
- * inputs of the last RECENT_MACS MACs made are remembered, and a response whose MAC is among them
- * is checked by comparing its inputs with those, instead of hashing again (a SHA-256 call is about
- * 1 µs; the string comparison a small part of that). Only MACs this proxy made are remembered, so
- * a remembered MAC whose inputs differ is a forgery (or a collision of 96 bits); any other MAC is
- * hashed as always. Same answers as macPart alone.
- */
-export class BranchMacs {
-  private readonly secret: string;
-  private readonly inputs = new Map<string, string>();
-  /** The remembered MACs in the order made; the oldest is forgotten first. */
-  private readonly ring: (string | undefined)[];
-  private next = 0;
-
-  constructor(secret: string, remembered = RECENT_MACS) {
-    this.secret = secret;
-    this.ring = new Array<string | undefined>(remembered).fill(undefined);
-  }
-
-  /** The MAC of a request forwarded now (macPart), remembered. */
-  make(prevViaKey: string, callId: string, cseqNum: number): string {
-    const input = macInput(prevViaKey, callId, cseqNum);
-    const mac = macOfInput(this.secret, input);
-    const ring = this.ring;
-    if (ring.length > 0) {
-      const old = ring[this.next];
-      // A retransmission makes the same MAC again: the older slot must not forget the newer one.
-      if (old !== undefined && old !== mac) this.inputs.delete(old);
-      ring[this.next] = mac;
-      this.next = this.next + 1 === ring.length ? 0 : this.next + 1;
-      this.inputs.set(mac, input);
-    }
-    return mac;
-  }
-
-  /** Whether `mac` is the MAC of these inputs (macPart's answer). */
-  verifies(mac: string, prevViaKey: string, callId: string, cseqNum: number): boolean {
-    const input = macInput(prevViaKey, callId, cseqNum);
-    const known = this.inputs.get(mac);
-    if (known !== undefined) return known === input;
-    return macOfInput(this.secret, input) === mac;
-  }
-
-  /** MACs remembered now. */
-  get size(): number {
-    return this.inputs.size;
-  }
+  return hash('sha256', `${secret}\n${prevViaKey}\n${callId}\n${cseqNum}`, 'base64url').slice(0, MAC_LEN);
 }
 
 export function makeBranch(loop: string, mac: string): string {

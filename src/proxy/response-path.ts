@@ -19,7 +19,7 @@ import type { Transport } from '../config/types.ts';
 import type { StreamConnection } from '../transport/connections.ts';
 import type { Inbound, Outbound, Side } from '../transport/types.ts';
 import type { UdpBacklog } from '../transport/udp-backlog.ts';
-import { BranchMacs, loopOf, macOf, viaKey } from './branch.ts';
+import { loopOf, macOf, macPart, viaKey } from './branch.ts';
 import type { LocalAddresses } from './local-addresses.ts';
 import type { ProxyPolicy } from './policy.ts';
 import type { ProxyStats } from './stats.ts';
@@ -66,13 +66,9 @@ export class ResponsePath {
   /** INVITEs the proxy answered with its own 100 and forwarded, until their node answers (isSendTrying). */
   private readonly invites: UnansweredInvites | null;
 
-  /** Checks the branch MAC; shares the MACs the request path made (proxy.ts). */
-  private readonly macs: BranchMacs;
-
-  constructor(deps: PathDeps, invites: UnansweredInvites | null = null, macs: BranchMacs = new BranchMacs(deps.secret)) {
+  constructor(deps: PathDeps, invites: UnansweredInvites | null = null) {
     this.d = deps;
     this.invites = invites;
-    this.macs = macs;
     this.debug = deps.log.isLevelEnabled('debug');
     this.absorbTrying = deps.policy.sendTrying;
   }
@@ -99,7 +95,7 @@ export class ResponsePath {
     if (nextText === null) return this.drop('stray-response', src, 'no Via below ours');
     const next = parseVia(unfold(nextText));
     if (next === null) return this.drop('malformed-response', src, 'malformed second Via');
-    if (!this.macs.verifies(macOf(top.branch), viaKey(next), msg.callId, msg.cseqNum)) {
+    if (macPart(this.d.secret, viaKey(next), msg.callId, msg.cseqNum) !== macOf(top.branch)) {
       return this.drop('forged-response', src, 'branch does not match the Via below it');
     }
     const transport = VIA_TRANSPORTS[next.transport];
