@@ -11,37 +11,19 @@
  *   mallocTrim() -> 1 (memory returned), 0 (none), or -1 (not glibc)
  *     glibc's malloc_trim(0): gives the free pages of every malloc arena back to the kernel.
  *
- * Built by native/build.cjs with the system's C compiler and no Node.js headers: the few
- * Node-API functions used are declared below (Node-API's C ABI is stable across Node.js
- * releases), so the same file builds against any Node.js that siplb supports.
+ * Built by native/build.cjs with the system's C compiler and no Node.js headers (node-api.h
+ * declares the Node-API functions used), so the same file builds against any Node.js that siplb
+ * supports.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+
+#include "node-api.h"
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef int napi_status; /* napi_ok is 0 */
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
-
-napi_status napi_get_cb_info(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv,
-                             napi_value *this_arg, void **data);
-napi_status napi_get_value_double(napi_env env, napi_value value, double *result);
-napi_status napi_create_int32(napi_env env, int32_t value, napi_value *result);
-napi_status napi_create_function(napi_env env, const char *utf8name, size_t length, napi_callback cb,
-                                 void *data, napi_value *result);
-napi_status napi_set_named_property(napi_env env, napi_value object, const char *utf8name, napi_value value);
-
-static napi_value int32_value(napi_env env, int32_t n) {
-  napi_value result = NULL;
-  napi_create_int32(env, n, &result);
-  return result;
-}
 
 static napi_value drop_pages(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -70,11 +52,6 @@ static napi_value malloc_trim_all(napi_env env, napi_callback_info info) {
 #else
   return int32_value(env, -1);
 #endif
-}
-
-static void export_function(napi_env env, napi_value exports, const char *name, size_t length, napi_callback cb) {
-  napi_value fn = NULL;
-  if (napi_create_function(env, name, length, cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
 }
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {

@@ -21,8 +21,8 @@
  *
  * A send that would block returns EAGAIN: the caller queues it through dgram instead.
  *
- * No Node.js headers are needed: the Node-API and libuv functions used are declared below
- * (both C ABIs are stable within their major versions; Node-API's across Node.js releases).
+ * No Node.js headers are needed: node-api.h declares the Node-API functions used, and the libuv
+ * ones are declared below (libuv's C ABI is stable within its major version, 1).
  * Only uv_poll_t's first field, `data`, is touched; its size comes from uv_handle_size().
  */
 #define _GNU_SOURCE
@@ -37,40 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_ref__ *napi_ref;
-typedef struct napi_handle_scope__ *napi_handle_scope;
-typedef struct napi_async_context__ *napi_async_context;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef int napi_status; /* napi_ok is 0 */
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
-typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
-
-napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
-napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
-napi_status napi_create_int32(napi_env, int32_t, napi_value *);
-napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
-napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
-napi_status napi_get_buffer_info(napi_env, napi_value, void **, size_t *);
-napi_status napi_get_typedarray_info(napi_env, napi_value, int *, size_t *, void **, napi_value *, size_t *);
-napi_status napi_get_value_string_latin1(napi_env, napi_value, char *, size_t, size_t *);
-napi_status napi_create_external(napi_env, void *, napi_finalize, void *, napi_value *);
-napi_status napi_get_value_external(napi_env, napi_value, void **);
-napi_status napi_create_reference(napi_env, napi_value, uint32_t, napi_ref *);
-napi_status napi_delete_reference(napi_env, napi_ref);
-napi_status napi_get_reference_value(napi_env, napi_ref, napi_value *);
-napi_status napi_open_handle_scope(napi_env, napi_handle_scope *);
-napi_status napi_close_handle_scope(napi_env, napi_handle_scope);
-napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
-napi_status napi_async_init(napi_env, napi_value, napi_value, napi_async_context *);
-napi_status napi_async_destroy(napi_env, napi_async_context);
-napi_status napi_make_callback(napi_env, napi_async_context, napi_value, napi_value, size_t, const napi_value *, napi_value *);
-napi_status napi_get_global(napi_env, napi_value *);
-napi_status napi_is_exception_pending(napi_env, int *);
-napi_status napi_get_and_clear_last_exception(napi_env, napi_value *);
-napi_status napi_fatal_exception(napi_env, napi_value);
-napi_status napi_get_uv_event_loop(napi_env, void **);
+#include "node-api.h"
 
 typedef void uv_loop_t;
 typedef void uv_handle_t;
@@ -85,7 +52,6 @@ size_t uv_handle_size(int type);
 #define UV_POLL_TYPE 8 /* uv_handle_type UV_POLL */
 #define UV_READABLE_EVENT 1
 
-#define NAPI_INT32_ARRAY 5 /* napi_typedarray_type napi_int32_array */
 #define MAX_BATCH 64
 
 typedef struct {
@@ -118,12 +84,6 @@ static void release_references(udp_handle *h) {
   if (h->meta_ref != NULL) { napi_delete_reference(h->env, h->meta_ref); h->meta_ref = NULL; }
   if (h->async != NULL) { napi_async_destroy(h->env, h->async); h->async = NULL; }
   if (h->self_ref != NULL) { napi_delete_reference(h->env, h->self_ref); h->self_ref = NULL; }
-}
-
-static napi_value int32_value(napi_env env, int32_t n) {
-  napi_value result = NULL;
-  napi_create_int32(env, n, &result);
-  return result;
 }
 
 static void call_on_batch(udp_handle *h, int32_t n) {
@@ -329,11 +289,6 @@ static napi_value udp_close(napi_env env, napi_callback_info info) {
   if (h == NULL) return int32_value(env, EINVAL);
   close_handle(h);
   return int32_value(env, 0);
-}
-
-static void export_function(napi_env env, napi_value exports, const char *name, size_t length, napi_callback cb) {
-  napi_value fn = NULL;
-  if (napi_create_function(env, name, length, cb, NULL, &fn) == 0) napi_set_named_property(env, exports, name, fn);
 }
 
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {

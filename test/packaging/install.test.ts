@@ -58,7 +58,7 @@ test('npm pack, npm install -g of the tarball, and the installed siplb balances 
     const files = info.files.map((f) => f.path);
     for (const f of ['bin/launcher.cjs', 'dist/cli/siplb.js', 'dist/cli/siplb.d.ts', 'dist/admin/dashboard/index.html',
       'packaging/siplb.service', 'packaging/README.md', 'examples/lb.properties', 'docs/configuration.md', 'README.md', 'package.json',
-      'native/memory.c', 'native/udp.c', 'native/build.cjs']) {
+      'native/memory.c', 'native/udp.c', 'native/node-api.h', 'native/build.cjs']) {
       assert.ok(files.includes(f), `${f} in the tarball`);
     }
     for (const c of COMMANDS) assert.ok(files.includes(`bin/${c}.cjs`) && files.includes(`dist/cli/${c}.js`), c);
