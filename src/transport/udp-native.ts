@@ -48,14 +48,13 @@ const BATCH = 32;
 interface ReceiveArea {
   readonly rx: Buffer;
   readonly meta: Int32Array;
-  readonly slotSize: number;
 }
 const areas = new Map<number, ReceiveArea>();
 
 function areaFor(slotSize: number): ReceiveArea {
   let area = areas.get(slotSize);
   if (area === undefined) {
-    area = { rx: Buffer.allocUnsafeSlow(slotSize * BATCH), meta: new Int32Array(4 * BATCH), slotSize };
+    area = { rx: Buffer.allocUnsafeSlow(slotSize * BATCH), meta: new Int32Array(4 * BATCH) };
     areas.set(slotSize, area);
   }
   return area;
@@ -124,8 +123,7 @@ export class NativeUdpSocket {
     if (handle === null) return { socket: null, why: 'this Node.js dgram has no descriptor to hand over' };
     // One byte more than the largest accepted message, so that a longer one shows as longer.
     const slotSize = Math.min(maxMessageSize + 1, 65536);
-    const area = areaFor(slotSize);
-    const { rx, meta } = area;
+    const { rx, meta } = areaFor(slotSize);
     const onBatch = (n: number): void => {
       if (n < 0) {
         receiver.error(-n);
