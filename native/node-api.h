@@ -45,6 +45,8 @@ napi_status napi_is_exception_pending(napi_env, int *);
 napi_status napi_get_and_clear_last_exception(napi_env, napi_value *);
 napi_status napi_fatal_exception(napi_env, napi_value);
 napi_status napi_get_uv_event_loop(napi_env, void **loop);
+napi_status napi_set_instance_data(napi_env, void *data, napi_finalize, void *hint);
+napi_status napi_get_instance_data(napi_env, void **data);
 
 #define NAPI_INT32_ARRAY 5 /* napi_typedarray_type napi_int32_array */
 

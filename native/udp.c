@@ -19,6 +19,7 @@
  *   sendTo(handle, buf, address, port) -> 0 or errno     (address: dotted IPv4 text)
  *   send(handle, buf) -> 0 or errno                      (a connected socket)
  *   close(handle)                                         (stops watching, closes the dup)
+ *   setReadDelay(ms) -> 0 or EINVAL                       (0..100 ms, for every handle: see read_scheduler)
  *
  * A send that would block returns EAGAIN: the caller queues it through dgram instead.
  *
@@ -45,17 +46,53 @@ typedef void uv_handle_t;
 typedef struct { void *data; } uv_poll_t; /* the real struct is larger: allocated by uv_handle_size */
 typedef void (*uv_poll_cb)(uv_poll_t *handle, int status, int events);
 typedef void (*uv_close_cb)(uv_handle_t *handle);
+typedef struct { void *data; } uv_timer_t; /* likewise */
+typedef void (*uv_timer_cb)(uv_timer_t *handle);
 int uv_poll_init(uv_loop_t *loop, uv_poll_t *handle, int fd);
 int uv_poll_start(uv_poll_t *handle, int events, uv_poll_cb cb);
 int uv_poll_stop(uv_poll_t *handle);
 void uv_close(uv_handle_t *handle, uv_close_cb close_cb);
 size_t uv_handle_size(int type);
+int uv_timer_init(uv_loop_t *loop, uv_timer_t *handle);
+int uv_timer_start(uv_timer_t *handle, uv_timer_cb cb, uint64_t timeout, uint64_t repeat);
+int uv_is_active(const uv_handle_t *handle);
+uint64_t uv_now(const uv_loop_t *loop);
 #define UV_POLL_TYPE 8 /* uv_handle_type UV_POLL */
+#define UV_TIMER_TYPE 13 /* uv_handle_type UV_TIMER */
 #define UV_READABLE_EVENT 1
 
 #define MAX_BATCH 64
+#define MAX_READ_DELAY_MS 100
+#define DENSE_PER_SECOND 1000
+#define WINDOW_MS 100
 
+typedef struct udp_handle udp_handle;
+
+/*
+ * Reads put off by a short delay (setReadDelay, default 0), per Node.js environment: a socket that turns
+ * readable waits, with every other socket that turns readable meanwhile, for one timer, so that
+ * one wakeup of the process reads the datagrams of all of them. At a thousand calls a second a
+ * socket otherwise wakes the process for two or three datagrams, and each wakeup (the scheduler,
+ * epoll, a call into JavaScript, cold caches) costs more than the datagrams it brings.
+ * Nothing waits while fewer than DENSE_PER_SECOND datagrams arrive (judged over the last window
+ * of WINDOW_MS or more): a lone datagram gains nothing from waiting. A socket whose last read
+ * filled the batch is busy: it is read as soon as it is readable again, so the delay never holds
+ * back a socket that has more waiting than one batch.
+ */
 typedef struct {
+  uint32_t delay_ms;    /* 0: read as soon as readable */
+  /* Datagrams read in the current window, and whether the last window was dense: below
+   * DENSE_PER_SECOND nothing waits (a lone datagram gains nothing from waiting). */
+  uint64_t window_start;
+  uint32_t window_count;
+  int dense;
+  uv_loop_t *loop;
+  uv_timer_t *timer;    /* made on first use */
+  udp_handle *waiting;  /* readable, not read yet, in the order they turned readable */
+  udp_handle *all;      /* every open handle of the environment */
+} read_scheduler;
+
+struct udp_handle {
   napi_env env;
   int fd;               /* the dup; -1 once closed */
   uv_poll_t *poll;      /* NULL once closed */
@@ -77,7 +114,22 @@ typedef struct {
    * once but leaves the callback's references and async context alive until it returns. */
   int in_callback;
   int release_pending;
-} udp_handle;
+  read_scheduler *sched; /* NULL once the environment's scheduler is gone */
+  udp_handle *next_waiting;
+  udp_handle *next_of_all;
+  int waiting;
+  int busy;              /* the last read filled the batch */
+};
+
+static void unlink_handle(udp_handle **list, udp_handle *h, size_t next_offset) {
+  for (udp_handle **p = list; *p != NULL; p = (udp_handle **)((char *)*p + next_offset)) {
+    if (*p == h) {
+      *p = *(udp_handle **)((char *)h + next_offset);
+      *(udp_handle **)((char *)h + next_offset) = NULL;
+      return;
+    }
+  }
+}
 
 static void release_references(udp_handle *h) {
   if (h->on_batch != NULL) { napi_delete_reference(h->env, h->on_batch); h->on_batch = NULL; }
@@ -111,22 +163,19 @@ static void call_on_batch(udp_handle *h, int32_t n) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events) {
-  (void)events;
-  udp_handle *h = (udp_handle *)poll->data;
-  if (h == NULL || h->fd < 0) return;
-  if (status < 0) {
-    call_on_batch(h, status); /* libuv's status is already -errno */
-    return;
-  }
+/* One recvmmsg and one call into JavaScript. h may be closed when it returns (not freed). */
+static void read_batch(udp_handle *h) {
   /* The headers were laid out at open; the kernel rewrites only the address's length. */
   for (unsigned i = 0; i < h->slots; i++) h->msgs[i].msg_hdr.msg_namelen = sizeof h->from[i];
   int n = recvmmsg(h->fd, h->msgs, h->slots, MSG_DONTWAIT, NULL);
   if (n < 0) {
+    h->busy = 0;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     call_on_batch(h, -errno);
     return;
   }
+  h->busy = n == (int)h->slots;
+  if (h->sched != NULL) h->sched->window_count += (uint32_t)n;
   for (int i = 0; i < n; i++) {
     int32_t *m = h->meta + 4 * i;
     m[0] = (int32_t)h->msgs[i].msg_len;
@@ -137,9 +186,80 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (n > 0) call_on_batch(h, n);
 }
 
+static void on_readable(uv_poll_t *poll, int status, int events);
+
+static void on_delay_over(uv_timer_t *timer) {
+  read_scheduler *s = (read_scheduler *)timer->data;
+  if (s == NULL) return;
+  /* A callback may close any waiting handle: close_handle takes it off the list. */
+  while (s->waiting != NULL) {
+    udp_handle *h = s->waiting;
+    s->waiting = h->next_waiting;
+    h->next_waiting = NULL;
+    h->waiting = 0;
+    if (h->fd < 0) continue;
+    read_batch(h);
+    if (h->poll != NULL && h->fd >= 0) uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
+  }
+}
+
+/* Whether datagrams arrive often enough that waiting gathers several into one wakeup. */
+static int is_dense(read_scheduler *s) {
+  uint64_t now = uv_now(s->loop);
+  uint64_t span = now - s->window_start;
+  if (span >= WINDOW_MS) {
+    s->dense = (uint64_t)s->window_count * 1000 >= (uint64_t)DENSE_PER_SECOND * span;
+    s->window_start = now;
+    s->window_count = 0;
+  }
+  return s->dense;
+}
+
+/* Puts h on the waiting list until the delay is over; 0 when it should be read now. */
+static int wait_for_delay(udp_handle *h) {
+  read_scheduler *s = h->sched;
+  if (s->loop == NULL && napi_get_uv_event_loop(h->env, &s->loop) != 0) return 0;
+  if (!is_dense(s)) return 0;
+  if (s->timer == NULL) {
+    uv_timer_t *t = calloc(1, uv_handle_size(UV_TIMER_TYPE));
+    if (t == NULL) return 0;
+    if (uv_timer_init(s->loop, t) != 0) {
+      free(t);
+      return 0;
+    }
+    t->data = s;
+    s->timer = t;
+  }
+  if (!uv_is_active((uv_handle_t *)s->timer) && uv_timer_start(s->timer, on_delay_over, s->delay_ms, 0) != 0) return 0;
+  uv_poll_stop(h->poll);
+  h->waiting = 1;
+  udp_handle **tail = &s->waiting;
+  while (*tail != NULL) tail = &(*tail)->next_waiting;
+  *tail = h;
+  return 1;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  udp_handle *h = (udp_handle *)poll->data;
+  if (h == NULL || h->fd < 0) return;
+  if (status < 0) {
+    call_on_batch(h, status); /* libuv's status is already -errno */
+    return;
+  }
+  if (h->sched != NULL && h->sched->delay_ms > 0 && !h->busy && wait_for_delay(h)) return;
+  read_batch(h);
+}
+
 static void free_poll(uv_handle_t *handle) { free(handle); }
 
 static void close_handle(udp_handle *h) {
+  if (h->sched != NULL) {
+    if (h->waiting) unlink_handle(&h->sched->waiting, h, offsetof(udp_handle, next_waiting));
+    unlink_handle(&h->sched->all, h, offsetof(udp_handle, next_of_all));
+    h->sched = NULL;
+  }
+  h->waiting = 0;
   if (h->poll != NULL) {
     uv_poll_stop(h->poll);
     h->poll->data = NULL;
@@ -224,6 +344,14 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     h->poll->data = h;
     if (uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable) != 0) err = EINVAL;
   }
+  if (err == 0) {
+    void *sched = NULL;
+    if (napi_get_instance_data(env, &sched) == 0 && sched != NULL) {
+      h->sched = (read_scheduler *)sched;
+      h->next_of_all = h->sched->all;
+      h->sched->all = h;
+    }
+  }
   napi_value external;
   if (err != 0 || napi_create_external(env, h, finalize_handle, NULL, &external) != 0) {
     close_handle(h);
@@ -293,7 +421,40 @@ static napi_value udp_close(napi_env env, napi_callback_info info) {
   return int32_value(env, 0);
 }
 
+/* setReadDelay(ms): 0 reads a socket as soon as it is readable; 1..MAX_READ_DELAY_MS. */
+static napi_value udp_set_read_delay(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  double ms = -1;
+  void *sched = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 1 || napi_get_value_double(env, argv[0], &ms) != 0 ||
+      !(ms >= 0 && ms <= MAX_READ_DELAY_MS) || ms != (double)(uint32_t)ms) {
+    return int32_value(env, EINVAL);
+  }
+  if (napi_get_instance_data(env, &sched) != 0 || sched == NULL) return int32_value(env, ENOMEM);
+  ((read_scheduler *)sched)->delay_ms = (uint32_t)ms;
+  return int32_value(env, 0);
+}
+
+static void free_timer(uv_handle_t *handle) { free(handle); }
+
+/* The environment is going away; its handles may be finalized before or after this. */
+static void finalize_scheduler(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  read_scheduler *s = (read_scheduler *)data;
+  for (udp_handle *h = s->all; h != NULL; h = h->next_of_all) h->sched = NULL;
+  if (s->timer != NULL) {
+    s->timer->data = NULL;
+    uv_close((uv_handle_t *)s->timer, free_timer);
+  }
+  free(s);
+}
+
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  read_scheduler *s = calloc(1, sizeof *s);
+  if (s != NULL && napi_set_instance_data(env, s, finalize_scheduler, NULL) != 0) free(s);
+  export_function(env, exports, "setReadDelay", 12, udp_set_read_delay);
   export_function(env, exports, "open", 4, udp_open);
   export_function(env, exports, "sendTo", 6, udp_send_to);
   export_function(env, exports, "send", 4, udp_send);

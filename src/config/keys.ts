@@ -951,6 +951,11 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
     description: 'SIP over UDP read in batches (recvmmsg) and sent with one sendto per datagram by native/build/udp.node, instead of Node.js\'s dgram, which costs a callback into JavaScript, a buffer, an address string and an object per datagram and a request object per send: about a fifth less CPU per call at 1000 calls/s (bench/README.md). IPv4 sockets only; IPv6 sockets, and a send the kernel would block, go through dgram. Needs the addon, built at install with a C compiler; without it siplb says so at start and uses dgram. false: dgram always (siplb key).',
     parse: bool,
   },
+  udpReadDelay: {
+    key: 'udpReadDelay', field: 'udpReadDelay', shownDefault: '5', defaultValue: 5,
+    description: 'Milliseconds, 0 to 100, that a UDP socket read through native/build/udp.node waits once it has a datagram, while siplb receives 1000 datagrams a second or more, so that one wakeup of the process reads what every socket received meanwhile. Each wakeup costs more than the two or three datagrams it otherwise brings at a thousand calls a second: 5 ms took about a seventh off the CPU per call there, for at most about 6 ms more per message through siplb (bench/README.md). Below 1000 datagrams a second nothing waits, nor does a socket whose last read filled a batch (32 datagrams). 0: every socket is read as soon as it is readable. Needs udpNativeIo (siplb key).',
+    parse: (raw, key) => integerIn(raw, 0, 100, rejecter(key, raw), 'must be an integer from 0 (off) to 100 (milliseconds)'),
+  },
   tlsHandshakeTimeout: {
     key: 'tlsHandshakeTimeout', field: 'tlsHandshakeTimeout', shownDefault: '10000', defaultValue: 10_000,
     description: 'Milliseconds a TLS handshake (and the HTTP upgrade of a SIP WebSocket) may take before siplb closes the connection (siplb key).',

@@ -158,6 +158,7 @@ export interface Config extends AllPortKeys {
   maxMessageSize: number;               // bytes; default 65535 (siplb key)
   udpReceiveBuffer: number;             // bytes asked for each UDP socket's receive queue (SO_RCVBUF); default 262144
   udpNativeIo: boolean;                 // UDP through native/udp.c (transport/udp-native.ts) where it can; default true
+  udpReadDelay: number;                 // ms a readable UDP socket waits while datagrams are dense (native/udp.c); default 5, 0 off
   maxConnectionsPerSource: number;      // stream connections one address may open to a listener; default 1000
   maxTcpConnections: number;            // TCP/TLS connections one listener holds in all; default 10000
   tcpFirstMessageTimeout: number;       // ms an accepted TCP/TLS connection may wait for its first whole message; default 30000

@@ -13,6 +13,7 @@ import { Resolver } from './resolver.ts';
 import type { TlsFiles } from './tls-files.ts';
 import type { BoundUdpSocket } from './udp-backlog.ts';
 import { UdpPeers, type ListenerInfo } from './udp-peers.ts';
+import { setUdpReadDelay } from './udp-native.ts';
 import type { Destination, MessageHandler, MessageTransport, Outbound, Side, TlsSettings, WebSocketSettings } from './types.ts';
 
 export interface RouterOptions {
@@ -22,6 +23,8 @@ export interface RouterOptions {
   readonly udpReceiveBuffer?: number;
   /** UDP sockets: read and send through native/udp.c where it can (default true). */
   readonly udpNativeIo?: boolean;
+  /** Native UDP reads: ms a readable socket waits while datagrams are dense (setUdpReadDelay; default 0). */
+  readonly udpReadDelay?: number;
   /** Stream endpoints: connections one address may open to each (default 1000). */
   readonly maxConnectionsPerSource?: number;
   /** TCP and TLS endpoints: connections each holds in all, and the deadlines of a connection (socket-connection.ts). */
@@ -69,6 +72,7 @@ export class TransportRouter implements Outbound {
 
   constructor(opts: RouterOptions) {
     this.opts = opts;
+    this.setUdpReadDelay(opts.udpReadDelay ?? 0);
     this.resolver = opts.resolver ?? new Resolver();
     const n = opts.nodeSockets;
     this.peers = n === undefined ? null : new UdpPeers({
@@ -130,6 +134,11 @@ export class TransportRouter implements Outbound {
   }
 
   /** Certificates for the TLS and WSS endpoints' handshakes to come; returns how many took them. */
+  /** The delay of native UDP reads, process-wide (nothing to do when UDP goes through dgram). */
+  setUdpReadDelay(ms: number): void {
+    if (this.opts.udpNativeIo !== false) setUdpReadDelay(ms);
+  }
+
   reloadTls(files: TlsFiles): number {
     let n = 0;
     for (const ep of this.all()) {

@@ -23,6 +23,8 @@ export interface UdpAddon {
   /** send on a connected socket: 0 or the errno. */
   send(handle: object, data: Buffer): number;
   close(handle: object): number;
+  /** Milliseconds a readable socket waits while datagrams are dense (0: never), process-wide: 0 or EINVAL. */
+  setReadDelay(ms: number): number;
 }
 
 export const EAGAIN = 11;
@@ -33,8 +35,18 @@ let loaded: AddonResult<UdpAddon> | null = null;
 
 /** native/build/udp.node, loaded once. */
 export function udpAddon(): AddonResult<UdpAddon> {
-  loaded ??= loadNativeAddon<UdpAddon>('udp', ['open', 'sendTo', 'send', 'close']);
+  loaded ??= loadNativeAddon<UdpAddon>('udp', ['open', 'sendTo', 'send', 'close', 'setReadDelay']);
   return loaded;
+}
+
+/**
+ * How long a socket that turned readable waits, while datagrams are dense, so that one wakeup
+ * reads every socket that turned readable meanwhile (`udpReadDelay`; native/udp.c says when it
+ * waits). Process-wide. False without the addon (dgram reads at once anyway).
+ */
+export function setUdpReadDelay(ms: number): boolean {
+  const { addon } = udpAddon();
+  return addon !== null && addon.setReadDelay(ms) === 0;
 }
 
 /** Datagrams read per batch at most. */

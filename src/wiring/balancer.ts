@@ -286,7 +286,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   const secret = cfg.viaSecret ?? await store.sharedSecret(opts.worker?.secret ?? randomBytes(18).toString('base64url'));
   const cluster = (): ClusterSnapshot => registry.snapshot();
   const transports = new TransportRouter({
-    log, maxMessageSize: cfg.maxMessageSize, udpReceiveBuffer: cfg.udpReceiveBuffer, udpNativeIo: cfg.udpNativeIo, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
+    log, maxMessageSize: cfg.maxMessageSize, udpReceiveBuffer: cfg.udpReceiveBuffer, udpNativeIo: cfg.udpNativeIo, udpReadDelay: cfg.udpReadDelay, maxConnectionsPerSource: cfg.maxConnectionsPerSource,
     streams: {
       maxConnections: cfg.maxTcpConnections, firstMessageTimeoutMs: cfg.tcpFirstMessageTimeout,
       slowSenderTimeoutMs: cfg.tcpMessageTimeout, idleTimeoutMs: cfg.tcpIdleTimeout,
@@ -422,6 +422,7 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
     reloadTls: (files) => transports.reloadTls(files) + (httpBalancer === null ? 0 : httpBalancer.reloadTls(files)),
     setMembershipInterval: (ms) => { if (stopped === null && !closing) setMembershipInterval(ms); },
     setHeartbeatToken: (token) => heartbeat.setToken(token),
+    setUdpReadDelay: (ms) => transports.setUdpReadDelay(ms),
     isStopping: () => stopped !== null || closing,
   }, SHARE_INTERVAL_MS);
 

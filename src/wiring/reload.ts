@@ -60,6 +60,7 @@ type Part =
   | 'heartbeatAuth'   // the heartbeat endpoint's token (HeartbeatServer.setToken)
   | 'policy'         // SipProxy.setPolicy
   | 'tls'            // the TLS listeners' files (read again on every reload anyway)
+  | 'udpRead'        // the native UDP reads' delay (setUdpReadDelay)
   | 'read';          // read from the running configuration where used (admin credentials, shutdownTimeout)
 
 type Rule = { readonly apply: Part } | { readonly refuse: string };
@@ -150,7 +151,7 @@ const RULES: { readonly [K in Exclude<keyof Config, PortKeyName>]: Rule } = {
   tlsCertFile: { apply: 'tls' }, tlsKeyFile: { apply: 'tls' }, tlsCaFile: { apply: 'tls' },
   tlsClientAuth: TRANSPORTS,
   // Transports.
-  maxMessageSize: TRANSPORTS, udpReceiveBuffer: TRANSPORTS, udpNativeIo: TRANSPORTS, maxConnectionsPerSource: TRANSPORTS, tlsHandshakeTimeout: TRANSPORTS,
+  maxMessageSize: TRANSPORTS, udpReceiveBuffer: TRANSPORTS, udpNativeIo: TRANSPORTS, udpReadDelay: { apply: 'udpRead' }, maxConnectionsPerSource: TRANSPORTS, tlsHandshakeTimeout: TRANSPORTS,
   maxTcpConnections: TRANSPORTS, tcpFirstMessageTimeout: TRANSPORTS, tcpMessageTimeout: TRANSPORTS, tcpIdleTimeout: TRANSPORTS,
   wsAllowedOrigins: TRANSPORTS, wsPingInterval: TRANSPORTS,
 };
@@ -251,6 +252,8 @@ export interface ReloadParts {
   setMembershipInterval(ms: number): void;
   /** The heartbeat endpoint requires `token` from now on (null: none); a no-op when it did not open. */
   setHeartbeatToken(token: string | null): void;
+  /** Native UDP reads wait `ms` while datagrams are dense (TransportRouter.setUdpReadDelay). */
+  setUdpReadDelay(ms: number): void;
   /** A graceful stop is under way: parts are closing, nothing is reloaded. */
   isStopping(): boolean;
 }
@@ -376,6 +379,7 @@ export class Reloader {
     }
     if (plan.parts.has('membershipTimer')) p.setMembershipInterval(next.heartbeatInterval);
     if (plan.parts.has('heartbeatAuth')) p.setHeartbeatToken(next.heartbeatToken);
+    if (plan.parts.has('udpRead')) p.setUdpReadDelay(next.udpReadDelay);
     if (plan.parts.has('passiveHealth')) p.passiveHealth.reconfigure(passiveHealthOptions(next));
     if (plan.parts.has('activeHealth')) {
       p.health.reconfigure({ intervalMs: next.healthCheckInterval, timeoutMs: next.healthCheckTimeout, failures: next.healthCheckFailures, successes: next.healthCheckSuccesses });

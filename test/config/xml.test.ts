@@ -45,7 +45,7 @@ const SAMPLES: Record<string, string> = {
   maxContentLength: '2048', unavailableHost: 'sorry.example.com', requestCheckPattern: '^/api/.*',
   httpResponseTimeout: '5000', httpWebSocketIdleTimeout: '30000', httpMaxHeaderSize: '8192',
   tlsCertFile: '/etc/siplb/cert.pem', tlsKeyFile: '/etc/siplb/key.pem', tlsCaFile: '/etc/siplb/ca.pem', tlsClientAuth: 'request',
-  maxMessageSize: '10000', udpReceiveBuffer: '524288', udpNativeIo: 'false', maxConnectionsPerSource: '50', viaSecret: 'a-long-enough-shared-secret',
+  maxMessageSize: '10000', udpReceiveBuffer: '524288', udpNativeIo: 'false', udpReadDelay: '2', maxConnectionsPerSource: '50', viaSecret: 'a-long-enough-shared-secret',
   pikeRequests: '400', pikeWindow: '1000', pikeBlockTime: '60000', pikeAllow: '10.0.0.0/8,fd00::/8', overloadControl: 'true', warmUpCalls: '500', memoryTrimInterval: '30', workers: '2', connectedNodeSockets: 'false', maxTcpConnections: '20000', tcpFirstMessageTimeout: '5000', tcpMessageTimeout: '8000', tcpIdleTimeout: '120000',
   heartbeatToken: 'a-long-enough-heartbeat-token',
   apiToken: 'a-long-enough-admin-token', tlsHandshakeTimeout: '5000', wsAllowedOrigins: 'https://app.example.com,https://b.example.com', wsPingInterval: '20000', terminateTLSTraffic: 'true',

@@ -240,6 +240,134 @@ describe('native/build/udp.node', linuxOnly, () => {
   });
 });
 
+describe('native UDP reads put off while datagrams are dense (setReadDelay, udpReadDelay)', linuxOnly, () => {
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Records when each datagram reached JavaScript; `closeAfter` closes the socket after that many. */
+  function timed(t: TestContext, socket: dgram.Socket): { at: number[]; socket: NativeUdpSocket } {
+    const at: number[] = [];
+    const attached = NativeUdpSocket.attach(socket, 4096, {
+      message: () => at.push(performance.now()),
+      oversized: () => {},
+      error: () => {},
+    });
+    assert.equal(attached.why, null);
+    t.after(() => attached.socket!.close());
+    return { at, socket: attached.socket! };
+  }
+
+  /**
+   * About 1500 datagrams a second to `a` (8 every 4 ms or so) and one every 25 ms to `b`, for `ms`;
+   * `during` runs halfway through.
+   */
+  async function stream(client: dgram.Socket, a: dgram.Socket, b: dgram.Socket, ms: number, during: () => void = () => {}): Promise<void> {
+    const start = performance.now();
+    let tick = 0;
+    let halfway = false;
+    while (performance.now() - start < ms) {
+      const sends: Promise<void>[] = [];
+      for (let k = 0; k < 8; k++) sends.push(send(client, `a ${tick} ${k}`, a));
+      if (tick % 5 === 0) sends.push(send(client, `b ${tick}`, b));
+      await Promise.all(sends);
+      if (!halfway && performance.now() - start >= ms / 2) {
+        halfway = true;
+        during();
+      }
+      tick++;
+      await sleep(4);
+    }
+  }
+
+  /** Groups of receive times less than `gap` ms apart: one group per wakeup that read them. */
+  function groups(times: readonly number[], gap = 3): number[] {
+    const firsts: number[] = [];
+    for (const x of times) if (firsts.length === 0 || x - times[times.indexOf(x) - 1]! >= gap) firsts.push(x);
+    return firsts;
+  }
+
+  test('refuses a delay that is not a whole number of milliseconds from 0 to 100', (t) => {
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    for (const ms of [-1, 101, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      assert.equal(addon!.setReadDelay(ms), EINVAL, String(ms));
+    }
+    for (const ms of [0, 1, 100]) assert.equal(addon!.setReadDelay(ms), 0, String(ms));
+  });
+
+  test('dense: datagrams are read in one wakeup per delay, and both sockets in the same wakeups', async (t) => {
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    const a = await bound(t);
+    const b = await bound(t);
+    const client = await bound(t);
+    const ra = timed(t, a);
+    const rb = timed(t, b);
+    // Without a delay: about a wakeup per burst (60 or so in 300 ms), far more than with it.
+    assert.equal(addon!.setReadDelay(0), 0);
+    await stream(client, a, b, 300);
+    await sleep(50);
+    const undelayed = groups(ra.at).length;
+    ra.at.length = 0;
+    rb.at.length = 0;
+    // 20 ms: the first 100 ms or more are judged before anything waits; count the last 300 ms.
+    assert.equal(addon!.setReadDelay(20), 0);
+    let from = 0;
+    await stream(client, a, b, 600, () => { from = performance.now(); });
+    await sleep(100);
+    const late = ra.at.filter((x) => x >= from);
+    const delayed = groups(late).length;
+    assert.ok(late.length >= 300, `only ${late.length} datagrams in 300 ms: not dense`);
+    assert.ok(delayed <= 300 / 20 + 4, `${delayed} wakeups read ${late.length} datagrams in 300 ms with a 20 ms delay`);
+    assert.ok(delayed * 2 < undelayed, `${delayed} wakeups with the delay against ${undelayed} without`);
+    // b's datagrams were read by the wakeups that read a's.
+    for (const x of rb.at.filter((y) => y >= from + 25)) {
+      const nearest = Math.min(...ra.at.map((y) => Math.abs(y - x)));
+      assert.ok(nearest < 3, `a datagram of b read ${nearest.toFixed(1)} ms from any of a's`);
+    }
+  });
+
+  test('sparse: a lone datagram after a quiet spell is read at once, even with a delay set', async (t) => {
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    assert.equal(addon!.setReadDelay(100), 0);
+    const a = await bound(t);
+    const b = await bound(t);
+    const client = await bound(t);
+    const ra = timed(t, a);
+    timed(t, b);
+    await stream(client, a, b, 300);
+    await sleep(400);
+    const before = ra.at.length;
+    const sent = performance.now();
+    await send(client, 'lone', a);
+    await eventually('the lone datagram', 5_000, () => ra.at.length > before);
+    const waited = ra.at.at(-1)! - sent;
+    assert.ok(waited < 60, `a lone datagram after a quiet spell waited ${waited.toFixed(1)} ms`);
+  });
+
+  test('a socket closed while it waits is not read again, and the other still is', async (t) => {
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    assert.equal(addon!.setReadDelay(20), 0);
+    const a = await bound(t);
+    const b = await bound(t);
+    const client = await bound(t);
+    const ra = timed(t, a);
+    const rb = timed(t, b);
+    let atClose = -1;
+    let bAtClose = -1;
+    await stream(client, a, b, 400, () => {
+      ra.socket.close();
+      atClose = ra.at.length;
+      bAtClose = rb.at.length;
+    });
+    await sleep(100);
+    assert.ok(atClose > 0);
+    assert.equal(ra.at.length, atClose, 'nothing read from the closed socket');
+    assert.ok(rb.at.length > bAtClose, 'the other socket is still read');
+  });
+});
+
 describe('the endpoints on native/udp.c', linuxOnly, () => {
   function endpoint(t: TestContext, host: string, udpNativeIo: boolean | undefined, got: { data: string; src: Inbound }[]): UdpEndpoint {
     const ep = new UdpEndpoint({
