@@ -77,6 +77,8 @@ interface RunResult {
   uacRetransmissions: number;
   wallSeconds: number;           // UAC start to UAC exit
   achievedCps: number;           // successful / wallSeconds
+  /** Mean INVITE→200 time at the UAC (sipp's ResponseTime1, the rtd of its 200), ms; null when sipp gave none. */
+  inviteTo200Ms: number | null;
   nodeCalls: number[];           // calls each UAS received
   targetCpuMs: number | null;    // balancer utime+stime over the UAC run (all its processes)
   cpuMsPerCall: number | null;
@@ -242,6 +244,7 @@ async function runOnce(target: Target, o: Options, rate: number, calls: number):
       uacRetransmissions: uacResult.stats.retransmissions,
       wallSeconds,
       achievedCps: successful / wallSeconds,
+      inviteTo200Ms: responseTimeMs(uacResult.stats.raw['ResponseTime1(C)']),
       nodeCalls: uasResults.map((r) => r.stats.incoming),
       targetCpuMs: cpuMs,
       cpuMsPerCall: cpuMs === null || successful === 0 ? null : cpuMs / successful,
@@ -265,6 +268,13 @@ async function runOnce(target: Target, o: Options, rate: number, calls: number):
   }
 }
 
+/** sipp's response time column, HH:MM:SS:microseconds, in ms; null when absent or malformed. */
+function responseTimeMs(text: string | undefined): number | null {
+  const m = /^(\d+):(\d+):(\d+):(\d+)$/.exec(text?.trim() ?? '');
+  if (m === null) return null;
+  return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]) / 1000;
+}
+
 function firstLine(text: string): string {
   const end = text.indexOf('\n');
   return end === -1 ? text : text.slice(0, end);
@@ -284,6 +294,7 @@ function printRun(r: RunResult): void {
   console.log(`  retransmissions       ${r.retransmissions} (UAC ${r.uacRetransmissions})`);
   console.log(`  achieved calls/s      ${r.achievedCps.toFixed(1)} over ${r.wallSeconds.toFixed(2)} s`);
   console.log(`  calls per node        ${r.nodeCalls.join(' / ')}`);
+  console.log(`  INVITE to 200, mean   ${r.inviteTo200Ms === null ? 'n/a' : `${r.inviteTo200Ms.toFixed(2)} ms`} (sipp's response time at the UAC)`);
   if (r.target !== 'sipp-only') {
     const label = (what: string): string => `${r.target} ${what}`.padEnd(26);
     console.log(`  ${label('CPU')}${fmt(r.targetCpuMs, 0)} ms over ${r.targetProcesses} process(es)`);
