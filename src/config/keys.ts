@@ -953,7 +953,7 @@ const KEY_TABLE: { readonly [F in keyof Config]: KeySpec<F> } = {
   },
   udpReadDelay: {
     key: 'udpReadDelay', field: 'udpReadDelay', shownDefault: '5', defaultValue: 5,
-    description: 'Milliseconds, 0 to 100, that a UDP socket read through native/build/udp.node waits once it has a datagram, while siplb receives 1000 datagrams a second or more, so that one wakeup of the process reads what every socket received meanwhile. Each wakeup costs more than the two or three datagrams it otherwise brings at a thousand calls a second: 5 ms took about a seventh off the CPU per call there, for at most about 6 ms more per message through siplb (bench/README.md). Below 1000 datagrams a second nothing waits, nor does a socket whose last read filled a batch (32 datagrams). 0: every socket is read as soon as it is readable. Needs udpNativeIo (siplb key).',
+    description: 'Milliseconds, 0 to 100, that a UDP socket read through native/build/udp.node waits once it has a datagram, while siplb receives 1000 datagrams a second or more, so that one wakeup of the process reads what every socket received meanwhile. Each wakeup costs more than the two or three datagrams it otherwise brings at a thousand calls a second: 5 ms took about a seventh off the CPU per call there, for up to 6 ms more per message through siplb (the mean INVITE→200 time at the caller went from under 1 ms to 6 ms; bench/README.md). Below 1000 datagrams a second nothing waits, nor does a socket whose last read filled a batch (32 datagrams). 0: every socket is read as soon as it is readable. Needs udpNativeIo (siplb key).',
     parse: (raw, key) => integerIn(raw, 0, 100, rejecter(key, raw), 'must be an integer from 0 (off) to 100 (milliseconds)'),
   },
   tlsHandshakeTimeout: {
