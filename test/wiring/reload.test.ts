@@ -50,6 +50,7 @@ describe('reloadPlan: what each change does', () => {
     { change: ['heartbeatPort=2611', 'apiPort=2007', 'httpPort=2080'], refused: ['heartbeatPort', 'apiPort', 'httpPort'] },
     { change: ['apiToken=0123456789abcdef0123'], refused: ['apiToken'] },
     { change: ['heartbeatToken=rotated-token-0123456789'], applied: ['heartbeatToken'] },
+    { change: ['udpReadDelay=0'], applied: ['udpReadDelay'] },
     { change: ['stateStore=redis', 'redisUrl=redis://10.0.0.9:6379'], refused: ['stateStore', 'redisUrl'] },
     { change: ['algorithmClass=least-calls'], refused: ['algorithmClass'] },
     { change: ['callIdAffinityMaxTimeInCache=60'], refused: ['callIdAffinityMaxTimeInCache'] },
