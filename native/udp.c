@@ -87,7 +87,7 @@ typedef struct {
   uint32_t window_count;
   int dense;
   uv_loop_t *loop;
-  uv_timer_t *timer;    /* made on first use */
+  uv_timer_t *timer;    /* NULL when it could not be made: nothing waits */
   udp_handle *waiting;  /* readable, not read yet, in the order they turned readable */
   udp_handle *all;      /* every open handle of the environment */
 } read_scheduler;
@@ -117,7 +117,6 @@ struct udp_handle {
   read_scheduler *sched; /* NULL once the environment's scheduler is gone */
   udp_handle *next_waiting;
   udp_handle *next_of_all;
-  int waiting;
   int busy;              /* the last read filled the batch */
 };
 
@@ -196,10 +195,8 @@ static void on_delay_over(uv_timer_t *timer) {
     udp_handle *h = s->waiting;
     s->waiting = h->next_waiting;
     h->next_waiting = NULL;
-    h->waiting = 0;
-    if (h->fd < 0) continue;
     read_batch(h);
-    if (h->poll != NULL && h->fd >= 0) uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
+    if (h->poll != NULL) uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
   }
 }
 
@@ -218,21 +215,9 @@ static int is_dense(read_scheduler *s) {
 /* Puts h on the waiting list until the delay is over; 0 when it should be read now. */
 static int wait_for_delay(udp_handle *h) {
   read_scheduler *s = h->sched;
-  if (s->loop == NULL && napi_get_uv_event_loop(h->env, &s->loop) != 0) return 0;
-  if (!is_dense(s)) return 0;
-  if (s->timer == NULL) {
-    uv_timer_t *t = calloc(1, uv_handle_size(UV_TIMER_TYPE));
-    if (t == NULL) return 0;
-    if (uv_timer_init(s->loop, t) != 0) {
-      free(t);
-      return 0;
-    }
-    t->data = s;
-    s->timer = t;
-  }
+  if (s->timer == NULL || !is_dense(s)) return 0;
   if (!uv_is_active((uv_handle_t *)s->timer) && uv_timer_start(s->timer, on_delay_over, s->delay_ms, 0) != 0) return 0;
   uv_poll_stop(h->poll);
-  h->waiting = 1;
   udp_handle **tail = &s->waiting;
   while (*tail != NULL) tail = &(*tail)->next_waiting;
   *tail = h;
@@ -255,11 +240,10 @@ static void free_poll(uv_handle_t *handle) { free(handle); }
 
 static void close_handle(udp_handle *h) {
   if (h->sched != NULL) {
-    if (h->waiting) unlink_handle(&h->sched->waiting, h, offsetof(udp_handle, next_waiting));
+    unlink_handle(&h->sched->waiting, h, offsetof(udp_handle, next_waiting));
     unlink_handle(&h->sched->all, h, offsetof(udp_handle, next_of_all));
     h->sched = NULL;
   }
-  h->waiting = 0;
   if (h->poll != NULL) {
     uv_poll_stop(h->poll);
     h->poll->data = NULL;
@@ -451,9 +435,27 @@ static void finalize_scheduler(napi_env env, void *data, void *hint) {
   free(s);
 }
 
-napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+/* The environment's scheduler, its loop and its timer; NULL when it cannot be had (nothing waits). */
+static read_scheduler *new_scheduler(napi_env env) {
   read_scheduler *s = calloc(1, sizeof *s);
-  if (s != NULL && napi_set_instance_data(env, s, finalize_scheduler, NULL) != 0) free(s);
+  if (s == NULL) return NULL;
+  if (napi_get_uv_event_loop(env, (void **)&s->loop) != 0) {
+    free(s);
+    return NULL;
+  }
+  uv_timer_t *t = calloc(1, uv_handle_size(UV_TIMER_TYPE));
+  if (t != NULL && uv_timer_init(s->loop, t) == 0) {
+    t->data = s;
+    s->timer = t;
+  } else {
+    free(t);
+  }
+  return s;
+}
+
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  read_scheduler *s = new_scheduler(env);
+  if (s != NULL && napi_set_instance_data(env, s, finalize_scheduler, NULL) != 0) finalize_scheduler(env, s, NULL);
   export_function(env, exports, "setReadDelay", 12, udp_set_read_delay);
   export_function(env, exports, "open", 4, udp_open);
   export_function(env, exports, "sendTo", 6, udp_send_to);

@@ -243,7 +243,7 @@ describe('native/build/udp.node', linuxOnly, () => {
 describe('native UDP reads put off while datagrams are dense (setReadDelay, udpReadDelay)', linuxOnly, () => {
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-  /** Records when each datagram reached JavaScript; `closeAfter` closes the socket after that many. */
+  /** Records when each datagram reached JavaScript. */
   function timed(t: TestContext, socket: dgram.Socket): { at: number[]; socket: NativeUdpSocket } {
     const at: number[] = [];
     const attached = NativeUdpSocket.attach(socket, 4096, {
@@ -280,9 +280,21 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
 
   /** Groups of receive times less than `gap` ms apart: one group per wakeup that read them. */
   function groups(times: readonly number[], gap = 3): number[] {
-    const firsts: number[] = [];
-    for (const x of times) if (firsts.length === 0 || x - times[times.indexOf(x) - 1]! >= gap) firsts.push(x);
-    return firsts;
+    return times.filter((x, i) => i === 0 || x - times[i - 1]! >= gap);
+  }
+
+  /**
+   * Two native sockets, `a` and `b`, timed, a client to send to them, and the addon's delay set
+   * to `ms` (back to 0 after the test: it is process-wide).
+   */
+  async function pair(t: TestContext, ms: number) {
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    assert.equal(addon!.setReadDelay(ms), 0);
+    const a = await bound(t);
+    const b = await bound(t);
+    const client = await bound(t);
+    return { addon: addon!, a, b, client, ra: timed(t, a), rb: timed(t, b) };
   }
 
   test('refuses a delay that is not a whole number of milliseconds from 0 to 100', (t) => {
@@ -295,22 +307,15 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
   });
 
   test('dense: datagrams are read in one wakeup per delay, and both sockets in the same wakeups', async (t) => {
-    const { addon } = udpAddon();
-    t.after(() => addon!.setReadDelay(0));
-    const a = await bound(t);
-    const b = await bound(t);
-    const client = await bound(t);
-    const ra = timed(t, a);
-    const rb = timed(t, b);
     // Without a delay: about a wakeup per burst (60 or so in 300 ms), far more than with it.
-    assert.equal(addon!.setReadDelay(0), 0);
+    const { addon, a, b, client, ra, rb } = await pair(t, 0);
     await stream(client, a, b, 300);
     await sleep(50);
     const undelayed = groups(ra.at).length;
     ra.at.length = 0;
     rb.at.length = 0;
     // 20 ms: the first 100 ms or more are judged before anything waits; count the last 300 ms.
-    assert.equal(addon!.setReadDelay(20), 0);
+    assert.equal(addon.setReadDelay(20), 0);
     let from = 0;
     await stream(client, a, b, 600, () => { from = performance.now(); });
     await sleep(100);
@@ -331,14 +336,7 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
   });
 
   test('sparse: a lone datagram after a quiet spell is read at once, even with a delay set', async (t) => {
-    const { addon } = udpAddon();
-    t.after(() => addon!.setReadDelay(0));
-    assert.equal(addon!.setReadDelay(100), 0);
-    const a = await bound(t);
-    const b = await bound(t);
-    const client = await bound(t);
-    const ra = timed(t, a);
-    timed(t, b);
+    const { a, b, client, ra } = await pair(t, 100);
     await stream(client, a, b, 300);
     await sleep(400);
     const before = ra.at.length;
@@ -350,14 +348,7 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
   });
 
   test('a socket closed while it waits is not read again, and the other still is', async (t) => {
-    const { addon } = udpAddon();
-    t.after(() => addon!.setReadDelay(0));
-    assert.equal(addon!.setReadDelay(20), 0);
-    const a = await bound(t);
-    const b = await bound(t);
-    const client = await bound(t);
-    const ra = timed(t, a);
-    const rb = timed(t, b);
+    const { a, b, client, ra, rb } = await pair(t, 20);
     let atClose = -1;
     let bAtClose = -1;
     await stream(client, a, b, 400, () => {
