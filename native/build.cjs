@@ -20,6 +20,7 @@ var compiler = process.env.CC || 'cc';
 var ADDONS = [
   { name: 'memory', exports: ['dropPages', 'mallocTrim'], without: 'it keeps the memory it could give back' },
   { name: 'udp', exports: ['open', 'sendTo', 'send', 'close'], without: 'UDP goes through dgram, at more CPU per message' },
+  { name: 'mac', exports: ['setKey', 'mac'], without: 'branch MACs are computed in JavaScript, at more CPU per message' },
 ];
 
 /** One line for an addon; returns whether it is built. */

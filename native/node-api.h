@@ -37,6 +37,8 @@ napi_status napi_get_reference_value(napi_env, napi_ref, napi_value *);
 napi_status napi_open_handle_scope(napi_env, napi_handle_scope *);
 napi_status napi_close_handle_scope(napi_env, napi_handle_scope);
 napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
+napi_status napi_create_string_latin1(napi_env, const char *, size_t, napi_value *);
+napi_status napi_get_undefined(napi_env, napi_value *);
 napi_status napi_async_init(napi_env, napi_value resource, napi_value name, napi_async_context *);
 napi_status napi_async_destroy(napi_env, napi_async_context);
 napi_status napi_make_callback(napi_env, napi_async_context, napi_value recv, napi_value func, size_t argc, const napi_value *argv, napi_value *result);

@@ -13,6 +13,8 @@
 // ACK for a non-2xx response get the INVITE's branch and reach the same node transaction.
 
 import { hash } from 'node:crypto';
+import { loadNativeAddon, type AddonResult } from '../core/native-addon.ts';
+import { SipInput, sipHash128, sipKey, type SipKey } from '../core/siphash.ts';
 import type { Via } from '../sip/via.ts';
 
 export const BRANCH_PREFIX = 'z9hG4bKLb';
@@ -51,8 +53,62 @@ export function loopPart(parts: readonly string[], cseqNum: number, outbound: bo
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
+/** native/mac.c: the same MAC as `jsMac`, at a third of the CPU. */
+interface MacAddon {
+  setKey(key: Buffer): number;
+  mac(viaKey: string, callId: string, cseq: number): string | undefined;
+}
+
+let loaded: AddonResult<MacAddon> | null = null;
+// The MAC key is derived from the secret, so every balancer with the same secret (viaSecret)
+// makes and accepts the same MACs, with or without the addon. Kept for the last secret seen:
+// a process has one.
+let keyOf: string | null = null;
+let key: SipKey = new Uint32Array(4);
+let addon: MacAddon | null = null;
+const input = new SipInput();
+const words = new Uint32Array(4);
+
+/** Why branch MACs are computed in JavaScript (native/build/mac.node missing or unusable), or null. */
+export function branchMacFallbackReason(): string | null {
+  loaded ??= loadNativeAddon<MacAddon>('mac', ['setKey', 'mac']);
+  return loaded.problem;
+}
+
+function useSecret(secret: string): void {
+  const bytes = hash('sha256', `siplb branch MAC\n${secret}`, 'buffer').subarray(0, 16);
+  key = sipKey(bytes);
+  branchMacFallbackReason();
+  addon = loaded?.addon != null && loaded.addon.setKey(Buffer.from(bytes)) === 0 ? loaded.addon : null;
+  keyOf = secret;
+}
+
+/** The MAC part: 96 bits of SipHash-2-4-128 over the previous hop's Via key, Call-ID and CSeq number. */
 export function macPart(secret: string, prevViaKey: string, callId: string, cseqNum: number): string {
-  return hash('sha256', `${secret}\n${prevViaKey}\n${callId}\n${cseqNum}`, 'base64url').slice(0, MAC_LEN);
+  if (secret !== keyOf) useSecret(secret);
+  if (addon !== null) {
+    const mac = addon.mac(prevViaKey, callId, cseqNum);
+    if (mac !== undefined) return mac;
+  }
+  return jsMac(prevViaKey, callId, cseqNum);
+}
+
+/** `macPart` without the addon (for the tests that hold both to the same bits). */
+export function macPartInJavaScript(secret: string, prevViaKey: string, callId: string, cseqNum: number): string {
+  if (secret !== keyOf) useSecret(secret);
+  return jsMac(prevViaKey, callId, cseqNum);
+}
+
+/** What native/mac.c computes: "<Via key>\n<Call-ID>\n" and the CSeq number's 4 bytes. */
+function jsMac(prevViaKey: string, callId: string, cseqNum: number): string {
+  input.reset().latin1(prevViaKey).byte(10).latin1(callId).byte(10).uint32(cseqNum);
+  const w = sipHash128(key, input.buf, input.len, words);
+  // 5 characters (30 bits) from each of the first three words, the 16th from their top 2 bits.
+  let out = '';
+  for (let k = 0; k < 3; k++) {
+    for (let j = 0; j < 30; j += 6) out += B64[(w[k] >>> j) & 63];
+  }
+  return out + B64[(w[0] >>> 30) | ((w[1] >>> 30) << 2) | ((w[2] >>> 30) << 4)];
 }
 
 export function makeBranch(loop: string, mac: string): string {

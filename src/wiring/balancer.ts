@@ -27,6 +27,7 @@ import type { AdminTarget } from '../admin/target.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { LogLevel } from '../core/log.ts';
 import { startMemoryTrim } from '../core/memory-trim.ts';
+import { branchMacFallbackReason } from '../proxy/branch.ts';
 import { LocalAddresses } from '../proxy/local-addresses.ts';
 import type { NodePins } from '../proxy/node-pins.ts';
 import { proxyPolicy } from '../proxy/policy.ts';
@@ -511,6 +512,8 @@ async function start(cfg: Config, log: Logger, closers: Closers, opts: StartOpti
   // (core/memory-trim.ts).
   const trim = startMemoryTrim(cfg.memoryTrimInterval, log);
   if (trim !== null) closers.add(() => trim.close());
+  const macFallback = branchMacFallbackReason();
+  if (macFallback !== null) log.info(`branch MACs in JavaScript (native/build/mac.node unusable, more CPU per message): ${macFallback}`);
   return {
     get config() {
       return reloader.config;

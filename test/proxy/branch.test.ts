@@ -4,10 +4,13 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BRANCH_PREFIX, loopOf, loopPart, macOf, macPart, makeBranch, viaKey } from '../../src/proxy/branch.ts';
+import { BRANCH_PREFIX, branchMacFallbackReason, loopOf, loopPart, macOf, macPart, macPartInJavaScript, makeBranch, viaKey } from '../../src/proxy/branch.ts';
 import { parseVia } from '../../src/sip/via.ts';
 
 const SECRET = 'branch-test-secret-0001';
+// macPart(SECRET, viaKey of the Via in 'MAC part and branch format', 'c1@h', 1), from the
+// JavaScript SipHash that the reference vectors check (test/core/siphash.test.ts).
+const PINNED_MAC = 'CI3fVkAi5AfRhK8J';
 const LOOP_INPUT = { ruri: 'sip:bob@example.com', fromTag: 'f1', callId: 'c1@h', cseq: 1, routes: ['<sip:p1;lr>'], outbound: false };
 
 function loopOfInput(o: typeof LOOP_INPUT): string {
@@ -66,6 +69,16 @@ describe('MAC part and branch format', () => {
       assert.notEqual(macPart(SECRET, viaKey(other), 'c1@h', 1), macPart(SECRET, key, 'c1@h', 1));
     });
   }
+  test('MAC changes with the Call-ID and the CSeq number', () => {
+    assert.notEqual(macPart(SECRET, key, 'c2@h', 1), macPart(SECRET, key, 'c1@h', 1));
+    assert.notEqual(macPart(SECRET, key, 'c1@h', 2), macPart(SECRET, key, 'c1@h', 1));
+  });
+  test('field boundaries matter: moving text between Via key and Call-ID changes it', () => {
+    assert.notEqual(macPart(SECRET, 'ab', 'c', 1), macPart(SECRET, 'a', 'bc', 1));
+  });
+  test('the wire format is fixed (balancers of one release and the next accept each other)', () => {
+    assert.equal(macPart(SECRET, key, 'c1@h', 1), PINNED_MAC);
+  });
   test('branch = prefix + loop + MAC, and both parts read back', () => {
     const loop = loopOfInput(LOOP_INPUT);
     const mac = macPart(SECRET, key, 'c1@h', 1);
@@ -79,4 +92,34 @@ describe('MAC part and branch format', () => {
   for (const b of NOT_OURS) {
     test(`not one of ours: ${b}`, () => assert.equal(loopOf(b), null));
   }
+});
+
+describe('MAC in native/mac.c and in JavaScript', () => {
+  test('the addon is built and loads (npm ci builds it: node native/build.cjs)', () => {
+    assert.equal(branchMacFallbackReason(), null);
+  });
+  const LONG = 'v'.repeat(5000);
+  const INPUTS: { name: string; via: string; callId: string; cseq: number }[] = [
+    { name: 'typical', via: 'UDP|10.0.0.1|5060|z9hG4bK-1-2|10.0.0.1|5060', callId: '1-2345@10.0.0.1', cseq: 1 },
+    { name: 'empty strings', via: '', callId: '', cseq: 0 },
+    { name: 'Latin-1 bytes above 0x7f, 0xff included', via: 'UDP|h\u00e9|\u00ff|', callId: '\u00ff\u0080\u00fe', cseq: 7 },
+    { name: 'longest CSeq (2^31 - 1)', via: 'TCP|a|1||', callId: 'x', cseq: 2 ** 31 - 1 },
+    { name: 'a CSeq past 2^31 (its low 32 bits)', via: 'TCP|a|1||', callId: 'x', cseq: 2 ** 32 - 1 },
+    { name: 'a Via key past the addon\'s first buffer', via: LONG, callId: 'c', cseq: 3 },
+    { name: 'a Call-ID past it', via: 'UDP|a|1||', callId: LONG + 'w', cseq: 3 },
+  ];
+  for (let len = 0; len < 20; len++) INPUTS.push({ name: `${len} bytes of input`, via: 'k'.repeat(len), callId: '', cseq: len });
+  for (const i of INPUTS) {
+    test(`same MAC: ${i.name}`, () => {
+      const native = macPart(SECRET, i.via, i.callId, i.cseq);
+      assert.match(native, /^[A-Za-z0-9_-]{16}$/);
+      assert.equal(macPartInJavaScript(SECRET, i.via, i.callId, i.cseq), native);
+    });
+  }
+  test('same MAC under another secret, and it differs from the first', () => {
+    const a = macPart(SECRET, 'v', 'c', 1);
+    const b = macPart('another-secret-00000', 'v', 'c', 1);
+    assert.notEqual(a, b);
+    assert.equal(macPartInJavaScript('another-secret-00000', 'v', 'c', 1), b);
+  });
 });
