@@ -58,7 +58,7 @@ test('npm pack, npm install -g of the tarball, and the installed siplb balances 
     const files = info.files.map((f) => f.path);
     for (const f of ['bin/launcher.cjs', 'dist/cli/siplb.js', 'dist/cli/siplb.d.ts', 'dist/admin/dashboard/index.html',
       'packaging/siplb.service', 'packaging/README.md', 'examples/lb.properties', 'docs/configuration.md', 'README.md', 'package.json',
-      'native/memory.c', 'native/udp.c', 'native/node-api.h', 'native/build.cjs']) {
+      'native/memory.c', 'native/udp.c', 'native/mac.c', 'native/node-api.h', 'native/build.cjs']) {
       assert.ok(files.includes(f), `${f} in the tarball`);
     }
     for (const c of COMMANDS) assert.ok(files.includes(`bin/${c}.cjs`) && files.includes(`dist/cli/${c}.js`), c);
@@ -70,8 +70,8 @@ test('npm pack, npm install -g of the tarball, and the installed siplb balances 
     console.log(`npm ${npmVersion}: pack ${packed.ms} ms (${info.size} B packed, ${info.unpackedSize} B unpacked, ${files.length} files), install -g ${installed.ms} ms`);
     const pkgDir = join(prefix, 'lib', 'node_modules', 'siplb');
     assert.ok(!existsSync(join(pkgDir, 'src')), 'no TypeScript sources installed: the launchers must take dist/');
-    // The install script compiled both addons (native/build.cjs; this machine has cc).
-    for (const name of ['memory', 'udp']) assert.ok(existsSync(join(pkgDir, 'native', 'build', `${name}.node`)), `native/build/${name}.node built by npm install`);
+    // The install script compiled every addon (native/build.cjs; this machine has cc).
+    for (const name of ['memory', 'udp', 'mac']) assert.ok(existsSync(join(pkgDir, 'native', 'build', `${name}.node`)), `native/build/${name}.node built by npm install`);
     for (const c of COMMANDS) {
       const bin = join(prefix, 'bin', c);
       assert.ok(statSync(bin).mode & 0o111, `${bin} executable`);
@@ -101,6 +101,7 @@ test('npm pack, npm install -g of the tarball, and the installed siplb balances 
     await assertCallsThrough(`127.0.0.1:${lbPort}`, uacPort, uases, 10, () => handle.logs());
     assert.ok(!handle.jsonLogs().some((l) => String(l['msg']).startsWith('memory trim off')), 'the installed siplb loads its memory addon');
     assert.ok(!handle.jsonLogs().some((l) => String(l['msg']).includes('native UDP I/O off')), 'the installed siplb loads its UDP addon');
+    assert.ok(!handle.jsonLogs().some((l) => String(l['msg']).startsWith('branch MACs in JavaScript')), 'the installed siplb loads its MAC addon');
 
     process.kill(lb.pid, 'SIGHUP');
     await eventually('the reload on SIGHUP logged', 5_000, () => handle.jsonLogs().some((l) => l['msg'] === 'configuration reloaded: no key changed'));
