@@ -78,6 +78,10 @@ typedef struct udp_handle udp_handle;
  * of WINDOW_MS or more): a lone datagram gains nothing from waiting. A socket whose last read
  * filled the batch is busy: it is read as soon as it is readable again, so the delay never holds
  * back a socket that has more waiting than one batch.
+ * While it stays dense, a socket that had datagrams is read again at the next tick of the timer
+ * without going back to epoll: otherwise each round costs two wakeups, one for the first datagram
+ * (which only starts the timer) and one for the timer. A tick that finds a socket empty puts it
+ * back on epoll, so the timer stops when the traffic does.
  */
 typedef struct {
   uint32_t delay_ms;    /* 0: read as soon as readable */
@@ -89,6 +93,7 @@ typedef struct {
   uv_loop_t *loop;
   uv_timer_t *timer;    /* NULL when it could not be made: nothing waits */
   udp_handle *waiting;  /* readable, not read yet, in the order they turned readable */
+  udp_handle *next_tick; /* read at this tick and to be read again at the next, off epoll */
   udp_handle *all;      /* every open handle of the environment */
 } read_scheduler;
 
@@ -162,16 +167,17 @@ static void call_on_batch(udp_handle *h, int32_t n) {
   napi_close_handle_scope(env, scope);
 }
 
-/* One recvmmsg and one call into JavaScript. h may be closed when it returns (not freed). */
-static void read_batch(udp_handle *h) {
+/* One recvmmsg and one call into JavaScript; the number of datagrams read (0 when none or on an
+ * error, which the callback is told). h may be closed when it returns (not freed). */
+static int read_batch(udp_handle *h) {
   /* The headers were laid out at open; the kernel rewrites only the address's length. */
   for (unsigned i = 0; i < h->slots; i++) h->msgs[i].msg_hdr.msg_namelen = sizeof h->from[i];
   int n = recvmmsg(h->fd, h->msgs, h->slots, MSG_DONTWAIT, NULL);
   if (n < 0) {
     h->busy = 0;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
     call_on_batch(h, -errno);
-    return;
+    return 0;
   }
   h->busy = n == (int)h->slots;
   if (h->sched != NULL) h->sched->window_count += (uint32_t)n;
@@ -183,20 +189,41 @@ static void read_batch(udp_handle *h) {
     m[3] = (h->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
   }
   if (n > 0) call_on_batch(h, n);
+  return n;
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events);
+static int is_dense(read_scheduler *s);
+
+static void append_to(udp_handle **list, udp_handle *h) {
+  while (*list != NULL) list = &(*list)->next_waiting;
+  *list = h;
+}
 
 static void on_delay_over(uv_timer_t *timer) {
   read_scheduler *s = (read_scheduler *)timer->data;
   if (s == NULL) return;
-  /* A callback may close any waiting handle: close_handle takes it off the list. */
+  int again = s->delay_ms > 0 && is_dense(s);
+  /* A callback may close any handle on either list: close_handle takes it off both. */
   while (s->waiting != NULL) {
     udp_handle *h = s->waiting;
     s->waiting = h->next_waiting;
     h->next_waiting = NULL;
-    read_batch(h);
-    if (h->poll != NULL) uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
+    int n = read_batch(h);
+    if (h->poll == NULL) continue; /* closed meanwhile */
+    if (again && n > 0 && !h->busy) append_to(&s->next_tick, h);
+    else uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
+  }
+  if (s->next_tick == NULL) return;
+  s->waiting = s->next_tick;
+  s->next_tick = NULL;
+  if (uv_timer_start(s->timer, on_delay_over, s->delay_ms, 0) == 0) return;
+  /* No timer: back to epoll, read as soon as readable. */
+  while (s->waiting != NULL) {
+    udp_handle *h = s->waiting;
+    s->waiting = h->next_waiting;
+    h->next_waiting = NULL;
+    uv_poll_start(h->poll, UV_READABLE_EVENT, on_readable);
   }
 }
 
@@ -218,9 +245,7 @@ static int wait_for_delay(udp_handle *h) {
   if (s->timer == NULL || !is_dense(s)) return 0;
   if (!uv_is_active((uv_handle_t *)s->timer) && uv_timer_start(s->timer, on_delay_over, s->delay_ms, 0) != 0) return 0;
   uv_poll_stop(h->poll);
-  udp_handle **tail = &s->waiting;
-  while (*tail != NULL) tail = &(*tail)->next_waiting;
-  *tail = h;
+  append_to(&s->waiting, h);
   return 1;
 }
 
@@ -241,6 +266,7 @@ static void free_poll(uv_handle_t *handle) { free(handle); }
 static void close_handle(udp_handle *h) {
   if (h->sched != NULL) {
     unlink_handle(&h->sched->waiting, h, offsetof(udp_handle, next_waiting));
+    unlink_handle(&h->sched->next_tick, h, offsetof(udp_handle, next_waiting));
     unlink_handle(&h->sched->all, h, offsetof(udp_handle, next_of_all));
     h->sched = NULL;
   }

@@ -361,6 +361,41 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
     assert.equal(ra.at.length, atClose, 'nothing read from the closed socket');
     assert.ok(rb.at.length > bAtClose, 'the other socket is still read');
   });
+
+  test('a socket closed by another socket\'s callback within one timer round is not read again', async (t) => {
+    // While dense, both sockets are read at every tick without going back to epoll; closing one
+    // from the other's callback must take it off the round being built as well.
+    const { addon } = udpAddon();
+    t.after(() => addon!.setReadDelay(0));
+    assert.equal(addon!.setReadDelay(20), 0);
+    const a = await bound(t);
+    const b = await bound(t);
+    const client = await bound(t);
+    const ra = timed(t, a);
+    let closeA = false;
+    let atClose = -1;
+    let bAtClose = -1;
+    const bAt: number[] = [];
+    const attached = NativeUdpSocket.attach(b, 4096, {
+      message: () => {
+        bAt.push(performance.now());
+        if (closeA && atClose === -1) {
+          ra.socket.close();
+          atClose = ra.at.length;
+          bAtClose = bAt.length;
+        }
+      },
+      oversized: () => {},
+      error: () => {},
+    });
+    assert.equal(attached.why, null);
+    t.after(() => attached.socket!.close());
+    await stream(client, a, b, 500, () => { closeA = true; });
+    await sleep(100);
+    assert.ok(atClose > 0, 'b\'s callback closed a');
+    assert.equal(ra.at.length, atClose, 'nothing read from a after it was closed');
+    assert.ok(bAt.length > bAtClose, 'b is still read');
+  });
 });
 
 describe('the endpoints on native/udp.c', linuxOnly, () => {
