@@ -50,7 +50,7 @@ export function setUdpReadDelay(ms: number): boolean {
 }
 
 /** Datagrams read per batch at most. */
-const BATCH = 32;
+const BATCH = 64;
 
 /**
  * One receive area for every socket of the process: a batch is copied out before the callback

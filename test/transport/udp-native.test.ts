@@ -69,7 +69,7 @@ describe('native/build/udp.node', linuxOnly, () => {
     server.on('message', () => heardByDgram++);
     const r = recorder();
     attach(t, server, 4096, r);
-    // More than one batch (32), sent back to back, then checked after all arrived: a buffer
+    // More than one batch (64), sent back to back, then checked after all arrived: a buffer
     // handed over earlier must not have been overwritten by a later batch.
     const sent: Buffer[] = [];
     for (let i = 0; i < 100; i++) {
