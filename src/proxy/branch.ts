@@ -6,8 +6,9 @@
 // tag, Call-ID, CSeq number, the Route set left after our own entries are popped, and the
 // direction (into or out of the cluster). A request
 // that comes back with a Via of ours carrying the same L has looped; a spiral differs in one of
-// them. M authenticates the hop: a keyed hash over the previous hop's Via (as forwarded, with
-// received/rport), the Call-ID and the CSeq number. Everything M covers is also in the response,
+// them. M authenticates the hop: a keyed hash (SipHash-2-4-128, in native/mac.c or, without it,
+// in JavaScript) over the previous hop's Via (as forwarded, with received/rport), the Call-ID and
+// the CSeq number. Everything M covers is also in the response,
 // so a response is checked without any state, and a forged or stray response that carries a copy
 // of our Via with another next hop is dropped. Neither part covers the method, so CANCEL and the
 // ACK for a non-2xx response get the INVITE's branch and reach the same node transaction.
