@@ -93,7 +93,12 @@ async function main(): Promise<void> {
     const siplb = await startSiplb({
       host: '127.0.0.1', externalPort: String(lbPort), externalTransport: 'udp',
       nodes: `127.0.0.1:${uasA};transport=udp,127.0.0.1:${uasB};transport=udp`, isSendTrying: 'false',
-    }, { logLevel: 'warn', nodeFlags: usePerf ? ['--perf-basic-prof'] : ['--cpu-prof', `--cpu-prof-dir=${out}`] });
+    }, {
+      logLevel: 'warn',
+      // --perf-basic-prof also starts V8's log, which would land in the working directory as
+      // isolate-*.log: it goes with the profile's other files instead.
+      nodeFlags: usePerf ? ['--perf-basic-prof', `--logfile=${join(out, 'v8.log')}`, '--no-logfile-per-isolate'] : ['--cpu-prof', `--cpu-prof-dir=${out}`],
+    });
     if (usePerf) mapFile = `/tmp/perf-${siplb.pid}.map`;
     try {
       console.log(`profile: ${calls} calls at ${rate}/s through siplb pid ${siplb.pid}`);
