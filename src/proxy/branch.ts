@@ -70,17 +70,22 @@ let addon: MacAddon | null = null;
 const input = new SipInput();
 const words = new Uint32Array(4);
 
+/** native/build/mac.node, loaded once. */
+function macAddon(): AddonResult<MacAddon> {
+  loaded ??= loadNativeAddon<MacAddon>('mac', ['setKey', 'mac']);
+  return loaded;
+}
+
 /** Why branch MACs are computed in JavaScript (native/build/mac.node missing or unusable), or null. */
 export function branchMacFallbackReason(): string | null {
-  loaded ??= loadNativeAddon<MacAddon>('mac', ['setKey', 'mac']);
-  return loaded.problem;
+  return macAddon().problem;
 }
 
 function useSecret(secret: string): void {
   const bytes = hash('sha256', `siplb branch MAC\n${secret}`, 'buffer').subarray(0, 16);
   key = sipKey(bytes);
-  branchMacFallbackReason();
-  addon = loaded?.addon != null && loaded.addon.setKey(Buffer.from(bytes)) === 0 ? loaded.addon : null;
+  const native = macAddon().addon;
+  addon = native !== null && native.setKey(Buffer.from(bytes)) === 0 ? native : null;
   keyOf = secret;
 }
 

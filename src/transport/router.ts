@@ -133,12 +133,12 @@ export class TransportRouter implements Outbound {
     return out;
   }
 
-  /** Certificates for the TLS and WSS endpoints' handshakes to come; returns how many took them. */
   /** The delay of native UDP reads, process-wide (nothing to do when UDP goes through dgram). */
   setUdpReadDelay(ms: number): void {
     if (this.opts.udpNativeIo !== false) setUdpReadDelay(ms);
   }
 
+  /** Certificates for the TLS and WSS endpoints' handshakes to come; returns how many took them. */
   reloadTls(files: TlsFiles): number {
     let n = 0;
     for (const ep of this.all()) {

@@ -243,11 +243,14 @@ describe('native/build/udp.node', linuxOnly, () => {
 describe('native UDP reads put off while datagrams are dense (setReadDelay, udpReadDelay)', linuxOnly, () => {
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-  /** Records when each datagram reached JavaScript. */
-  function timed(t: TestContext, socket: dgram.Socket): { at: number[]; socket: NativeUdpSocket } {
+  /** Records when each datagram reached JavaScript; `then` runs after each record. */
+  function timed(t: TestContext, socket: dgram.Socket, then: () => void = () => {}): { at: number[]; socket: NativeUdpSocket } {
     const at: number[] = [];
     const attached = NativeUdpSocket.attach(socket, 4096, {
-      message: () => at.push(performance.now()),
+      message: () => {
+        at.push(performance.now());
+        then();
+      },
       oversized: () => {},
       error: () => {},
     });
@@ -285,16 +288,16 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
 
   /**
    * Two native sockets, `a` and `b`, timed, a client to send to them, and the addon's delay set
-   * to `ms` (back to 0 after the test: it is process-wide).
+   * to `ms` (back to 0 after the test: it is process-wide). `onB` runs after each of b's datagrams.
    */
-  async function pair(t: TestContext, ms: number) {
+  async function pair(t: TestContext, ms: number, onB?: () => void) {
     const { addon } = udpAddon();
     t.after(() => addon!.setReadDelay(0));
     assert.equal(addon!.setReadDelay(ms), 0);
     const a = await bound(t);
     const b = await bound(t);
     const client = await bound(t);
-    return { addon: addon!, a, b, client, ra: timed(t, a), rb: timed(t, b) };
+    return { addon: addon!, a, b, client, ra: timed(t, a), rb: timed(t, b, onB) };
   }
 
   test('refuses a delay that is not a whole number of milliseconds from 0 to 100', (t) => {
@@ -365,36 +368,21 @@ describe('native UDP reads put off while datagrams are dense (setReadDelay, udpR
   test('a socket closed by another socket\'s callback within one timer round is not read again', async (t) => {
     // While dense, both sockets are read at every tick without going back to epoll; closing one
     // from the other's callback must take it off the round being built as well.
-    const { addon } = udpAddon();
-    t.after(() => addon!.setReadDelay(0));
-    assert.equal(addon!.setReadDelay(20), 0);
-    const a = await bound(t);
-    const b = await bound(t);
-    const client = await bound(t);
-    const ra = timed(t, a);
     let closeA = false;
     let atClose = -1;
     let bAtClose = -1;
-    const bAt: number[] = [];
-    const attached = NativeUdpSocket.attach(b, 4096, {
-      message: () => {
-        bAt.push(performance.now());
-        if (closeA && atClose === -1) {
-          ra.socket.close();
-          atClose = ra.at.length;
-          bAtClose = bAt.length;
-        }
-      },
-      oversized: () => {},
-      error: () => {},
+    const { a, b, client, ra, rb } = await pair(t, 20, () => {
+      if (closeA && atClose === -1) {
+        ra.socket.close();
+        atClose = ra.at.length;
+        bAtClose = rb.at.length;
+      }
     });
-    assert.equal(attached.why, null);
-    t.after(() => attached.socket!.close());
     await stream(client, a, b, 500, () => { closeA = true; });
     await sleep(100);
     assert.ok(atClose > 0, 'b\'s callback closed a');
     assert.equal(ra.at.length, atClose, 'nothing read from a after it was closed');
-    assert.ok(bAt.length > bAtClose, 'b is still read');
+    assert.ok(rb.at.length > bAtClose, 'b is still read');
   });
 });
 
